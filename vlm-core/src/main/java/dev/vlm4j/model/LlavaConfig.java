@@ -1,0 +1,31 @@
+package dev.vlm4j.model;
+
+/**
+ * A {@code LlavaForConditionalGeneration} config.json.
+ *
+ * @param visionFeatureLayer         hidden-state index of the vision tower whose output feeds the projector
+ *                                   (negative counts from the end, HF style: -1 is the last layer's output)
+ * @param visionFeatureSelectStrategy "default" drops the class token, "full" keeps it
+ * @param projectorHiddenAct         activation between the projector's two linears ("gelu": exact erf)
+ */
+public record LlavaConfig(
+        String architecture,
+        VisionConfig vision,
+        TextConfig text,
+        int imageTokenIndex,
+        int visionFeatureLayer,
+        String visionFeatureSelectStrategy,
+        String projectorHiddenAct,
+        boolean multimodalProjectorBias) {
+
+    /** Image tokens per image in the prompt: patches, plus the class token for 'full'. */
+    public int imageFeatureSize() {
+        return vision.numPatches() + ("full".equals(visionFeatureSelectStrategy) ? 1 : 0);
+    }
+
+    /** Number of vision encoder layers to run: up to {@code visionFeatureLayer}, never further. */
+    public int visionLayersToRun() {
+        int layers = vision.numHiddenLayers();
+        return visionFeatureLayer < 0 ? layers + 1 + visionFeatureLayer : visionFeatureLayer;
+    }
+}
