@@ -72,7 +72,7 @@ public interface Backend extends AutoCloseable {
     /** In place: {@code x * (1 + erf(x / √2)) / 2}, erf exact to f32. */
     void gelu(Tensor x);
 
-    /** {@code out = silu(gate) * up}, {@code silu(g) = g * sigmoid(g)}. gate, up, out [n, i]. */
+    /** {@code out = silu(gate) * up}, {@code silu(g) = g * sigmoid(g)}. gate, up, out [n, i]; out may be gate or up. */
     void siluMul(Tensor gate, Tensor up, Tensor out);
 
     // ---------------------------------------------------------------- attention
