@@ -1,6 +1,10 @@
 package dev.vlm4j.model;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.StreamReadFeature;
+import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.node.MissingNode;
 
 import java.util.Optional;
@@ -11,6 +15,12 @@ import java.util.Optional;
  */
 record JsonObject(JsonNode node, String source, String path) {
 
+    /** Strict: a duplicated key or text after the value is an error, not silently resolved. */
+    static final JsonMapper MAPPER = JsonMapper.builder()
+            .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
+            .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
+            .build();
+
     JsonObject {
         if (!node.isObject()) {
             throw new IllegalArgumentException(source + ": " + (path.isEmpty() ? "the top level" : path)
@@ -20,6 +30,18 @@ record JsonObject(JsonNode node, String source, String path) {
 
     static JsonObject root(JsonNode node, String source) {
         return new JsonObject(node, source, "");
+    }
+
+    /** Parses {@code json}, which must hold one JSON object; {@code source} names it in errors. */
+    static JsonObject parse(String json, String source) {
+        JsonNode tree;
+        try {
+            tree = MAPPER.readTree(json);
+        } catch (JsonProcessingException e) {
+            throw new IllegalArgumentException(source + " is not valid JSON: " + e.getOriginalMessage(), e);
+        }
+        if (tree == null || tree.isMissingNode()) throw new IllegalArgumentException(source + " is empty");
+        return root(tree, source);
     }
 
     /** A nested object, or empty when the field is absent or null. */

@@ -1,10 +1,6 @@
 package dev.vlm4j.model;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.json.JsonMapper;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -24,7 +20,6 @@ public final class LlavaConfigReader {
 
     static final String ARCHITECTURE = "LlavaForConditionalGeneration";
     private static final Set<String> SELECT_STRATEGIES = Set.of("default", "full");
-    static final ObjectMapper JSON = JsonMapper.builder().enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS).build();
 
     /** LlavaConfig's vision tower when config.json has no vision_config: CLIP ViT-L/14 at 336 px. */
     private static final VisionConfig LLAVA_DEFAULT_VISION =
@@ -45,18 +40,11 @@ public final class LlavaConfigReader {
 
     /** Parses config.json text; {@code source} names it in errors. */
     public static LlavaConfig parse(String json, String source) {
-        JsonNode tree;
-        try {
-            tree = JSON.readTree(json);
-        } catch (JsonProcessingException e) {
-            throw new IllegalArgumentException(source + " is not valid JSON: " + e.getOriginalMessage(), e);
-        }
-        if (tree == null) throw new IllegalArgumentException(source + " is empty");
-        JsonObject root = JsonObject.root(tree, source);
+        JsonObject root = JsonObject.parse(json, source);
         String architecture = architecture(root);
         VisionConfig vision = root.object("vision_config").map(LlavaConfigReader::clipVision).orElse(LLAVA_DEFAULT_VISION);
         boolean tiedAtTop = root.boolOr("tie_word_embeddings", false);
-        TextConfig text = llamaText(root.object("text_config").orElse(JsonObject.root(JSON.createObjectNode(), source)), tiedAtTop);
+        TextConfig text = llamaText(root.object("text_config").orElse(JsonObject.root(JsonObject.MAPPER.createObjectNode(), source)), tiedAtTop);
         int imageToken = root.has("image_token_index")
                 ? root.intOr("image_token_index", 32000) : root.intOr("image_token_id", 32000);
         return new LlavaConfig(architecture, vision, text, imageToken,
