@@ -18,6 +18,7 @@ public final class PillowResampler {
         if (newWidth <= 0 || newHeight <= 0) {
             throw new IllegalArgumentException("resize target must be positive, got " + newWidth + "x" + newHeight);
         }
+        checkPixels(newWidth, newHeight, width, height, newWidth, newHeight);
         if (newWidth == width && newHeight == height) return rgb.clone();
         if (filter == ResampleFilter.NEAREST) return nearest(rgb, width, height, newWidth, newHeight);
 
@@ -25,8 +26,17 @@ public final class PillowResampler {
         if (newWidth == width) return verticalPass(rgb, width, 0, vertical);
         int firstRow = vertical.start[0];
         int endRow = vertical.start[newHeight - 1] + vertical.count[newHeight - 1];
+        checkPixels(newWidth, endRow - firstRow, width, height, newWidth, newHeight);
         byte[] rows = horizontalPass(rgb, width, firstRow, endRow, Kernel.of(width, newWidth, filter));
         return newHeight == height ? rows : verticalPass(rows, newWidth, firstRow, vertical);
+    }
+
+    /** Refuses an output or intermediate image of more than {@link ImageDecoder#MAX_PIXELS} (an extreme aspect ratio). */
+    private static void checkPixels(int w, int h, int width, int height, int newWidth, int newHeight) {
+        if ((long) w * h > ImageDecoder.MAX_PIXELS) {
+            throw new IllegalArgumentException("resizing " + width + "x" + height + " to " + newWidth + "x" + newHeight
+                    + " needs an image of " + (long) w * h + " pixels, more than " + ImageDecoder.MAX_PIXELS);
+        }
     }
 
     /** Resamples rows [firstRow, endRow) of the source along x. */
@@ -110,6 +120,10 @@ public final class PillowResampler {
             double filterScale = Math.max(scale, 1.0); // downscaling widens the kernel
             double support = filter.support * filterScale;
             int size = (int) Math.ceil(support) * 2 + 1;
+            if ((long) outSize * size * Double.BYTES > Integer.MAX_VALUE) { // where Pillow raises MemoryError
+                throw new IllegalArgumentException("resampling " + inSize + " pixels to " + outSize
+                        + " needs too many filter coefficients (" + (long) outSize * size + ")");
+            }
             int[] start = new int[outSize], count = new int[outSize], weights = new int[outSize * size];
             double[] k = new double[size];
             for (int xx = 0; xx < outSize; xx++) {

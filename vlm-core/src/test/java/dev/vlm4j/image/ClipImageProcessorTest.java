@@ -135,6 +135,14 @@ class ClipImageProcessorTest {
         }
     }
 
+    @Test
+    void extremeAspectRatioIsRefusedBeforeAllocating() {
+        ClipImageProcessor processor = new ClipImageProcessor(config("{\"size\": 336}"));
+        DecodedImage sliver = new DecodedImage(1, 5000, new byte[5000 * 3], 1, "PNG"); // resizes to 336 x 1,680,000
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> processor.process(sliver));
+        assertTrue(e.getMessage().contains("resizing 1x5000 to 336x1680000"), e.getMessage());
+    }
+
     private static void assertConfigError(String expected, String json) {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> config(json));
         assertTrue(e.getMessage().contains(expected), () -> "expected '" + expected + "' in: " + e.getMessage());
