@@ -20,7 +20,10 @@ public interface Backend extends AutoCloseable {
 
     // ---------------------------------------------------------------- memory
 
-    /** A weight on the device in its stored dtype and shape (the CPU wraps the mapped bytes, no copy). */
+    /**
+     * A weight on the device in its stored dtype and shape (the CPU wraps the mapped bytes, no copy: they must be
+     * readable from any thread, as a shared or global arena's are, and stay mapped while the tensor is used).
+     */
     Tensor upload(WeightTensor weight);
 
     /** A zero-filled f32 tensor. */

@@ -1,6 +1,7 @@
 package dev.vlm4j.backend.cpu;
 
 import dev.vlm4j.model.DType;
+import dev.vlm4j.model.DTypes;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
@@ -14,9 +15,9 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 
 /**
- * Loads F32, F16 and BF16 elements as f32, one at a time or one vector ({@link #F}) at a time. F16 follows
- * {@link Float#float16ToFloat} exactly (subnormals, infinities and NaN payloads included); BF16 is the high half
- * of an f32.
+ * Loads F32, F16 and BF16 elements as f32, one at a time ({@link DTypes}) or one vector ({@link #F}) at a time.
+ * The vector form gives the same bits: F16 as {@link Float#float16ToFloat} (subnormals, infinities and NaN payloads
+ * included), BF16 as the high half of an f32.
  */
 final class Widen {
 
@@ -34,8 +35,8 @@ final class Widen {
     static float get(MemorySegment data, DType dtype, long index) {
         return switch (dtype) {
             case F32 -> data.getAtIndex(F32, index);
-            case F16 -> Float.float16ToFloat(data.getAtIndex(U16, index));
-            case BF16 -> Float.intBitsToFloat(data.getAtIndex(U16, index) << 16);
+            case F16 -> DTypes.f16ToFloat(data.getAtIndex(U16, index));
+            case BF16 -> DTypes.bf16ToFloat(data.getAtIndex(U16, index));
         };
     }
 
@@ -55,15 +56,17 @@ final class Widen {
 
     /**
      * IEEE half → float: the exponent and mantissa bits shifted into float position read as a float that is
-     * 2^-112 times the value (subnormals included), so one multiply rescales; all-ones exponents become inf/NaN.
+     * 2^-112 times the value (subnormals included), so one multiply rescales; an all-ones exponent becomes
+     * infinity, or a quiet NaN with the same payload.
      */
     private static FloatVector f16(IntVector h) {
         IntVector sign = h.and(0x8000).lanewise(VectorOperators.LSHL, 16);
         IntVector magnitude = h.and(0x7fff);
         IntVector shifted = magnitude.lanewise(VectorOperators.LSHL, 13);
         IntVector finite = shifted.reinterpretAsFloats().mul(0x1p112f).reinterpretAsInts();
-        VectorMask<Integer> special = magnitude.compare(VectorOperators.GE, 0x7c00);
-        IntVector bits = finite.blend(shifted.or(0x70000000), special);
+        VectorMask<Integer> infinite = magnitude.compare(VectorOperators.GE, 0x7c00);
+        VectorMask<Integer> nan = magnitude.compare(VectorOperators.GT, 0x7c00);
+        IntVector bits = finite.blend(shifted.or(0x70000000), infinite).blend(shifted.or(0x70400000), nan);
         return bits.or(sign).reinterpretAsFloats();
     }
 }
