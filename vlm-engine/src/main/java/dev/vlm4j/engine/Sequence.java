@@ -118,6 +118,11 @@ public final class Sequence {
         outputText.append(textDelta);
     }
 
+    /** Drops the last {@code chars} characters of the output text (a stop token's text). */
+    void truncateText(int chars) {
+        outputText.setLength(outputText.length() - chars);
+    }
+
     /** Preemption by recompute: the cache forgets this sequence, which keeps its tokens and comes back as a longer prompt. */
     void resetForRecompute() {
         numComputedTokens = 0;
