@@ -19,6 +19,8 @@ Outputs (under --out):
   pixels/                      Pillow references (see PIXEL ENCODING below) and Pillow's RGB decodes.
   tokenizer_cases.json         HF tokenizers ids/decodes for hard strings.
   references/<ckpt>/<photo>.*  HF transformers float32 logits, greedy continuations, vision features.
+  dtypes/                      values.{f32,f16,bf16}.safetensors: the same float32 source values saved by torch in
+                               each dtype; values.json: the source bits and the float32 bits torch reads back.
   manifest.json                library versions and every case.
 
 PIXEL ENCODING. A CLIP pixel tensor is a per-channel function of the uint8 image that leaves
@@ -289,6 +291,49 @@ def make_tokenizer_cases(out, tok_dir, manifest):
     print(f"  {len(cases)} cases; AutoTokenizer differs from tokenizers on {len(auto_mismatch)}: {auto_mismatch}")
 
 
+# ---------------------------------------------------------------- dtypes
+
+DTYPE_SPECIALS = [
+    0.0, -0.0, 1.0, -1.0, 0.5, 0.1, 1 / 3, 3.14159265, 65504.0, 65519.0, 65520.0, 1e5, 6.103515625e-05, 6e-8, 2.9e-8,
+    1e-8, 1.17549435e-38, 1e-40, 3.0e38, 3.4028235e38, float("inf"), float("-inf"), float("nan"),
+    1.00390625, 1.01171875, -1.00390625, 1.0009765625, 1.0029296875,  # exact bf16 / f16 rounding ties
+]
+
+
+def float_bits(t):
+    """Tensor -> float32 -> its IEEE bit patterns as unsigned ints (exact, and JSON has no inf/nan)."""
+    import torch
+    return [int(b) & 0xFFFFFFFF for b in t.float().contiguous().view(torch.int32).flatten().tolist()]
+
+
+@section
+def make_dtype_fixtures(out, manifest):
+    """The same float32 values saved by torch+safetensors as F32, F16 and BF16 (torch rounds to nearest even), with the
+    float32 values torch reads back from each file: the reference for decoding and for vlm4j's float -> f16/bf16."""
+    import torch
+    from safetensors.torch import load_file, save_file
+    d = os.path.join(out, "dtypes")
+    os.makedirs(d, exist_ok=True)
+    gen = torch.Generator().manual_seed(3)
+    scales = 10.0 ** torch.randint(-9, 10, (512,), generator=gen).double()
+    source = {
+        "values": torch.cat([torch.tensor(DTYPE_SPECIALS, dtype=torch.float32),
+                             (torch.randn(512, generator=gen, dtype=torch.float64) * scales).float()]),
+        "matrix": torch.randn(7, 9, generator=gen),
+    }
+    ref = {"source_bits": {k: float_bits(v) for k, v in source.items()},
+           "shapes": {k: list(v.shape) for k, v in source.items()}}
+    for name, dtype in (("f32", torch.float32), ("f16", torch.float16), ("bf16", torch.bfloat16)):
+        path = os.path.join(d, f"values.{name}.safetensors")
+        save_file({k: v.to(dtype).contiguous() for k, v in source.items()}, path, metadata={"format": "pt"})
+        back = load_file(path)
+        assert all(back[k].dtype == dtype for k in back)
+        ref[name] = {k: float_bits(v) for k, v in back.items()}
+    write_json(os.path.join(d, "values.json"), ref)
+    manifest["dtypes"] = sorted(os.listdir(d))
+    print("  files:", manifest["dtypes"])
+
+
 # ---------------------------------------------------------------- checkpoints and HF references
 
 def legacy_key(k):
@@ -425,7 +470,7 @@ CHECKPOINTS = [
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", required=True)
-    ap.add_argument("--only", choices=["images", "tokenizer", "checkpoints"], action="append")
+    ap.add_argument("--only", choices=["images", "tokenizer", "checkpoints", "dtypes"], action="append")
     args = ap.parse_args()
     out = os.path.abspath(args.out)
     os.makedirs(out, exist_ok=True)
@@ -437,7 +482,7 @@ def main():
         except Exception as e:
             manifest["versions"][mod] = f"unavailable: {e}"
     print(manifest["versions"], flush=True)
-    only = set(args.only or ["images", "tokenizer", "checkpoints"])
+    only = set(args.only or ["images", "tokenizer", "checkpoints", "dtypes"])
     tok_dir = os.path.join(out, "tokenizer")
     os.makedirs(tok_dir, exist_ok=True)
     tokenizer_files(tok_dir)
@@ -450,6 +495,8 @@ def main():
     if "checkpoints" in only:
         for spec in CHECKPOINTS:
             make_checkpoint(out, spec, tok_dir, manifest)
+    if "dtypes" in only:
+        make_dtype_fixtures(out, manifest)
     manifest["errors"] = ERRORS
     write_json(os.path.join(out, "manifest.json"), manifest)
     print("errors:", ERRORS)

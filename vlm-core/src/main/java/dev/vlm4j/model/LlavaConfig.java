@@ -1,5 +1,7 @@
 package dev.vlm4j.model;
 
+import java.nio.file.Path;
+
 /**
  * A {@code LlavaForConditionalGeneration} config.json.
  *
@@ -17,6 +19,11 @@ public record LlavaConfig(
         String visionFeatureSelectStrategy,
         String projectorHiddenAct,
         boolean multimodalProjectorBias) {
+
+    /** Reads a model directory's config.json, HF defaults for absent fields (see {@link LlavaConfigReader}). */
+    public static LlavaConfig read(Path configJson) {
+        return LlavaConfigReader.read(configJson);
+    }
 
     /** Image tokens per image in the prompt: patches, plus the class token for 'full'. */
     public int imageFeatureSize() {

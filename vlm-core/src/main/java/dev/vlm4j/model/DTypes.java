@@ -1,0 +1,48 @@
+package dev.vlm4j.model;
+
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+
+/**
+ * Scalar conversions between the stored dtypes and float, as torch does them. Reference code for tests and tools;
+ * CPU kernels do the same inline with the Vector API.
+ */
+public final class DTypes {
+
+    static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    static final ValueLayout.OfShort U16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    private DTypes() {}
+
+    /** IEEE half to float (exact). */
+    public static float f16ToFloat(short bits) {
+        return Float.float16ToFloat(bits);
+    }
+
+    /** bfloat16 is the top half of a float32: widening is a shift (exact). */
+    public static float bf16ToFloat(short bits) {
+        return Float.intBitsToFloat((bits & 0xFFFF) << 16);
+    }
+
+    /** Float to IEEE half, rounding to nearest even (overflow gives infinity), as torch's {@code .half()}. */
+    public static short floatToF16(float f) {
+        return Float.floatToFloat16(f);
+    }
+
+    /** Float to bfloat16, rounding to nearest even, NaN kept quiet, as torch's {@code .bfloat16()}. */
+    public static short floatToBf16(float f) {
+        int bits = Float.floatToRawIntBits(f);
+        if (Float.isNaN(f)) return (short) ((bits >>> 16) | 0x0040);
+        int roundingBias = 0x7FFF + ((bits >>> 16) & 1);
+        return (short) ((bits + roundingBias) >>> 16);
+    }
+
+    /** Element {@code index} (row-major) of {@code t} as a float. */
+    public static float get(WeightTensor t, long index) {
+        return switch (t.dtype()) {
+            case F32 -> t.data().getAtIndex(F32, index);
+            case F16 -> f16ToFloat(t.data().getAtIndex(U16, index));
+            case BF16 -> bf16ToFloat(t.data().getAtIndex(U16, index));
+        };
+    }
+}
