@@ -5,13 +5,8 @@ import dev.vlm4j.RequestOutput;
 import dev.vlm4j.SamplingParams;
 import dev.vlm4j.input.ProcessedImage;
 import dev.vlm4j.input.ProcessedPrompt;
-import dev.vlm4j.tokenizer.Tokenizer;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-import java.io.IOException;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -24,19 +19,7 @@ import static org.junit.jupiter.api.Assertions.*;
  * whatever the batch composition, arrival times, preemptions or aborts, every request must produce what
  * it produces alone, and every block must be free at the end. The tokenizer is llava-tiny's.
  */
-class LLMEngineTest {
-
-    private static Tokenizer tokenizer;
-
-    @BeforeAll
-    static void loadTokenizer() throws IOException {
-        tokenizer = Tokenizer.load(Path.of(System.getProperty("vlm4j.testdata"), "checkpoints", "llava-tiny"));
-    }
-
-    @AfterAll
-    static void closeTokenizer() {
-        tokenizer.close();
-    }
+class LLMEngineTest extends WithTinyTokenizer {
 
     record Request(String id, ProcessedPrompt prompt, SamplingParams params) {}
 

@@ -3,35 +3,18 @@ package dev.vlm4j.engine;
 import dev.vlm4j.RequestOutput;
 import dev.vlm4j.SamplingParams;
 import dev.vlm4j.input.ProcessedPrompt;
-import dev.vlm4j.tokenizer.Tokenizer;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import java.io.ByteArrayOutputStream;
-import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.*;
 
 /** {@link LLM}'s batching contract over the paged fake model and llava-tiny's tokenizer. */
-class LLMTest {
-
-    private static Tokenizer tokenizer;
-
-    @BeforeAll
-    static void loadTokenizer() throws IOException {
-        tokenizer = Tokenizer.load(Path.of(System.getProperty("vlm4j.testdata"), "checkpoints", "llava-tiny"));
-    }
-
-    @AfterAll
-    static void closeTokenizer() {
-        tokenizer.close();
-    }
+class LLMTest extends WithTinyTokenizer {
 
     private final List<String> closed = new ArrayList<>();
 

@@ -117,19 +117,19 @@ class SchedulerTest {
     }
 
     @Test
-    void aLoneRequestThatOutgrowsTheFreeBlocksPreemptsItselfAndWaits() {
+    void theNewestPreemptsItselfWhenItIsTheOneThatNeedsABlock() {
         BlockManager blocks = new BlockManager(4, 4, 0);
         Scheduler scheduler = new Scheduler(new SchedulerConfig(4, 32, 32), blocks);
-        SequenceGroup a = request("a", 8, 8), b = request("b", 8, 4);
-        scheduler.add(a);
-        scheduler.add(b);
-        step(scheduler, blocks); // a and b hold 2 blocks each: the cache is full
+        SequenceGroup older = request("older", 6, 4), newer = request("newer", 8, 4);
+        scheduler.add(older);
+        scheduler.add(newer);
+        step(scheduler, blocks);   // 2 blocks each: the cache is full; older has 7 tokens, newer 9
         SchedulerOutput out = step(scheduler, blocks);
-        // a needs a third block for position 8: b is preempted; then a decodes alone.
-        assertEquals(List.of(b), out.preempted());
+        assertEquals(List.of(newer), out.preempted(), "newer needs a third block and nobody newer can give one up");
+        assertEquals(List.of("older:1"), ids(out));
         runToEnd(scheduler, blocks);
-        assertGeneratedInOrder(a, 8, 8);
-        assertGeneratedInOrder(b, 8, 4);
+        assertGeneratedInOrder(older, 6, 4);
+        assertGeneratedInOrder(newer, 8, 4);
     }
 
     @Test
