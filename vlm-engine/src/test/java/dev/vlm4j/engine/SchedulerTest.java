@@ -39,6 +39,12 @@ class SchedulerTest {
         return out;
     }
 
+    private static Scheduler scheduler(BlockManager blocks, int maxNumSeqs, int maxModelLen, SequenceGroup... requests) {
+        Scheduler scheduler = new Scheduler(new SchedulerConfig(maxNumSeqs, maxModelLen, maxModelLen), blocks);
+        for (SequenceGroup r : requests) scheduler.add(r);
+        return scheduler;
+    }
+
     private static List<String> ids(SchedulerOutput out) {
         return out.scheduled().stream().map(s -> s.group().requestId() + ":" + s.numTokens()).toList();
     }
@@ -58,11 +64,8 @@ class SchedulerTest {
     @Test
     void admitsInArrivalOrderWithinTheTokenBudgetAndJoinsPrefillsWithDecodes() {
         BlockManager blocks = new BlockManager(4, 100, 0);
-        Scheduler scheduler = new Scheduler(new SchedulerConfig(8, 32, 32), blocks);
         SequenceGroup a = request("a", 20, 3), b = request("b", 20, 3), c = request("c", 5, 3);
-        scheduler.add(a);
-        scheduler.add(b);
-        scheduler.add(c);
+        Scheduler scheduler = scheduler(blocks, 8, 32, a, b, c);
 
         assertEquals(List.of("a:20"), ids(step(scheduler, blocks)), "b (20) does not fit the 12 tokens left; c may not jump the queue");
         assertEquals(List.of("a:1", "b:20", "c:5"), ids(step(scheduler, blocks)), "1 decode + 20 + 5 = 26 <= 32");
@@ -74,11 +77,7 @@ class SchedulerTest {
     @Test
     void maxNumSeqsCapsTheRunningRequests() {
         BlockManager blocks = new BlockManager(4, 100, 0);
-        Scheduler scheduler = new Scheduler(new SchedulerConfig(2, 64, 64), blocks);
-        SequenceGroup a = request("a", 3, 2), b = request("b", 3, 4), c = request("c", 3, 1);
-        scheduler.add(a);
-        scheduler.add(b);
-        scheduler.add(c);
+        Scheduler scheduler = scheduler(blocks, 2, 64, request("a", 3, 2), request("b", 3, 4), request("c", 3, 1));
         assertEquals(List.of("a:3", "b:3"), ids(step(scheduler, blocks)));
         assertEquals(List.of("a:1", "b:1"), ids(step(scheduler, blocks)), "a finishes in this step");
         assertEquals(List.of("b:1", "c:3"), ids(step(scheduler, blocks)), "c joins once a has left");
@@ -90,10 +89,8 @@ class SchedulerTest {
         // 6 blocks of 4 tokens. a and b take 2 blocks each for their 8-token prompts; growing past 12 tokens
         // each would need 3 + 3 + 1 > 6.
         BlockManager blocks = new BlockManager(4, 6, 0);
-        Scheduler scheduler = new Scheduler(new SchedulerConfig(4, 32, 32), blocks);
         SequenceGroup a = request("a", 8, 10), b = request("b", 8, 10);
-        scheduler.add(a);
-        scheduler.add(b);
+        Scheduler scheduler = scheduler(blocks, 4, 32, a, b);
         assertEquals(List.of("a:8", "b:8"), ids(step(scheduler, blocks)));
         SchedulerOutput out;
         do {
@@ -119,10 +116,8 @@ class SchedulerTest {
     @Test
     void theNewestPreemptsItselfWhenItIsTheOneThatNeedsABlock() {
         BlockManager blocks = new BlockManager(4, 4, 0);
-        Scheduler scheduler = new Scheduler(new SchedulerConfig(4, 32, 32), blocks);
         SequenceGroup older = request("older", 6, 4), newer = request("newer", 8, 4);
-        scheduler.add(older);
-        scheduler.add(newer);
+        Scheduler scheduler = scheduler(blocks, 4, 32, older, newer);
         step(scheduler, blocks);   // 2 blocks each: the cache is full; older has 7 tokens, newer 9
         SchedulerOutput out = step(scheduler, blocks);
         assertEquals(List.of(newer), out.preempted(), "newer needs a third block and nobody newer can give one up");
@@ -156,10 +151,8 @@ class SchedulerTest {
     @Test
     void abortFreesBlocksAtOnceAndOthersRunOn() {
         BlockManager blocks = new BlockManager(4, 20, 0);
-        Scheduler scheduler = new Scheduler(new SchedulerConfig(4, 32, 32), blocks);
         SequenceGroup a = request("a", 8, 5), b = request("b", 8, 5), c = request("c", 8, 5);
-        scheduler.add(a);
-        scheduler.add(b);
+        Scheduler scheduler = scheduler(blocks, 4, 32, a, b);
         step(scheduler, blocks);
         scheduler.add(c);
         int free = blocks.numFreeBlocks();
