@@ -44,8 +44,7 @@ public final class Sampler {
         applyTemperature(row, params.temperature());
         applyTopKTopP(row, params.topK(), params.topP());
         if (params.minP() > 0) applyMinP(row, params.minP());
-        int token = drawFromSoftmax(row, random.nextDouble());
-        return new Sample(token, logSoftmaxAt(row, token));
+        return draw(row, random.nextDouble());
     }
 
     /** The first index of the largest value. */
@@ -99,20 +98,27 @@ public final class Sampler {
         }
     }
 
-    /** The token where the cumulative softmax, in token id order, first exceeds {@code uniform} in [0, 1). */
-    static int drawFromSoftmax(float[] row, double uniform) {
+    /**
+     * The token where the cumulative softmax, in token id order, first exceeds {@code uniform} in [0, 1),
+     * with its log-probability.
+     */
+    static Sample draw(float[] row, double uniform) {
         float max = row[argmax(row)];
-        double target = uniform * sumExp(row, max);
-        double cumulative = 0;
-        int lastPossible = -1;
+        double[] weights = new double[row.length];
+        double sum = 0;
         for (int i = 0; i < row.length; i++) {
-            double weight = Math.exp(row[i] - max);
-            if (weight == 0) continue;
-            cumulative += weight;
-            lastPossible = i;
-            if (cumulative > target) return i;
+            weights[i] = Math.exp(row[i] - max);
+            sum += weights[i];
         }
-        return lastPossible; // rounding left the target at the very end
+        double target = uniform * sum;
+        double cumulative = 0;
+        int token = -1;
+        for (int i = 0; i < row.length && cumulative <= target; i++) {
+            if (weights[i] == 0) continue;
+            cumulative += weights[i];
+            token = i; // when rounding leaves the target at the very end, the last possible token
+        }
+        return new Sample(token, Math.log(weights[token] / sum));
     }
 
     /** log(softmax(row)[token]), computed in double. */
