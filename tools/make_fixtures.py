@@ -11,7 +11,8 @@ references come from Pillow, token ids from HF `tokenizers`, logits from HF tran
 
 Outputs (under --out):
   checkpoints/llava-tiny/      LLaVA-1.5-like: 336 px, 576 image tokens, vision_feature_layer -2,
-                               'default' select, MHA Llama; transformers-5 key layout, one fp16 file.
+                               'default' select, MHA Llama; transformers 5.17's save_pretrained output,
+                               one fp16 file (it writes the legacy llava-hf key names).
   checkpoints/llava-tiny-gqa/  224 px, GQA Llama (4 heads, 2 kv heads), vision_feature_layer -1,
                                'full' select, tied embeddings; the Hub's legacy llava-hf key layout,
                                sharded in two files with model.safetensors.index.json.

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.vlm4j.model.LlavaConfig;
+import dev.vlm4j.model.LlavaConfigReader;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
@@ -16,9 +17,9 @@ import java.util.Arrays;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.StreamSupport;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
-import org.junit.jupiter.api.Test;
 
 /**
  * Image settings derived from the fixture checkpoints' config.json, checked against what HF produced for
@@ -33,11 +34,7 @@ class VisionLanguageConfigTest {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private static LlavaConfig config(String checkpoint) {
-        return switch (checkpoint) {
-            case "llava-tiny" -> LlavaFixtureConfigs.llavaTiny();
-            case "llava-tiny-gqa" -> LlavaFixtureConfigs.llavaTinyGqa();
-            default -> throw new IllegalArgumentException(checkpoint);
-        };
+        return LlavaConfigReader.read(TESTDATA.resolve("checkpoints").resolve(checkpoint).resolve("config.json"));
     }
 
     private static EngineArgs.Builder args(String checkpoint) {

@@ -93,6 +93,16 @@ public final class Checkpoint implements Weights {
         return key;
     }
 
+    /** The Hub's llava-hf name of a canonical key (the inverse of {@link #canonicalName} for LLaVA's tensors). */
+    static String llavaHfName(String canonical) {
+        if (canonical.startsWith(LlavaTensors.TEXT)) return "language_model.model." + canonical.substring(LlavaTensors.TEXT.length());
+        if (canonical.startsWith("lm_head.")) return "language_model." + canonical;
+        if (canonical.startsWith("model.vision_tower.") || canonical.startsWith(LlavaTensors.PROJECTOR)) {
+            return canonical.substring("model.".length());
+        }
+        return canonical;
+    }
+
     @Override
     public WeightTensor get(String canonicalName) {
         checkOpen();

@@ -1,5 +1,6 @@
 package dev.vlm4j.model;
 
+import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 
@@ -35,6 +36,15 @@ public final class DTypes {
         if (Float.isNaN(f)) return (short) ((bits >>> 16) | 0x0040);
         int roundingBias = 0x7FFF + ((bits >>> 16) & 1);
         return (short) ((bits + roundingBias) >>> 16);
+    }
+
+    /** Stores {@code value} as element {@code index} of {@code dst}, a tensor's bytes in {@code dtype}, rounding as torch does. */
+    public static void set(MemorySegment dst, DType dtype, long index, float value) {
+        switch (dtype) {
+            case F32 -> dst.setAtIndex(F32, index, value);
+            case F16 -> dst.setAtIndex(U16, index, floatToF16(value));
+            case BF16 -> dst.setAtIndex(U16, index, floatToBf16(value));
+        }
     }
 
     /** Element {@code index} (row-major) of {@code t} as a float. */

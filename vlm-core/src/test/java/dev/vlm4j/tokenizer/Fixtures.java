@@ -1,0 +1,92 @@
+package dev.vlm4j.tokenizer;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.StreamSupport;
+
+/** Reads the HF-made fixtures under {@code vlm4j.testdata} (see tools/make_fixtures.py). */
+final class Fixtures {
+
+    /** One string of testdata/tokenizer_cases.json, as HF tokenizers 0.23.2 encoded and decoded it. */
+    record TokenizerCase(String text, int[] ids, List<String> tokens, String decodedSkipSpecial, String decodedWithSpecial) {
+        @Override
+        public String toString() {
+            return text.length() > 40 ? text.substring(0, 40) + "…" : text;
+        }
+    }
+
+    /** One entry of references/&lt;checkpoint&gt;/cases.json: HF's prompt ids and transformers' greedy continuation. */
+    record GenerationCase(String checkpoint, String photo, String prompt, int[] promptTokenIds, int[] greedyTokenIds) {
+        @Override
+        public String toString() {
+            return checkpoint + "/" + photo;
+        }
+    }
+
+    /** {@code @MethodSource} names of {@link #tokenizerCases()} and {@link #generationCases()}. */
+    static final String TOKENIZER_CASES = "dev.vlm4j.tokenizer.Fixtures#tokenizerCases";
+    static final String GENERATION_CASES = "dev.vlm4j.tokenizer.Fixtures#generationCases";
+
+    static final ObjectMapper JSON = new ObjectMapper();
+
+    private Fixtures() {}
+
+    static Path testdata() {
+        String dir = System.getProperty("vlm4j.testdata");
+        if (dir == null) {
+            throw new IllegalStateException("system property vlm4j.testdata is not set (surefire sets it to <repo>/testdata)");
+        }
+        return Path.of(dir);
+    }
+
+    static Path checkpoint(String name) {
+        return testdata().resolve("checkpoints").resolve(name);
+    }
+
+    static JsonNode readJson(Path file) {
+        try {
+            return JSON.readTree(file.toFile());
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    static List<TokenizerCase> tokenizerCases() {
+        List<TokenizerCase> cases = new ArrayList<>();
+        for (JsonNode c : readJson(testdata().resolve("tokenizer_cases.json"))) {
+            cases.add(new TokenizerCase(c.get("text").asText(), ints(c.get("ids")),
+                    StreamSupport.stream(c.get("tokens").spliterator(), false).map(JsonNode::asText).toList(),
+                    c.get("decoded_skip_special").asText(), c.get("decoded_with_special").asText()));
+        }
+        return cases;
+    }
+
+    static TokenizerCase tokenizerCase(String text) {
+        return tokenizerCases().stream().filter(c -> c.text().equals(text)).findFirst().orElseThrow();
+    }
+
+    static List<GenerationCase> generationCases() {
+        List<GenerationCase> cases = new ArrayList<>();
+        for (String checkpoint : List.of("llava-tiny", "llava-tiny-gqa")) {
+            for (JsonNode c : readJson(testdata().resolve("references").resolve(checkpoint).resolve("cases.json"))) {
+                cases.add(new GenerationCase(checkpoint, c.get("photo").asText(), c.get("prompt").asText(),
+                        ints(c.get("prompt_token_ids")), ints(c.get("greedy_token_ids"))));
+            }
+        }
+        return cases;
+    }
+
+    static int[] ints(JsonNode array) {
+        int[] values = new int[array.size()];
+        for (int i = 0; i < values.length; i++) {
+            values[i] = array.get(i).asInt();
+        }
+        return values;
+    }
+}

@@ -1,0 +1,20 @@
+package dev.vlm4j.tokenizer;
+
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+
+/** Base of the tests that run the llava-tiny checkpoint's tokenizer: loads it once per test class. */
+abstract class WithLlavaTinyTokenizer {
+
+    static Tokenizer tokenizer;
+
+    @BeforeAll
+    static void loadTokenizer() throws Exception {
+        tokenizer = Tokenizer.load(Fixtures.checkpoint("llava-tiny"));
+    }
+
+    @AfterAll
+    static void closeTokenizer() {
+        tokenizer.close();
+    }
+}
