@@ -172,6 +172,20 @@ class LLMEngineTest extends WithTinyTokenizer {
     }
 
     @Test
+    void unseededRequestsDrawFromTheEngineGeneratorSeededByTheEngineSeed() {
+        Request base = eightRequests().get(1);
+        Request unseeded = new Request("u", base.prompt(), SamplingParams.builder().temperature(1.0).maxTokens(20).ignoreEos(true).build());
+        List<List<Integer>> bySeed = new ArrayList<>();
+        for (long seed : new long[] {7, 7, 8}) {
+            LLMEngine engine = new LLMEngine(new FakeModelRunner(4, 64), tokenizer, new SchedulerConfig(1, 256, 256),
+                    FakeModelRunner.IMAGE_TOKEN, seed);
+            bySeed.add(run(engine, List.of(unseeded), new int[] {0}).get("u").outputs().getFirst().tokenIds());
+        }
+        assertEquals(bySeed.get(0), bySeed.get(1), "the same engine seed gives the same tokens");
+        assertNotEquals(bySeed.get(0), bySeed.get(2), "another engine seed gives other tokens");
+    }
+
+    @Test
     void theTextIsTheTokenizersDecodeOfTheTokens() {
         for (Request r : eightRequests()) {
             CompletionOutput out = alone(r).outputs().getFirst();
