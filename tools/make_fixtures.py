@@ -418,7 +418,11 @@ def make_checkpoint(out, spec, tok_dir, manifest):
     with open(os.path.join(d, "config.json")) as f:
         print("  config:", f.read()[:2000])
 
-    # References: HF transformers in float32 on the same (fp16-exact) weights.
+    # References: HF transformers in float32 on the checkpoint as written, read back the way a user loads it.
+    # (Not the in-memory model: its .half()/.float() round trips also rounded the non-persistent rotary
+    # inv_freq buffer to fp16, which from_pretrained recomputes in float32.)
+    from transformers import LlavaForConditionalGeneration
+    model = LlavaForConditionalGeneration.from_pretrained(d, dtype=torch.float32).eval()
     tok = Tokenizer.from_file(os.path.join(d, "tokenizer.json"))
     n_img = spec["image_feature_size"]
     prompt = "<image>" * n_img + "\nUSER: What is the content of this image?\nASSISTANT:"

@@ -40,8 +40,8 @@ final class PreprocessCommand implements Callable<Integer> {
         float[] pixels = processor.process(decoded);
         int[] shape = processor.outputShape();
         Npy.write(out, pixels, shape);
-        System.err.printf("%s %dx%d %s -> pixel_values %s -> %s%n", decoded.format(), decoded.width(), decoded.height(),
-                decoded.exifOrientation() == 1 ? "" : "(EXIF orientation " + decoded.exifOrientation() + ")",
+        System.err.printf("%s %dx%d%s -> pixel_values %s -> %s%n", decoded.format(), decoded.width(), decoded.height(),
+                decoded.exifOrientation() == 1 ? "" : " (EXIF orientation " + decoded.exifOrientation() + ", not applied)",
                 Arrays.toString(shape), out);
         return 0;
     }

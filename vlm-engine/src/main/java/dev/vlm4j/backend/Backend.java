@@ -1,0 +1,117 @@
+package dev.vlm4j.backend;
+
+import dev.vlm4j.model.WeightTensor;
+
+/**
+ * The op set the models are written against. A model run is a sequence of these calls on opaque device
+ * tensors; no op returns data to the host except {@link #copyToHost}, so a GPU backend can queue a whole step
+ * (and capture it) without a round trip. Per-step metadata reaches the device with {@link #copyToDevice(int[],
+ * IntTensor)} once per step, before the ops that read it.
+ *
+ * <p>Conventions: activations are f32; weights ({@code w}, {@code weight}, {@code bias}, {@code table}) may be
+ * in their stored dtype (F32, F16 or BF16) and are widened inside the op; accumulation is f32. Shapes are given
+ * as {@code [rows, cols]}; an op checks them and throws {@link IllegalArgumentException} on a mismatch. Unless
+ * said otherwise, outputs must not alias inputs.
+ */
+public interface Backend extends AutoCloseable {
+
+    /** Short name, as {@code --device} spells it: "cpu", "cuda". */
+    String name();
+
+    // ---------------------------------------------------------------- memory
+
+    /**
+     * A weight on the device in its stored dtype and shape (the CPU wraps the mapped bytes, no copy: they must be
+     * readable from any thread, as a shared or global arena's are, and stay mapped while the tensor is used).
+     */
+    Tensor upload(WeightTensor weight);
+
+    /** A zero-filled f32 tensor. */
+    Tensor allocate(int... shape);
+
+    /** A zero-filled int tensor. */
+    IntTensor allocateInts(int... shape);
+
+    /** Host → device: {@code src.length == dst.numel()}, dst f32. */
+    void copyToDevice(float[] src, Tensor dst);
+
+    /** Host → device for step metadata: {@code src.length == dst.numel()}. */
+    void copyToDevice(int[] src, IntTensor dst);
+
+    /** Device → host, the only way back: {@code dst.length == src.numel()}, src f32. Waits for queued work. */
+    void copyToHost(Tensor src, float[] dst);
+
+    // ---------------------------------------------------------------- rows
+
+    /** {@code out[t] = table[ids[t]]} widened to f32. table [V, D], ids [T], out [T, D]. */
+    void embedding(Tensor table, IntTensor ids, Tensor out);
+
+    /** {@code dst[dstRows[i]] = src[srcRows[i]]}. src [R, D], srcRows [K], dstRows [K], dst [T, D]. */
+    void scatterRows(Tensor src, IntTensor srcRows, IntTensor dstRows, Tensor dst);
+
+    /** {@code out[i] = src[rows[i]]}. src [T, D], rows [S], out [S, D]. */
+    void gatherRows(Tensor src, IntTensor rows, Tensor out);
+
+    /** {@code dst = src} element for element, widening src to f32. Same numel. */
+    void copy(Tensor src, Tensor dst);
+
+    // ---------------------------------------------------------------- dense math
+
+    /** {@code out = x · wᵀ (+ bias)}. x [n, k], w [m, k], bias [m] or null, out [n, m]. */
+    void matmul(Tensor x, Tensor w, Tensor bias, Tensor out);
+
+    /** {@code x += y} elementwise, y in any dtype. Same numel. */
+    void add(Tensor x, Tensor y);
+
+    /** LayerNorm over the last dimension (biased variance). x [n, d], weight [d], bias [d], out [n, d]. */
+    void layerNorm(Tensor x, Tensor weight, Tensor bias, float eps, Tensor out);
+
+    /** RMSNorm over the last dimension, HF Llama's: {@code weight * (x / sqrt(mean(x²) + eps))}. x [n, d], out [n, d]. */
+    void rmsNorm(Tensor x, Tensor weight, float eps, Tensor out);
+
+    /** In place: {@code x * sigmoid(1.702 x)}. */
+    void quickGelu(Tensor x);
+
+    /** In place: {@code x * (1 + erf(x / √2)) / 2}, erf exact to f32. */
+    void gelu(Tensor x);
+
+    /** {@code out = silu(gate) * up}, {@code silu(g) = g * sigmoid(g)}. gate, up, out [n, i]; out may be gate or up. */
+    void siluMul(Tensor gate, Tensor up, Tensor out);
+
+    // ---------------------------------------------------------------- attention
+
+    /**
+     * In place, rotary embedding in HF's rotate_half convention on each head of {@code x}:
+     * {@code x1' = x1·cos − x2·sin, x2' = x2·cos + x1·sin} for the halves x1, x2 of a head.
+     * x [T, heads * headDim], positions [T], cosSin [maxPositions, headDim]: row p holds
+     * {@code cos(p·f_i)} in its first half and {@code sin(p·f_i)} in its second, i < headDim / 2.
+     */
+    void rotary(Tensor x, IntTensor positions, Tensor cosSin);
+
+    /**
+     * Writes keys and values into the paged cache: token t goes to slot {@code slots[t]}, that is block
+     * {@code slots[t] / blockSize}, offset {@code slots[t] % blockSize}. k, v [T, kvHeads * headDim],
+     * slots [T], kCache, vCache [numBlocks, blockSize, kvHeads, headDim].
+     */
+    void writeKvCache(Tensor k, Tensor v, IntTensor slots, Tensor kCache, Tensor vCache);
+
+    /**
+     * Causal attention over the paged cache: token t of sequence {@code tokenSeq[t]} at position
+     * {@code positions[t]} attends to that sequence's positions {@code 0 .. positions[t]}, position p being in
+     * block {@code blockTables[seq][p / blockSize]}. Grouped-query: head h reads kv head
+     * {@code h / (heads / kvHeads)}. q, out [T, heads * headDim], kCache, vCache [numBlocks, blockSize,
+     * kvHeads, headDim], positions [T], tokenSeq [T], blockTables [S, maxBlocksPerSeq].
+     */
+    void pagedAttention(Tensor q, Tensor kCache, Tensor vCache, IntTensor positions, IntTensor tokenSeq,
+                        IntTensor blockTables, float scale, Tensor out);
+
+    /**
+     * Non-causal attention within groups of {@code seqLen} consecutive rows (one image each).
+     * q, k, v, out [B * seqLen, heads * headDim].
+     */
+    void attention(Tensor q, Tensor k, Tensor v, int heads, int seqLen, float scale, Tensor out);
+
+    /** Frees everything this backend allocated. */
+    @Override
+    void close();
+}

@@ -1,0 +1,22 @@
+package dev.vlm4j.backend;
+
+/**
+ * A backend implementation, found with {@link java.util.ServiceLoader} (listed in
+ * {@code META-INF/services/dev.vlm4j.backend.BackendProvider}).
+ */
+public interface BackendProvider {
+
+    /** The device name that selects it: "cpu", "cuda". */
+    String name();
+
+    /** Higher wins when {@code --device auto} picks among the available providers. */
+    int priority();
+
+    /** Whether this machine can run it (for CUDA: a GPU and the libraries are present). Cheap, never throws. */
+    boolean isAvailable();
+
+    /** Why it is unavailable, for the error a user sees when asking for it by name. */
+    String unavailableReason();
+
+    Backend create();
+}

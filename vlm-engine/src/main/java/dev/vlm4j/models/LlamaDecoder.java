@@ -1,0 +1,226 @@
+package dev.vlm4j.models;
+
+import dev.vlm4j.backend.Backend;
+import dev.vlm4j.backend.Tensor;
+import dev.vlm4j.model.TextConfig;
+import dev.vlm4j.model.Weights;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The Llama language model of LLaVA: token embedding, decoder layers (RMSNorm, grouped-query attention with
+ * rotary embeddings over the paged KV cache, SiLU-gated MLP), final RMSNorm and the LM head. Runs one flat batch
+ * of tokens from many sequences per step; activations grow to the largest step seen and are reused.
+ */
+final class LlamaDecoder implements AutoCloseable {
+
+    private static final String PREFIX = "model.language_model.";
+
+    private final Backend backend;
+    private final TextConfig config;
+    private final int qWidth;  // H * hd
+    private final int kvWidth; // KV * hd
+
+    private final Tensor embedTokens; // [V, D]
+    private final List<Layer> layers;
+    private final Tensor norm;        // [D]
+    private final Tensor lmHead;      // [V, D] (embedTokens when tied)
+    private final Tensor cosSin;      // [maxPositions, hd] rotary table: cos in the first half, sin in the second
+
+    private record Layer(
+            Tensor inputNorm,              // [D]
+            Tensor q, Tensor qBias,        // [H*hd, D], [H*hd] or null
+            Tensor k, Tensor kBias,        // [KV*hd, D], [KV*hd] or null
+            Tensor v, Tensor vBias,        // [KV*hd, D], [KV*hd] or null
+            Tensor o,                      // [D, H*hd]
+            Tensor postAttentionNorm,      // [D]
+            Tensor gate, Tensor up,        // [I, D]
+            Tensor down,                   // [D, I]
+            Tensor kCache, Tensor vCache) {} // [numBlocks, blockSize, KV, hd]
+
+    // Activations for up to `capacity` tokens and `seqCapacity` sequences.
+    private int capacity, seqCapacity;
+    private Tensor x;      // [capacity, D] the residual stream
+    private Tensor h;      // [capacity, D] normed
+    private Tensor q;      // [capacity, H*hd]
+    private Tensor k;      // [capacity, KV*hd]
+    private Tensor v;      // [capacity, KV*hd]
+    private Tensor attn;   // [capacity, H*hd]
+    private Tensor delta;  // [capacity, D] a sublayer's output before the residual add
+    private Tensor gate;   // [capacity, I], then silu(gate) * up
+    private Tensor up;     // [capacity, I]
+    private Tensor last;   // [seqCapacity, D] each sequence's last row, then normed
+    private Tensor lastNormed; // [seqCapacity, D]
+    private Tensor logits; // [seqCapacity, V]
+
+    LlamaDecoder(Backend backend, Weights weights, TextConfig config, int numBlocks, int blockSize) {
+        if (!config.hiddenAct().equals("silu")) {
+            throw new UnsupportedOperationException("text hidden_act '" + config.hiddenAct() + "' (supported: silu)");
+        }
+        if (config.numAttentionHeads() % config.numKeyValueHeads() != 0) {
+            throw new IllegalArgumentException("num_attention_heads " + config.numAttentionHeads()
+                    + " is not a multiple of num_key_value_heads " + config.numKeyValueHeads());
+        }
+        this.backend = backend;
+        this.config = config;
+        this.qWidth = config.numAttentionHeads() * config.headDim();
+        this.kvWidth = config.numKeyValueHeads() * config.headDim();
+
+        embedTokens = backend.upload(weights.get(PREFIX + "embed_tokens.weight"));
+        layers = new ArrayList<>();
+        for (int l = 0; l < config.numHiddenLayers(); l++) {
+            String p = PREFIX + "layers." + l + ".";
+            layers.add(new Layer(
+                    upload(weights, p + "input_layernorm.weight"),
+                    upload(weights, p + "self_attn.q_proj.weight"), uploadIfPresent(weights, p + "self_attn.q_proj.bias"),
+                    upload(weights, p + "self_attn.k_proj.weight"), uploadIfPresent(weights, p + "self_attn.k_proj.bias"),
+                    upload(weights, p + "self_attn.v_proj.weight"), uploadIfPresent(weights, p + "self_attn.v_proj.bias"),
+                    upload(weights, p + "self_attn.o_proj.weight"),
+                    upload(weights, p + "post_attention_layernorm.weight"),
+                    upload(weights, p + "mlp.gate_proj.weight"), upload(weights, p + "mlp.up_proj.weight"),
+                    upload(weights, p + "mlp.down_proj.weight"),
+                    backend.allocate(numBlocks, blockSize, config.numKeyValueHeads(), config.headDim()),
+                    backend.allocate(numBlocks, blockSize, config.numKeyValueHeads(), config.headDim())));
+        }
+        norm = upload(weights, PREFIX + "norm.weight");
+        lmHead = config.tieWordEmbeddings() && !weights.contains("lm_head.weight") ? embedTokens : upload(weights, "lm_head.weight");
+        cosSin = backend.allocate(config.maxPositionEmbeddings(), config.headDim());
+        backend.copyToDevice(rotaryTable(config), cosSin);
+    }
+
+    private Tensor upload(Weights weights, String name) {
+        return backend.upload(weights.get(name));
+    }
+
+    private Tensor uploadIfPresent(Weights weights, String name) {
+        return weights.contains(name) ? upload(weights, name) : null;
+    }
+
+    /**
+     * cos and sin of {@code position · θ^(-2i/hd)}, computed in f32 the way HF's LlamaRotaryEmbedding does
+     * (inverse frequencies in f32, their product with the position rounded to f32), so angles match to the bit.
+     */
+    private static float[] rotaryTable(TextConfig config) {
+        int hd = config.headDim(), half = hd / 2, positions = config.maxPositionEmbeddings();
+        float[] inverseFrequency = new float[half];
+        for (int i = 0; i < half; i++) {
+            inverseFrequency[i] = 1f / (float) Math.pow((float) config.ropeTheta(), (float) (2 * i) / hd);
+        }
+        float[] table = new float[positions * hd];
+        for (int p = 0; p < positions; p++) {
+            for (int i = 0; i < half; i++) {
+                float angle = inverseFrequency[i] * p;
+                table[p * hd + i] = (float) Math.cos(angle);
+                table[p * hd + half + i] = (float) Math.sin(angle);
+            }
+        }
+        return table;
+    }
+
+    /** The step's residual stream [T, D], filled with the embeddings of its tokens. */
+    Tensor embed(StepInputs in, int tokens) {
+        ensureCapacity(tokens);
+        Tensor x = this.x.rows(0, tokens); // [T, D]
+        backend.embedding(embedTokens, in.tokenIds, x);
+        return x;
+    }
+
+    /** Runs the decoder layers over the step's residual stream x [T, D], in place, writing each token's KV. */
+    void forward(Tensor x, StepInputs in) {
+        int tokens = x.dim(0);
+        float eps = (float) config.rmsNormEps();
+        float scale = (float) (1 / Math.sqrt(config.headDim()));
+        Tensor h = this.h.rows(0, tokens);         // [T, D]
+        Tensor q = this.q.rows(0, tokens);         // [T, H*hd]
+        Tensor k = this.k.rows(0, tokens);         // [T, KV*hd]
+        Tensor v = this.v.rows(0, tokens);         // [T, KV*hd]
+        Tensor attn = this.attn.rows(0, tokens);   // [T, H*hd]
+        Tensor delta = this.delta.rows(0, tokens); // [T, D]
+        Tensor gate = this.gate.rows(0, tokens);   // [T, I]
+        Tensor up = this.up.rows(0, tokens);       // [T, I]
+        for (Layer layer : layers) {
+            // Attention: this step's keys and values go into the cache first, then every query reads its
+            // sequence's cached positions up to its own.
+            backend.rmsNorm(x, layer.inputNorm, eps, h);
+            backend.matmul(h, layer.q, layer.qBias, q);
+            backend.matmul(h, layer.k, layer.kBias, k);
+            backend.matmul(h, layer.v, layer.vBias, v);
+            backend.rotary(q, in.positions, cosSin);
+            backend.rotary(k, in.positions, cosSin);
+            backend.writeKvCache(k, v, in.slots, layer.kCache, layer.vCache);
+            backend.pagedAttention(q, layer.kCache, layer.vCache, in.positions, in.tokenSeq, in.blockTables, scale, attn);
+            backend.matmul(attn, layer.o, null, delta);
+            backend.add(x, delta);
+
+            // MLP: down(silu(gate(h)) * up(h)).
+            backend.rmsNorm(x, layer.postAttentionNorm, eps, h);
+            backend.matmul(h, layer.gate, null, gate);
+            backend.matmul(h, layer.up, null, up);
+            backend.siluMul(gate, up, gate);
+            backend.matmul(gate, layer.down, null, delta);
+            backend.add(x, delta);
+        }
+    }
+
+    /** Logits [S, V] of each sequence's last token: final RMSNorm on those rows only, then the LM head. */
+    Tensor logits(Tensor x, StepInputs in, int seqs) {
+        ensureSeqCapacity(seqs);
+        Tensor last = this.last.rows(0, seqs);             // [S, D]
+        Tensor lastNormed = this.lastNormed.rows(0, seqs); // [S, D]
+        Tensor logits = this.logits.rows(0, seqs);         // [S, V]
+        backend.gatherRows(x, in.lastRows, last);
+        backend.rmsNorm(last, norm, (float) config.rmsNormEps(), lastNormed);
+        backend.matmul(lastNormed, lmHead, null, logits);
+        return logits;
+    }
+
+    private void ensureCapacity(int tokens) {
+        if (tokens <= capacity) return;
+        closeActivations();
+        capacity = Math.max(tokens, 2 * capacity);
+        int d = config.hiddenSize(), i = config.intermediateSize();
+        x = backend.allocate(capacity, d);
+        h = backend.allocate(capacity, d);
+        q = backend.allocate(capacity, qWidth);
+        k = backend.allocate(capacity, kvWidth);
+        v = backend.allocate(capacity, kvWidth);
+        attn = backend.allocate(capacity, qWidth);
+        delta = backend.allocate(capacity, d);
+        gate = backend.allocate(capacity, i);
+        up = backend.allocate(capacity, i);
+    }
+
+    private void ensureSeqCapacity(int seqs) {
+        if (seqs <= seqCapacity) return;
+        if (last != null) {
+            last.close();
+            lastNormed.close();
+            logits.close();
+        }
+        seqCapacity = Math.max(seqs, 2 * seqCapacity);
+        last = backend.allocate(seqCapacity, config.hiddenSize());
+        lastNormed = backend.allocate(seqCapacity, config.hiddenSize());
+        logits = backend.allocate(seqCapacity, config.vocabSize());
+    }
+
+    private void closeActivations() {
+        if (x == null) return;
+        for (Tensor t : List.of(x, h, q, k, v, attn, delta, gate, up)) t.close();
+    }
+
+    @Override
+    public void close() {
+        closeActivations();
+        if (last != null) {
+            last.close();
+            lastNormed.close();
+            logits.close();
+        }
+        cosSin.close();
+        for (Layer layer : layers) {
+            layer.kCache.close();
+            layer.vCache.close();
+        }
+    }
+}

@@ -1,0 +1,114 @@
+package dev.vlm4j.models;
+
+import dev.vlm4j.backend.Backend;
+import dev.vlm4j.backend.Tensor;
+import dev.vlm4j.engine.ModelRunner;
+import dev.vlm4j.engine.SequenceChunk;
+import dev.vlm4j.input.ProcessedImage;
+import dev.vlm4j.model.LlavaConfig;
+import dev.vlm4j.model.Weights;
+
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * LLaVA-1.5 ({@code LlavaForConditionalGeneration}) on a {@link Backend}: the CLIP vision tower, the projector
+ * and the Llama decoder with its paged KV cache. One {@link #forward} runs whole prompts, prompt chunks and
+ * decode tokens of many sequences as one flat batch.
+ */
+public final class LlavaModelRunner implements ModelRunner {
+
+    private final Backend backend;
+    private final LlavaConfig config;
+    private final int numBlocks, blockSize;
+    private final StepPlan.Limits limits;
+
+    private final ClipVisionTower visionTower;
+    private final LlavaProjector projector;
+    private final LlamaDecoder languageModel;
+    private final StepInputs inputs;
+    private final Tensor imageFeatures; // [F, Dv] features given as input (image_input_type image_features)
+
+    private LlavaModelRunner(Backend backend, Weights weights, LlavaConfig config, int numBlocks, int blockSize) {
+        this.backend = backend;
+        this.config = config;
+        this.numBlocks = numBlocks;
+        this.blockSize = blockSize;
+        this.limits = new StepPlan.Limits(config.text().vocabSize(), config.imageTokenIndex(), config.imageFeatureSize(),
+                config.text().maxPositionEmbeddings(), numBlocks, blockSize);
+        this.visionTower = new ClipVisionTower(backend, weights, config);
+        this.projector = new LlavaProjector(backend, weights, config);
+        this.languageModel = new LlamaDecoder(backend, weights, config.text(), numBlocks, blockSize);
+        this.inputs = new StepInputs(backend);
+        this.imageFeatures = backend.allocate(config.imageFeatureSize(), config.vision().hiddenSize());
+    }
+
+    /**
+     * A runner whose KV cache holds {@code numBlocks} blocks of {@code blockSize} token slots per layer. The
+     * weights must stay open while the runner is used.
+     */
+    public static LlavaModelRunner create(Backend backend, Weights weights, LlavaConfig config, int numBlocks, int blockSize) {
+        if (numBlocks <= 0 || blockSize <= 0) {
+            throw new IllegalArgumentException("numBlocks and blockSize must be positive, got " + numBlocks + ", " + blockSize);
+        }
+        return new LlavaModelRunner(backend, weights, config, numBlocks, blockSize);
+    }
+
+    @Override
+    public int blockSize() {
+        return blockSize;
+    }
+
+    @Override
+    public int numBlocks() {
+        return numBlocks;
+    }
+
+    @Override
+    public int vocabSize() {
+        return config.text().vocabSize();
+    }
+
+    @Override
+    public float[] forward(List<SequenceChunk> chunks) {
+        StepPlan plan = StepPlan.of(chunks, limits);
+        inputs.upload(plan);
+
+        // Text embeddings, with each image's embeddings written over its <image> tokens.
+        Tensor x = languageModel.embed(inputs, plan.numTokens()); // [T, D]
+        for (StepPlan.ImageRows image : plan.images()) {
+            Tensor embeddings = projector.forward(visionFeatures(image.image())); // [F, D]
+            backend.scatterRows(embeddings, inputs.imageSrcRows(image), inputs.imageDstRows(image), x);
+        }
+
+        languageModel.forward(x, inputs);
+        Tensor logits = languageModel.logits(x, inputs, plan.numSeqs()); // [S, V]
+        float[] out = new float[plan.numSeqs() * vocabSize()];
+        backend.copyToHost(logits, out);
+        return out;
+    }
+
+    /** [F, Dv]: the vision tower's selected features of pixel values, or the features given as input. */
+    private Tensor visionFeatures(ProcessedImage image) {
+        return switch (image.kind()) {
+            case PIXEL_VALUES -> visionTower.forward(image);
+            case IMAGE_FEATURES -> {
+                int[] expected = {1, config.imageFeatureSize(), config.vision().hiddenSize()};
+                if (!Arrays.equals(image.shape(), expected) || image.data().length != imageFeatures.numel()) {
+                    throw new IllegalArgumentException("image features must be " + Arrays.toString(expected) + ", got " + image);
+                }
+                backend.copyToDevice(image.data(), imageFeatures);
+                yield imageFeatures;
+            }
+        };
+    }
+
+    @Override
+    public void close() {
+        visionTower.close();
+        projector.close();
+        languageModel.close();
+        inputs.close();
+        imageFeatures.close();
+    }
+}

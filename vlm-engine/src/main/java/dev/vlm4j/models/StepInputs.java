@@ -1,0 +1,71 @@
+package dev.vlm4j.models;
+
+import dev.vlm4j.backend.Backend;
+import dev.vlm4j.backend.IntTensor;
+
+/**
+ * A step's metadata on the device: every index array of a {@link StepPlan}, packed into one buffer and sent
+ * with one copy per step. The buffer grows to the largest step seen and is reused, so its address stays put.
+ */
+final class StepInputs implements AutoCloseable {
+
+    private final Backend backend;
+    private IntTensor buffer; // [capacity]
+
+    // Views of the current step, valid until the next upload.
+    IntTensor tokenIds;     // [T]
+    IntTensor positions;    // [T]
+    IntTensor slots;        // [T]
+    IntTensor tokenSeq;     // [T]
+    IntTensor lastRows;     // [S]
+    IntTensor imageSrcRows; // [K]
+    IntTensor imageDstRows; // [K]
+    IntTensor blockTables;  // [S, maxBlocks]
+
+    StepInputs(Backend backend) {
+        this.backend = backend;
+    }
+
+    /** Sends {@code plan}'s indices to the device and points the views at them. */
+    void upload(StepPlan plan) {
+        int[][] parts = {plan.tokenIds(), plan.positions(), plan.slots(), plan.tokenSeq(), plan.lastRows(),
+                plan.imageSrcRows(), plan.imageDstRows(), plan.blockTables()};
+        int total = 0;
+        for (int[] part : parts) total = Math.addExact(total, part.length);
+        int[] packed = new int[total];
+        int at = 0;
+        for (int[] part : parts) {
+            System.arraycopy(part, 0, packed, at, part.length);
+            at += part.length;
+        }
+        if (buffer == null || buffer.numel() < total) {
+            if (buffer != null) buffer.close();
+            buffer = backend.allocateInts(Math.max(total, buffer == null ? 0 : 2 * (int) buffer.numel()));
+        }
+        IntTensor step = buffer.view(0, total);
+        backend.copyToDevice(packed, step);
+        int t = plan.numTokens(), s = plan.numSeqs(), k = plan.imageSrcRows().length;
+        tokenIds = step.view(0, t);
+        positions = step.view(t, t);
+        slots = step.view(2L * t, t);
+        tokenSeq = step.view(3L * t, t);
+        lastRows = step.view(4L * t, s);
+        imageSrcRows = step.view(4L * t + s, k);
+        imageDstRows = step.view(4L * t + s + k, k);
+        blockTables = step.view(4L * t + s + 2L * k, s, plan.maxBlocks());
+    }
+
+    /** The source and destination rows of one image, views of this step's. */
+    IntTensor imageSrcRows(StepPlan.ImageRows image) {
+        return imageSrcRows.view(image.from(), image.to() - image.from());
+    }
+
+    IntTensor imageDstRows(StepPlan.ImageRows image) {
+        return imageDstRows.view(image.from(), image.to() - image.from());
+    }
+
+    @Override
+    public void close() {
+        if (buffer != null) buffer.close();
+    }
+}

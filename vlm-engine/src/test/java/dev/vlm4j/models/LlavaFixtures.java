@@ -1,0 +1,93 @@
+package dev.vlm4j.models;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.vlm4j.input.ProcessedImage;
+import dev.vlm4j.io.Npy;
+import dev.vlm4j.io.NpyArray;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.zip.GZIPInputStream;
+
+/**
+ * The HF transformers float32 references of tools/make_fixtures.py: for each tiny checkpoint and photo, the
+ * prompt's token ids, the greedy continuation, the last-position logits and the vision features; and the
+ * Pillow-made pixel values of each photo.
+ */
+final class LlavaFixtures {
+
+    private LlavaFixtures() {}
+
+    static final String LLAVA_TINY = "llava-tiny";
+    static final String LLAVA_TINY_GQA = "llava-tiny-gqa";
+    static final List<String> PHOTOS = List.of("coffee", "chelsea", "astronaut");
+
+    static Path testdata() {
+        String dir = System.getProperty("vlm4j.testdata");
+        if (dir == null) throw new IllegalStateException("system property vlm4j.testdata is not set (surefire sets it)");
+        return Path.of(dir);
+    }
+
+    static Path checkpoint(String name) {
+        return testdata().resolve("checkpoints").resolve(name);
+    }
+
+    /** The CLIP processor each checkpoint's preprocessor_config.json describes. */
+    static String processor(String checkpoint) {
+        return checkpoint.equals(LLAVA_TINY) ? "clip336" : "clip224";
+    }
+
+    /** One photo's references: HF transformers float32 on the checkpoint's weights. */
+    record Case(String photo, int[] promptTokenIds, int[] greedyTokenIds, float[] lastLogits, float[] visionFeatures,
+                int[] visionFeaturesShape) {}
+
+    static Case load(String checkpoint, String photo) {
+        Path refs = testdata().resolve("references").resolve(checkpoint);
+        try {
+            for (JsonNode entry : new ObjectMapper().readTree(refs.resolve("cases.json").toFile())) {
+                if (!entry.get("photo").asText().equals(photo)) continue;
+                NpyArray features = Npy.read(refs.resolve(photo + ".vision_features.npy"));
+                return new Case(photo, ints(entry.get("prompt_token_ids")), ints(entry.get("greedy_token_ids")),
+                        Npy.read(refs.resolve(photo + ".last_logits.npy")).floats(), features.floats(), features.shape());
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        throw new IllegalArgumentException("no case " + photo + " in " + refs);
+    }
+
+    /** Pillow's pixel values {@code [1, 3, H, W]}: {@code lut[c][crop[y, x, c]]} (see make_fixtures.py, PIXEL ENCODING). */
+    static ProcessedImage pixels(String checkpoint, String photo) {
+        Path dir = testdata().resolve("pixels");
+        String processor = processor(checkpoint);
+        try (InputStream in = new GZIPInputStream(Files.newInputStream(dir.resolve(photo + "_png." + processor + ".crop.npy.gz")))) {
+            NpyArray crop = Npy.read(in);
+            float[] lut = Npy.read(dir.resolve(processor + ".lut.npy")).floats(); // [3, 256]
+            int h = crop.shape()[0], w = crop.shape()[1];
+            byte[] rgb = crop.uint8(); // [H, W, 3]
+            float[] pixels = new float[3 * h * w];
+            for (int c = 0; c < 3; c++) {
+                for (int i = 0; i < h * w; i++) pixels[c * h * w + i] = lut[c * 256 + (rgb[i * 3 + c] & 0xFF)];
+            }
+            return new ProcessedImage(ProcessedImage.Kind.PIXEL_VALUES, pixels, new int[] {1, 3, h, w});
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    static ProcessedImage features(Case c) {
+        return new ProcessedImage(ProcessedImage.Kind.IMAGE_FEATURES, c.visionFeatures(), c.visionFeaturesShape());
+    }
+
+    private static int[] ints(JsonNode array) {
+        List<Integer> values = new ArrayList<>();
+        array.forEach(v -> values.add(v.asInt()));
+        return values.stream().mapToInt(Integer::intValue).toArray();
+    }
+}

@@ -1,0 +1,82 @@
+package dev.vlm4j.server;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.vlm4j.io.Npy;
+import dev.vlm4j.io.NpyArray;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The {@code vlm} subcommands of the input side, against HF tokenizers' ids and Pillow's pixels (testdata/). */
+class CliTest {
+
+    static final Path TESTDATA = Path.of(System.getProperty("vlm4j.testdata"));
+    static final String MODEL = TESTDATA.resolve("checkpoints/llava-tiny").toString();
+
+    record Run(int exitCode, String out, String err) {}
+
+    static Run run(String... args) {
+        PrintStream stdout = System.out;
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        StringWriter err = new StringWriter();
+        try {
+            System.setOut(new PrintStream(out, true));
+            int code = Main.commandLine().setErr(new PrintWriter(err, true)).execute(args);
+            return new Run(code, out.toString(), err.toString());
+        } finally {
+            System.setOut(stdout);
+        }
+    }
+
+    @Test
+    void tokenizePrintsHfTokenizersIds() throws Exception {
+        JsonNode cases = new ObjectMapper().readTree(TESTDATA.resolve("tokenizer_cases.json").toFile());
+        JsonNode emoji = null;
+        for (JsonNode c : cases) if (c.get("text").asText().startsWith("family")) emoji = c;
+        Run r = run("tokenize", "--model", MODEL, "--text", emoji.get("text").asText());
+        assertEquals(0, r.exitCode(), r.err());
+        assertEquals(emoji.get("ids"), new ObjectMapper().readTree(r.out()).get("ids"));
+    }
+
+    @Test
+    void preprocessWritesPillowsPixelValues(@TempDir Path tmp) throws Exception {
+        Path out = tmp.resolve("pixel_values.npy");
+        Run r = run("preprocess", "--model", MODEL, "--image", TESTDATA.resolve("images/chelsea.png").toString(), "--out", out.toString());
+        assertEquals(0, r.exitCode(), r.err());
+        NpyArray pixels = Npy.read(out);
+        assertArrayEquals(new int[] {1, 3, 336, 336}, pixels.shape());
+        float[] lut = Npy.read(TESTDATA.resolve("pixels/clip336.lut.npy")).floats(); // [3,256]
+        byte[] crop = (byte[]) Npy.read(TESTDATA.resolve("pixels/chelsea_png.clip336.crop.npy.gz")).data(); // [336,336,3]
+        float[] values = pixels.floats();
+        int plane = 336 * 336;
+        for (int c = 0; c < 3; c++) {
+            for (int i = 0; i < plane; i++) {
+                assertEquals(lut[c * 256 + (crop[i * 3 + c] & 0xFF)], values[c * plane + i], 1e-6f);
+            }
+        }
+    }
+
+    @Test
+    void badImageIsOneLineThatSaysWhatIsWrong(@TempDir Path tmp) {
+        Run r = run("preprocess", "--model", MODEL, "--image", TESTDATA.resolve("tokenizer_cases.json").toString(),
+                "--out", tmp.resolve("x.npy").toString());
+        assertEquals(2, r.exitCode());
+        assertTrue(r.err().startsWith("vlm preprocess: error: ") && r.err().contains("not a recognised image format"), r.err());
+    }
+
+    @Test
+    void missingModelDirectorySaysSo() {
+        Run r = run("tokenize", "--model", "/no/such/model", "--text", "hi");
+        assertEquals(2, r.exitCode());
+        assertTrue(r.err().contains("/no/such/model"), r.err());
+    }
+}
