@@ -297,11 +297,6 @@ public final class LLM implements AutoCloseable {
         public Builder noImageProcessor(boolean noImageProcessor) { args.noImageProcessor(noImageProcessor); return this; }
         public Builder disableImageProcessor(boolean disable) { args.disableImageProcessor(disable); return this; }
 
-        /** The engine arguments collected so far, validated. */
-        public EngineArgs engineArgs() {
-            return args.build();
-        }
-
         /** Validates the arguments and loads the model. */
         public LLM build() {
             return new LLM(args.build());

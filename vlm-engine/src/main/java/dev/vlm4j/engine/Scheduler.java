@@ -162,12 +162,4 @@ public final class Scheduler {
     public boolean hasUnfinished() {
         return !waiting.isEmpty() || !running.isEmpty();
     }
-
-    public int numWaiting() {
-        return waiting.size();
-    }
-
-    public int numRunning() {
-        return running.size();
-    }
 }

@@ -18,8 +18,4 @@ public record SchedulerOutput(List<ScheduledSequence> scheduled, List<SequenceGr
     public boolean isEmpty() {
         return scheduled.isEmpty();
     }
-
-    public int numBatchedTokens() {
-        return scheduled.stream().mapToInt(ScheduledSequence::numTokens).sum();
-    }
 }
