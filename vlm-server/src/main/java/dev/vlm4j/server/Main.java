@@ -9,6 +9,8 @@ import picocli.CommandLine.Command;
 @Command(name = "vlm", mixinStandardHelpOptions = true, version = "vlm4j 0.1.0-SNAPSHOT",
         description = "Run Vision Language Models from Java, the way vLLM does from Python.",
         subcommands = {
+                DemoCommand.class,
+                GenerateCommand.class,
                 TokenizeCommand.class,
                 PreprocessCommand.class,
                 RandomCheckpointCommand.class,
