@@ -90,6 +90,8 @@ final class FakeHub implements AutoCloseable {
     private final Map<String, Boolean> corrupted = new ConcurrentHashMap<>();
     private volatile boolean ignoreRange;
     private volatile long apiDelayMillis;
+    private final AtomicInteger activeTransfers = new AtomicInteger();
+    private final AtomicInteger mostActiveTransfers = new AtomicInteger();
 
     FakeHub() throws IOException {
         hub = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
@@ -152,6 +154,11 @@ final class FakeHub implements AutoCloseable {
 
     void ignoreRange() {
         ignoreRange = true;
+    }
+
+    /** The most transfers that were running at one time. */
+    int mostConcurrentTransfers() {
+        return mostActiveTransfers.get();
     }
 
     void delayApi(long millis) {
@@ -316,7 +323,15 @@ final class FakeHub implements AutoCloseable {
         boolean cut = cutsLeft.getAndUpdate(n -> Math.max(0, n - 1)) > 0;
         boolean stall = stallsLeft.getAndUpdate(n -> Math.max(0, n - 1)) > 0;
         ex.sendResponseHeaders(start > 0 ? 206 : 200, content.length - start);
-        OutputStream body = ex.getResponseBody();
+        mostActiveTransfers.accumulateAndGet(activeTransfers.incrementAndGet(), Math::max);
+        try {
+            send(ex.getResponseBody(), content, start, cut, stall);
+        } finally {
+            activeTransfers.decrementAndGet();
+        }
+    }
+
+    private void send(OutputStream body, byte[] content, int start, boolean cut, boolean stall) throws IOException, InterruptedException {
         long sent = 0;
         for (int at = start; at < content.length; ) {
             int n = Math.min(CHUNK, content.length - at);
