@@ -77,8 +77,7 @@ final class HubClient implements AutoCloseable {
 
     RepoInfo repoInfo(HubTarget target) {
         URI uri = URI.create(settings.endpoint() + "/api/models/" + target.repo().id() + "/revision/" + encode(target.revision(), false));
-        HttpResponse<byte[]> response = exchange(target, request(uri).GET().timeout(settings.metadataTimeout()).build(),
-                HttpResponse.BodyHandlers.ofByteArray(), settings.metadataTimeout(), "HF_HUB_ETAG_TIMEOUT");
+        HttpResponse<byte[]> response = followRelativeRedirects(target, uri, "GET", HttpResponse.BodyHandlers.ofByteArray());
         if (response.statusCode() != 200) throw statusError(target, response);
         JsonNode info;
         try {
@@ -102,26 +101,33 @@ final class HubClient implements AutoCloseable {
     FileMetadata fileMetadata(HubTarget target, String commit) {
         URI uri = URI.create(settings.endpoint() + "/" + target.repo().id() + "/resolve/" + encode(commit, false)
                 + "/" + encode(target.file(), true));
+        HttpResponse<Void> response = followRelativeRedirects(target, uri, "HEAD", HttpResponse.BodyHandlers.discarding());
+        int status = response.statusCode();
+        URI answered = response.request().uri();
+        if (status >= 300 && status < 400) {
+            // An absolute redirect: the bytes live on the CDN, the metadata came with the redirect.
+            return metadata(target, response, answered.resolve(response.headers().firstValue("Location").orElseThrow()));
+        }
+        if (status != 200) throw statusError(target, response);
+        return metadata(target, response, answered);
+    }
+
+    /**
+     * Sends a metadata request, following the Hub's relative redirects (a renamed repo) but not absolute ones (the
+     * CDN), as huggingface_hub does; the answer that is not a relative redirect is returned as it is.
+     */
+    private <T> HttpResponse<T> followRelativeRedirects(HubTarget target, URI uri, String method, BodyHandler<T> handler) {
         for (int hop = 0; hop <= MAX_REDIRECTS; hop++) {
             // identity: the Content-Length must be the file's size, not that of a compressed body.
-            HttpRequest head = request(uri).HEAD().header("Accept-Encoding", "identity").timeout(settings.metadataTimeout()).build();
-            HttpResponse<Void> response = exchange(target, head, HttpResponse.BodyHandlers.discarding(),
-                    settings.metadataTimeout(), "HF_HUB_ETAG_TIMEOUT");
+            HttpRequest request = request(uri).method(method, HttpRequest.BodyPublishers.noBody())
+                    .header("Accept-Encoding", "identity").timeout(settings.metadataTimeout()).build();
+            HttpResponse<T> response = exchange(target, request, handler, settings.metadataTimeout(), "HF_HUB_ETAG_TIMEOUT");
             int status = response.statusCode();
-            URI location = uri;
-            if (status >= 300 && status < 400) {
-                URI next = uri.resolve(response.headers().firstValue("Location").orElseThrow(
-                        () -> target.error(Kind.HTTP, "the Hub redirected " + head.uri() + " without a Location")));
-                // A relative redirect is the Hub's own (a renamed repo): follow it. An absolute one is the CDN: download from there.
-                if (isRelative(response.headers().firstValue("Location").orElseThrow())) {
-                    uri = next;
-                    continue;
-                }
-                location = next;
-            } else if (status != 200) {
-                throw statusError(target, response);
-            }
-            return metadata(target, response, location);
+            if (status < 300 || status >= 400) return response;
+            String location = response.headers().firstValue("Location")
+                    .orElseThrow(() -> target.error(Kind.HTTP, "the Hub redirected " + request.uri() + " without a Location"));
+            if (URI.create(location).getHost() != null) return response;
+            uri = uri.resolve(location);
         }
         throw target.error(Kind.HTTP, "more than " + MAX_REDIRECTS + " redirects from " + uri);
     }
@@ -135,7 +141,7 @@ final class HubClient implements AutoCloseable {
         int retriesLeft = settings.transferRetries();
         while (true) {
             long before = sizeOf(incomplete);
-            if (before >= expectedSize) return;  // complete (or too long: the caller's verification says so)
+            if (before >= expectedSize) return;  // complete; the caller verifies it
             try {
                 transfer(target, location, before, incomplete, progress);
                 long after = sizeOf(incomplete);
@@ -309,10 +315,6 @@ final class HubClient implements AutoCloseable {
     private boolean isHub(URI uri) {
         return Objects.equals(uri.getScheme(), endpoint.getScheme()) && Objects.equals(uri.getHost(), endpoint.getHost())
                 && uri.getPort() == endpoint.getPort();
-    }
-
-    private static boolean isRelative(String location) {
-        return URI.create(location).getHost() == null;
     }
 
     private static boolean startsAt(String contentRange, long have) {

@@ -91,7 +91,7 @@ public final class ModelResolver {
 
     /** HF_HUB_OFFLINE with a cache that cannot serve: say which file is missing and where it was looked for. */
     private HubException offlineMiss(RepoId repo, String revision, ModelRole role, RepoCache cache, Optional<String> commit, List<String> missing) {
-        String file = missing == null || missing.isEmpty() ? role.requiredFile() : missing.getFirst();
+        boolean known = missing != null && !missing.isEmpty();
         String where;
         if (!Files.isDirectory(cache.root())) {
             where = "nothing of " + repo + " is in the cache " + settings.cacheDir();
@@ -100,9 +100,11 @@ public final class ModelResolver {
         } else if (missing == null) {
             where = "the cache has no snapshot " + cache.snapshot(commit.get());
         } else {
-            where = "the cached snapshot " + cache.snapshot(commit.get()) + " lacks " + String.join(", ", missing);
+            where = "the cached snapshot " + cache.snapshot(commit.get()) + " is incomplete";
         }
-        return new HubException(Kind.OFFLINE, repo.id(), revision, file, "HF_HUB_OFFLINE is set and " + where + ", which the "
-                + role.describe() + " needs: run once without HF_HUB_OFFLINE to download it, or point HF_HUB_CACHE at a cache that has it", null);
+        String needs = known ? String.join(", ", missing) : role.requiredFile() + (role.wantsWeights() ? " and the safetensors weights" : "");
+        return new HubException(Kind.OFFLINE, repo.id(), revision, known ? missing.getFirst() : role.requiredFile(), "HF_HUB_OFFLINE is set and "
+                + where + "; the " + role.describe() + " needs " + needs + ": run once without HF_HUB_OFFLINE to download it, or point"
+                + " HF_HUB_CACHE at a cache that has it", null);
     }
 }

@@ -134,7 +134,9 @@ final class SnapshotDownloader {
             if (Files.isRegularFile(cache.blob(etag))) return etag;  // another process finished it while we waited
             Path incomplete = cache.incomplete(etag);
             Files.createDirectories(incomplete.getParent());
-            progress.started(meta.size(), Files.exists(incomplete) ? Math.min(Files.size(incomplete), meta.size()) : 0);
+            // A partial file longer than the file cannot be its beginning: start over.
+            if (Files.exists(incomplete) && Files.size(incomplete) > meta.size()) Files.delete(incomplete);
+            progress.started(meta.size(), Files.exists(incomplete) ? Files.size(incomplete) : 0);
             client.download(target, meta.location(), meta.size(), incomplete, progress::received);
             verify(target, meta, incomplete);
             cache.publishBlob(etag);

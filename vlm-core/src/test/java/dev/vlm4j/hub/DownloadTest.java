@@ -154,7 +154,7 @@ class DownloadTest {
 
     @Test
     void transfersRunInParallelAndReportProgressOnOneLine() {
-        hub.stallTransfer(1000, 700);  // one transfer pauses; the others go on meanwhile
+        hub.stallTransfer(HubFixtures.SHARD1_SHA256, 1000, 700);  // one transfer pauses; the others go on meanwhile
         ByteArrayOutputStream err = new ByteArrayOutputStream();
         HubSettings settings = HubSettings.fromEnvironment(HubFixtures.env(tmp, hub)).withTimeouts(Duration.ofSeconds(5), Duration.ofSeconds(5));
         new ModelResolver(settings, new PrintStream(err, true, StandardCharsets.UTF_8)).locate(REPO, null, ModelRole.MODEL);

@@ -81,10 +81,12 @@ final class FakeHub implements AutoCloseable {
     private final HttpServer hub;
     private final HttpServer cdn;
 
-    // Faults, each for the next transfers (GETs with a body) on either server.
+    // Faults for the transfers (GETs with a body) whose path ends with a given suffix, on either server.
     private final AtomicInteger cutsLeft = new AtomicInteger();
+    private volatile String cutTarget = "";
     private volatile long cutAfter;
     private final AtomicInteger stallsLeft = new AtomicInteger();
+    private volatile String stallTarget = "";
     private volatile long stallAfter;
     private volatile long stallMillis;
     private final Map<String, Boolean> corrupted = new ConcurrentHashMap<>();
@@ -126,14 +128,19 @@ final class FakeHub implements AutoCloseable {
         seen.clear();
     }
 
-    /** The next {@code times} transfers stop after {@code afterBytes} bytes of their body, connection dropped. */
-    void cutTransfers(int times, long afterBytes) {
+    /**
+     * The next {@code times} transfers of the path ending with {@code target} (a file name, or an LFS blob's sha256)
+     * stop after {@code afterBytes} bytes of their body, the connection dropped.
+     */
+    void cutTransfers(String target, int times, long afterBytes) {
+        cutTarget = target;
         cutAfter = afterBytes;
         cutsLeft.set(times);
     }
 
-    /** The next transfer goes silent for {@code millis} after {@code afterBytes} bytes. */
-    void stallTransfer(long afterBytes, long millis) {
+    /** The next transfer of the path ending with {@code target} goes silent for {@code millis} after {@code afterBytes} bytes. */
+    void stallTransfer(String target, long afterBytes, long millis) {
+        stallTarget = target;
         stallAfter = afterBytes;
         stallMillis = millis;
         stallsLeft.set(1);
@@ -320,8 +327,9 @@ final class FakeHub implements AutoCloseable {
             }
             out.set("Content-Range", "bytes " + start + "-" + (content.length - 1) + "/" + content.length);
         }
-        boolean cut = cutsLeft.getAndUpdate(n -> Math.max(0, n - 1)) > 0;
-        boolean stall = stallsLeft.getAndUpdate(n -> Math.max(0, n - 1)) > 0;
+        String path = ex.getRequestURI().getRawPath();
+        boolean cut = path.endsWith(cutTarget) && cutsLeft.getAndUpdate(n -> Math.max(0, n - 1)) > 0;
+        boolean stall = path.endsWith(stallTarget) && stallsLeft.getAndUpdate(n -> Math.max(0, n - 1)) > 0;
         ex.sendResponseHeaders(start > 0 ? 206 : 200, content.length - start);
         mostActiveTransfers.accumulateAndGet(activeTransfers.incrementAndGet(), Math::max);
         try {
