@@ -189,10 +189,10 @@ final class HubClient implements AutoCloseable {
             if (status == 200 || (status == 206 && response.body() >= 0)) return;
             if (status == 206) throw target.error(Kind.HTTP, "the server answered a request for bytes " + have + "- of " + uri + " with another range");
             if (status == 416) {
-                // The partial file is longer than what the server has: it cannot be resumed, start over.
+                // The server has fewer bytes than the partial file: it cannot be resumed, so it is dropped.
                 truncate(incomplete);
                 progress.accept(-have);
-                return;
+                throw new TransferBroken(Kind.CONNECTION, "the server refused to resume at byte " + have + " (416); the partial file was dropped", null);
             }
             if (status < 300 || status >= 400) throw statusError(target, response);
             String next = response.headers().firstValue("Location")
@@ -301,7 +301,8 @@ final class HubClient implements AutoCloseable {
                     + said + ": check the revision against " + page);
             case "EntryNotFound" -> target.error(Kind.ENTRY_NOT_FOUND, "the repo has no file '" + target.file() + "' at this revision" + said);
             default -> target.error(Kind.HTTP, "the Hub answered " + status + " to " + response.request().method() + " " + uri + said
-                    + (status >= 500 ? ": the Hub may be down, retry later" : ""));
+                    + (status == 429 ? ": too many requests, wait a minute and run again (a token, HF_TOKEN, raises the limit)"
+                       : status >= 500 ? ": the Hub may be down, retry later" : ""));
         };
     }
 

@@ -18,6 +18,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorCompletionService;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
@@ -115,6 +116,7 @@ final class SnapshotDownloader {
         } finally {
             // On a failure the other transfers stop; what they received stays in their .incomplete files for the next run.
             pool.shutdownNow();
+            awaitStopped(pool);
         }
     }
 
@@ -158,6 +160,16 @@ final class SnapshotDownloader {
             Files.delete(incomplete);
             throw target.error(Kind.CHECKSUM_MISMATCH, "the bytes received hash to " + actual + " (" + Checksums.algorithmOf(meta.etag())
                     + ") but the Hub's ETag is " + meta.etag() + ": the file was corrupted in transit and was deleted; run again to download it afresh");
+        }
+    }
+
+    /** Waits until no transfer thread writes any more, so that a failed call leaves the cache still. */
+    private static void awaitStopped(ExecutorService pool) {
+        try {
+            // Interrupted transfers stop at their next chunk; the threads are daemons, so one that does not cannot hold the JVM.
+            pool.awaitTermination(30, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 
