@@ -154,7 +154,7 @@ class DownloadTest {
 
     @Test
     void transfersRunInParallelAndReportProgressOnOneLine() {
-        hub.stallTransfer(HubFixtures.SHARD1_SHA256, 1000, 700);  // one transfer pauses; the others go on meanwhile
+        hub.stallTransfers(".json", 3, 100, 700);  // three transfers pause at once: they overlap if, and only if, transfers are parallel
         ByteArrayOutputStream err = new ByteArrayOutputStream();
         HubSettings settings = HubSettings.fromEnvironment(HubFixtures.env(tmp, hub)).withTimeouts(Duration.ofSeconds(5), Duration.ofSeconds(5));
         new ModelResolver(settings, new PrintStream(err, true, StandardCharsets.UTF_8)).locate(REPO, null, ModelRole.MODEL);

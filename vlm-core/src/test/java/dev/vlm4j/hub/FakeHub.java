@@ -138,12 +138,12 @@ final class FakeHub implements AutoCloseable {
         cutsLeft.set(times);
     }
 
-    /** The next transfer of the path ending with {@code target} goes silent for {@code millis} after {@code afterBytes} bytes. */
-    void stallTransfer(String target, long afterBytes, long millis) {
+    /** The next {@code times} transfers of paths ending with {@code target} go silent for {@code millis} after {@code afterBytes} bytes. */
+    void stallTransfers(String target, int times, long afterBytes, long millis) {
         stallTarget = target;
         stallAfter = afterBytes;
         stallMillis = millis;
-        stallsLeft.set(1);
+        stallsLeft.set(times);
     }
 
     /** The CDN serves the LFS blob {@code sha256} with one byte changed (same length) until {@link #heal}. */

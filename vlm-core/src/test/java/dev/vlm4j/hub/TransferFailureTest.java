@@ -86,7 +86,7 @@ class TransferFailureTest {
 
     @Test
     void aSilentTransferTimesOutAndTheRetryResumes() throws IOException {
-        hub.stallTransfer(SHARD2_SHA256, 40_000, 3_000);
+        hub.stallTransfers(SHARD2_SHA256, 1, 40_000, 3_000);
         HubSettings settings = HubSettings.fromEnvironment(HubFixtures.env(tmp, hub)).withTimeouts(Duration.ofSeconds(2), Duration.ofMillis(400));
         ModelResolver resolver = new ModelResolver(settings.withTransferRetries(0), null);
         HubException e = assertThrows(HubException.class, () -> resolver.locate(REPO, null, ModelRole.MODEL));
