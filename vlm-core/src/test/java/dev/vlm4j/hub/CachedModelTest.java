@@ -1,10 +1,7 @@
 package dev.vlm4j.hub;
 
 import dev.vlm4j.model.ModelDirectory;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -25,22 +22,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Resolution order steps 1 and 2: a local directory as it is, then a cache that huggingface_hub wrote, read as it
  * is and without a single request to the Hub.
  */
-class CachedModelTest {
+class CachedModelTest extends FakeHubTest {
 
-    @TempDir
-    Path tmp;
 
-    private FakeHub hub;
-
-    @BeforeEach
-    void start() throws IOException {
-        hub = new FakeHub();
-    }
-
-    @AfterEach
-    void stop() {
-        hub.close();
-    }
 
     @Test
     void theTestLayoutHashesFilesAsGitAndSha256sumDo() {
@@ -96,7 +80,6 @@ class CachedModelTest {
         Map<String, byte[]> files = HubFixtures.modelFiles("llava-tiny-gqa");
         files.remove(SHARD2);
         HubFixtures.writePythonCache(tmp.resolve("cache"), REPO, COMMIT_A, "main", files);
-        HubFixtures.serveGqa(hub);
         Path snapshot = HubFixtures.resolver(HubFixtures.env(tmp, hub)).locate(REPO, "main", ModelRole.MODEL);
         assertTrue(Files.isRegularFile(snapshot.resolve(SHARD2)));
         // Only the missing shard was transferred: the files the snapshot had were not asked for again.

@@ -1,10 +1,7 @@
 package dev.vlm4j.hub;
 
 import dev.vlm4j.model.ModelDirectory;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -31,29 +28,15 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Resolution order step 3: downloads land in huggingface_hub's layout, and the cache path reads them afterwards. */
-class DownloadTest {
+class DownloadTest extends FakeHubTest {
 
-    @TempDir
-    Path tmp;
 
-    private FakeHub hub;
-
-    @BeforeEach
-    void start() throws IOException {
-        hub = new FakeHub();
-        HubFixtures.serveGqa(hub);
-    }
-
-    @AfterEach
-    void stop() {
-        hub.close();
-    }
 
     @Test
     void aDownloadLandsInHuggingFaceHubsLayout() throws IOException {
         Path snapshot = HubFixtures.resolver(HubFixtures.env(tmp, hub)).locate(REPO, null, ModelRole.MODEL);
 
-        Path root = tmp.resolve("cache").resolve("models--llava-hf--llava-tiny-gqa");
+        Path root = repoRoot();
         assertEquals(root.resolve("snapshots").resolve(COMMIT_A), snapshot);
         // refs/main holds the commit: 40 characters, no newline (huggingface_hub reads it with a bare f.read()).
         assertEquals(COMMIT_A, Files.readString(root.resolve("refs").resolve("main")));
@@ -144,11 +127,11 @@ class DownloadTest {
 
     @Test
     void aRenamedRepoIsFollowedThroughTheHubsRelativeRedirect() {
-        hub.repo("llava-hf/old-name").commit(COMMIT_A, HubFixtures.repoFiles("llava-tiny-gqa")).ref("main", COMMIT_A);
         hub.rename("llava-hf/old-name", REPO);
         Path snapshot = HubFixtures.resolver(HubFixtures.env(tmp, hub)).locate("llava-hf/old-name", null, ModelRole.MODEL);
         // Cached under the name asked for, as huggingface_hub does.
         assertEquals(tmp.resolve("cache").resolve("models--llava-hf--old-name").resolve("snapshots").resolve(COMMIT_A), snapshot);
+        assertTrue(hub.seen().stream().anyMatch(s -> s.path().startsWith("/api/models/" + REPO + "/revision/")));
         assertTrue(hub.seen().stream().anyMatch(s -> s.path().startsWith("/" + REPO + "/resolve/")));
     }
 

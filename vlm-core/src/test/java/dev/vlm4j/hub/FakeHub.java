@@ -217,53 +217,43 @@ final class FakeHub implements AutoCloseable {
 
     private void hub(HttpExchange ex, String path) throws IOException, InterruptedException {
         Matcher api = API.matcher(path);
-        if (api.matches()) {
-            Thread.sleep(apiDelayMillis);
-            api(ex, decode(api.group(1)), decode(api.group(2)));
-            return;
-        }
         Matcher resolve = RESOLVE.matcher(path);
-        if (resolve.matches()) {
-            resolve(ex, decode(resolve.group(1)), decode(resolve.group(2)), decode(resolve.group(3)), path);
+        Matcher page = api.matches() ? api : resolve.matches() ? resolve : null;
+        if (page == null) {
+            error(ex, 404, null, "no such page", null);
             return;
         }
-        error(ex, 404, null, "no such page", null);
-    }
-
-    private void api(HttpExchange ex, String id, String revision) throws IOException {
-        Repo repo = repos.get(id);
-        if (repo == null) {
-            repoNotFound(ex);
-            return;
-        }
-        String commit = commitOf(repo, revision);
-        if (commit == null) {
-            error(ex, 404, "RevisionNotFound", "Invalid rev id: " + revision, null);
-            return;
-        }
-        ObjectNode info = new ObjectMapper().createObjectNode().put("id", id).put("sha", commit);
-        ArrayNode siblings = info.putArray("siblings");
-        for (String file : repo.commits.get(commit).keySet()) siblings.addObject().put("rfilename", file);
-        send(ex, 200, info.toString().getBytes(StandardCharsets.UTF_8), "application/json");
-    }
-
-    private void resolve(HttpExchange ex, String id, String revision, String file, String rawPath) throws IOException, InterruptedException {
+        String id = decode(page.group(1));
         if (renamed.containsKey(id)) {
             // A relative Location, as the Hub gives for a renamed repo.
-            ex.getResponseHeaders().set("Location", rawPath.replaceFirst("^/" + Pattern.quote(id) + "/", "/" + renamed.get(id) + "/"));
+            ex.getResponseHeaders().set("Location", path.replaceFirst("/" + Pattern.quote(id) + "/", "/" + renamed.get(id) + "/"));
             ex.sendResponseHeaders(307, -1);
             return;
         }
         Repo repo = repos.get(id);
         if (repo == null) {
-            repoNotFound(ex);
+            // Without a token the Hub cannot say whether the repo is private: 401. With one, a plain 404.
+            error(ex, bearer(ex) == null ? 401 : 404, "RepoNotFound", "Repository not found", null);
             return;
         }
-        String commit = commitOf(repo, revision);
+        String revision = decode(page.group(2));
+        String commit = repo.commits.containsKey(revision) ? revision : repo.refs.get(revision);
         if (commit == null) {
             error(ex, 404, "RevisionNotFound", "Invalid rev id: " + revision, null);
             return;
         }
+        if (page == api) {
+            Thread.sleep(apiDelayMillis);
+            ObjectNode info = new ObjectMapper().createObjectNode().put("id", id).put("sha", commit);
+            ArrayNode siblings = info.putArray("siblings");
+            for (String file : repo.commits.get(commit).keySet()) siblings.addObject().put("rfilename", file);
+            send(ex, 200, info.toString().getBytes(StandardCharsets.UTF_8), "application/json");
+        } else {
+            resolve(ex, id, repo, commit, decode(page.group(3)));
+        }
+    }
+
+    private void resolve(HttpExchange ex, String id, Repo repo, String commit, String file) throws IOException, InterruptedException {
         String token = bearer(ex);
         if (repo.grantedToken != null && !repo.grantedToken.equals(token)) {
             String message = "Access to model " + id + " is restricted. You must have access to it and be authenticated to access it.";
@@ -272,7 +262,7 @@ final class FakeHub implements AutoCloseable {
         }
         byte[] content = repo.commits.get(commit).get(file);
         if (content == null) {
-            error(ex, 404, "EntryNotFound", file + " does not exist on \"" + revision + "\"", commit);
+            error(ex, 404, "EntryNotFound", file + " does not exist on \"" + commit + "\"", commit);
             return;
         }
         Headers out = ex.getResponseHeaders();
@@ -357,11 +347,6 @@ final class FakeHub implements AutoCloseable {
         }
     }
 
-    private void repoNotFound(HttpExchange ex) throws IOException {
-        // Without a token the Hub cannot say whether the repo is private: 401. With one, a plain 404.
-        error(ex, bearer(ex) == null ? 401 : 404, "RepoNotFound", "Repository not found", null);
-    }
-
     private static void error(HttpExchange ex, int status, String code, String message, String commit) throws IOException {
         if (code != null) ex.getResponseHeaders().set("X-Error-Code", code);
         ex.getResponseHeaders().set("X-Error-Message", message);
@@ -377,11 +362,6 @@ final class FakeHub implements AutoCloseable {
         ex.getResponseHeaders().set("Content-Type", type);
         ex.sendResponseHeaders(status, body.length);
         ex.getResponseBody().write(body);
-    }
-
-    private static String commitOf(Repo repo, String revision) {
-        if (repo.commits.containsKey(revision)) return revision;
-        return repo.refs.get(revision);
     }
 
     private static String bearer(HttpExchange ex) {

@@ -1,10 +1,7 @@
 package dev.vlm4j.hub;
 
 import dev.vlm4j.hub.HubException.Kind;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
 import java.net.InetAddress;
@@ -25,23 +22,9 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The Hub's refusals (401, 403, the three 404s), an unreachable Hub, a slow one, and offline mode: each a clear error. */
-class HubErrorTest {
+class HubErrorTest extends FakeHubTest {
 
-    @TempDir
-    Path tmp;
 
-    private FakeHub hub;
-
-    @BeforeEach
-    void start() throws IOException {
-        hub = new FakeHub();
-        HubFixtures.serveGqa(hub);
-    }
-
-    @AfterEach
-    void stop() {
-        hub.close();
-    }
 
     @Test
     void anUnknownRepoWithoutATokenIs401AndSaysToSetHfToken() {
@@ -196,7 +179,7 @@ class HubErrorTest {
     }
 
     private void assertNothingTrusted() {
-        Path root = tmp.resolve("cache").resolve("models--llava-hf--llava-tiny-gqa");
+        Path root = repoRoot();
         assertFalse(Files.exists(root.resolve("refs")), "a ref was written for a failed download");
         assertFalse(Files.exists(root.resolve("snapshots")), "snapshot entries were made for a failed download");
     }

@@ -1,9 +1,7 @@
 package dev.vlm4j.hub;
 
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -21,18 +19,13 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Pinning: a branch or tag is resolved to its commit and remembered in refs/; a commit sha is used as it is. */
-class RevisionTest {
+class RevisionTest extends FakeHubTest {
 
-    @TempDir
-    Path tmp;
-
-    private FakeHub hub;
     private byte[] configA;
     private byte[] configB;
 
     @BeforeEach
-    void start() throws IOException {
-        hub = new FakeHub();
+    void addCommitB() {
         // Commit B changes config.json only; main moved to B, tag v1 stays on A.
         Map<String, byte[]> filesA = HubFixtures.repoFiles("llava-tiny-gqa");
         Map<String, byte[]> filesB = HubFixtures.repoFiles("llava-tiny-gqa");
@@ -42,17 +35,12 @@ class RevisionTest {
         hub.repo(REPO).commit(COMMIT_A, filesA).commit(COMMIT_B, filesB).ref("v1", COMMIT_A).ref("main", COMMIT_B);
     }
 
-    @AfterEach
-    void stop() {
-        hub.close();
-    }
-
     @Test
     void aBranchAndATagPinTheirOwnCommits() throws IOException {
         ModelResolver resolver = HubFixtures.resolver(HubFixtures.env(tmp, hub));
         Path v1 = resolver.locate(REPO, "v1", ModelRole.MODEL);
         Path main = resolver.locate(REPO, "main", ModelRole.MODEL);
-        Path root = tmp.resolve("cache").resolve("models--llava-hf--llava-tiny-gqa");
+        Path root = repoRoot();
         assertEquals(root.resolve("snapshots").resolve(COMMIT_A), v1);
         assertEquals(root.resolve("snapshots").resolve(COMMIT_B), main);
         assertArrayEquals(configA, Files.readAllBytes(v1.resolve("config.json")));
@@ -74,7 +62,7 @@ class RevisionTest {
     @Test
     void aCommitIsFetchedAsItIsAndNeedsNoRef() {
         Path snapshot = HubFixtures.resolver(HubFixtures.env(tmp, hub)).locate(REPO, COMMIT_A, ModelRole.MODEL);
-        Path root = tmp.resolve("cache").resolve("models--llava-hf--llava-tiny-gqa");
+        Path root = repoRoot();
         assertEquals(root.resolve("snapshots").resolve(COMMIT_A), snapshot);
         assertFalse(Files.exists(root.resolve("refs")));
         // Every file was asked for at the commit itself.
@@ -107,7 +95,7 @@ class RevisionTest {
         Path snapshot = HubFixtures.resolver(HubFixtures.env(tmp, hub)).locate(REPO, "refs/pr/1", ModelRole.TOKENIZER);
         assertEquals(COMMIT_A, snapshot.getFileName().toString());
         assertTrue(hub.seen().stream().anyMatch(s -> s.path().equals("/api/models/" + REPO + "/revision/refs%2Fpr%2F1")), hub.seen().toString());
-        Path ref = tmp.resolve("cache").resolve("models--llava-hf--llava-tiny-gqa").resolve("refs").resolve("refs").resolve("pr").resolve("1");
+        Path ref = repoRoot().resolve("refs").resolve("refs").resolve("pr").resolve("1");
         assertEquals(COMMIT_A, Files.readString(ref));
     }
 }

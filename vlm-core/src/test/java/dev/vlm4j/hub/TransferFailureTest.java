@@ -1,10 +1,7 @@
 package dev.vlm4j.hub;
 
 import dev.vlm4j.hub.HubException.Kind;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -32,27 +29,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Transfers that break: cut mid-file, silent mid-file, corrupted in transit, or sent whole despite a Range. Each
  * fails naming the file, leaves nothing the cache would trust, and a retry resumes from what was kept.
  */
-class TransferFailureTest {
+class TransferFailureTest extends FakeHubTest {
 
     private static final long CUT_AT = 1_000_000;
-
-    @TempDir
-    Path tmp;
-
-    private FakeHub hub;
-    private Path root;
-
-    @BeforeEach
-    void start() throws IOException {
-        hub = new FakeHub();
-        HubFixtures.serveGqa(hub);
-        root = tmp.resolve("cache").resolve("models--llava-hf--llava-tiny-gqa");
-    }
-
-    @AfterEach
-    void stop() {
-        hub.close();
-    }
 
     @Test
     void aCutTransferFailsKeepsItsBytesAndTheRetryResumesWithRange() throws IOException {
@@ -62,7 +41,7 @@ class TransferFailureTest {
         assertEquals(Kind.CONNECTION, e.kind());
         assertNames(e, REPO, "main", SHARD1);
         assertContains(e, "the next run resumes from there");
-        assertEquals(CUT_AT, Files.size(root.resolve("blobs").resolve(SHARD1_SHA256 + ".incomplete")));
+        assertEquals(CUT_AT, Files.size(repoRoot().resolve("blobs").resolve(SHARD1_SHA256 + ".incomplete")));
         assertShardNotTrusted(SHARD1, SHARD1_SHA256);
 
         hub.forget();
@@ -94,7 +73,7 @@ class TransferFailureTest {
         assertNames(e, REPO, "main", SHARD2);
         assertContains(e, "no data from 127.0.0.1 for 400 ms mid-transfer");
         assertContains(e, "HF_HUB_DOWNLOAD_TIMEOUT");
-        assertEquals(40_000, Files.size(root.resolve("blobs").resolve(SHARD2_SHA256 + ".incomplete")));
+        assertEquals(40_000, Files.size(repoRoot().resolve("blobs").resolve(SHARD2_SHA256 + ".incomplete")));
         assertShardNotTrusted(SHARD2, SHARD2_SHA256);
 
         Path snapshot = resolver.locate(REPO, null, ModelRole.MODEL);
@@ -110,7 +89,7 @@ class TransferFailureTest {
         assertEquals(Kind.CHECKSUM_MISMATCH, e.kind());
         assertNames(e, REPO, "main", SHARD2);
         assertContains(e, "(sha256) but the Hub's ETag is " + SHARD2_SHA256);
-        assertFalse(Files.exists(root.resolve("blobs").resolve(SHARD2_SHA256 + ".incomplete")), "corrupt bytes kept for resuming");
+        assertFalse(Files.exists(repoRoot().resolve("blobs").resolve(SHARD2_SHA256 + ".incomplete")), "corrupt bytes kept for resuming");
         assertShardNotTrusted(SHARD2, SHARD2_SHA256);
 
         hub.heal();
@@ -120,8 +99,8 @@ class TransferFailureTest {
     @Test
     void aCorruptPartialFileIsNotTrustedAfterResuming() throws IOException {
         // An .incomplete whose bytes are not the file's (a crash mid-write, another writer): resuming it cannot pass verification.
-        Files.createDirectories(root.resolve("blobs"));
-        Files.write(root.resolve("blobs").resolve(SHARD1_SHA256 + ".incomplete"), new byte[(int) CUT_AT]);
+        Files.createDirectories(repoRoot().resolve("blobs"));
+        Files.write(repoRoot().resolve("blobs").resolve(SHARD1_SHA256 + ".incomplete"), new byte[(int) CUT_AT]);
         ModelResolver resolver = HubFixtures.resolver(HubFixtures.env(tmp, hub));
         HubException e = assertThrows(HubException.class, () -> resolver.locate(REPO, null, ModelRole.MODEL));
         assertEquals(Kind.CHECKSUM_MISMATCH, e.kind());
@@ -132,8 +111,8 @@ class TransferFailureTest {
     @Test
     void aServerThatIgnoresRangeIsReadFromTheStart() throws IOException {
         byte[] shard = Files.readAllBytes(HubFixtures.checkpoint("llava-tiny-gqa").resolve(SHARD1));
-        Files.createDirectories(root.resolve("blobs"));
-        Files.write(root.resolve("blobs").resolve(SHARD1_SHA256 + ".incomplete"), Arrays.copyOf(shard, (int) CUT_AT));
+        Files.createDirectories(repoRoot().resolve("blobs"));
+        Files.write(repoRoot().resolve("blobs").resolve(SHARD1_SHA256 + ".incomplete"), Arrays.copyOf(shard, (int) CUT_AT));
         hub.ignoreRange();
         Path snapshot = HubFixtures.resolver(HubFixtures.env(tmp, hub)).locate(REPO, null, ModelRole.MODEL);
         assertShardIsTheRepos(snapshot, SHARD1);
@@ -142,19 +121,19 @@ class TransferFailureTest {
     @Test
     void aPartialFileLongerThanTheServersIsStartedOver() throws IOException {
         byte[] shard = Files.readAllBytes(HubFixtures.checkpoint("llava-tiny-gqa").resolve(SHARD2));
-        Files.createDirectories(root.resolve("blobs"));
+        Files.createDirectories(repoRoot().resolve("blobs"));
         // Longer than the file: the Hub would answer 416 to its Range; it is dropped and fetched whole.
-        Files.write(root.resolve("blobs").resolve(SHARD2_SHA256 + ".incomplete"), Arrays.copyOf(shard, shard.length + 10));
+        Files.write(repoRoot().resolve("blobs").resolve(SHARD2_SHA256 + ".incomplete"), Arrays.copyOf(shard, shard.length + 10));
         Path snapshot = HubFixtures.resolver(HubFixtures.env(tmp, hub)).locate(REPO, null, ModelRole.MODEL);
         assertShardIsTheRepos(snapshot, SHARD2);
     }
 
     /** No blob, no snapshot entry, no ref: nothing of the failed file is where the cache would trust it. */
     private void assertShardNotTrusted(String shard, String sha256) {
-        assertFalse(Files.exists(root.resolve("blobs").resolve(sha256)), "a blob was published for a failed transfer");
-        assertFalse(Files.exists(root.resolve("snapshots").resolve(COMMIT_A).resolve(shard), LinkOption.NOFOLLOW_LINKS),
+        assertFalse(Files.exists(repoRoot().resolve("blobs").resolve(sha256)), "a blob was published for a failed transfer");
+        assertFalse(Files.exists(repoRoot().resolve("snapshots").resolve(COMMIT_A).resolve(shard), LinkOption.NOFOLLOW_LINKS),
                 "the snapshot links a failed transfer");
-        assertFalse(Files.exists(root.resolve("refs").resolve("main")), "refs/main was written for a failed download");
+        assertFalse(Files.exists(repoRoot().resolve("refs").resolve("main")), "refs/main was written for a failed download");
     }
 
     private static void assertShardIsTheRepos(Path snapshot, String shard) throws IOException {
