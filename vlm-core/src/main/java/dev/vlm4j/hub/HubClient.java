@@ -121,7 +121,7 @@ final class HubClient implements AutoCloseable {
             // identity: the Content-Length must be the file's size, not that of a compressed body.
             HttpRequest request = request(uri).method(method, HttpRequest.BodyPublishers.noBody())
                     .header("Accept-Encoding", "identity").timeout(settings.metadataTimeout()).build();
-            HttpResponse<T> response = exchange(target, request, handler, settings.metadataTimeout(), "HF_HUB_ETAG_TIMEOUT");
+            HttpResponse<T> response = exchange(target, request, handler);
             int status = response.statusCode();
             if (status < 300 || status >= 400) return response;
             String location = response.headers().firstValue("Location")
@@ -234,21 +234,18 @@ final class HubClient implements AutoCloseable {
         }
     }
 
-    /** Sends a request whose answer is small and complete within {@code limit}. */
-    private <T> HttpResponse<T> exchange(HubTarget target, HttpRequest request, BodyHandler<T> handler, Duration limit, String limitVariable) {
+    /** Sends a request whose answer is small, and must be complete within the metadata timeout. */
+    private <T> HttpResponse<T> exchange(HubTarget target, HttpRequest request, BodyHandler<T> handler) {
+        Duration limit = settings.metadataTimeout();
         CompletableFuture<HttpResponse<T>> pending = http.sendAsync(request, handler);
         try {
             return pending.get(limit.toMillis(), TimeUnit.MILLISECONDS);
         } catch (TimeoutException e) {
             pending.cancel(true);
-            throw target.error(Kind.TIMEOUT, "no answer from " + request.uri().getHost() + " within " + seconds(limit)
-                    + " for " + request.method() + " " + request.uri() + " (raise " + limitVariable + " for a slow link)", e);
+            throw metadataTimeout(target, request, e);
         } catch (ExecutionException e) {
             Throwable cause = e.getCause();
-            if (cause instanceof HttpTimeoutException) {
-                throw target.error(Kind.TIMEOUT, "no answer from " + request.uri().getHost() + " within " + seconds(limit)
-                        + " for " + request.method() + " " + request.uri() + " (raise " + limitVariable + " for a slow link)", cause);
-            }
+            if (cause instanceof HttpTimeoutException) throw metadataTimeout(target, request, cause);
             throw target.error(Kind.CONNECTION, "cannot reach " + request.uri().getHost() + " (" + describe(cause) + "): check the network"
                     + " and HF_ENDPOINT (" + settings.endpoint() + "), or set HF_HUB_OFFLINE=1 to use only the cache", cause);
         } catch (InterruptedException e) {
@@ -256,6 +253,11 @@ final class HubClient implements AutoCloseable {
             Thread.currentThread().interrupt();
             throw target.error(Kind.CONNECTION, "interrupted while asking the Hub", e);
         }
+    }
+
+    private HubException metadataTimeout(HubTarget target, HttpRequest request, Throwable cause) {
+        return target.error(Kind.TIMEOUT, "no answer from " + request.uri().getHost() + " within " + seconds(settings.metadataTimeout())
+                + " for " + request.method() + " " + request.uri() + " (raise HF_HUB_ETAG_TIMEOUT for a slow link)", cause);
     }
 
     private FileMetadata metadata(HubTarget target, HttpResponse<?> response, URI location) {
