@@ -49,6 +49,34 @@ final class Widen {
         };
     }
 
+    /**
+     * {@code 2 * LANES} 16-bit elements from {@code index} read as LANES int lanes: lane j holds element 2j in its
+     * low half and element 2j+1 in its high half. Widening them takes no lane crossing, only shifts and masks.
+     */
+    static IntVector pairs(MemorySegment data, long index) {
+        return IntVector.fromMemorySegment(I, data, index * 2, LE);
+    }
+
+    /** The even elements of BF16 {@link #pairs} as f32. */
+    static FloatVector bf16Evens(IntVector pairs) {
+        return pairs.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+    }
+
+    /** The odd elements of BF16 {@link #pairs} as f32. */
+    static FloatVector bf16Odds(IntVector pairs) {
+        return pairs.and(0xFFFF0000).reinterpretAsFloats();
+    }
+
+    /** The even elements of F16 {@link #pairs} as f32. */
+    static FloatVector f16Evens(IntVector pairs) {
+        return f16(pairs.and(0xFFFF));
+    }
+
+    /** The odd elements of F16 {@link #pairs} as f32. */
+    static FloatVector f16Odds(IntVector pairs) {
+        return f16(pairs.lanewise(VectorOperators.LSHR, 16));
+    }
+
     /** The 16-bit elements at {@code index}, sign-extended into int lanes. */
     private static IntVector halves(MemorySegment data, long index) {
         return (IntVector) ShortVector.fromMemorySegment(S, data, index * 2, LE).convertShape(VectorOperators.S2I, I, 0);
