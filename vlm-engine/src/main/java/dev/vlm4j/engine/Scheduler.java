@@ -162,4 +162,14 @@ public final class Scheduler {
     public boolean hasUnfinished() {
         return !waiting.isEmpty() || !running.isEmpty();
     }
+
+    /** Requests waiting to be admitted (preempted ones included). */
+    public int numWaiting() {
+        return waiting.size();
+    }
+
+    /** Requests admitted and running. */
+    public int numRunning() {
+        return running.size();
+    }
 }
