@@ -5,6 +5,8 @@ import dev.vlm4j.VisionLanguageConfig;
 import dev.vlm4j.backend.Backend;
 import dev.vlm4j.backend.Backends;
 import dev.vlm4j.image.ClipImageProcessor;
+import dev.vlm4j.hub.ModelResolver;
+import dev.vlm4j.hub.ModelRole;
 import dev.vlm4j.input.InputProcessor;
 import dev.vlm4j.model.Checkpoint;
 import dev.vlm4j.model.LlavaConfig;
@@ -38,15 +40,16 @@ public final class EngineFactory {
         if (args.enableChunkedPrefill()) throw new UnsupportedOperationException("enable_chunked_prefill is not implemented yet");
         List<AutoCloseable> opened = new ArrayList<>();
         try {
-            ModelDirectory dir = ModelDirectory.of(Path.of(args.model()));
+            ModelDirectory dir = ModelDirectory.of(ModelResolver.resolve(args.model(), args.revision(), ModelRole.MODEL, null));
             LlavaConfig config = LlavaConfig.read(dir.config());
             VisionLanguageConfig vl = args.visionLanguageConfig(config);
             int maxModelLen = args.resolveMaxModelLen(config);
             SchedulerConfig scheduling = new SchedulerConfig(args.maxNumSeqs(), args.resolveMaxNumBatchedTokens(maxModelLen), maxModelLen);
 
-            Tokenizer tokenizer = Tokenizer.load(Path.of(args.tokenizer()));
+            Tokenizer tokenizer = Tokenizer.load(resolve(args.tokenizer(), args.tokenizerRevision(), args, ModelRole.TOKENIZER));
             opened.add(tokenizer);
-            ClipImageProcessor imageProcessor = args.noImageProcessor() ? null : imageProcessor(Path.of(args.imageProcessor()));
+            ClipImageProcessor imageProcessor = args.noImageProcessor() ? null
+                    : imageProcessor(resolve(args.imageProcessor(), args.imageProcessorRevision(), args, ModelRole.IMAGE_PROCESSOR));
             InputProcessor inputs = new InputProcessor(vl, tokenizer, imageProcessor);
 
             Weights weights = Checkpoint.open(dir.root());
@@ -70,6 +73,17 @@ public final class EngineFactory {
             closeAll(opened, e);
             throw e;
         }
+    }
+
+    /**
+     * A tokenizer or image processor location: an existing local path as is, else a Hub id resolved through the
+     * cache. Without its own revision, one that names the model's repo follows the model's revision, so that a
+     * pinned model pins its tokenizer and preprocessor too.
+     */
+    private static Path resolve(String location, String revision, EngineArgs args, ModelRole role) {
+        if (Files.exists(Path.of(location))) return Path.of(location);
+        String rev = revision == null && location.equals(args.model()) ? args.revision() : revision;
+        return ModelResolver.resolve(location, rev, role, null);
     }
 
     /** preprocessor_config.json in {@code location} (a directory, the model's unless image_processor names another), or that file. */

@@ -1,5 +1,6 @@
 package dev.vlm4j.server;
 
+import dev.vlm4j.hub.HubException;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import picocli.CommandLine;
@@ -34,7 +35,7 @@ public final class Main implements Runnable {
     static CommandLine commandLine() {
         return new CommandLine(new Main()).setExecutionExceptionHandler((e, cmd, parsed) -> {
             if (e instanceof IllegalArgumentException || e instanceof UnsupportedOperationException
-                    || e instanceof IOException || e instanceof UncheckedIOException) {
+                    || e instanceof IOException || e instanceof UncheckedIOException || e instanceof HubException) {
                 cmd.getErr().println("vlm " + cmd.getCommandName() + ": error: " + e.getMessage());
                 return 2;
             }
