@@ -15,6 +15,7 @@ import picocli.CommandLine.Command;
                 TokenizeCommand.class,
                 PreprocessCommand.class,
                 RandomCheckpointCommand.class,
+                BenchCommand.class,
                 CommandLine.HelpCommand.class,
         })
 public final class Main implements Runnable {
