@@ -25,8 +25,11 @@ final class CublasLt {
     /** cublasLtMatmulPreferenceAttributes_t. */
     static final int PREF_MAX_WORKSPACE_BYTES = 1, PREF_MIN_ALIGNMENT_A = 5, PREF_MIN_ALIGNMENT_B = 6,
             PREF_MIN_ALIGNMENT_C = 7, PREF_MIN_ALIGNMENT_D = 8;
-    /** sizeof(cublasLtMatmulHeuristicResult_t): algo (64 bytes), workspaceSize, state, wavesCount, reserved[4]. */
-    static final long HEURISTIC_RESULT_BYTES = 96;
+    /**
+     * Room for one cublasLtMatmulHeuristicResult_t: algo (64 bytes), workspaceSize, state, wavesCount, reserved[4]
+     * take 96 bytes; more is allocated in case a later version grows the struct.
+     */
+    static final long HEURISTIC_RESULT_BYTES = 256;
     static final long ALGO_BYTES = 64;
 
     private final MethodHandle cublasLtCreate, cublasLtDestroy, cublasLtGetStatusName, cublasLtMatmulDescCreate,

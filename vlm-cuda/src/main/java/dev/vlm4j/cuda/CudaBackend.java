@@ -2,6 +2,7 @@ package dev.vlm4j.cuda;
 
 import dev.vlm4j.Dtype;
 import dev.vlm4j.backend.Backend;
+import dev.vlm4j.backend.DeviceMemory;
 import dev.vlm4j.backend.IntTensor;
 import dev.vlm4j.backend.Tensor;
 import dev.vlm4j.model.DType;
@@ -11,6 +12,7 @@ import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.Optional;
 
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
@@ -55,8 +57,15 @@ public final class CudaBackend implements Backend {
     /** An uploaded weight is uploaded once: a second upload (a tied head, a second runner) returns the first. */
     private record WeightKey(String name, long address, long bytes) {}
 
-    /** A backend on GPU {@code ordinal} whose weights are in {@code dtype} ({@link Dtype#AUTO}: as stored). */
+    /**
+     * A backend on GPU {@code ordinal} whose weights are in {@code dtype} ({@link Dtype#AUTO}: as stored), its kernels
+     * cached where {@link KernelCache#fromEnvironment} says.
+     */
     public CudaBackend(int ordinal, Dtype dtype) {
+        this(ordinal, dtype, KernelCache.fromEnvironment(System.getenv()));
+    }
+
+    CudaBackend(int ordinal, Dtype dtype, KernelCache cache) {
         CudaLibraries libraries = CudaLibraries.load();
         this.device = CudaDevice.open(libraries.driver, ordinal);
         try {
@@ -67,7 +76,6 @@ public final class CudaBackend implements Backend {
                 case BFLOAT16 -> DType.BF16;
             };
             this.syncEveryOp = "1".equals(System.getenv("VLM4J_CUDA_SYNC"));
-            KernelCache cache = KernelCache.fromEnvironment(System.getenv());
             this.kernels = new Kernels(device, libraries.nvrtc, cache);
             this.gemm = new Gemm(device, libraries.cublasLt);
             this.staging = new HostStaging(device, STAGING_BYTES);
@@ -174,6 +182,18 @@ public final class CudaBackend implements Backend {
         device.synchronize();
         staging.reclaim();
         errors.throwIfSet();
+    }
+
+    /** Waits for queued work; peak counts what is in use outside vlm4j's pool now plus the pool's peak. */
+    @Override
+    public Optional<DeviceMemory> deviceMemory() {
+        long peak = device.peakUsedBytes();
+        return Optional.of(new DeviceMemory(device.totalBytes, device.usedBytes(), peak));
+    }
+
+    @Override
+    public void resetPeakMemory() {
+        device.resetPeak();
     }
 
     // ---------------------------------------------------------------- rows

@@ -34,7 +34,12 @@ public final class CudaBackendProvider implements BackendProvider {
 
     @Override
     public Backend create() {
-        return new CudaBackend(deviceOrdinal(), Dtype.AUTO);
+        return create(Dtype.AUTO);
+    }
+
+    @Override
+    public Backend create(Dtype dtype) {
+        return new CudaBackend(deviceOrdinal(), dtype);
     }
 
     static int deviceOrdinal() {
