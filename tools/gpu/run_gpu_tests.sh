@@ -7,7 +7,7 @@ OUT="${OUT:-/tmp/vlm4j-out}"
 mkdir -p "$OUT"
 G="$PWD/.gpu"
 TESTS="${1:-.*}"
-SANITIZED="${2:-dev.vlm4j.cuda.(CudaBackendErrorsTest|LlavaCudaParityTest)}"
+SANITIZED="${2:-dev.vlm4j.cuda.(KernelReferenceTest|CudaBackendErrorsTest|LlavaCudaParityTest)}"
 
 mkdir -p /tmp/vlm4j && tar -C /tmp/vlm4j -xJf "$G/jre.tar.xz"
 JAVA=/tmp/vlm4j/jre/bin/java
@@ -27,7 +27,7 @@ echo "tests: exit $status, $(( $(date +%s) - t0 )) s"
 
 if [ "$SANITIZED" != "none" ]; then
   t0=$(date +%s)
-  timeout 300 compute-sanitizer --tool memcheck --print-limit 50 "$JAVA" --enable-native-access=ALL-UNNAMED \
+  timeout 240 compute-sanitizer --tool memcheck --leak-check full --report-api-errors no --print-limit 50 "$JAVA" --enable-native-access=ALL-UNNAMED \
       --add-modules jdk.incubator.vector -Xmx16g -Dvlm4j.testdata="$PWD/testdata" -Dvlm4j.gpu.references=/tmp/vlm4j/refs \
       -cp "$CP" dev.vlm4j.cuda.GpuTestMain "$SANITIZED" > "$OUT/memcheck.log" 2>&1
   echo "memcheck: exit $?, $(( $(date +%s) - t0 )) s"

@@ -24,9 +24,12 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
  * <p>Numerics. Matrices (2-D and larger weights) live on the device in the backend's weight type: the
  * checkpoint's own ({@link Dtype#AUTO}) or the one asked for, rounded to nearest even once at upload. Vectors
  * (1-D weights: norm weights, biases, embeddings of one row) are rounded to that type too, then kept widened to
- * f32. Activations are f32, as the SPI says, and every reduction accumulates in f32. A matmul with 16-bit weights
- * rounds its f32 input to the weights' type and runs on the tensor cores with f32 accumulation and an f32 result;
- * with f32 weights it is an f32 GEMM without TF32.
+ * f32. Activations are f32 tensors, as the SPI says, and every reduction accumulates in f32. A matmul with 16-bit
+ * weights rounds its f32 input to the weights' type and runs on the tensor cores with f32 accumulation; with f32
+ * weights it is an f32 GEMM without TF32. With {@link Dtype#BFLOAT16} or {@link Dtype#FLOAT16} the model computes
+ * in that type, as PyTorch does: each op rounds the values it writes to it (at PyTorch's op boundaries: RMSNorm
+ * before and after its weight, SiLU before the product, each rotary product), while the tensors stay f32;
+ * {@link Dtype#AUTO} and {@link Dtype#FLOAT32} keep f32 activations.
  *
  * <p>Bad indices (token ids, rows, slots, positions, block tables) are caught by the kernels, which leave the row
  * alone and record the error; it is thrown, naming the op and index, by the next {@link #copyToHost}. With
@@ -48,6 +51,7 @@ public final class CudaBackend implements Backend {
     private final HostStaging staging;
     private final DeviceErrors errors;
     private final DType weightType; // null: each weight keeps its stored type
+    private final int activationMode; // common.cuh ActivationMode: what ops round their f32 outputs to
     private final boolean syncEveryOp;
     private final Map<WeightKey, CudaTensor> uploads = new HashMap<>();
     private DevicePointer matmulInput; // a matmul's x rounded to the weights' 16-bit type; grows
@@ -74,6 +78,11 @@ public final class CudaBackend implements Backend {
                 case FLOAT32 -> DType.F32;
                 case FLOAT16 -> DType.F16;
                 case BFLOAT16 -> DType.BF16;
+            };
+            this.activationMode = switch (dtype) {
+                case AUTO, FLOAT32 -> 0;
+                case BFLOAT16 -> 1;
+                case FLOAT16 -> 2;
             };
             this.syncEveryOp = "1".equals(System.getenv("VLM4J_CUDA_SYNC"));
             this.kernels = new Kernels(device, libraries.nvrtc, cache);
@@ -258,13 +267,14 @@ public final class CudaBackend implements Backend {
         try (CudaTensor bias32 = c == null ? null : widened(c)) {
             boolean biasAdded = gemm.matmul(input, b.address, b.dtype, bias32 == null ? 0 : bias32.address, o.address, n, k, m);
             if (!biasAdded) addBias(o, bias32);
+            else if (activationMode != 0) launchElementwise("round_activations", o.numel(), o, o.numel(), activationMode);
         }
         afterOp();
     }
 
     private void addBias(CudaTensor out, CudaTensor bias) {
         try (CudaTensor bias32 = widened(bias)) {
-            launchElementwise("add_bias", out.numel(), out, bias32, out.numel(), out.cols());
+            launchElementwise("add_bias", out.numel(), out, bias32, out.numel(), out.cols(), activationMode);
         }
     }
 
@@ -293,7 +303,7 @@ public final class CudaBackend implements Backend {
     public void add(Tensor x, Tensor y) {
         CudaTensor a = cuda(x), b = cuda(y);
         Checks.require(a.dtype == DType.F32 && a.numel() == b.numel(), "add", "x f32 and y of the same numel", a, b);
-        launchElementwise("add_" + suffix(b.dtype), a.numel(), a, b, a.numel());
+        launchElementwise("add_" + suffix(b.dtype), a.numel(), a, b, a.numel(), activationMode);
     }
 
     @Override
@@ -302,7 +312,7 @@ public final class CudaBackend implements Backend {
         checkNorm("layerNorm", a, w, o);
         Checks.require(c.numel() == a.cols(), "layerNorm", "bias [" + a.cols() + "]", c);
         try (CudaTensor w32 = widened(w); CudaTensor c32 = widened(c)) {
-            launchRows("norms", "layer_norm", a.rows(), a.cols(), a, w32, c32, o, a.cols(), eps);
+            launchRows("norms", "layer_norm", a.rows(), a.cols(), a, w32, c32, o, a.cols(), eps, activationMode);
         }
     }
 
@@ -311,7 +321,7 @@ public final class CudaBackend implements Backend {
         CudaTensor a = cuda(x), w = cuda(weight), o = cuda(out);
         checkNorm("rmsNorm", a, w, o);
         try (CudaTensor w32 = widened(w)) {
-            launchRows("norms", "rms_norm", a.rows(), a.cols(), a, w32, o, a.cols(), eps);
+            launchRows("norms", "rms_norm", a.rows(), a.cols(), a, w32, o, a.cols(), eps, activationMode);
         }
     }
 
@@ -325,14 +335,14 @@ public final class CudaBackend implements Backend {
     public void quickGelu(Tensor x) {
         CudaTensor a = cuda(x);
         Checks.require(a.dtype == DType.F32, "quickGelu", "x f32", a);
-        launchElementwise("quick_gelu", a.numel(), a, a.numel());
+        launchElementwise("quick_gelu", a.numel(), a, a.numel(), activationMode);
     }
 
     @Override
     public void gelu(Tensor x) {
         CudaTensor a = cuda(x);
         Checks.require(a.dtype == DType.F32, "gelu", "x f32", a);
-        launchElementwise("gelu", a.numel(), a, a.numel());
+        launchElementwise("gelu", a.numel(), a, a.numel(), activationMode);
     }
 
     @Override
@@ -340,7 +350,7 @@ public final class CudaBackend implements Backend {
         CudaTensor g = cuda(gate), u = cuda(up), o = cuda(out);
         Checks.require(g.dtype == DType.F32 && u.dtype == DType.F32 && o.dtype == DType.F32 && g.numel() == u.numel()
                 && g.numel() == o.numel(), "siluMul", "gate, up, out f32 of one numel", g, u, o);
-        launchElementwise("silu_mul", o.numel(), g, u, o, o.numel());
+        launchElementwise("silu_mul", o.numel(), g, u, o, o.numel(), activationMode);
     }
 
     // ---------------------------------------------------------------- attention
@@ -353,7 +363,7 @@ public final class CudaBackend implements Backend {
         Checks.require(a.dtype == DType.F32 && table.dtype == DType.F32 && headDim % 2 == 0 && width % headDim == 0
                 && p.numel() == a.rows(), "rotary", "x f32 [T, heads*headDim], positions [T], cosSin f32 [maxPositions, headDim]",
                 a, p, table);
-        launchRows("rows", "rotary", a.rows(), width / 2, a, p, table, width, headDim, table.rows(), errors.record);
+        launchRows("rows", "rotary", a.rows(), width / 2, a, p, table, width, headDim, table.rows(), errors.record, activationMode);
     }
 
     @Override
@@ -384,7 +394,7 @@ public final class CudaBackend implements Backend {
         requireHeadDim("pagedAttention", headDim);
         if (tokens == 0) return;
         launch("attention", "paged_attention", tokens, heads, ATTENTION_THREADS, query, kc, vc, pos, seq, tables, o, heads, kvHeads,
-                headDim, blockSize, kc.dim(0), tables.dim(0), tables.dim(1), scale, errors.record);
+                headDim, blockSize, kc.dim(0), tables.dim(0), tables.dim(1), scale, errors.record, activationMode);
     }
 
     @Override
@@ -397,7 +407,8 @@ public final class CudaBackend implements Backend {
                 "q, k, v, out f32 [B*" + seqLen + ", heads*headDim]", query, key, value, o);
         requireHeadDim("attention", width / heads);
         if (rows == 0) return;
-        launch("attention", "dense_attention", rows, heads, ATTENTION_THREADS, query, key, value, o, heads, width / heads, seqLen, scale);
+        launch("attention", "dense_attention", rows, heads, ATTENTION_THREADS, query, key, value, o, heads, width / heads, seqLen, scale,
+                activationMode);
     }
 
     private static void requireHeadDim(String op, int headDim) {

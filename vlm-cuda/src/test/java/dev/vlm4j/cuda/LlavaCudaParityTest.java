@@ -48,6 +48,7 @@ class LlavaCudaParityTest {
         GpuTests.assumeCuda();
         Path refs = GpuTests.references().resolve("llava").resolve(checkpoint);
         int agree = 0, positions = 0;
+        double minCosine = 1;
         List<String> report = new ArrayList<>();
         try (Backend backend = new CudaBackend(0, Dtype.BFLOAT16); Weights weights = Checkpoint.open(checkpointDir(checkpoint));
              LlavaModelRunner runner = LlavaModelRunner.create(backend, weights, config(checkpoint), NUM_BLOCKS, BLOCK_SIZE)) {
@@ -59,7 +60,7 @@ class LlavaCudaParityTest {
 
                 float[] logits = runner.forward(List.of(new SequenceChunk(prompt, 0, blocks, pixels(refs, photo), 0)));
                 double cosine = GpuTests.cosine(GpuTests.npy(refs.resolve(photo + ".last_logits.npy")).floats(), logits);
-                assertTrue(cosine >= 0.999, checkpoint + " " + photo + ": last-position logits cosine " + cosine);
+                minCosine = Math.min(minCosine, cosine);
                 int photoAgree = 0;
                 for (int step = 0; step < teacher.length; step++) {
                     if (step > 0) {
@@ -75,6 +76,7 @@ class LlavaCudaParityTest {
             }
         }
         report.forEach(System.out::println);
+        assertTrue(minCosine >= 0.999, checkpoint + ": last-position logits cosine " + minCosine + " " + report);
         assertTrue(agree >= 0.99 * positions, checkpoint + ": teacher-forced top-1 agreement " + agree + "/" + positions + " " + report);
     }
 

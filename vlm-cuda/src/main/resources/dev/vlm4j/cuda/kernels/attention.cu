@@ -31,7 +31,7 @@ struct DenseKeys {
 // out[0 .. headDim) = softmax(scale * q.k_p) . v_p over the n keys p; every thread of the block must call it.
 template <typename Keys>
 __device__ void attend(const float* __restrict__ q, const float* __restrict__ k, const float* __restrict__ v, Keys keys,
-                       int n, int headDim, float scale, float* __restrict__ out) {
+                       int n, int headDim, float scale, int mode, float* __restrict__ out) {
     __shared__ float partMax[WARPS], partSum[WARPS];
     __shared__ float partAcc[WARPS][MAX_HEAD_DIM];
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -85,7 +85,7 @@ __device__ void attend(const float* __restrict__ q, const float* __restrict__ k,
     for (int d = threadIdx.x; d < headDim; d += blockDim.x) {
         float o = 0.f;
         for (int w = 0; w < WARPS; w++) o += partAcc[w][d] * weight[w];
-        out[d] = o / sum;
+        out[d] = act(o / sum, mode);
     }
 }
 
@@ -93,7 +93,7 @@ __device__ void attend(const float* __restrict__ q, const float* __restrict__ k,
 extern "C" __global__ void __launch_bounds__(32 * WARPS)
 paged_attention(const float* q, const float* kCache, const float* vCache, const int* positions, const int* tokenSeq,
                 const int* blockTables, float* out, int heads, int kvHeads, int headDim, int blockSize, int numBlocks,
-                int seqs, int maxBlocks, float scale, ErrorRecord* err) {
+                int seqs, int maxBlocks, float scale, ErrorRecord* err, int mode) {
     int t = blockIdx.x, h = blockIdx.y;
     int seq = tokenSeq[t], position = positions[t];
     if (seq < 0 || seq >= seqs || position < 0 || position / blockSize >= maxBlocks) {
@@ -112,15 +112,16 @@ paged_attention(const float* q, const float* kCache, const float* vCache, const 
     if (__syncthreads_or(bad)) return;
     long long row = ((long long) t * heads + h) * headDim;
     PagedKeys keys{table, blockSize, kvHeads, headDim, h / (heads / kvHeads)};
-    attend(q + row, kCache, vCache, keys, position + 1, headDim, scale, out + row);
+    attend(q + row, kCache, vCache, keys, position + 1, headDim, scale, mode, out + row);
 }
 
 // Non-causal attention within groups of seqLen consecutive rows. q, k, v, out [B * seqLen, heads * headDim];
 // grid (B * seqLen, heads), block 32 * WARPS.
 extern "C" __global__ void __launch_bounds__(32 * WARPS)
-dense_attention(const float* q, const float* k, const float* v, float* out, int heads, int headDim, int seqLen, float scale) {
+dense_attention(const float* q, const float* k, const float* v, float* out, int heads, int headDim, int seqLen, float scale,
+                int mode) {
     int r = blockIdx.x, h = blockIdx.y, width = heads * headDim;
     long long row = (long long) r * width + h * headDim;
     DenseKeys keys{(long long) (r / seqLen) * seqLen, width, h * headDim};
-    attend(q + row, k, v, keys, seqLen, headDim, scale, out + row);
+    attend(q + row, k, v, keys, seqLen, headDim, scale, mode, out + row);
 }

@@ -29,6 +29,15 @@ template <> __device__ __forceinline__ f16 from_float<f16>(float x) {
     return r;
 }
 
+// Activations are f32 in memory. In a 16-bit mode (ACT_BF16, ACT_F16) each op rounds what it writes to that type,
+// at the points where PyTorch's ops in that dtype round theirs, so that the model computes what it computes in
+// bf16 or f16; ACT_F32 keeps full f32.
+enum ActivationMode { ACT_F32 = 0, ACT_BF16 = 1, ACT_F16 = 2 };
+
+__device__ __forceinline__ float act(float x, int mode) {
+    return mode == ACT_BF16 ? to_float(from_float<bf16>(x)) : mode == ACT_F16 ? to_float(from_float<f16>(x)) : x;
+}
+
 #define NEG_INF __int_as_float(0xff800000)
 
 // Instantiates a kernel template once per storage type, as extern "C" entry points name_f32, name_f16, name_bf16.

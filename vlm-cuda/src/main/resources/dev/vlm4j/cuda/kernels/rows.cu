@@ -63,9 +63,10 @@ extern "C" __global__ void write_kv_cache(const float* k, const float* v, const 
 }
 
 // In place on row t of x [T, heads * headDim], HF's rotate_half convention; cosSin [maxPositions, headDim] holds
-// cos in the first half of a row and sin in the second. Grid T; threads over (head, i < headDim / 2).
+// cos in the first half of a row and sin in the second. In a 16-bit mode, as in HF: cos and sin are rounded to the
+// activation type, and so is each product and the sum. Grid T; threads over (head, i < headDim / 2).
 extern "C" __global__ void rotary(float* x, const int* positions, const float* cosSin, int width, int headDim,
-                                  int maxPositions, ErrorRecord* err) {
+                                  int maxPositions, ErrorRecord* err, int mode) {
     int t = blockIdx.x, position = positions[t], half = headDim / 2;
     if (position < 0 || position >= maxPositions) {
         if (threadIdx.x == 0) report(err, ERR_POSITION, position, maxPositions, t);
@@ -77,8 +78,8 @@ extern "C" __global__ void rotary(float* x, const int* positions, const float* c
     for (int p = threadIdx.x; p < pairs; p += blockDim.x) {
         int head = p / half, i = p % half;
         float* h = row + head * headDim;
-        float cos = table[i], sin = table[half + i], x1 = h[i], x2 = h[half + i];
-        h[i] = x1 * cos - x2 * sin;
-        h[half + i] = x2 * cos + x1 * sin;
+        float cos = act(table[i], mode), sin = act(table[half + i], mode), x1 = h[i], x2 = h[half + i];
+        h[i] = act(act(x1 * cos, mode) - act(x2 * sin, mode), mode);
+        h[half + i] = act(act(x2 * cos, mode) + act(x1 * sin, mode), mode);
     }
 }
