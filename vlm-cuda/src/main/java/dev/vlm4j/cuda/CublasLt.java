@@ -141,15 +141,7 @@ final class CublasLt {
                 algo, MemorySegment.ofAddress(workspace), workspaceBytes, stream)), "cublasLtMatmul");
     }
 
-    private interface OutCall {
-        int call(MemorySegment out) throws Throwable;
-    }
-
-    private MemorySegment out(String call, OutCall c) {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment o = arena.allocate(ADDRESS);
-            check(NativeCall.status(() -> c.call(o)), call);
-            return o.get(ADDRESS, 0);
-        }
+    private MemorySegment out(String call, NativeCall.WithOut c) {
+        return NativeCall.addressOut(this::check, call, c);
     }
 }

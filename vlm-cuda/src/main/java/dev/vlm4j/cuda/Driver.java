@@ -278,33 +278,15 @@ final class Driver {
         if (status != 0) check(status, "cuLaunchKernel(" + name + ", grid " + gridX + "x" + gridY + "x" + gridZ + ", block " + blockX + ")");
     }
 
-    // ---------------------------------------------------------------- out-parameter helpers
-
-    private interface OutCall {
-        int call(MemorySegment out) throws Throwable;
+    private int intOut(String call, NativeCall.WithOut c) {
+        return NativeCall.intOut(this::check, call, c);
     }
 
-    private int intOut(String call, OutCall c) {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment out = arena.allocate(JAVA_INT);
-            check(NativeCall.status(() -> c.call(out)), call);
-            return out.get(JAVA_INT, 0);
-        }
+    private long longOut(String call, NativeCall.WithOut c) {
+        return NativeCall.longOut(this::check, call, c);
     }
 
-    private long longOut(String call, OutCall c) {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment out = arena.allocate(JAVA_LONG);
-            check(NativeCall.status(() -> c.call(out)), call);
-            return out.get(JAVA_LONG, 0);
-        }
-    }
-
-    private MemorySegment addressOut(String call, OutCall c) {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment out = arena.allocate(ADDRESS);
-            check(NativeCall.status(() -> c.call(out)), call);
-            return out.get(ADDRESS, 0);
-        }
+    private MemorySegment addressOut(String call, NativeCall.WithOut c) {
+        return NativeCall.addressOut(this::check, call, c);
     }
 }
