@@ -10,7 +10,9 @@ Outputs (under --out):
   kernels/*.npy           its inputs and expected outputs, float32 or int32. An input whose dtype is bf16 or f16 holds
                           values already rounded to that type, so the Java side stores them exactly.
   llava/<ckpt>/<photo>.json       HF transformers bfloat16 on the GPU: greedy 64-token continuation of the fixture prompt
-                                  and, teacher-forced on prompt + continuation, the argmax at each of those 64 positions.
+                                  and, teacher-forced on prompt + continuation, the argmax at each of those 64 positions;
+                                  reference_stable marks the positions where HF bf16 sdpa, bf16 eager and float32 all
+                                  give that argmax (elsewhere the tiny models' top-2 logits are within bf16 rounding).
   llava/<ckpt>/<photo>.last_logits.npy   HF bfloat16 last-position logits of the prompt (float32).
   llava/<ckpt>/<photo>.pixels.npy        the pixel values both sides take: Pillow's fixture crop through the LUT.
 
@@ -250,15 +252,17 @@ def llava_references(out, testdata, steps=64):
                 ids = torch.tensor([seq[:-1]], device="cuda")
                 full = model(input_ids=ids, pixel_values=pv).logits[0].float()
                 teacher = torch.argmax(full[len(prompt) - 1:], dim=-1)
-                floor = []
+                floor, stable = [], torch.ones_like(teacher, dtype=torch.bool)
                 for name, other, other_pv in (("bf16 eager", eager, pv), ("f32", full32, pv32.cuda())):
                     o = other(input_ids=ids, pixel_values=other_pv).logits[0].float()
-                    agree = int((torch.argmax(o[len(prompt) - 1:], dim=-1) == teacher).sum())
+                    same = torch.argmax(o[len(prompt) - 1:], dim=-1) == teacher
+                    stable &= same
                     cos = float(torch.nn.functional.cosine_similarity(o[len(prompt) - 1], last, dim=0))
-                    floor.append(f"{name} vs bf16 sdpa: cosine {cos:.6f}, top-1 {agree}/{steps}")
+                    floor.append(f"{name} vs bf16 sdpa: cosine {cos:.6f}, top-1 {int(same.sum())}/{steps}")
+            # Positions whose top-1 the reference itself pins down: bf16 sdpa, bf16 eager and float32 agree on it.
             with open(os.path.join(d, f"{photo}.json"), "w") as f:
                 json.dump({"photo": photo, "prompt_token_ids": prompt, "generated_token_ids": generated,
-                           "teacher_forced_argmax": teacher.tolist()}, f)
+                           "teacher_forced_argmax": teacher.tolist(), "reference_stable": stable.tolist()}, f)
             print(f"  {checkpoint} {photo}: generated {generated[:6]}...; " + "; ".join(floor), flush=True)
 
 

@@ -40,14 +40,18 @@ class LlavaCudaParityTest {
     /**
      * Last-position logits of the prompt have cosine ≥ 0.999 with HF's; teacher-forced on HF's 64-token greedy
      * continuation (prefill, then one decode step per token, KV cache in shuffled blocks), the top-1 token agrees
-     * with HF's at ≥ 99 % of the positions of the checkpoint's three photos.
+     * with HF's at ≥ 99 % of the positions where HF's top-1 is itself well defined: where HF in bfloat16 with sdpa,
+     * in bfloat16 with eager attention and in float32 all agree. (The tiny checkpoints' top-2 logits are often
+     * within one bf16 rounding step, so at the other positions two faithful HF runs already disagree: measured
+     * 2026-11-26 on an H200, bf16 eager vs bf16 sdpa agree at 182/192 and 175/192 positions.) Agreement over all
+     * positions is printed too.
      */
     @ParameterizedTest
     @ValueSource(strings = {"llava-tiny", "llava-tiny-gqa"})
     void bfloat16MatchesTransformersInBfloat16(String checkpoint) throws IOException {
         GpuTests.assumeCuda();
         Path refs = GpuTests.references().resolve("llava").resolve(checkpoint);
-        int agree = 0, positions = 0;
+        int agree = 0, positions = 0, stableAgree = 0, stablePositions = 0;
         double minCosine = 1;
         List<String> report = new ArrayList<>();
         try (Backend backend = new CudaBackend(0, Dtype.BFLOAT16); Weights weights = Checkpoint.open(checkpointDir(checkpoint));
@@ -56,6 +60,7 @@ class LlavaCudaParityTest {
                 JsonNode ref = new ObjectMapper().readTree(refs.resolve(photo + ".json").toFile());
                 int[] prompt = ints(ref.get("prompt_token_ids")), generated = ints(ref.get("generated_token_ids"));
                 int[] teacher = ints(ref.get("teacher_forced_argmax"));
+                JsonNode stable = ref.get("reference_stable");
                 int[] blocks = shuffledBlocks(prompt.length + generated.length, photo.hashCode());
 
                 float[] logits = runner.forward(List.of(new SequenceChunk(prompt, 0, blocks, pixels(refs, photo), 0)));
@@ -68,16 +73,24 @@ class LlavaCudaParityTest {
                         logits = runner.forward(List.of(new SequenceChunk(token, prompt.length + step - 1, blocks, null,
                                 config(checkpoint).imageFeatureSize())));
                     }
-                    if (argmax(logits) == teacher[step]) photoAgree++;
+                    boolean same = argmax(logits) == teacher[step];
+                    if (same) photoAgree++;
+                    if (stable.get(step).asBoolean()) {
+                        stablePositions++;
+                        if (same) stableAgree++;
+                    }
                 }
                 agree += photoAgree;
                 positions += teacher.length;
                 report.add(String.format("%s %s: cosine %.6f, top-1 %d/%d", checkpoint, photo, cosine, photoAgree, teacher.length));
             }
         }
+        report.add(String.format("%s: top-1 %d/%d over all positions, %d/%d where HF's own runs agree", checkpoint, agree, positions,
+                stableAgree, stablePositions));
         report.forEach(System.out::println);
         assertTrue(minCosine >= 0.999, checkpoint + ": last-position logits cosine " + minCosine + " " + report);
-        assertTrue(agree >= 0.99 * positions, checkpoint + ": teacher-forced top-1 agreement " + agree + "/" + positions + " " + report);
+        assertTrue(stablePositions >= 0.75 * positions, checkpoint + ": HF's runs agree at only " + stablePositions + " positions");
+        assertTrue(stableAgree >= 0.99 * stablePositions, checkpoint + ": teacher-forced top-1 agreement " + report);
     }
 
     /**
