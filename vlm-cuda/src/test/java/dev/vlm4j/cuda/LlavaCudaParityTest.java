@@ -40,11 +40,11 @@ class LlavaCudaParityTest {
     /**
      * Last-position logits of the prompt have cosine ≥ 0.999 with HF's; teacher-forced on HF's 64-token greedy
      * continuation (prefill, then one decode step per token, KV cache in shuffled blocks), the top-1 token agrees
-     * with HF's at ≥ 99 % of the positions where HF's top-1 is itself well defined: where HF in bfloat16 with sdpa,
-     * in bfloat16 with eager attention and in float32 all agree. (The tiny checkpoints' top-2 logits are often
-     * within one bf16 rounding step, so at the other positions two faithful HF runs already disagree: measured
-     * 2026-11-26 on an H200, bf16 eager vs bf16 sdpa agree at 182/192 and 175/192 positions.) Agreement over all
-     * positions is printed too.
+     * with HF's at ≥ 99 % of the positions (issue 5's criterion). KNOWN FAILURE on these fixtures: the tiny
+     * checkpoints' top-2 logits are often within one bf16 rounding step, so even two faithful HF runs disagree
+     * (2026-11-26, H200: HF bf16 eager vs bf16 sdpa agree at 182/192 and 175/192 positions; ours 187/192 and
+     * 181/192). The fix is a fixture whose logits are separated beyond bf16 rounding, not a looser rule; the
+     * agreement where HF's own runs agree is printed for diagnosis only.
      */
     @ParameterizedTest
     @ValueSource(strings = {"llava-tiny", "llava-tiny-gqa"})
@@ -89,8 +89,7 @@ class LlavaCudaParityTest {
                 stableAgree, stablePositions));
         report.forEach(System.out::println);
         assertTrue(minCosine >= 0.999, checkpoint + ": last-position logits cosine " + minCosine + " " + report);
-        assertTrue(stablePositions >= 0.75 * positions, checkpoint + ": HF's runs agree at only " + stablePositions + " positions");
-        assertTrue(stableAgree >= 0.99 * stablePositions, checkpoint + ": teacher-forced top-1 agreement " + report);
+        assertTrue(agree >= 0.99 * positions, checkpoint + ": teacher-forced top-1 agreement " + report);
     }
 
     /**
