@@ -54,13 +54,17 @@ public final class EngineFactory {
 
             Weights weights = Checkpoint.open(dir.root());
             opened.add(weights);
-            Backend backend = Backends.select(args.device().cliName());
+            Backend backend = Backends.select(args.device().cliName(), args.dtype());
             opened.add(backend);
-            int numBlocks = kvCacheBlocks(backend, config, args);
+            boolean cpu = backend.name().equals("cpu");
+            int numBlocks = cpu
+                    ? KvCacheSize.cpuBlocks(config.text(), args.blockSize(), args.cpuKvCacheSpaceGiB())
+                    : KvCacheProfiler.blocks(backend, weights, config, vl.imageInputShape(), args.blockSize(), args.maxNumSeqs(),
+                            scheduling.maxNumBatchedTokens(), args.gpuMemoryUtilization());
             if ((long) numBlocks * args.blockSize() < maxModelLen) {
                 throw new IllegalArgumentException("The model's max seq len (" + maxModelLen + ") is larger than the maximum number of tokens"
-                        + " that can be stored in KV cache (" + (long) numBlocks * args.blockSize() + "). Try increasing"
-                        + " cpu_kv_cache_space or decreasing max_model_len when initializing the engine.");
+                        + " that can be stored in KV cache (" + (long) numBlocks * args.blockSize() + "). Try increasing "
+                        + (cpu ? "cpu_kv_cache_space" : "gpu_memory_utilization") + " or decreasing max_model_len when initializing the engine.");
             }
             LlavaModelRunner runner = LlavaModelRunner.create(backend, weights, config, numBlocks, args.blockSize());
             opened.add(runner);
@@ -89,13 +93,6 @@ public final class EngineFactory {
     /** preprocessor_config.json in {@code location} (a directory, the model's unless image_processor names another), or that file. */
     private static ClipImageProcessor imageProcessor(Path location) throws IOException {
         return ClipImageProcessor.fromJson(Files.isDirectory(location) ? location.resolve(ModelDirectory.PREPROCESSOR_CONFIG) : location);
-    }
-
-    private static int kvCacheBlocks(Backend backend, LlavaConfig config, EngineArgs args) {
-        if (!backend.name().equals("cpu")) {
-            throw new UnsupportedOperationException("sizing the KV cache on device " + backend.name() + " is not implemented yet");
-        }
-        return KvCacheSize.cpuBlocks(config.text(), args.blockSize(), args.cpuKvCacheSpaceGiB());
     }
 
     private static void closeAll(List<AutoCloseable> opened, Throwable failure) {
