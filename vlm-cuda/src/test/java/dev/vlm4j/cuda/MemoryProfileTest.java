@@ -2,17 +2,16 @@ package dev.vlm4j.cuda;
 
 import dev.vlm4j.Dtype;
 import dev.vlm4j.backend.DeviceMemory;
+import dev.vlm4j.engine.KvCacheProfiler;
 import dev.vlm4j.engine.SequenceChunk;
 import dev.vlm4j.input.ProcessedImage;
 import dev.vlm4j.model.Checkpoint;
 import dev.vlm4j.model.LlavaConfig;
-import dev.vlm4j.model.TextConfig;
 import dev.vlm4j.model.Weights;
 import dev.vlm4j.models.LlavaModelRunner;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
@@ -36,32 +35,15 @@ class MemoryProfileTest {
     void theKvCacheTakesItsShareAfterAWorstCaseProfileStep() {
         GpuTests.assumeCuda();
         LlavaConfig config = LlavaCudaParityTest.config("llava-tiny");
-        TextConfig text = config.text();
         int perSequence = MAX_NUM_BATCHED_TOKENS / MAX_NUM_SEQS;
         int blocksPerSequence = (perSequence + BLOCK_SIZE - 1) / BLOCK_SIZE;
         try (CudaBackend backend = new CudaBackend(0, Dtype.BFLOAT16);
              Weights weights = Checkpoint.open(LlavaCudaParityTest.checkpointDir("llava-tiny"))) {
-            long peak;
-            try (LlavaModelRunner profile = LlavaModelRunner.create(backend, weights, config, MAX_NUM_SEQS * blocksPerSequence, BLOCK_SIZE)) {
-                List<SequenceChunk> worstCase = new ArrayList<>();
-                for (int s = 0; s < MAX_NUM_SEQS; s++) {
-                    int first = s * blocksPerSequence;
-                    worstCase.add(new SequenceChunk(imagePrompt(config, perSequence), 0,
-                            IntStream.range(first, first + blocksPerSequence).toArray(), randomPixels(config, s), 0));
-                }
-                backend.resetPeakMemory();
-                profile.forward(worstCase);
-                peak = backend.deviceMemory().orElseThrow().peakUsedBytes();
-            }
+            int size = config.vision().imageSize();
+            int blocks = KvCacheProfiler.blocks(backend, weights, config, new int[] {1, 3, size, size}, BLOCK_SIZE, MAX_NUM_SEQS,
+                    MAX_NUM_BATCHED_TOKENS, GPU_MEMORY_UTILIZATION);
             DeviceMemory memory = backend.deviceMemory().orElseThrow();
-            long bytesPerBlock = 2L * text.numHiddenLayers() * BLOCK_SIZE * text.numKeyValueHeads() * text.headDim() * Float.BYTES;
-            long budget = (long) (GPU_MEMORY_UTILIZATION * memory.totalBytes()) - peak;
-            int blocks = (int) Math.min(Integer.MAX_VALUE, budget / bytesPerBlock);
-            assertTrue(blocks > 0, "no room for the KV cache: peak " + peak + " of " + memory.totalBytes());
-            System.out.printf("profile peak %s of %s; KV cache %d blocks of %d tokens (%s), max concurrency %.1f requests of %d tokens%n",
-                    CudaDevice.gib(peak), CudaDevice.gib(memory.totalBytes()), blocks, BLOCK_SIZE, CudaDevice.gib(blocks * bytesPerBlock),
-                    (double) blocks * BLOCK_SIZE / text.maxPositionEmbeddings(), text.maxPositionEmbeddings());
-
+            System.out.printf("KV cache %d blocks of %d tokens%n", blocks, BLOCK_SIZE);
             try (LlavaModelRunner runner = LlavaModelRunner.create(backend, weights, config, blocks, BLOCK_SIZE)) {
                 backend.resetPeakMemory();
                 int[] lastBlocks = IntStream.range(blocks - blocksPerSequence, blocks).toArray();

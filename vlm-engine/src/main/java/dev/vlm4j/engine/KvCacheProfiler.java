@@ -17,7 +17,7 @@ import java.util.stream.IntStream;
  * tokens through the decoder — measures the peak device memory; the cache then gets
  * {@code gpu_memory_utilization × total − peak}.
  */
-final class KvCacheProfiler {
+public final class KvCacheProfiler {
 
     private static final System.Logger LOG = System.getLogger(KvCacheProfiler.class.getName());
 
@@ -28,7 +28,7 @@ final class KvCacheProfiler {
      * {@code maxNumBatchedTokens} image tokens of its own image, so every image runs through the tower while the
      * decoder sees exactly the token budget.
      */
-    static int blocks(Backend backend, Weights weights, LlavaConfig config, int[] imageInputShape, int blockSize,
+    public static int blocks(Backend backend, Weights weights, LlavaConfig config, int[] imageInputShape, int blockSize,
                       int maxNumSeqs, int maxNumBatchedTokens, double gpuMemoryUtilization) {
         DeviceMemory memory = backend.deviceMemory().orElseThrow(() ->
                 new UnsupportedOperationException("backend " + backend.name() + " reports no device memory to size the KV cache by"));
