@@ -79,4 +79,23 @@ class CliTest {
         assertEquals(2, r.exitCode());
         assertTrue(r.err().contains("/no/such/model"), r.err());
     }
+
+    @Test
+    void generateJsonGivesHfGreedyTokensForABatch() throws Exception {
+        ObjectMapper mapper = new ObjectMapper();
+        JsonNode cases = mapper.readTree(TESTDATA.resolve("references/llava-tiny/cases.json").toFile());
+        JsonNode coffee = cases.get(0), chelsea = cases.get(1);
+        Run r = run("generate", "--model", MODEL, "--cpu-kvcache-space", "1", "--temperature", "0", "--max-tokens", "12", "--json",
+                "--prompt", "<image>\nUSER: What is the content of this image?\nASSISTANT:",
+                "--image", TESTDATA.resolve("images/coffee.png").toString(),
+                "--prompt", chelsea.get("prompt").asText(), "--image", TESTDATA.resolve("images/chelsea.png").toString());
+        assertEquals(0, r.exitCode(), r.err());
+        String[] lines = r.out().strip().split("\n");
+        assertEquals(2, lines.length, r.out());
+        JsonNode first = mapper.readTree(lines[0]), second = mapper.readTree(lines[1]);
+        assertEquals(coffee.get("prompt_token_ids"), first.get("prompt_token_ids"));
+        assertEquals(coffee.get("greedy_token_ids"), first.get("outputs").get(0).get("token_ids"));
+        assertEquals("length", first.get("outputs").get(0).get("finish_reason").asText());
+        assertEquals(chelsea.get("greedy_token_ids"), second.get("outputs").get(0).get("token_ids"));
+    }
 }

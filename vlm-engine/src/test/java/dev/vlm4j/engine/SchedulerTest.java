@@ -1,0 +1,167 @@
+package dev.vlm4j.engine;
+
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+
+import static dev.vlm4j.engine.BlockManagerTest.request;
+import static dev.vlm4j.engine.BlockManagerTest.seq;
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * The scheduler against vLLM's written-down behaviour, driven by a stand-in for the engine's step: every
+ * scheduled sequence is computed and, once all its tokens are, gets the token {@code 1000 + length}, which
+ * makes every sequence's tokens a known function of its prompt.
+ */
+class SchedulerTest {
+
+    private final List<SchedulerOutput> history = new ArrayList<>();
+
+    private SchedulerOutput step(Scheduler scheduler, BlockManager blocks) {
+        SchedulerOutput out = scheduler.schedule(0);
+        Set<Integer> used = new HashSet<>();
+        for (ScheduledSequence s : out.scheduled()) {
+            Sequence seq = s.sequence();
+            assertTrue(seq.blockTable().length * blocks.blockSize() >= seq.numComputedTokens() + s.numTokens(),
+                    "the block table covers every position the step writes");
+            for (int b : seq.blockTable()) assertTrue(used.add(b), "block " + b + " held by two sequences");
+            seq.markComputed(s.numTokens());
+            if (seq.numUncomputedTokens() == 0) {
+                seq.appendToken(1000 + seq.length(), 0, "");
+                if (seq.outputLength() == s.group().maxOutputTokens()) seq.finish(SequenceStatus.FINISHED_LENGTH_CAPPED, null);
+            }
+        }
+        scheduler.freeFinished();
+        history.add(out);
+        return out;
+    }
+
+    private static Scheduler scheduler(BlockManager blocks, int maxNumSeqs, int maxModelLen, SequenceGroup... requests) {
+        Scheduler scheduler = new Scheduler(new SchedulerConfig(maxNumSeqs, maxModelLen, maxModelLen), blocks);
+        for (SequenceGroup r : requests) scheduler.add(r);
+        return scheduler;
+    }
+
+    private static List<String> ids(SchedulerOutput out) {
+        return out.scheduled().stream().map(s -> s.group().requestId() + ":" + s.numTokens()).toList();
+    }
+
+    private void runToEnd(Scheduler scheduler, BlockManager blocks) {
+        for (int i = 0; i < 10_000 && scheduler.hasUnfinished(); i++) step(scheduler, blocks);
+        assertFalse(scheduler.hasUnfinished());
+        assertEquals(blocks.numBlocks(), blocks.numFreeBlocks(), "every block is free at the end");
+    }
+
+    private static void assertGeneratedInOrder(SequenceGroup g, int promptLength, int outputs) {
+        List<Integer> expected = new ArrayList<>();
+        for (int i = 0; i < outputs; i++) expected.add(1000 + promptLength + i);
+        assertEquals(expected, seq(g).outputTokenIds());
+    }
+
+    @Test
+    void admitsInArrivalOrderWithinTheTokenBudgetAndJoinsPrefillsWithDecodes() {
+        BlockManager blocks = new BlockManager(4, 100, 0);
+        SequenceGroup a = request("a", 20, 3), b = request("b", 20, 3), c = request("c", 5, 3);
+        Scheduler scheduler = scheduler(blocks, 8, 32, a, b, c);
+
+        assertEquals(List.of("a:20"), ids(step(scheduler, blocks)), "b (20) does not fit the 12 tokens left; c may not jump the queue");
+        assertEquals(List.of("a:1", "b:20", "c:5"), ids(step(scheduler, blocks)), "1 decode + 20 + 5 = 26 <= 32");
+        assertEquals(List.of("a:1", "b:1", "c:1"), ids(step(scheduler, blocks)));
+        runToEnd(scheduler, blocks);
+        for (SequenceGroup g : List.of(a, b, c)) assertGeneratedInOrder(g, seq(g).promptLength(), 3);
+    }
+
+    @Test
+    void maxNumSeqsCapsTheRunningRequests() {
+        BlockManager blocks = new BlockManager(4, 100, 0);
+        Scheduler scheduler = scheduler(blocks, 2, 64, request("a", 3, 2), request("b", 3, 4), request("c", 3, 1));
+        assertEquals(List.of("a:3", "b:3"), ids(step(scheduler, blocks)));
+        assertEquals(List.of("a:1", "b:1"), ids(step(scheduler, blocks)), "a finishes in this step");
+        assertEquals(List.of("b:1", "c:3"), ids(step(scheduler, blocks)), "c joins once a has left");
+        runToEnd(scheduler, blocks);
+    }
+
+    @Test
+    void preemptsTheNewestByRecomputeAndResumesItWithItsTokens() {
+        // 6 blocks of 4 tokens. a and b take 2 blocks each for their 8-token prompts; growing past 12 tokens
+        // each would need 3 + 3 + 1 > 6.
+        BlockManager blocks = new BlockManager(4, 6, 0);
+        SequenceGroup a = request("a", 8, 10), b = request("b", 8, 10);
+        Scheduler scheduler = scheduler(blocks, 4, 32, a, b);
+        assertEquals(List.of("a:8", "b:8"), ids(step(scheduler, blocks)));
+        SchedulerOutput out;
+        do {
+            out = step(scheduler, blocks);
+        } while (out.preempted().isEmpty());
+        assertEquals(List.of(b), out.preempted(), "the newest request is preempted");
+        assertEquals(SequenceStatus.WAITING, seq(b).status());
+        assertEquals(0, seq(b).blockTable().length, "its blocks are freed");
+        int generatedBeforePreemption = seq(b).outputLength();
+        assertTrue(generatedBeforePreemption > 0);
+        assertEquals(List.of("a:1"), ids(out), "a goes on decoding, nothing is admitted in that step");
+
+        // b comes back as one prefill of its prompt plus every token it had generated.
+        do {
+            out = step(scheduler, blocks);
+        } while (out.scheduled().stream().noneMatch(s -> s.group() == b));
+        assertTrue(ids(out).contains("b:" + (8 + generatedBeforePreemption)), ids(out).toString());
+        runToEnd(scheduler, blocks);
+        assertGeneratedInOrder(a, 8, 10);
+        assertGeneratedInOrder(b, 8, 10);
+    }
+
+    @Test
+    void theNewestPreemptsItselfWhenItIsTheOneThatNeedsABlock() {
+        BlockManager blocks = new BlockManager(4, 4, 0);
+        SequenceGroup older = request("older", 6, 4), newer = request("newer", 8, 4);
+        Scheduler scheduler = scheduler(blocks, 4, 32, older, newer);
+        step(scheduler, blocks);   // 2 blocks each: the cache is full; older has 7 tokens, newer 9
+        SchedulerOutput out = step(scheduler, blocks);
+        assertEquals(List.of(newer), out.preempted(), "newer needs a third block and nobody newer can give one up");
+        assertEquals(List.of("older:1"), ids(out));
+        runToEnd(scheduler, blocks);
+        assertGeneratedInOrder(older, 6, 4);
+        assertGeneratedInOrder(newer, 8, 4);
+    }
+
+    @Test
+    void rejectsRequestsThatCouldNeverRunNamingTheNumbersAndTheSetting() {
+        Scheduler scheduler = new Scheduler(new SchedulerConfig(4, 512, 512), new BlockManager(16, 40, 0));
+        var tooLong = assertThrows(IllegalArgumentException.class, () -> scheduler.maxOutputTokens(512, null));
+        assertTrue(tooLong.getMessage().contains("512") && tooLong.getMessage().contains("max_model_len"), tooLong.getMessage());
+        var plusMax = assertThrows(IllegalArgumentException.class, () -> scheduler.maxOutputTokens(100, 413));
+        assertTrue(plusMax.getMessage().contains("100") && plusMax.getMessage().contains("413")
+                && plusMax.getMessage().contains("513") && plusMax.getMessage().contains("max_tokens"), plusMax.getMessage());
+        assertEquals(412, scheduler.maxOutputTokens(100, 412));
+        assertEquals(412, scheduler.maxOutputTokens(100, null), "no max_tokens: up to max_model_len");
+
+        Scheduler small = new Scheduler(new SchedulerConfig(4, 512, 512), new BlockManager(16, 10, 0.1)); // 9 blocks admissible
+        var prompt = assertThrows(IllegalArgumentException.class, () -> small.maxOutputTokens(150, 1));
+        assertTrue(prompt.getMessage().contains("150 tokens") && prompt.getMessage().contains("10 KV cache blocks")
+                && prompt.getMessage().contains("at most 9") && prompt.getMessage().contains("cpu_kv_cache_space"), prompt.getMessage());
+        var growth = assertThrows(IllegalArgumentException.class, () -> small.maxOutputTokens(100, 100));
+        assertTrue(growth.getMessage().contains("13 KV cache blocks") && growth.getMessage().contains("has 10")
+                && growth.getMessage().contains("cpu_kv_cache_space"), growth.getMessage());
+        assertEquals(60, small.maxOutputTokens(100, 60), "160 tokens fill the 10 blocks exactly");
+    }
+
+    @Test
+    void abortFreesBlocksAtOnceAndOthersRunOn() {
+        BlockManager blocks = new BlockManager(4, 20, 0);
+        SequenceGroup a = request("a", 8, 5), b = request("b", 8, 5), c = request("c", 8, 5);
+        Scheduler scheduler = scheduler(blocks, 4, 32, a, b);
+        step(scheduler, blocks);
+        scheduler.add(c);
+        int free = blocks.numFreeBlocks();
+        assertSame(b, scheduler.abort("b"));
+        assertEquals(free + 2, blocks.numFreeBlocks(), "b's 2 blocks (its 8 computed tokens) come back");
+        assertEquals(SequenceStatus.FINISHED_ABORTED, seq(b).status());
+        assertSame(c, scheduler.abort("c"), "a waiting request can be aborted too");
+        assertNull(scheduler.abort("nobody"));
+        runToEnd(scheduler, blocks);
+        assertGeneratedInOrder(a, 8, 5);
+    }
+}
