@@ -48,10 +48,10 @@ public final class CpuBandwidth {
     private static float sum(MemorySegment data, long from, long to) {
         FloatVector a0 = FloatVector.zero(Widen.F), a1 = a0, a2 = a0, a3 = a0;
         for (long i = from; i < to; i += 4L * LANES) {
-            a0 = a0.add(Widen.load(data, DType.F32, i));
-            a1 = a1.add(Widen.load(data, DType.F32, i + LANES));
-            a2 = a2.add(Widen.load(data, DType.F32, i + 2L * LANES));
-            a3 = a3.add(Widen.load(data, DType.F32, i + 3L * LANES));
+            a0 = a0.add(Widen.f32(data, i));
+            a1 = a1.add(Widen.f32(data, i + LANES));
+            a2 = a2.add(Widen.f32(data, i + 2L * LANES));
+            a3 = a3.add(Widen.f32(data, i + 3L * LANES));
         }
         return a0.add(a1).add(a2).add(a3).reduceLanes(VectorOperators.ADD);
     }

@@ -10,6 +10,7 @@ import java.lang.foreign.MemorySegment;
 
 import static dev.vlm4j.backend.cpu.Widen.F32;
 import static dev.vlm4j.backend.cpu.Widen.LANES;
+import static dev.vlm4j.backend.cpu.Widen.f32;
 
 /**
  * {@code out[n, m] = x[n, k] · w[m, k]ᵀ (+ bias[m])}, f32 accumulation, w in its stored dtype.
@@ -61,8 +62,8 @@ final class Matmul {
         if (n == 1 && !f16) {
             int grain = Math.max(4, GEMV_TASK_BYTES / (k * w.dtype.byteSize()));
             Parallel.forRange(m, grain, (from, to) -> {
-                if (packed) rows.bf16(xs, 0, w.data, from, to, out.data, from);
-                else rows.f32(xs, 0, w.data, from, to, out.data, from);
+                if (packed) rows.bf16Weights(xs, 0, w.data, from, to, out.data, from);
+                else rows.f32Weights(xs, 0, w.data, from, to, out.data, from);
             });
             return;
         }
@@ -75,7 +76,7 @@ final class Matmul {
                 MemorySegment weights = packed ? widenArranged(w.data, f16, j0, j1, k, body) : w.data;
                 int first = packed ? 0 : j0; // the block's first row within `weights`
                 for (int i = i0; i < i1; i++) {
-                    rows.f32(xs, (long) i * k, weights, first, first + j1 - j0, out.data, (long) i * m + j0);
+                    rows.f32Weights(xs, (long) i * k, weights, first, first + j1 - j0, out.data, (long) i * m + j0);
                 }
             }
         });
@@ -115,7 +116,7 @@ final class Matmul {
     private record Rows(int k, int body, CpuTensor bias) {
 
         /** {@code out[outOff + j - j0] = x · w[j] (+ bias)} for the f32 weight rows {@code j} in {@code [j0, j1)} of {@code w}. */
-        void f32(MemorySegment x, long xOff, MemorySegment w, int j0, int j1, MemorySegment out, long outOff) {
+        void f32Weights(MemorySegment x, long xOff, MemorySegment w, int j0, int j1, MemorySegment out, long outOff) {
             int j = j0;
             for (; j + 4 <= j1; j += 4) {
                 long r = (long) j * k;
@@ -140,8 +141,8 @@ final class Matmul {
             }
         }
 
-        /** As {@link #f32}, for BF16 weight rows read in pairs, against x arranged by {@link #arrange}. */
-        void bf16(MemorySegment x, long xOff, MemorySegment w, int j0, int j1, MemorySegment out, long outOff) {
+        /** As {@link #f32Weights}, for BF16 weight rows read in pairs, against x arranged by {@link #arrange}. */
+        void bf16Weights(MemorySegment x, long xOff, MemorySegment w, int j0, int j1, MemorySegment out, long outOff) {
             int j = j0;
             for (; j + 4 <= j1; j += 4) {
                 long r = (long) j * k;
@@ -180,10 +181,6 @@ final class Matmul {
             for (int i = body; i < k; i++) sum += x.getAtIndex(F32, xOff + i) * Widen.get(w, wt, r + i);
             if (bias != null) sum += Widen.get(bias.data, bias.dtype, at % bias.numel()); // out is [n, m], bias [m]
             out.setAtIndex(F32, at, sum);
-        }
-
-        private static FloatVector f32(MemorySegment data, long index) {
-            return FloatVector.fromMemorySegment(Widen.F, data, index * 4, F32.order());
         }
     }
 }

@@ -40,10 +40,15 @@ final class Widen {
         };
     }
 
-    /** Elements {@code index .. index + LANES - 1} as f32. */
+    /** F32 elements {@code index .. index + LANES - 1}: activations, never a dtype switch in their loops. */
+    static FloatVector f32(MemorySegment data, long index) {
+        return FloatVector.fromMemorySegment(F, data, index * 4, LE);
+    }
+
+    /** Elements {@code index .. index + LANES - 1} of a weight in any dtype, as f32. */
     static FloatVector load(MemorySegment data, DType dtype, long index) {
         return switch (dtype) {
-            case F32 -> FloatVector.fromMemorySegment(F, data, index * 4, LE);
+            case F32 -> f32(data, index);
             case F16 -> f16(halves(data, index));
             case BF16 -> halves(data, index).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
         };
