@@ -198,15 +198,14 @@ public final class LLM implements AutoCloseable {
     private record Loaded(LLMEngine engine, InputProcessor inputs, List<AutoCloseable> resources) {
 
         static Loaded load(EngineArgs args) {
-            if (args.enablePrefixCaching()) throw new UnsupportedOperationException("enable_prefix_caching is not implemented yet");
-            if (args.enableChunkedPrefill()) throw new UnsupportedOperationException("enable_chunked_prefill is not implemented yet");
             List<AutoCloseable> opened = new ArrayList<>();
             try {
                 ModelDirectory dir = ModelDirectory.of(Path.of(args.model()));
                 LlavaConfig config = LlavaConfig.read(dir.config());
                 VisionLanguageConfig vl = args.visionLanguageConfig(config);
                 int maxModelLen = args.resolveMaxModelLen(config);
-                SchedulerConfig scheduling = new SchedulerConfig(args.maxNumSeqs(), args.resolveMaxNumBatchedTokens(maxModelLen), maxModelLen);
+                SchedulerConfig scheduling = new SchedulerConfig(args.maxNumSeqs(), args.resolveMaxNumBatchedTokens(maxModelLen), maxModelLen,
+                        args.enableChunkedPrefill());
 
                 Tokenizer tokenizer = Tokenizer.load(Path.of(args.tokenizer()));
                 opened.add(tokenizer);
@@ -225,7 +224,9 @@ public final class LLM implements AutoCloseable {
                 }
                 LlavaModelRunner runner = LlavaModelRunner.create(backend, weights, config, numBlocks, args.blockSize());
                 opened.add(runner);
-                LLMEngine engine = new LLMEngine(runner, tokenizer, scheduling, vl.imageTokenId(), args.seed());
+                CacheConfig cache = new CacheConfig(args.enablePrefixCaching(),
+                        KvCacheSize.swapBlocks(config.text(), args.blockSize(), args.swapSpace()));
+                LLMEngine engine = new LLMEngine(runner, tokenizer, scheduling, cache, vl.imageTokenId(), args.seed());
                 return new Loaded(engine, inputs, opened);
             } catch (IOException e) {
                 closeAll(opened, e);

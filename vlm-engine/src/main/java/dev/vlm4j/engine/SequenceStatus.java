@@ -6,6 +6,8 @@ public enum SequenceStatus {
     WAITING,
     /** Holds KV blocks and takes part in every step. */
     RUNNING,
+    /** Preempted with its KV blocks copied to host memory, waiting to be swapped back in. */
+    SWAPPED,
     /** Ended by EOS, a stop token id or a stop string. */
     FINISHED_STOPPED,
     /** Ended by max_tokens or max_model_len. */
@@ -20,7 +22,7 @@ public enum SequenceStatus {
     /** The OpenAI-style finish reason: "stop", "length", "abort", or null while unfinished. */
     public String finishReason() {
         return switch (this) {
-            case WAITING, RUNNING -> null;
+            case WAITING, RUNNING, SWAPPED -> null;
             case FINISHED_STOPPED -> "stop";
             case FINISHED_LENGTH_CAPPED -> "length";
             case FINISHED_ABORTED -> "abort";

@@ -9,7 +9,8 @@ import java.util.List;
  * block tables name (an image token's slot gets a value of its image embedding row instead), then reads
  * every sequence's whole history back through its block table and derives the logits from that history
  * alone. A wrong block table, a block shared by two sequences, a stale block after a preemption or a
- * misplaced image row changes the history it reads, and so the tokens it produces.
+ * misplaced image row changes the history it reads, and so the tokens it produces. Block copies and host
+ * copies move slot contents (slot values are small ints, exact in a float).
  */
 final class FakeModelRunner implements ModelRunner {
 
@@ -20,6 +21,7 @@ final class FakeModelRunner implements ModelRunner {
     private final int blockSize;
     private final int[][] cache;   // [numBlocks][blockSize] what each slot holds; -1 never written
     final List<SequenceChunk> seen = new ArrayList<>();
+    int copies, swappedOut, swappedIn;
     boolean closed;
 
     FakeModelRunner(int blockSize, int numBlocks) {
@@ -34,9 +36,9 @@ final class FakeModelRunner implements ModelRunner {
 
     @Override
     public float[] forward(List<SequenceChunk> chunks) {
-        float[] logits = new float[chunks.size() * VOCAB];
-        for (int c = 0; c < chunks.size(); c++) {
-            SequenceChunk chunk = chunks.get(c);
+        int rows = chunks.stream().mapToInt(SequenceChunk::numLogitRows).sum(), row = 0;
+        float[] logits = new float[rows * VOCAB];
+        for (SequenceChunk chunk : chunks) {
             int imageRow = chunk.imageTokensBefore();
             for (int i = 0; i < chunk.tokenIds().length; i++) {
                 int token = chunk.tokenIds()[i];
@@ -48,17 +50,47 @@ final class FakeModelRunner implements ModelRunner {
                 int pos = chunk.startPosition() + i;
                 blockOf(chunk, pos)[pos % blockSize] = value;
             }
-            int length = chunk.startPosition() + chunk.tokenIds().length;
-            long history = 17;
-            for (int pos = 0; pos < length; pos++) {
-                int value = blockOf(chunk, pos)[pos % blockSize];
-                if (value == -1) throw new IllegalStateException("position " + pos + " read from a slot never written");
-                history = history * 1_000_003 + value;
+            int end = chunk.startPosition() + chunk.tokenIds().length;
+            for (int length = end - chunk.numLogitRows() + 1; length <= end; length++) {
+                fillLogits(logits, row++ * VOCAB, history(chunk, length), length);
             }
-            fillLogits(logits, c * VOCAB, history, length);
         }
         seen.addAll(chunks);
         return logits;
+    }
+
+    /** The cache's view of positions [0, length) of a chunk's sequence, folded into one number. */
+    private long history(SequenceChunk chunk, int length) {
+        long history = 17;
+        for (int pos = 0; pos < length; pos++) {
+            int value = blockOf(chunk, pos)[pos % blockSize];
+            if (value == -1) throw new IllegalStateException("position " + pos + " read from a slot never written");
+            history = history * 1_000_003 + value;
+        }
+        return history;
+    }
+
+    @Override
+    public void copyBlocks(int[] src, int[] dst) {
+        for (int i = 0; i < src.length; i++) cache[dst[i]] = cache[src[i]].clone();
+        copies += src.length;
+    }
+
+    @Override
+    public int floatsPerBlock() {
+        return blockSize;
+    }
+
+    @Override
+    public void copyBlockToHost(int block, float[] dst) {
+        for (int i = 0; i < blockSize; i++) dst[i] = cache[block][i];
+        swappedOut++;
+    }
+
+    @Override
+    public void copyBlockFromHost(float[] src, int block) {
+        for (int i = 0; i < blockSize; i++) cache[block][i] = (int) src[i];
+        swappedIn++;
     }
 
     private int[] blockOf(SequenceChunk chunk, int pos) {
