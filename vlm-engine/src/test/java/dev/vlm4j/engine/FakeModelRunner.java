@@ -19,25 +19,32 @@ final class FakeModelRunner implements ModelRunner {
     static final int IMAGE_TOKEN = 32000;
 
     private final int blockSize;
+    private final int vocab;
     private final int[][] cache;   // [numBlocks][blockSize] what each slot holds; -1 never written
     final List<SequenceChunk> seen = new ArrayList<>();
     int copies, swappedOut, swappedIn;
     boolean closed;
 
     FakeModelRunner(int blockSize, int numBlocks) {
+        this(blockSize, numBlocks, VOCAB);
+    }
+
+    /** @param vocab at least 1300: the word pieces it favours are ids 300..1299 */
+    FakeModelRunner(int blockSize, int numBlocks, int vocab) {
         this.blockSize = blockSize;
+        this.vocab = vocab;
         this.cache = new int[numBlocks][blockSize];
         for (int[] block : cache) Arrays.fill(block, -1);
     }
 
     @Override public int blockSize() { return blockSize; }
     @Override public int numBlocks() { return cache.length; }
-    @Override public int vocabSize() { return VOCAB; }
+    @Override public int vocabSize() { return vocab; }
 
     @Override
     public float[] forward(List<SequenceChunk> chunks) {
         int rows = chunks.stream().mapToInt(SequenceChunk::numLogitRows).sum(), row = 0;
-        float[] logits = new float[rows * VOCAB];
+        float[] logits = new float[rows * vocab];
         for (SequenceChunk chunk : chunks) {
             int imageRow = chunk.imageTokensBefore();
             for (int i = 0; i < chunk.tokenIds().length; i++) {
@@ -52,7 +59,7 @@ final class FakeModelRunner implements ModelRunner {
             }
             int end = chunk.startPosition() + chunk.tokenIds().length;
             for (int length = end - chunk.numLogitRows() + 1; length <= end; length++) {
-                fillLogits(logits, row++ * VOCAB, history(chunk, length), length);
+                fillLogits(logits, row++ * vocab, vocab, history(chunk, length), length);
             }
         }
         seen.addAll(chunks);
@@ -100,14 +107,21 @@ final class FakeModelRunner implements ModelRunner {
     }
 
     /** Word-piece ids 300..1299 get logits in [0, 8) from the history; every 23rd history also likes EOS. */
-    private static void fillLogits(float[] logits, int offset, long history, int length) {
-        Arrays.fill(logits, offset, offset + VOCAB, -20f);
+    private static void fillLogits(float[] logits, int offset, int vocab, long history, int length) {
+        Arrays.fill(logits, offset, offset + vocab, -20f);
         long h = history;
         for (int j = 0; j < 1000; j++) {
             h = h * 6364136223846793005L + 1442695040888963407L;
             logits[offset + 300 + j] = ((h >>> 40) & 0xffff) / 8192f;
         }
         if (Math.floorMod(history, 23) == 0 && length > 3) logits[offset + EOS] = 50f;
+    }
+
+    /** The logits a sequence of these tokens (and image) gets after its last token, from a fresh cache. */
+    static float[] logitsAfter(int[] tokens, dev.vlm4j.input.ProcessedImage image, int vocab) {
+        FakeModelRunner runner = new FakeModelRunner(4, Math.ceilDiv(tokens.length, 4), vocab);
+        int[] table = java.util.stream.IntStream.range(0, Math.ceilDiv(tokens.length, 4)).toArray();
+        return runner.forward(List.of(new SequenceChunk(tokens, 0, table, image, 0)));
     }
 
     @Override
