@@ -22,6 +22,7 @@ final class FakeModelRunner implements ModelRunner {
     private final int vocab;
     private final int[][] cache;   // [numBlocks][blockSize] what each slot holds; -1 never written
     final List<SequenceChunk> seen = new ArrayList<>();
+    final List<List<SequenceChunk>> steps = new ArrayList<>();
     int copies, swappedOut, swappedIn;
     boolean closed;
 
@@ -63,6 +64,7 @@ final class FakeModelRunner implements ModelRunner {
             }
         }
         seen.addAll(chunks);
+        steps.add(List.copyOf(chunks));
         return logits;
     }
 
