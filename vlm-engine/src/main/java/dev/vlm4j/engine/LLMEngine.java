@@ -68,14 +68,14 @@ public final class LLMEngine {
     }
 
     /**
-     * Queues a request. Throws IllegalArgumentException, and leaves the engine as it was, for a duplicate id,
-     * an image that does not match the prompt's image tokens, or a request that could never run (too long
+     * Queues a request. Throws IllegalArgumentException, and leaves the engine as it was, for a duplicate id, a token
+     * id outside the vocabulary, an image that does not match the prompt's image tokens, or a request that could never run (too long
      * for max_model_len or the KV cache, more sequences than max_num_seqs: the message names the numbers and
      * the setting).
      */
     public void addRequest(String requestId, ProcessedPrompt prompt, SamplingParams params) {
         if (requests.containsKey(requestId)) throw new IllegalArgumentException("request id " + requestId + " is already in use");
-        checkImageTokens(requestId, prompt);
+        checkTokens(requestId, prompt);
         if (params.bestOf() > config.maxNumSeqs()) {
             throw new IllegalArgumentException("request " + requestId + ": best_of (" + params.bestOf() + ") sequences can never run at"
                     + " once with max_num_seqs " + config.maxNumSeqs() + ": lower best_of or raise max_num_seqs");
@@ -238,9 +238,15 @@ public final class LLMEngine {
         return blocks.numFreeHostBlocks();
     }
 
-    private void checkImageTokens(String requestId, ProcessedPrompt prompt) {
+    private void checkTokens(String requestId, ProcessedPrompt prompt) {
         int imageTokens = 0;
-        for (int id : prompt.tokenIds()) if (id == imageTokenId) imageTokens++;
+        for (int id : prompt.tokenIds()) {
+            if (id < 0 || id >= runner.vocabSize()) {
+                throw new IllegalArgumentException("request " + requestId + ": token id " + id + " is outside the model's vocabulary [0, "
+                        + runner.vocabSize() + ")");
+            }
+            if (id == imageTokenId) imageTokens++;
+        }
         if (prompt.image() == null && imageTokens > 0) {
             throw new IllegalArgumentException("request " + requestId + ": the prompt holds " + imageTokens
                     + " image tokens (id " + imageTokenId + ") but no image was given");
