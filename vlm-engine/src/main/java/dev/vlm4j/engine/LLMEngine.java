@@ -96,11 +96,20 @@ public final class LLMEngine {
         scheduler.add(group);
     }
 
-    /** Runs one step; returns the outputs of the requests that got tokens in it, whole so far (not deltas). */
+    /**
+     * Runs one step; returns the outputs of the requests that got tokens in it, whole so far (not deltas), and the final
+     * output of any request ended because it cannot fit in the KV cache even alone (finish reason "length").
+     */
     public List<RequestOutput> step() {
         SchedulerOutput scheduled = scheduler.schedule(now());
         moveBlocks(scheduled);
-        if (scheduled.isEmpty()) return List.of();
+        List<RequestOutput> results = new ArrayList<>();
+        for (SequenceGroup group : scheduled.ignored()) {
+            group.markFinished(now());
+            requests.remove(group.requestId());
+            results.add(group.toRequestOutput());
+        }
+        if (scheduled.isEmpty()) return results;
 
         List<SequenceChunk> chunks = new ArrayList<>(scheduled.scheduled().size());
         int rows = 0;
@@ -141,7 +150,6 @@ public final class LLMEngine {
         }
         scheduler.freeFinished();
 
-        List<RequestOutput> results = new ArrayList<>(progressed.size());
         for (SequenceGroup group : progressed) {
             results.add(group.toRequestOutput());
             if (group.isFinished()) requests.remove(group.requestId());

@@ -23,6 +23,8 @@ import java.util.List;
  * <p>When the blocks run out for a running request, the newest running request is preempted: swapped out to host
  * memory when it has several sequences and the swap space has room (vLLM's rule), else by recompute: its blocks are
  * freed and it goes back to waiting, keeping its tokens, which are computed again with its prompt when readmitted.
+ * A request that cannot come in although nothing else holds a block (its forks outgrew the cache) can never run: it
+ * ends as ignored, as vLLM ends prompts too long for the cache.
  */
 public final class Scheduler {
 
@@ -115,6 +117,7 @@ public final class Scheduler {
         }
         running.sort(Comparator.comparingLong(g -> g.arrivalIndex));
         if (!step.preempted.isEmpty()) return step.output(blocks);
+        if (running.isEmpty() && blocks.numFreeBlocks() == blocks.numBlocks()) ignoreWhatCanNeverRun(step);
 
         int numSeqs = running.stream().mapToInt(SequenceGroup::maxRunningSequences).sum();
         // 3. Swapped-out requests back in.
@@ -154,6 +157,7 @@ public final class Scheduler {
         final List<SequenceGroup> preempted = new ArrayList<>();
         final List<BlockManager.Move> swapOut = new ArrayList<>();
         final List<BlockManager.Move> swapIn = new ArrayList<>();
+        final List<SequenceGroup> ignored = new ArrayList<>();
 
         Step(int budget) {
             this.budget = budget;
@@ -167,8 +171,21 @@ public final class Scheduler {
         }
 
         SchedulerOutput output(BlockManager blocks) {
-            return new SchedulerOutput(scheduled, preempted, swapOut, swapIn, blocks.takeCopies());
+            return new SchedulerOutput(scheduled, preempted, swapOut, swapIn, blocks.takeCopies(), ignored);
         }
+    }
+
+    /** With the whole cache free, the oldest swapped or waiting request that still cannot come in never will: it ends. */
+    private void ignoreWhatCanNeverRun(Step step) {
+        SequenceGroup head = !swapped.isEmpty() ? swapped.getFirst() : waiting.isEmpty() ? null : waiting.getFirst();
+        if (head == null || (swapped.contains(head) ? blocks.canSwapIn(head) : blocks.canAllocate(head))) return;
+        swapped.remove(head);
+        waiting.remove(head);
+        for (Sequence seq : head.unfinishedSequences()) {
+            blocks.free(seq);
+            seq.finish(SequenceStatus.FINISHED_IGNORED, null);
+        }
+        step.ignored.add(head);
     }
 
     /** Whether every unfinished sequence of a running request has just its next token to compute. */

@@ -11,9 +11,10 @@ import java.util.List;
  * @param swapOut   device block → host block copies of requests swapped out in this step
  * @param swapIn    host block → device block copies of requests swapped back in this step
  * @param copies    device block → device block copies of shared blocks about to be written
+ * @param ignored   requests ended in this step because they cannot fit in the KV cache even alone
  */
 public record SchedulerOutput(List<ScheduledSequence> scheduled, List<SequenceGroup> preempted, List<BlockManager.Move> swapOut,
-                              List<BlockManager.Move> swapIn, List<BlockManager.Move> copies) {
+                              List<BlockManager.Move> swapIn, List<BlockManager.Move> copies, List<SequenceGroup> ignored) {
 
     public SchedulerOutput {
         scheduled = List.copyOf(scheduled);
@@ -21,6 +22,7 @@ public record SchedulerOutput(List<ScheduledSequence> scheduled, List<SequenceGr
         swapOut = List.copyOf(swapOut);
         swapIn = List.copyOf(swapIn);
         copies = List.copyOf(copies);
+        ignored = List.copyOf(ignored);
     }
 
     public boolean isEmpty() {

@@ -13,7 +13,9 @@ public enum SequenceStatus {
     /** Ended by max_tokens or max_model_len. */
     FINISHED_LENGTH_CAPPED,
     /** Ended by {@link LLMEngine#abortRequest}. */
-    FINISHED_ABORTED;
+    FINISHED_ABORTED,
+    /** Ended because it cannot fit in the KV cache even alone (vLLM's FINISHED_IGNORED). */
+    FINISHED_IGNORED;
 
     public boolean isFinished() {
         return ordinal() >= FINISHED_STOPPED.ordinal();
@@ -24,7 +26,7 @@ public enum SequenceStatus {
         return switch (this) {
             case WAITING, RUNNING, SWAPPED -> null;
             case FINISHED_STOPPED -> "stop";
-            case FINISHED_LENGTH_CAPPED -> "length";
+            case FINISHED_LENGTH_CAPPED, FINISHED_IGNORED -> "length";
             case FINISHED_ABORTED -> "abort";
         };
     }

@@ -23,7 +23,7 @@ import static org.junit.jupiter.api.Assertions.*;
  */
 class CacheAndSchedulingTest extends WithTinyTokenizer {
 
-    private static final int VOCAB = 1300;
+    private static final int VOCAB = FakeModelRunner.VOCAB;
     private static final SamplingParams GREEDY = SamplingParams.builder().temperature(0).maxTokens(6).ignoreEos(true).build();
 
     private static int[] words(int seed, int length) {
@@ -244,5 +244,29 @@ class CacheAndSchedulingTest extends WithTinyTokenizer {
                 && last.firstScheduledTime() <= last.firstTokenTime() && last.firstTokenTime() <= last.lastTokenTime()
                 && last.lastTokenTime() <= last.finishedTime(), last.toString());
         assertEquals(first.firstTokenTime(), last.firstTokenTime());
+    }
+
+    @Test
+    void aRequestWhoseForksOutgrowTheCacheEndsInsteadOfWaitingForever() {
+        // 10 blocks of 4; 4 samples of a 9-token prompt with 12 new tokens need 2 shared + 4 x 4 blocks: never all at once.
+        for (int swapBlocks : new int[] {0, 64}) {
+            FakeModelRunner runner = new FakeModelRunner(4, 10, VOCAB);
+            LLMEngine engine = engine(runner, new SchedulerConfig(8, 256, 256), new CacheConfig(false, swapBlocks));
+            engine.addRequest("wide", text(1, 9), SamplingParams.builder().bestOf(4).n(2).temperature(1.0).seed(1L)
+                    .maxTokens(12).ignoreEos(true).build());
+            engine.addRequest("small", text(2, 5), GREEDY);
+            Map<String, RequestOutput> finals = new LinkedHashMap<>();
+            for (int step = 0; step < 1000 && engine.hasUnfinishedRequests(); step++) {
+                for (RequestOutput out : engine.step()) if (out.finished()) finals.put(out.requestId(), out);
+            }
+            assertFalse(engine.hasUnfinishedRequests(), "no livelock");
+            assertEquals(engine.numBlocks(), engine.numFreeBlocks());
+            assertEquals(swapBlocks, engine.numFreeSwapBlocks());
+            RequestOutput wide = finals.get("wide");
+            assertTrue(wide.finished());
+            for (var c : wide.outputs()) assertEquals("length", c.finishReason());
+            assertTrue(wide.outputs().getFirst().tokenIds().size() < 12, "ended before max_tokens");
+            assertSameAsAlone(new Request("small", text(2, 5), GREEDY), finals.get("small"));
+        }
     }
 }

@@ -2,11 +2,12 @@ package dev.vlm4j.engine;
 
 import java.util.List;
 
-/** A model runner that counts the tokens each forward step computes, passing everything on to the real one. */
+/** A model runner that counts the tokens its forward steps compute and the blocks it swaps, passing everything on to the real one. */
 final class CountingRunner implements ModelRunner {
 
     private final ModelRunner runner;
     long tokens;
+    int swappedOut, swappedIn;
 
     CountingRunner(ModelRunner runner) {
         this.runner = runner;
@@ -24,7 +25,7 @@ final class CountingRunner implements ModelRunner {
 
     @Override public void copyBlocks(int[] src, int[] dst) { runner.copyBlocks(src, dst); }
     @Override public int floatsPerBlock() { return runner.floatsPerBlock(); }
-    @Override public void copyBlockToHost(int block, float[] dst) { runner.copyBlockToHost(block, dst); }
-    @Override public void copyBlockFromHost(float[] src, int block) { runner.copyBlockFromHost(src, block); }
+    @Override public void copyBlockToHost(int block, float[] dst) { swappedOut++; runner.copyBlockToHost(block, dst); }
+    @Override public void copyBlockFromHost(float[] src, int block) { swappedIn++; runner.copyBlockFromHost(src, block); }
     @Override public void close() { runner.close(); }
 }
