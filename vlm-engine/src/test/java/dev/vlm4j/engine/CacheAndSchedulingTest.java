@@ -78,55 +78,39 @@ class CacheAndSchedulingTest extends WithTinyTokenizer {
         return new LLMEngine(runner, tokenizer, config, cache, FakeModelRunner.IMAGE_TOKEN, 0);
     }
 
-    /** Where the prefill of the request run in the last forward steps started: its first chunk's start position. */
-    private static int prefillStart(FakeModelRunner runner, int fromStep) {
-        return runner.steps.get(fromStep).getFirst().startPosition();
+    /** Runs one request alone on {@code engine}, checks its output against a plain engine's, and returns where its prefill started. */
+    private static int prefillStart(LLMEngine engine, FakeModelRunner runner, Request r) {
+        int before = runner.steps.size();
+        assertSameAsAlone(r, run(engine, List.of(r), 0).get(r.id()));
+        return runner.steps.get(before).getFirst().startPosition();
     }
 
     @Test
     void prefixCachingSharesFullPromptBlocksAndGivesTheSameOutputs() {
         FakeModelRunner runner = new FakeModelRunner(4, 64, VOCAB);
         LLMEngine engine = engine(runner, new SchedulerConfig(8, 256, 256), new CacheConfig(true, 0));
-        Request first = new Request("first", text(1, 41), GREEDY);
-        assertSameAsAlone(first, run(engine, List.of(first), 0).get("first"));
-        assertEquals(0, prefillStart(runner, 0));
-
-        int before = runner.steps.size();
-        Request again = new Request("again", text(1, 41), GREEDY);
-        assertSameAsAlone(again, run(engine, List.of(again), 0).get("again"));
-        assertEquals(40, prefillStart(runner, before), "10 full blocks cached; the last prompt token is always computed");
-
-        before = runner.steps.size();
+        assertEquals(0, prefillStart(engine, runner, new Request("first", text(1, 41), GREEDY)));
+        assertEquals(40, prefillStart(engine, runner, new Request("again", text(1, 41), GREEDY)),
+                "10 full blocks cached; the last prompt token is always computed");
         int[] sharedHalf = words(1, 41);
         for (int k = 22; k < 41; k++) sharedHalf[k] = 1000 + k; // the first 22 tokens as before: 5 full blocks
-        Request half = new Request("half", new ProcessedPrompt("half", sharedHalf, null), GREEDY);
-        assertSameAsAlone(half, run(engine, List.of(half), 0).get("half"));
-        assertEquals(20, prefillStart(runner, before));
-
-        before = runner.steps.size();
-        Request logprobs = new Request("logprobs", text(1, 41), SamplingParams.builder().temperature(0).maxTokens(2).promptLogprobs(1).build());
-        assertSameAsAlone(logprobs, run(engine, List.of(logprobs), 0).get("logprobs"));
-        assertEquals(0, prefillStart(runner, before), "prompt_logprobs need every position's logits: no cache");
+        assertEquals(20, prefillStart(engine, runner, new Request("half", new ProcessedPrompt("half", sharedHalf, null), GREEDY)));
+        SamplingParams promptLogprobs = SamplingParams.builder().temperature(0).maxTokens(2).promptLogprobs(1).build();
+        assertEquals(0, prefillStart(engine, runner, new Request("logprobs", text(1, 41), promptLogprobs)),
+                "prompt_logprobs need every position's logits: no cache");
     }
 
     @Test
     void theSameTokensWithAnotherImageShareOnlyTheBlocksBeforeTheImage() {
         FakeModelRunner runner = new FakeModelRunner(4, 64, VOCAB);
         LLMEngine engine = engine(runner, new SchedulerConfig(8, 256, 256), new CacheConfig(true, 0));
-        Request first = new Request("first", withImage(30, 10, 1), GREEDY);
-        assertSameAsAlone(first, run(engine, List.of(first), 0).get("first"));
-
-        int before = runner.steps.size();
-        Request otherImage = new Request("other", withImage(30, 10, 2), GREEDY);
-        RequestOutput other = run(engine, List.of(otherImage), 0).get("other");
-        assertSameAsAlone(otherImage, other);
-        assertEquals(8, prefillStart(runner, before), "blocks 0-1 (positions 0-7) precede the image and are shared; block 2 holds image tokens");
-        assertNotEquals(alone(first).outputs(), other.outputs(), "the image does change the output");
-
-        before = runner.steps.size();
-        Request sameImage = new Request("same", withImage(30, 10, 1), GREEDY); // equal content, another object
-        assertSameAsAlone(sameImage, run(engine, List.of(sameImage), 0).get("same"));
-        assertEquals(28, prefillStart(runner, before), "the same image's blocks are shared too: 7 full blocks");
+        Request first = new Request("first", withImage(30, 10, 1), GREEDY), other = new Request("other", withImage(30, 10, 2), GREEDY);
+        assertEquals(0, prefillStart(engine, runner, first));
+        assertEquals(8, prefillStart(engine, runner, other),
+                "blocks 0-1 (positions 0-7) precede the image and are shared; block 2 holds image tokens");
+        assertNotEquals(alone(first).outputs(), alone(other).outputs(), "the image does change the output");
+        assertEquals(28, prefillStart(engine, runner, new Request("same", withImage(30, 10, 1), GREEDY)),
+                "the same image (equal content, another object) shares its blocks too: 7 full blocks");
     }
 
     @Test
@@ -139,12 +123,9 @@ class CacheAndSchedulingTest extends WithTinyTokenizer {
         run(engine, List.of(a), 0);  // 8 never-used blocks left; a's 4 cached
         run(engine, List.of(b), 0);  // 4 never-used blocks left; a's then b's cached
         run(engine, List.of(c), 0);  // needs 5: the 4 never-used and a's first block, evicted
-        int before = runner.steps.size();
-        run(engine, List.of(new Request("b2", text(2, 17), one)), 0);
-        assertEquals(16, prefillStart(runner, before), "b's blocks were freed later: still cached");
-        before = runner.steps.size();
-        run(engine, List.of(new Request("a2", text(1, 17), one)), 0);
-        assertEquals(0, prefillStart(runner, before), "a's first block was evicted, and with it the whole prefix");
+        assertEquals(16, prefillStart(engine, runner, new Request("b2", text(2, 17), one)), "b's blocks were freed later: still cached");
+        assertEquals(0, prefillStart(engine, runner, new Request("a2", text(1, 17), one)),
+                "a's first block was evicted, and with it the whole prefix");
     }
 
     @Test
