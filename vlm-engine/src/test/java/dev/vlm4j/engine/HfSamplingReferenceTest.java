@@ -91,7 +91,11 @@ class HfSamplingReferenceTest {
         return last;
     }
 
-    /** One position's entries against HF's: the chosen token's logprob and rank, then the top 5 in order. */
+    /**
+     * One position's entries against HF's: the chosen token's logprob, the top 5 in order with ranks 1-5, and the
+     * chosen token's rank, which may move by the tokens HF finds within 2e-3 of it ({@code rank_band}, a deep rank among
+     * many near-equal log-probabilities).
+     */
     private static void assertEntry(JsonNode expected, Map<Integer, Logprob> actual, String where) {
         int token = expected.get("token").asInt();
         int[] top = ints(expected.get("top_ids"));
@@ -103,7 +107,10 @@ class HfSamplingReferenceTest {
             assertEquals(expected.get("top_logprobs").get(i).asDouble(), actual.get(top[i]).logprob(), LOGPROB_TOLERANCE, where + " top " + i);
             assertEquals(i + 1, actual.get(top[i]).rank(), where + " top " + i + " rank");
         }
-        if (!Arrays.stream(top).anyMatch(t -> t == token)) assertEquals(expected.get("rank").asInt(), actual.get(token).rank(), where + ": rank");
+        if (Arrays.stream(top).noneMatch(t -> t == token)) {
+            int rank = expected.get("rank").asInt(), band = expected.get("rank_band").asInt();
+            assertTrue(Math.abs(actual.get(token).rank() - rank) <= band, where + ": rank " + actual.get(token).rank() + ", HF " + rank + " +- " + band);
+        }
     }
 
     @Test
@@ -182,14 +189,16 @@ class HfSamplingReferenceTest {
         for (String checkpoint : CHECKPOINTS) {
             JsonNode refs = refs(checkpoint);
             try (LLM llm = open(checkpoint)) {
+                boolean changed = false;
                 for (JsonNode c : refs.get("repetition_penalty")) {
                     ProcessedPrompt p = prompt(llm, refs, c.get("photo"), ints(c.get("prompt_token_ids")));
                     double penalty = c.get("repetition_penalty").asDouble();
                     List<Integer> ours = generate(llm, p, SamplingParams.builder().temperature(0).maxTokens(12).repetitionPenalty(penalty).build())
                             .outputs().getFirst().tokenIds();
                     assertEquals(list(c.get("token_ids")), ours, checkpoint + " " + c.get("photo") + " repetition_penalty " + penalty);
-                    assertNotEquals(list(c.get("unpenalised")), ours, "the penalty changes the continuation");
+                    changed |= !list(c.get("unpenalised")).equals(ours);
                 }
+                assertTrue(changed, checkpoint + ": some penalty changes the continuation");
             }
         }
     }
