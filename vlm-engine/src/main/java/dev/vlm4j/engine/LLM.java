@@ -7,22 +7,8 @@ import dev.vlm4j.ImageInputType;
 import dev.vlm4j.MultiModalData;
 import dev.vlm4j.RequestOutput;
 import dev.vlm4j.SamplingParams;
-import dev.vlm4j.VisionLanguageConfig;
-import dev.vlm4j.backend.Backend;
-import dev.vlm4j.backend.Backends;
-import dev.vlm4j.image.ClipImageProcessor;
-import dev.vlm4j.input.InputProcessor;
 import dev.vlm4j.input.ProcessedPrompt;
-import dev.vlm4j.model.Checkpoint;
-import dev.vlm4j.model.LlavaConfig;
-import dev.vlm4j.model.ModelDirectory;
-import dev.vlm4j.model.Weights;
-import dev.vlm4j.models.LlavaModelRunner;
-import dev.vlm4j.tokenizer.Tokenizer;
 
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -55,7 +41,7 @@ public final class LLM implements AutoCloseable {
      * Bad arguments or files fail here with a message that says what to fix.
      */
     public LLM(EngineArgs args) {
-        this(Loaded.load(args));
+        this(EngineFactory.load(args));
     }
 
     /** A builder with vLLM's engine arguments; {@link Builder#build()} loads the model. */
@@ -63,8 +49,8 @@ public final class LLM implements AutoCloseable {
         return new Builder();
     }
 
-    private LLM(Loaded loaded) {
-        this(loaded.engine(), loaded.inputs()::process, loaded.resources());
+    private LLM(LoadedEngine loaded) {
+        this(loaded.engine(), loaded.inputs()::process, List.of(loaded));
     }
 
     /**
@@ -184,82 +170,7 @@ public final class LLM implements AutoCloseable {
     public synchronized void close() {
         if (closed) return;
         closed = true;
-        RuntimeException failure = null;
-        for (int i = resources.size() - 1; i >= 0; i--) {
-            try {
-                resources.get(i).close();
-            } catch (Exception e) {
-                if (failure == null) failure = new IllegalStateException("closing the LLM failed", e);
-                else failure.addSuppressed(e);
-            }
-        }
-        if (failure != null) throw failure;
-    }
-
-    /** What the constructor opens, in order, so that a failure part way closes what was opened. */
-    private record Loaded(LLMEngine engine, InputProcessor inputs, List<AutoCloseable> resources) {
-
-        static Loaded load(EngineArgs args) {
-            List<AutoCloseable> opened = new ArrayList<>();
-            try {
-                ModelDirectory dir = ModelDirectory.of(Path.of(args.model()));
-                LlavaConfig config = LlavaConfig.read(dir.config());
-                VisionLanguageConfig vl = args.visionLanguageConfig(config);
-                int maxModelLen = args.resolveMaxModelLen(config);
-                SchedulerConfig scheduling = new SchedulerConfig(args.maxNumSeqs(), args.resolveMaxNumBatchedTokens(maxModelLen), maxModelLen,
-                        args.enableChunkedPrefill());
-
-                Tokenizer tokenizer = Tokenizer.load(Path.of(args.tokenizer()));
-                opened.add(tokenizer);
-                ClipImageProcessor imageProcessor = args.noImageProcessor() ? null : imageProcessor(Path.of(args.imageProcessor()));
-                InputProcessor inputs = new InputProcessor(vl, tokenizer, imageProcessor);
-
-                Weights weights = Checkpoint.open(dir.root());
-                opened.add(weights);
-                Backend backend = Backends.select(args.device().cliName());
-                opened.add(backend);
-                int numBlocks = kvCacheBlocks(backend, config, args);
-                if ((long) numBlocks * args.blockSize() < maxModelLen) {
-                    throw new IllegalArgumentException("The model's max seq len (" + maxModelLen + ") is larger than the maximum number of tokens"
-                            + " that can be stored in KV cache (" + (long) numBlocks * args.blockSize() + "). Try increasing"
-                            + " cpu_kv_cache_space or decreasing max_model_len when initializing the engine.");
-                }
-                LlavaModelRunner runner = LlavaModelRunner.create(backend, weights, config, numBlocks, args.blockSize());
-                opened.add(runner);
-                CacheConfig cache = new CacheConfig(args.enablePrefixCaching(),
-                        KvCacheSize.swapBlocks(config.text(), args.blockSize(), args.swapSpace()));
-                LLMEngine engine = new LLMEngine(runner, tokenizer, scheduling, cache, vl.imageTokenId(), args.seed());
-                return new Loaded(engine, inputs, opened);
-            } catch (IOException e) {
-                closeAll(opened, e);
-                throw new UncheckedIOException(e.getMessage(), e);
-            } catch (RuntimeException | Error e) {
-                closeAll(opened, e);
-                throw e;
-            }
-        }
-
-        /** preprocessor_config.json in {@code location} (a directory, the model's unless image_processor names another), or that file. */
-        private static ClipImageProcessor imageProcessor(Path location) throws IOException {
-            return ClipImageProcessor.fromJson(Files.isDirectory(location) ? location.resolve(ModelDirectory.PREPROCESSOR_CONFIG) : location);
-        }
-
-        private static int kvCacheBlocks(Backend backend, LlavaConfig config, EngineArgs args) {
-            if (!backend.name().equals("cpu")) {
-                throw new UnsupportedOperationException("sizing the KV cache on device " + backend.name() + " is not implemented yet");
-            }
-            return KvCacheSize.cpuBlocks(config.text(), args.blockSize(), args.cpuKvCacheSpaceGiB());
-        }
-
-        private static void closeAll(List<AutoCloseable> opened, Throwable failure) {
-            for (int i = opened.size() - 1; i >= 0; i--) {
-                try {
-                    opened.get(i).close();
-                } catch (Exception e) {
-                    failure.addSuppressed(e);
-                }
-            }
-        }
+        LoadedEngine.closeInReverse(resources, "the LLM");
     }
 
     /** {@link EngineArgs.Builder}'s arguments, ending in an {@link LLM}: see {@link EngineArgs} for each. */

@@ -232,6 +232,21 @@ public final class LLMEngine {
         return requests.size();
     }
 
+    /** Unfinished requests waiting for admission (preempted ones included), as vLLM's {@code num_requests_waiting}. */
+    public int numWaitingRequests() {
+        return scheduler.numWaiting();
+    }
+
+    /** Unfinished requests admitted and running, as vLLM's {@code num_requests_running}. */
+    public int numRunningRequests() {
+        return scheduler.numRunning();
+    }
+
+    /** Unfinished requests swapped out to host memory, as vLLM's {@code num_requests_swapped}. */
+    public int numSwappedRequests() {
+        return scheduler.numSwapped();
+    }
+
     /** Free KV cache blocks (cached ones included): all of them once no request is unfinished. */
     public int numFreeBlocks() {
         return blocks.numFreeBlocks();

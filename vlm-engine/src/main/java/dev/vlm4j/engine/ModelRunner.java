@@ -26,18 +26,27 @@ public interface ModelRunner extends AutoCloseable {
 
     /**
      * Copies every layer's keys and values of block {@code src[i]} into block {@code dst[i]}, in order: the
-     * copy-on-write of a block that forked sequences share, before one of them writes into it.
+     * copy-on-write of a block that forked sequences share, before one of them writes into it. A runner without
+     * block copies cannot serve n &gt; 1, best_of &gt; 1 or beam search.
      */
-    void copyBlocks(int[] src, int[] dst);
+    default void copyBlocks(int[] src, int[] dst) {
+        throw new UnsupportedOperationException(getClass().getSimpleName() + " has no KV block copy (copy-on-write for n, best_of, beam search)");
+    }
 
     /** Numbers one block holds over all layers (keys and values): the length of a host copy of a block. */
-    int floatsPerBlock();
+    default int floatsPerBlock() {
+        throw new UnsupportedOperationException(getClass().getSimpleName() + " has no host copies of KV blocks (swap)");
+    }
 
     /** Copies block {@code block}'s keys and values, every layer, to the host ({@code dst.length == floatsPerBlock()}): swap out. */
-    void copyBlockToHost(int block, float[] dst);
+    default void copyBlockToHost(int block, float[] dst) {
+        throw new UnsupportedOperationException(getClass().getSimpleName() + " has no host copies of KV blocks (swap)");
+    }
 
     /** Writes a host copy made by {@link #copyBlockToHost} into block {@code block}: swap in. */
-    void copyBlockFromHost(float[] src, int block);
+    default void copyBlockFromHost(float[] src, int block) {
+        throw new UnsupportedOperationException(getClass().getSimpleName() + " has no host copies of KV blocks (swap)");
+    }
 
     @Override
     void close();

@@ -275,4 +275,19 @@ public final class Scheduler {
     public boolean hasUnfinished() {
         return !waiting.isEmpty() || !running.isEmpty() || !swapped.isEmpty();
     }
+
+    /** Requests waiting to be admitted (preempted ones included). */
+    public int numWaiting() {
+        return waiting.size();
+    }
+
+    /** Requests admitted and running. */
+    public int numRunning() {
+        return running.size();
+    }
+
+    /** Requests swapped out to host memory. */
+    public int numSwapped() {
+        return swapped.size();
+    }
 }

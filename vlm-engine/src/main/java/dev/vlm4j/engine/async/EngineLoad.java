@@ -1,0 +1,17 @@
+package dev.vlm4j.engine.async;
+
+/**
+ * What the engine holds, as of its last step: requests running and waiting, and the KV cache's blocks.
+ *
+ * @param running    requests admitted and running
+ * @param waiting    requests queued for a running slot, those not yet handed to the engine included
+ * @param freeBlocks KV cache blocks no sequence holds
+ * @param numBlocks  KV cache blocks in all
+ */
+public record EngineLoad(int running, int waiting, int freeBlocks, int numBlocks) {
+
+    /** The share of KV cache blocks in use, in [0, 1], as vLLM's {@code gpu_cache_usage_perc}. */
+    public double kvCacheUsage() {
+        return numBlocks == 0 ? 0 : 1.0 - (double) freeBlocks / numBlocks;
+    }
+}
