@@ -29,8 +29,12 @@ final class CpuTensor implements Tensor {
     static CpuTensor allocate(DType dtype, int... shape) {
         Arena arena = Arena.ofShared();
         long bytes = Shapes.numel(shape) * dtype.byteSize();
-        return new CpuTensor(arena.allocate(Math.max(bytes, 1), 64).asSlice(0, bytes), dtype, shape, arena);
+        MemorySegment data = bytes >= LARGE ? AnonymousMemory.allocate(bytes, arena) : arena.allocate(Math.max(bytes, 1), 64).asSlice(0, bytes);
+        return new CpuTensor(data, dtype, shape, arena);
     }
+
+    /** From this size on, tensors (the KV cache) come from {@link AnonymousMemory}: zeroed lazily by the kernel. */
+    private static final long LARGE = 1L << 20;
 
     @Override
     public DType dtype() {
