@@ -7,15 +7,6 @@ final class Checks {
 
     private Checks() {}
 
-    static long numel(int[] shape) {
-        long n = 1;
-        for (int d : shape) {
-            if (d < 0) throw new IllegalArgumentException("negative dimension in " + Arrays.toString(shape));
-            n = Math.multiplyExact(n, d);
-        }
-        return n;
-    }
-
     static void require(boolean ok, String op, String expected, Object... tensors) {
         if (!ok) throw new IllegalArgumentException(op + ": expected " + expected + ", got " + Arrays.toString(tensors));
     }

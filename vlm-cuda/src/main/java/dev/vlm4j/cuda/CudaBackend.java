@@ -4,6 +4,7 @@ import dev.vlm4j.Dtype;
 import dev.vlm4j.backend.Backend;
 import dev.vlm4j.backend.DeviceMemory;
 import dev.vlm4j.backend.IntTensor;
+import dev.vlm4j.backend.ShapedTensor;
 import dev.vlm4j.backend.Tensor;
 import dev.vlm4j.model.DType;
 import dev.vlm4j.model.WeightTensor;
@@ -117,7 +118,7 @@ public final class CudaBackend implements Backend {
         int[] shape = Arrays.stream(weight.shape()).mapToInt(Math::toIntExact).toArray();
         DType modelType = weightType == null ? weight.dtype() : weightType;
         DType deviceType = shape.length == 1 ? DType.F32 : modelType;
-        Checks.require(weight.data().byteSize() == Checks.numel(shape) * weight.dtype().byteSize(), "upload",
+        Checks.require(weight.data().byteSize() == ShapedTensor.numel(shape) * weight.dtype().byteSize(), "upload",
                 "as many bytes as " + Arrays.toString(shape) + " " + weight.dtype() + " takes", weight);
 
         CudaTensor stored = new CudaTensor(device.allocate(weight.data().byteSize()), weight.dtype(), shape, null);
@@ -140,12 +141,12 @@ public final class CudaBackend implements Backend {
 
     @Override
     public Tensor allocate(int... shape) {
-        return zeroed(new CudaTensor(device.allocate(Checks.numel(shape) * Float.BYTES), DType.F32, shape, device));
+        return zeroed(new CudaTensor(device.allocate(ShapedTensor.numel(shape) * Float.BYTES), DType.F32, shape, device));
     }
 
     @Override
     public IntTensor allocateInts(int... shape) {
-        CudaIntTensor t = new CudaIntTensor(device.allocate(Checks.numel(shape) * Integer.BYTES), shape, device);
+        CudaIntTensor t = new CudaIntTensor(device.allocate(ShapedTensor.numel(shape) * Integer.BYTES), shape, device);
         device.driver.memsetAsync(t.address, (byte) 0, t.numel() * Integer.BYTES, device.stream);
         return t;
     }

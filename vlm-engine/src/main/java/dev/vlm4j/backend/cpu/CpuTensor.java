@@ -1,5 +1,6 @@
 package dev.vlm4j.backend.cpu;
 
+import dev.vlm4j.backend.ShapedTensor;
 import dev.vlm4j.backend.Tensor;
 import dev.vlm4j.model.DType;
 
@@ -8,17 +9,16 @@ import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 
 /** A tensor in host memory: {@code data} holds {@code numel} elements of {@code dtype}, little-endian, row-major. */
-final class CpuTensor implements Tensor {
+final class CpuTensor extends ShapedTensor implements Tensor {
 
     final MemorySegment data; // [numel * dtype.byteSize()] bytes
     final DType dtype;
-    private final int[] shape;
     private final Arena owner; // null for views and mapped weights
 
     CpuTensor(MemorySegment data, DType dtype, int[] shape, Arena owner) {
+        super(shape);
         this.data = data;
         this.dtype = dtype;
-        this.shape = shape.clone();
         this.owner = owner;
         if (data.byteSize() != numel() * dtype.byteSize()) {
             throw new IllegalArgumentException("shape " + Arrays.toString(shape) + " " + dtype + " needs "
@@ -28,7 +28,7 @@ final class CpuTensor implements Tensor {
 
     static CpuTensor allocate(DType dtype, int... shape) {
         Arena arena = Arena.ofShared();
-        long bytes = Shapes.numel(shape) * dtype.byteSize();
+        long bytes = numel(shape) * dtype.byteSize();
         MemorySegment data = bytes >= LARGE ? AnonymousMemory.allocate(bytes, arena) : arena.allocate(Math.max(bytes, 1), 64).asSlice(0, bytes);
         return new CpuTensor(data, dtype, shape, arena);
     }
@@ -42,36 +42,8 @@ final class CpuTensor implements Tensor {
     }
 
     @Override
-    public int[] shape() {
-        return shape.clone();
-    }
-
-    @Override
-    public int dim(int i) {
-        return shape[i];
-    }
-
-    @Override
-    public long numel() {
-        return Shapes.numel(shape);
-    }
-
-    /** Columns: the size of the last dimension. */
-    int cols() {
-        return shape[shape.length - 1];
-    }
-
-    /** Rows: every dimension but the last, multiplied. */
-    int rows() {
-        return Math.toIntExact(numel() / cols());
-    }
-
-    @Override
     public CpuTensor view(long offset, int... shape) {
-        long n = Shapes.numel(shape);
-        if (offset < 0 || offset + n > numel()) {
-            throw new IllegalArgumentException("view of " + n + " elements at " + offset + " out of " + this);
-        }
+        long n = viewSize(offset, shape);
         return new CpuTensor(data.asSlice(offset * dtype.byteSize(), n * dtype.byteSize()), dtype, shape, null);
     }
 
@@ -82,6 +54,6 @@ final class CpuTensor implements Tensor {
 
     @Override
     public String toString() {
-        return "CpuTensor" + Arrays.toString(shape) + " " + dtype;
+        return super.toString() + " " + dtype;
     }
 }
