@@ -1,5 +1,6 @@
 package dev.vlm4j.hub;
 
+import dev.vlm4j.testing.Testdata;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
@@ -38,9 +39,7 @@ final class HubFixtures {
     private HubFixtures() {}
 
     static Path checkpoint(String name) {
-        String dir = System.getProperty("vlm4j.testdata");
-        if (dir == null) throw new IllegalStateException("system property vlm4j.testdata is not set (surefire sets it to <repo>/testdata)");
-        return Path.of(dir, "checkpoints", name);
+        return Testdata.checkpoint(name);
     }
 
     /** Every file of a fixture checkpoint, plus the files a real repo has that vlm4j must skip. */

@@ -10,8 +10,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.vlm4j.image.ClipProcessorConfig.HeightWidth;
 import dev.vlm4j.image.ClipProcessorConfig.ShortestEdge;
 import dev.vlm4j.io.Npy;
-import dev.vlm4j.io.NpyArray;
-import dev.vlm4j.io.Testdata;
+import dev.vlm4j.testing.Testdata;
 import java.io.IOException;
 import java.util.stream.Stream;
 import java.util.stream.StreamSupport;
@@ -42,15 +41,9 @@ class ClipImageProcessorTest {
         ClipImageProcessor processor = ClipImageProcessor.fromJson(Testdata.pixels(processorName + ".preprocessor_config.json"));
         float[] actual = processor.process(new ImageDecoder().decode(Testdata.image(image)));
 
-        NpyArray crop = Npy.read(Testdata.pixels(cropFile)); // [H, W, 3] uint8, Pillow's resize + crop
-        float[] lut = Npy.read(Testdata.pixels(processorName + ".lut.npy")).floats(); // [3, 256]
-        int h = crop.shape()[0], w = crop.shape()[1];
-        assertArrayEquals(new int[] {1, 3, h, w}, processor.outputShape());
-        float[] expected = new float[3 * h * w];
-        byte[] levels = crop.uint8();
-        for (int c = 0; c < 3; c++) {
-            for (int i = 0; i < h * w; i++) expected[c * h * w + i] = lut[c * 256 + (levels[i * 3 + c] & 0xFF)];
-        }
+        int[] cropShape = Npy.read(Testdata.pixels(cropFile)).shape(); // [H, W, 3] uint8, Pillow's resize + crop
+        assertArrayEquals(new int[] {1, 3, cropShape[0], cropShape[1]}, processor.outputShape());
+        float[] expected = Testdata.pillowPixels(cropFile, processorName);
         assertEquals(expected.length, actual.length);
         double max = 0, sum = 0;
         for (int i = 0; i < expected.length; i++) {

@@ -7,7 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.vlm4j.io.Npy;
 import dev.vlm4j.io.NpyArray;
-import dev.vlm4j.io.Testdata;
+import dev.vlm4j.testing.Testdata;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.nio.ByteBuffer;

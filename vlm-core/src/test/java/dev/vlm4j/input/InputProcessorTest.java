@@ -6,15 +6,13 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.vlm4j.EngineArgs;
 import dev.vlm4j.ImageFeatureData;
 import dev.vlm4j.ImagePixelData;
 import dev.vlm4j.VisionLanguageConfig;
 import dev.vlm4j.image.ClipImageProcessor;
-import dev.vlm4j.io.Npy;
-import dev.vlm4j.io.Testdata;
 import dev.vlm4j.model.LlavaConfigReader;
+import dev.vlm4j.testing.Testdata;
 import dev.vlm4j.tokenizer.Tokenizer;
 import java.nio.file.Path;
 import org.junit.jupiter.api.AfterAll;
@@ -28,7 +26,7 @@ import org.junit.jupiter.api.Test;
  */
 class InputProcessorTest {
 
-    static final Path CHECKPOINT = Testdata.root().resolve("checkpoints/llava-tiny");
+    static final Path CHECKPOINT = Testdata.checkpoint("llava-tiny");
     static final String QUESTION = "\nUSER: What is the content of this image?\nASSISTANT:";
     static Tokenizer tokenizer;
     static VisionLanguageConfig vl;
@@ -41,7 +39,7 @@ class InputProcessorTest {
         vl = EngineArgs.builder().model(CHECKPOINT.toString()).build()
                 .visionLanguageConfig(LlavaConfigReader.read(CHECKPOINT.resolve("config.json")));
         processor = new InputProcessor(vl, tokenizer, ClipImageProcessor.fromJson(CHECKPOINT.resolve("preprocessor_config.json")));
-        coffeeCase = new ObjectMapper().readTree(Testdata.root().resolve("references/llava-tiny/cases.json").toFile()).get(0);
+        coffeeCase = Testdata.json(Testdata.root().resolve("references/llava-tiny/cases.json")).get(0);
         assertEquals("coffee", coffeeCase.get("photo").asText());
     }
 
@@ -51,10 +49,7 @@ class InputProcessorTest {
     }
 
     static int[] hfPromptIds() {
-        JsonNode ids = coffeeCase.get("prompt_token_ids");
-        int[] out = new int[ids.size()];
-        for (int i = 0; i < out.length; i++) out[i] = ids.get(i).asInt();
-        return out;
+        return Testdata.ints(coffeeCase.get("prompt_token_ids"));
     }
 
     static ImagePixelData coffee() {
@@ -76,17 +71,11 @@ class InputProcessorTest {
 
     @Test
     void pixelValuesAreThePillowReference() throws Exception {
-        float[] lut = Npy.read(Testdata.pixels("clip336.lut.npy")).floats(); // [3,256]
-        byte[] crop = (byte[]) Npy.read(Testdata.pixels("coffee_png.clip336.crop.npy.gz")).data(); // [336,336,3]
+        float[] pillow = Testdata.pillowPixels("coffee_png.clip336.crop.npy.gz", "clip336"); // [1,3,336,336]
         ProcessedImage image = processor.process("<image>" + QUESTION, coffee()).image();
         assertEquals(ProcessedImage.Kind.PIXEL_VALUES, image.kind());
         assertArrayEquals(new int[] {1, 3, 336, 336}, image.shape());
-        int plane = 336 * 336;
-        for (int c = 0; c < 3; c++) {
-            for (int i = 0; i < plane; i++) {
-                assertEquals(lut[c * 256 + (crop[i * 3 + c] & 0xFF)], image.data()[c * plane + i], 1e-6f);
-            }
-        }
+        assertArrayEquals(pillow, image.data(), 1e-6f);
     }
 
     @Test

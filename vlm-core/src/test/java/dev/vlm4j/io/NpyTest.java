@@ -15,6 +15,7 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import dev.vlm4j.testing.Testdata;
 
 /** Reads files NumPy wrote (the fixtures) and files laid out by the .npy format specification. */
 class NpyTest {

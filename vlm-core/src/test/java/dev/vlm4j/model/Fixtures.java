@@ -1,5 +1,6 @@
 package dev.vlm4j.model;
 
+import dev.vlm4j.testing.Testdata;
 import java.nio.file.Path;
 
 /** Paths of the committed fixtures (made by tools/make_fixtures.py; surefire sets vlm4j.testdata). */
@@ -8,9 +9,7 @@ final class Fixtures {
     private Fixtures() {}
 
     static Path testdata() {
-        String dir = System.getProperty("vlm4j.testdata");
-        if (dir == null) throw new IllegalStateException("system property vlm4j.testdata is not set (surefire sets it)");
-        return Path.of(dir);
+        return Testdata.root();
     }
 
     /** transformers 5.17 save_pretrained output: one file, untied lm_head, 336 px, select 'default'. */

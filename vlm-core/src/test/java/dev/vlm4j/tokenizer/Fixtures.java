@@ -2,9 +2,8 @@ package dev.vlm4j.tokenizer;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.vlm4j.testing.Testdata;
 
-import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -38,11 +37,7 @@ final class Fixtures {
     private Fixtures() {}
 
     static Path testdata() {
-        String dir = System.getProperty("vlm4j.testdata");
-        if (dir == null) {
-            throw new IllegalStateException("system property vlm4j.testdata is not set (surefire sets it to <repo>/testdata)");
-        }
-        return Path.of(dir);
+        return Testdata.root();
     }
 
     static Path checkpoint(String name) {
@@ -50,11 +45,7 @@ final class Fixtures {
     }
 
     static JsonNode readJson(Path file) {
-        try {
-            return JSON.readTree(file.toFile());
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+        return Testdata.json(file);
     }
 
     static List<TokenizerCase> tokenizerCases() {
@@ -83,10 +74,6 @@ final class Fixtures {
     }
 
     static int[] ints(JsonNode array) {
-        int[] values = new int[array.size()];
-        for (int i = 0; i < values.length; i++) {
-            values[i] = array.get(i).asInt();
-        }
-        return values;
+        return Testdata.ints(array);
     }
 }

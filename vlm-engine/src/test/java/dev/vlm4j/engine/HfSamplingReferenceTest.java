@@ -16,6 +16,7 @@ import dev.vlm4j.model.Checkpoint;
 import dev.vlm4j.model.LlavaConfig;
 import dev.vlm4j.model.Weights;
 import dev.vlm4j.models.LlavaModelRunner;
+import dev.vlm4j.testing.Testdata;
 import dev.vlm4j.tokenizer.Tokenizer;
 import org.junit.jupiter.api.Test;
 
@@ -49,7 +50,7 @@ import static org.junit.jupiter.api.Assertions.*;
  */
 class HfSamplingReferenceTest {
 
-    private static final Path TESTDATA = Path.of(System.getProperty("vlm4j.testdata"));
+    private static final Path TESTDATA = Testdata.root();
     private static final List<String> CHECKPOINTS = List.of("llava-tiny", "llava-tiny-gqa");
     private static final double LOGPROB_TOLERANCE = 2e-3;
 

@@ -6,6 +6,7 @@ import dev.vlm4j.ImagePixelData;
 import dev.vlm4j.RequestOutput;
 import dev.vlm4j.SamplingParams;
 import dev.vlm4j.input.ProcessedPrompt;
+import dev.vlm4j.testing.Testdata;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -27,7 +28,7 @@ import static org.junit.jupiter.api.Assertions.*;
  */
 class LlavaEndToEndTest {
 
-    private static final Path TESTDATA = Path.of(System.getProperty("vlm4j.testdata"));
+    private static final Path TESTDATA = Testdata.root();
     private static final String QUESTION = "\nUSER: What is the content of this image?\nASSISTANT:";
     private static LLM tiny;
 

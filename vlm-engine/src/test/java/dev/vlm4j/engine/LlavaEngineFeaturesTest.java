@@ -12,6 +12,7 @@ import dev.vlm4j.model.Checkpoint;
 import dev.vlm4j.model.LlavaConfig;
 import dev.vlm4j.model.Weights;
 import dev.vlm4j.models.LlavaModelRunner;
+import dev.vlm4j.testing.Testdata;
 import dev.vlm4j.tokenizer.Tokenizer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -33,7 +34,7 @@ import static org.junit.jupiter.api.Assertions.*;
  */
 class LlavaEngineFeaturesTest {
 
-    private static final Path TESTDATA = Path.of(System.getProperty("vlm4j.testdata"));
+    private static final Path TESTDATA = Testdata.root();
     private static final Path CHECKPOINT = TESTDATA.resolve("checkpoints/llava-tiny");
     private static LLM llm;          // prompt processing (tokenizer, image processor)
     private static Backend backend;

@@ -1,11 +1,11 @@
 package dev.vlm4j.engine;
 
+import dev.vlm4j.testing.Testdata;
 import dev.vlm4j.tokenizer.Tokenizer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 
 import java.io.IOException;
-import java.nio.file.Path;
 
 /** Gives a test class llava-tiny's tokenizer (a real Llama tokenizer.json with llava-hf's added tokens). */
 abstract class WithTinyTokenizer {
@@ -14,7 +14,7 @@ abstract class WithTinyTokenizer {
 
     @BeforeAll
     static void loadTokenizer() throws IOException {
-        tokenizer = Tokenizer.load(Path.of(System.getProperty("vlm4j.testdata"), "checkpoints", "llava-tiny"));
+        tokenizer = Tokenizer.load(Testdata.checkpoint("llava-tiny"));
     }
 
     @AfterAll

@@ -5,15 +5,12 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.vlm4j.input.ProcessedImage;
 import dev.vlm4j.io.Npy;
 import dev.vlm4j.io.NpyArray;
+import dev.vlm4j.testing.Testdata;
 
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.UncheckedIOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.zip.GZIPInputStream;
 
 /**
  * The HF transformers float32 references of tools/make_fixtures.py: for each tiny checkpoint and photo, the
@@ -29,13 +26,11 @@ final class LlavaFixtures {
     static final List<String> PHOTOS = List.of("coffee", "chelsea", "astronaut");
 
     static Path testdata() {
-        String dir = System.getProperty("vlm4j.testdata");
-        if (dir == null) throw new IllegalStateException("system property vlm4j.testdata is not set (surefire sets it)");
-        return Path.of(dir);
+        return Testdata.root();
     }
 
     static Path checkpoint(String name) {
-        return testdata().resolve("checkpoints").resolve(name);
+        return Testdata.checkpoint(name);
     }
 
     /** The CLIP processor each checkpoint's preprocessor_config.json describes. */
@@ -53,7 +48,7 @@ final class LlavaFixtures {
             for (JsonNode entry : new ObjectMapper().readTree(refs.resolve("cases.json").toFile())) {
                 if (!entry.get("photo").asText().equals(photo)) continue;
                 NpyArray features = Npy.read(refs.resolve(photo + ".vision_features.npy"));
-                return new Case(photo, ints(entry.get("prompt_token_ids")), ints(entry.get("greedy_token_ids")),
+                return new Case(photo, Testdata.ints(entry.get("prompt_token_ids")), Testdata.ints(entry.get("greedy_token_ids")),
                         Npy.read(refs.resolve(photo + ".last_logits.npy")).floats(), features.floats(), features.shape());
             }
         } catch (IOException e) {
@@ -64,30 +59,13 @@ final class LlavaFixtures {
 
     /** Pillow's pixel values {@code [1, 3, H, W]}: {@code lut[c][crop[y, x, c]]} (see make_fixtures.py, PIXEL ENCODING). */
     static ProcessedImage pixels(String checkpoint, String photo) {
-        Path dir = testdata().resolve("pixels");
         String processor = processor(checkpoint);
-        try (InputStream in = new GZIPInputStream(Files.newInputStream(dir.resolve(photo + "_png." + processor + ".crop.npy.gz")))) {
-            NpyArray crop = Npy.read(in);
-            float[] lut = Npy.read(dir.resolve(processor + ".lut.npy")).floats(); // [3, 256]
-            int h = crop.shape()[0], w = crop.shape()[1];
-            byte[] rgb = crop.uint8(); // [H, W, 3]
-            float[] pixels = new float[3 * h * w];
-            for (int c = 0; c < 3; c++) {
-                for (int i = 0; i < h * w; i++) pixels[c * h * w + i] = lut[c * 256 + (rgb[i * 3 + c] & 0xFF)];
-            }
-            return new ProcessedImage(ProcessedImage.Kind.PIXEL_VALUES, pixels, new int[] {1, 3, h, w});
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+        int size = checkpoint.equals(LLAVA_TINY) ? 336 : 224;
+        return new ProcessedImage(ProcessedImage.Kind.PIXEL_VALUES,
+                Testdata.pillowPixels(photo + "_png." + processor + ".crop.npy.gz", processor), new int[] {1, 3, size, size});
     }
 
     static ProcessedImage features(Case c) {
         return new ProcessedImage(ProcessedImage.Kind.IMAGE_FEATURES, c.visionFeatures(), c.visionFeaturesShape());
-    }
-
-    private static int[] ints(JsonNode array) {
-        List<Integer> values = new ArrayList<>();
-        array.forEach(v -> values.add(v.asInt()));
-        return values.stream().mapToInt(Integer::intValue).toArray();
     }
 }

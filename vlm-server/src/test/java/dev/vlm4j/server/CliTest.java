@@ -8,6 +8,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.vlm4j.io.Npy;
 import dev.vlm4j.io.NpyArray;
+import dev.vlm4j.testing.Testdata;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.io.PrintWriter;
@@ -19,7 +20,7 @@ import org.junit.jupiter.api.io.TempDir;
 /** The {@code vlm} subcommands of the input side, against HF tokenizers' ids and Pillow's pixels (testdata/). */
 class CliTest {
 
-    static final Path TESTDATA = Path.of(System.getProperty("vlm4j.testdata"));
+    static final Path TESTDATA = Testdata.root();
     static final String MODEL = TESTDATA.resolve("checkpoints/llava-tiny").toString();
 
     record Run(int exitCode, String out, String err) {}
@@ -54,15 +55,7 @@ class CliTest {
         assertEquals(0, r.exitCode(), r.err());
         NpyArray pixels = Npy.read(out);
         assertArrayEquals(new int[] {1, 3, 336, 336}, pixels.shape());
-        float[] lut = Npy.read(TESTDATA.resolve("pixels/clip336.lut.npy")).floats(); // [3,256]
-        byte[] crop = (byte[]) Npy.read(TESTDATA.resolve("pixels/chelsea_png.clip336.crop.npy.gz")).data(); // [336,336,3]
-        float[] values = pixels.floats();
-        int plane = 336 * 336;
-        for (int c = 0; c < 3; c++) {
-            for (int i = 0; i < plane; i++) {
-                assertEquals(lut[c * 256 + (crop[i * 3 + c] & 0xFF)], values[c * plane + i], 1e-6f);
-            }
-        }
+        assertArrayEquals(Testdata.pillowPixels("chelsea_png.clip336.crop.npy.gz", "clip336"), pixels.floats(), 1e-6f);
     }
 
     @Test

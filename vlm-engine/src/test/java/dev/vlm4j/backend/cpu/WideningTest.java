@@ -7,6 +7,7 @@ import dev.vlm4j.backend.Tensor;
 import dev.vlm4j.model.DType;
 import dev.vlm4j.model.SafeTensors;
 import dev.vlm4j.model.WeightTensor;
+import dev.vlm4j.testing.Testdata;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
@@ -24,7 +25,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  */
 class WideningTest {
 
-    private static final Path DTYPES = Path.of(System.getProperty("vlm4j.testdata")).resolve("dtypes");
+    private static final Path DTYPES = Testdata.root().resolve("dtypes");
 
     @Test
     void torchWrittenHalfAndBfloatWidenToTorchsFloats() throws IOException {

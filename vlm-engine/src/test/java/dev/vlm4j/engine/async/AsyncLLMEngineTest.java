@@ -5,6 +5,7 @@ import dev.vlm4j.SamplingParams;
 import dev.vlm4j.engine.LLMEngine;
 import dev.vlm4j.engine.SchedulerConfig;
 import dev.vlm4j.input.ProcessedPrompt;
+import dev.vlm4j.testing.Testdata;
 import dev.vlm4j.tokenizer.Tokenizer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
@@ -12,7 +13,6 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -46,7 +46,7 @@ class AsyncLLMEngineTest {
 
     @BeforeAll
     static void loadTokenizer() throws IOException {
-        tokenizer = Tokenizer.load(Path.of(System.getProperty("vlm4j.testdata"), "checkpoints", "llava-tiny"));
+        tokenizer = Tokenizer.load(Testdata.checkpoint("llava-tiny"));
     }
 
     @AfterAll
