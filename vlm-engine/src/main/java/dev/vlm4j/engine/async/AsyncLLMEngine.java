@@ -114,6 +114,13 @@ public final class AsyncLLMEngine implements AutoCloseable {
         commands.add(new Abort(Objects.requireNonNull(requestId, "requestId")));
     }
 
+    /** Whether the loop serves requests: not closed, and not stopped by an error. */
+    public boolean isRunning() {
+        synchronized (admission) {
+            return !closed && died == null;
+        }
+    }
+
     /** Requests running and waiting and the KV cache's blocks, as of the last step. */
     public EngineLoad load() {
         EngineLoad last = engineLoad;
