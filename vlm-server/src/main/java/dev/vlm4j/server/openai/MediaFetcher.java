@@ -23,6 +23,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Flow;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.regex.Pattern;
 
 /**
  * Fetches the bytes of a request's image URL, safely:
@@ -37,6 +38,8 @@ import java.util.concurrent.TimeoutException;
  * Every refusal is a 400 that names the URL's place in the request and the setting that governs it.
  */
 final class MediaFetcher {
+
+    private static final Pattern WHITESPACE = Pattern.compile("\\s+");
 
     private final Set<String> allowedDomains;   // lower case
     private final Path allowedLocalRoot;        // real path, or null
@@ -87,7 +90,7 @@ final class MediaFetcher {
         String data = url.substring(comma + 1);
         if ((long) data.length() * 3 / 4 > maxBytes) throw tooLarge(where);
         try {
-            return Base64.getMimeDecoder().decode(data);
+            return Base64.getDecoder().decode(WHITESPACE.matcher(data).replaceAll(""));
         } catch (IllegalArgumentException e) {
             throw refuse(where, "the data: URL is not valid base64: " + e.getMessage());
         }

@@ -5,6 +5,7 @@ import dev.vlm4j.engine.LoadedEngine;
 import dev.vlm4j.engine.async.AsyncLLMEngine;
 import dev.vlm4j.tokenizer.Tokenizer;
 import io.helidon.http.HeaderNames;
+import io.helidon.webserver.CloseConnectionException;
 import io.helidon.webserver.WebServer;
 import io.helidon.webserver.http.HttpRouting;
 import io.helidon.webserver.http.ServerRequest;
@@ -103,6 +104,8 @@ public final class OpenAiServer implements AutoCloseable {
     private static void generate(ServerRequest req, ServerResponse res, Responder responder, Function<byte[], Generation> prepare) {
         try {
             responder.serve(res, prepare.apply(responder.body(req)));
+        } catch (CloseConnectionException clientGone) {
+            throw clientGone; // Helidon closes the connection; the request was aborted when its outputs were closed
         } catch (RuntimeException | Error e) {
             responder.sendError(res, e);
         }

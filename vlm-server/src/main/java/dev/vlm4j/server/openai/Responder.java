@@ -114,8 +114,11 @@ final class Responder {
     /** Answers an error with its status and OpenAI-shaped body, unless the response has already begun. */
     void sendError(ServerResponse res, Throwable t) {
         ApiException api = ApiException.of(t);
-        if (api.status() >= 500) LOG.log(System.Logger.Level.ERROR, "request failed", t);
-        if (res.isSent()) return;
+        if (res.isSent()) {
+            LOG.log(System.Logger.Level.DEBUG, "request failed after its response began", t);
+            return;
+        }
+        if (api.status() == 500) LOG.log(System.Logger.Level.ERROR, "request failed", t);
         try {
             sendJson(res, api.status(), api.body(json));
         } catch (RuntimeException e) {

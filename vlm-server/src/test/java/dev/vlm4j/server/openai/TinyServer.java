@@ -26,8 +26,13 @@ final class TinyServer implements AutoCloseable {
 
     /** Starts it with the defaults changed by {@code config} (host and port are always 127.0.0.1 and a free port). */
     static TinyServer start(UnaryOperator<ServerConfig.Builder> config) {
-        LoadedEngine model = EngineFactory.load(EngineArgs.builder()
-                .model(testdata().resolve("checkpoints").resolve(MODEL).toString()).cpuKvCacheSpaceGiB(1).build());
+        return start(engine -> engine, config);
+    }
+
+    /** Starts it with engine arguments changed by {@code engine} as well. */
+    static TinyServer start(UnaryOperator<EngineArgs.Builder> engine, UnaryOperator<ServerConfig.Builder> config) {
+        LoadedEngine model = EngineFactory.load(engine.apply(EngineArgs.builder()
+                .model(testdata().resolve("checkpoints").resolve(MODEL).toString()).cpuKvCacheSpaceGiB(1)).build());
         try {
             ServerConfig settings = config.apply(ServerConfig.builder(MODEL)).host("127.0.0.1").port(0).build();
             return new TinyServer(model, OpenAiServer.start(model, settings));
