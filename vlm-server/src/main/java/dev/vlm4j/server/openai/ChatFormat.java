@@ -31,8 +31,7 @@ record ChatFormat(ObjectMapper json, String id, long created, String model, Toke
             message.put("role", "assistant");
             message.put("content", c.text());
             putLogprobs(choice, c.tokenIds(), c.logprobs());
-            choice.put("finish_reason", c.finishReason());
-            StopReasons.put(choice, c.stopReason());
+            Finish.put(choice, c.finishReason(), c.stopReason());
         }
         Usage.put(body, finished);
         return body;
@@ -49,7 +48,7 @@ record ChatFormat(ObjectMapper json, String id, long created, String model, Toke
             delta.put("role", "assistant");
             delta.put("content", "");
             choice.putNull("logprobs");
-            choice.putNull("finish_reason");
+            Finish.put(choice, null, null);
             chunks.add(chunk);
         }
         return chunks;
@@ -63,8 +62,7 @@ record ChatFormat(ObjectMapper json, String id, long created, String model, Toke
         ObjectNode delta = choice.putObject("delta");
         if (!d.text().isEmpty()) delta.put("content", d.text());
         putLogprobs(choice, d.tokenIds(), d.logprobs());
-        choice.put("finish_reason", d.finishReason());
-        if (d.finishReason() != null) StopReasons.put(choice, d.stopReason());
+        Finish.put(choice, d.finishReason(), d.stopReason());
         return chunk;
     }
 

@@ -29,8 +29,7 @@ record CompletionFormat(ObjectMapper json, String id, long created, String model
             choice.put("index", c.index());
             choice.put("text", prefix() + c.text());
             putLogprobs(choice, c.tokenIds(), c.logprobs(), prefix().length());
-            choice.put("finish_reason", c.finishReason());
-            StopReasons.put(choice, c.stopReason());
+            Finish.put(choice, c.finishReason(), c.stopReason());
         }
         Usage.put(body, finished);
         return body;
@@ -40,13 +39,13 @@ record CompletionFormat(ObjectMapper json, String id, long created, String model
     public List<ObjectNode> openingChunks(int n) {
         List<ObjectNode> chunks = new ArrayList<>();
         if (echo == null) return chunks;
-        for (int i = 0; i < n; i++) chunks.add(choiceChunk(i, echo, null, null, null, 0));
+        for (int i = 0; i < n; i++) chunks.add(choiceChunk(new Delta(i, echo, 0, List.of(), null, null, null), 0));
         return chunks;
     }
 
     @Override
     public ObjectNode chunk(Delta d) {
-        return choiceChunk(d.index(), d.text(), d.tokenIds(), d.logprobs(), d, prefix().length() + d.textOffset());
+        return choiceChunk(d, prefix().length() + d.textOffset());
     }
 
     @Override
@@ -57,14 +56,13 @@ record CompletionFormat(ObjectMapper json, String id, long created, String model
         return chunk;
     }
 
-    private ObjectNode choiceChunk(int index, String text, List<Integer> tokenIds, List<Map<Integer, Logprob>> lps, Delta d, int textOffset) {
+    private ObjectNode choiceChunk(Delta d, int textOffset) {
         ObjectNode chunk = header();
         ObjectNode choice = chunk.putArray("choices").addObject();
-        choice.put("index", index);
-        choice.put("text", text);
-        putLogprobs(choice, tokenIds, lps, textOffset);
-        choice.put("finish_reason", d == null ? null : d.finishReason());
-        if (d != null && d.finishReason() != null) StopReasons.put(choice, d.stopReason());
+        choice.put("index", d.index());
+        choice.put("text", d.text());
+        putLogprobs(choice, d.tokenIds(), d.logprobs(), textOffset);
+        Finish.put(choice, d.finishReason(), d.stopReason());
         return chunk;
     }
 
@@ -83,7 +81,7 @@ record CompletionFormat(ObjectMapper json, String id, long created, String model
 
     /** The legacy completions logprobs: parallel arrays of tokens, their log-probabilities, top alternatives and text offsets. */
     private void putLogprobs(ObjectNode choice, List<Integer> tokenIds, List<Map<Integer, Logprob>> lps, int textOffset) {
-        if (logprobs == null || lps == null || tokenIds == null) {
+        if (logprobs == null || lps == null) {
             choice.putNull("logprobs");
             return;
         }
