@@ -165,12 +165,20 @@ public final class AsyncLLMEngine implements AutoCloseable {
         try {
             while (true) {
                 Command first = engine.hasUnfinishedRequests() ? commands.poll() : commands.take();
+                int handedOver = 0;
                 for (Command c = first; c != null; c = commands.poll()) {
                     if (c instanceof Shutdown) {
                         failAll(new IllegalStateException("the engine was shut down before the request finished"));
                         return;
                     }
+                    if (c instanceof Add) handedOver++;
                     apply(c);
+                }
+                if (handedOver > 0) {
+                    // Count the new requests in the engine's load before they stop counting as queued, so that
+                    // the waiting count generate() checks is never low in between.
+                    engineLoad = currentLoad();
+                    queued.addAndGet(-handedOver);
                 }
                 if (engine.hasUnfinishedRequests()) step();
                 engineLoad = currentLoad();
@@ -197,7 +205,6 @@ public final class AsyncLLMEngine implements AutoCloseable {
     private void apply(Command command) {
         switch (command) {
             case Add(RequestStream stream, ProcessedPrompt prompt, SamplingParams params) -> {
-                queued.decrementAndGet();
                 if (stream.isCancelled()) {
                     streams.remove(stream.requestId(), stream);
                     return;
