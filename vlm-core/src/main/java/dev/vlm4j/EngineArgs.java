@@ -48,7 +48,7 @@ public final class EngineArgs {
 
     private EngineArgs(Builder b) {
         if (b.model == null || b.model.isBlank()) {
-            throw new IllegalArgumentException("model must be given: a model directory (config.json, *.safetensors, tokenizer.json)");
+            throw new IllegalArgumentException("model must be given: a model directory (config.json, *.safetensors, tokenizer.json) or a Hugging Face Hub id");
         }
         model = b.model;
         tokenizer = b.tokenizer != null ? b.tokenizer : b.model;
@@ -170,7 +170,7 @@ public final class EngineArgs {
         return tokens;
     }
 
-    /** Name or path of the model: for now a local model directory. */
+    /** The model: a local directory, or a Hugging Face Hub id ({@code llava-hf/llava-1.5-7b-hf}) resolved through the HF cache (docs/models.md). */
     public String model() { return model; }
 
     /** The tokenizer's directory; the model's unless given. */

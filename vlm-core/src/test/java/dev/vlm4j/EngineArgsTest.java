@@ -138,7 +138,7 @@ class EngineArgsTest {
                 // disabled it via `--disable-image-processor`."; a contradiction is an error here
                 bad(b -> b.imageProcessor("/processors/clip").noImageProcessor(true),
                         "You've specified an image processor (/processors/clip) but also disabled it via `--disable-image-processor`."),
-                bad(b -> b.model(null), "model must be given: a model directory (config.json, *.safetensors, tokenizer.json)"));
+                bad(b -> b.model(null), "model must be given: a model directory (config.json, *.safetensors, tokenizer.json) or a Hugging Face Hub id"));
     }
 
     private static final String TOGETHER = "Specify `image_token_id`, `image_input_shape` and `image_feature_size` together with "

@@ -2,6 +2,8 @@ package dev.vlm4j.backend;
 
 import dev.vlm4j.model.WeightTensor;
 
+import java.util.Optional;
+
 /**
  * The op set the models are written against. A model run is a sequence of these calls on opaque device
  * tensors; no op returns data to the host except {@link #copyToHost}, so a GPU backend can queue a whole step
@@ -110,6 +112,17 @@ public interface Backend extends AutoCloseable {
      * q, k, v, out [B * seqLen, heads * headDim].
      */
     void attention(Tensor q, Tensor k, Tensor v, int heads, int seqLen, float scale, Tensor out);
+
+    /**
+     * The device's memory, waiting for queued work first; empty where the backend computes in host memory (the CPU,
+     * whose KV cache is sized by cpu_kv_cache_space).
+     */
+    default Optional<DeviceMemory> deviceMemory() {
+        return Optional.empty();
+    }
+
+    /** Starts a new peak for {@link #deviceMemory()}: call before a profile run. */
+    default void resetPeakMemory() {}
 
     /** Frees everything this backend allocated. */
     @Override

@@ -1,5 +1,7 @@
 package dev.vlm4j.backend;
 
+import dev.vlm4j.Dtype;
+
 /**
  * A backend implementation, found with {@link java.util.ServiceLoader} (listed in
  * {@code META-INF/services/dev.vlm4j.backend.BackendProvider}).
@@ -19,4 +21,12 @@ public interface BackendProvider {
     String unavailableReason();
 
     Backend create();
+
+    /**
+     * A backend that keeps weights in {@code dtype} (the {@code --dtype} engine argument) where it stores them in
+     * its own format; the CPU backend computes on the checkpoint's own types and ignores it.
+     */
+    default Backend create(Dtype dtype) {
+        return create();
+    }
 }

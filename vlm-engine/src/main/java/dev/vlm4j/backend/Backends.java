@@ -1,5 +1,7 @@
 package dev.vlm4j.backend;
 
+import dev.vlm4j.Dtype;
+
 import java.util.Comparator;
 import java.util.List;
 import java.util.ServiceLoader;
@@ -12,11 +14,16 @@ public final class Backends {
 
     /** Creates the backend {@code device} names; an unknown or unavailable device is a clear error. */
     public static Backend select(String device) {
+        return select(device, Dtype.AUTO);
+    }
+
+    /** As {@link #select(String)}, the backend keeping weights in {@code dtype} ({@link BackendProvider#create(Dtype)}). */
+    public static Backend select(String device, Dtype dtype) {
         List<BackendProvider> providers = ServiceLoader.load(BackendProvider.class).stream()
                 .map(ServiceLoader.Provider::get)
                 .sorted(Comparator.comparingInt(BackendProvider::priority).reversed())
                 .toList();
-        return select(device, providers).create();
+        return select(device, providers).create(dtype);
     }
 
     static BackendProvider select(String device, List<BackendProvider> providers) {

@@ -5,6 +5,8 @@ import dev.vlm4j.VisionLanguageConfig;
 import dev.vlm4j.backend.Backend;
 import dev.vlm4j.backend.Backends;
 import dev.vlm4j.image.ClipImageProcessor;
+import dev.vlm4j.hub.ModelResolver;
+import dev.vlm4j.hub.ModelRole;
 import dev.vlm4j.input.InputProcessor;
 import dev.vlm4j.model.Checkpoint;
 import dev.vlm4j.model.LlavaConfig;
@@ -38,26 +40,31 @@ public final class EngineFactory {
         if (args.enableChunkedPrefill()) throw new UnsupportedOperationException("enable_chunked_prefill is not implemented yet");
         List<AutoCloseable> opened = new ArrayList<>();
         try {
-            ModelDirectory dir = ModelDirectory.of(Path.of(args.model()));
+            ModelDirectory dir = ModelDirectory.of(ModelResolver.resolve(args.model(), args.revision(), ModelRole.MODEL, null));
             LlavaConfig config = LlavaConfig.read(dir.config());
             VisionLanguageConfig vl = args.visionLanguageConfig(config);
             int maxModelLen = args.resolveMaxModelLen(config);
             SchedulerConfig scheduling = new SchedulerConfig(args.maxNumSeqs(), args.resolveMaxNumBatchedTokens(maxModelLen), maxModelLen);
 
-            Tokenizer tokenizer = Tokenizer.load(Path.of(args.tokenizer()));
+            Tokenizer tokenizer = Tokenizer.load(resolve(args.tokenizer(), args.tokenizerRevision(), args, ModelRole.TOKENIZER));
             opened.add(tokenizer);
-            ClipImageProcessor imageProcessor = args.noImageProcessor() ? null : imageProcessor(Path.of(args.imageProcessor()));
+            ClipImageProcessor imageProcessor = args.noImageProcessor() ? null
+                    : imageProcessor(resolve(args.imageProcessor(), args.imageProcessorRevision(), args, ModelRole.IMAGE_PROCESSOR));
             InputProcessor inputs = new InputProcessor(vl, tokenizer, imageProcessor);
 
             Weights weights = Checkpoint.open(dir.root());
             opened.add(weights);
-            Backend backend = Backends.select(args.device().cliName());
+            Backend backend = Backends.select(args.device().cliName(), args.dtype());
             opened.add(backend);
-            int numBlocks = kvCacheBlocks(backend, config, args);
+            boolean cpu = backend.name().equals("cpu");
+            int numBlocks = cpu
+                    ? KvCacheSize.cpuBlocks(config.text(), args.blockSize(), args.cpuKvCacheSpaceGiB())
+                    : KvCacheProfiler.blocks(backend, weights, config, vl.imageInputShape(), args.blockSize(), args.maxNumSeqs(),
+                            scheduling.maxNumBatchedTokens(), args.gpuMemoryUtilization());
             if ((long) numBlocks * args.blockSize() < maxModelLen) {
                 throw new IllegalArgumentException("The model's max seq len (" + maxModelLen + ") is larger than the maximum number of tokens"
-                        + " that can be stored in KV cache (" + (long) numBlocks * args.blockSize() + "). Try increasing"
-                        + " cpu_kv_cache_space or decreasing max_model_len when initializing the engine.");
+                        + " that can be stored in KV cache (" + (long) numBlocks * args.blockSize() + "). Try increasing "
+                        + (cpu ? "cpu_kv_cache_space" : "gpu_memory_utilization") + " or decreasing max_model_len when initializing the engine.");
             }
             LlavaModelRunner runner = LlavaModelRunner.create(backend, weights, config, numBlocks, args.blockSize());
             opened.add(runner);
@@ -72,16 +79,20 @@ public final class EngineFactory {
         }
     }
 
+    /**
+     * A tokenizer or image processor location: an existing local path as is, else a Hub id resolved through the
+     * cache. Without its own revision, one that names the model's repo follows the model's revision, so that a
+     * pinned model pins its tokenizer and preprocessor too.
+     */
+    private static Path resolve(String location, String revision, EngineArgs args, ModelRole role) {
+        if (Files.exists(Path.of(location))) return Path.of(location);
+        String rev = revision == null && location.equals(args.model()) ? args.revision() : revision;
+        return ModelResolver.resolve(location, rev, role, null);
+    }
+
     /** preprocessor_config.json in {@code location} (a directory, the model's unless image_processor names another), or that file. */
     private static ClipImageProcessor imageProcessor(Path location) throws IOException {
         return ClipImageProcessor.fromJson(Files.isDirectory(location) ? location.resolve(ModelDirectory.PREPROCESSOR_CONFIG) : location);
-    }
-
-    private static int kvCacheBlocks(Backend backend, LlavaConfig config, EngineArgs args) {
-        if (!backend.name().equals("cpu")) {
-            throw new UnsupportedOperationException("sizing the KV cache on device " + backend.name() + " is not implemented yet");
-        }
-        return KvCacheSize.cpuBlocks(config.text(), args.blockSize(), args.cpuKvCacheSpaceGiB());
     }
 
     private static void closeAll(List<AutoCloseable> opened, Throwable failure) {

@@ -6,7 +6,7 @@ import java.io.PrintStream;
  * A one-line progress bar on a terminal stream, as tqdm draws vLLM's "Processed prompts" bar:
  * {@code Processed prompts:  37%|███▋      | 3/8 [00:02<00:03, 1.46it/s]}. Redrawn at most every 100 ms.
  */
-final class ProgressBar implements AutoCloseable {
+public final class ProgressBar implements AutoCloseable {
 
     private static final int WIDTH = 10;
     private static final long REDRAW_NANOS = 100_000_000L;
@@ -19,14 +19,14 @@ final class ProgressBar implements AutoCloseable {
     private long lastDraw = Long.MIN_VALUE;
     private int done;
 
-    ProgressBar(PrintStream out, String label, int total) {
+    public ProgressBar(PrintStream out, String label, int total) {
         this.out = out;
         this.label = label;
         this.total = total;
         draw();
     }
 
-    void advance(int n) {
+    public void advance(int n) {
         done += n;
         if (done == total || System.nanoTime() - lastDraw >= REDRAW_NANOS) draw();
     }

@@ -53,7 +53,7 @@ final class GenerateCommand implements Callable<Integer> {
                 throw new IllegalArgumentException("give a prompt --image or --image-features, not both");
             }
             String text = prompt != null ? prompt : Files.readString(promptFile);
-            return Prompt.of(text, multiModalData());
+            return new Prompt(text, multiModalData());
         }
 
         private MultiModalData multiModalData() throws IOException {

@@ -1,5 +1,6 @@
 package dev.vlm4j.server;
 
+import dev.vlm4j.hub.HubException;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import picocli.CommandLine;
@@ -14,6 +15,7 @@ import picocli.CommandLine.Command;
                 TokenizeCommand.class,
                 PreprocessCommand.class,
                 RandomCheckpointCommand.class,
+                BenchCommand.class,
                 CommandLine.HelpCommand.class,
         })
 public final class Main implements Runnable {
@@ -34,7 +36,7 @@ public final class Main implements Runnable {
     static CommandLine commandLine() {
         return new CommandLine(new Main()).setExecutionExceptionHandler((e, cmd, parsed) -> {
             if (e instanceof IllegalArgumentException || e instanceof UnsupportedOperationException
-                    || e instanceof IOException || e instanceof UncheckedIOException) {
+                    || e instanceof IOException || e instanceof UncheckedIOException || e instanceof HubException) {
                 cmd.getErr().println("vlm " + cmd.getCommandName() + ": error: " + e.getMessage());
                 return 2;
             }

@@ -107,7 +107,7 @@ final class Attention {
             long vOff = s.keys[j];
             int i = 0;
             for (int bound = Widen.F.loopBound(headDim); i < bound; i += LANES) {
-                Widen.load(v, DType.F32, vOff + i).mul(p).add(FloatVector.fromArray(Widen.F, acc, i)).intoArray(acc, i);
+                Widen.f32(v, vOff + i).mul(p).add(FloatVector.fromArray(Widen.F, acc, i)).intoArray(acc, i);
             }
             for (; i < headDim; i++) acc[i] += p * v.getAtIndex(F32, vOff + i);
         }
@@ -118,7 +118,7 @@ final class Attention {
         FloatVector acc = FloatVector.zero(Widen.F);
         int i = 0;
         for (int bound = Widen.F.loopBound(n); i < bound; i += LANES) {
-            acc = Widen.load(a, DType.F32, aOff + i).fma(Widen.load(b, DType.F32, bOff + i), acc);
+            acc = Widen.f32(a, aOff + i).fma(Widen.f32(b, bOff + i), acc);
         }
         float s = acc.reduceLanes(VectorOperators.ADD);
         for (; i < n; i++) s += a.getAtIndex(F32, aOff + i) * b.getAtIndex(F32, bOff + i);

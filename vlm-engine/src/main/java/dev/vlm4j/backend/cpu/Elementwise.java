@@ -20,7 +20,7 @@ final class Elementwise {
         forChunks(x, (from, to) -> {
             int i = from;
             for (int bound = from + Widen.F.loopBound(to - from); i < bound; i += LANES) {
-                Widen.load(x.data, DType.F32, i).add(Widen.load(y.data, y.dtype, i)).intoMemorySegment(x.data, i * 4L, F32.order());
+                Widen.f32(x.data, i).add(Widen.load(y.data, y.dtype, i)).intoMemorySegment(x.data, i * 4L, F32.order());
             }
             for (; i < to; i++) x.data.setAtIndex(F32, i, x.data.getAtIndex(F32, i) + Widen.get(y.data, y.dtype, i));
         });
@@ -43,7 +43,7 @@ final class Elementwise {
         forChunks(x, (from, to) -> {
             int i = from;
             for (int bound = from + Widen.F.loopBound(to - from); i < bound; i += LANES) {
-                FloatVector v = Widen.load(x.data, DType.F32, i);
+                FloatVector v = Widen.f32(x.data, i);
                 v.div(v.mul(-1.702f).lanewise(VectorOperators.EXP).add(1f)).intoMemorySegment(x.data, i * 4L, F32.order());
             }
             for (; i < to; i++) {
@@ -71,9 +71,9 @@ final class Elementwise {
         forChunks(out, (from, to) -> {
             int i = from;
             for (int bound = from + Widen.F.loopBound(to - from); i < bound; i += LANES) {
-                FloatVector g = Widen.load(gate.data, DType.F32, i);
+                FloatVector g = Widen.f32(gate.data, i);
                 FloatVector silu = g.div(g.neg().lanewise(VectorOperators.EXP).add(1f));
-                silu.mul(Widen.load(up.data, DType.F32, i)).intoMemorySegment(out.data, i * 4L, F32.order());
+                silu.mul(Widen.f32(up.data, i)).intoMemorySegment(out.data, i * 4L, F32.order());
             }
             for (; i < to; i++) {
                 float g = gate.data.getAtIndex(F32, i);

@@ -42,7 +42,7 @@ final class Norms {
                 float inv = (float) (1 / Math.sqrt(sum(x.data, row, d, 0f, true) / d + eps));
                 int i = 0;
                 for (int bound = Widen.F.loopBound(d); i < bound; i += LANES) {
-                    Widen.load(x.data, DType.F32, row + i).mul(inv).mul(Widen.load(weight.data, weight.dtype, i))
+                    Widen.f32(x.data, row + i).mul(inv).mul(Widen.load(weight.data, weight.dtype, i))
                             .intoMemorySegment(out.data, (row + i) * 4, F32.order());
                 }
                 for (; i < d; i++) {
@@ -63,7 +63,7 @@ final class Norms {
         FloatVector acc = FloatVector.zero(Widen.F);
         int i = 0;
         for (int bound = Widen.F.loopBound(d); i < bound; i += LANES) {
-            FloatVector v = Widen.load(x, DType.F32, row + i).sub(shift);
+            FloatVector v = Widen.f32(x, row + i).sub(shift);
             acc = squared ? v.fma(v, acc) : acc.add(v);
         }
         float s = acc.reduceLanes(VectorOperators.ADD);

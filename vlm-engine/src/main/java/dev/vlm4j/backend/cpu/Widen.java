@@ -40,13 +40,46 @@ final class Widen {
         };
     }
 
-    /** Elements {@code index .. index + LANES - 1} as f32. */
+    /** F32 elements {@code index .. index + LANES - 1}: activations, never a dtype switch in their loops. */
+    static FloatVector f32(MemorySegment data, long index) {
+        return FloatVector.fromMemorySegment(F, data, index * 4, LE);
+    }
+
+    /** Elements {@code index .. index + LANES - 1} of a weight in any dtype, as f32. */
     static FloatVector load(MemorySegment data, DType dtype, long index) {
         return switch (dtype) {
-            case F32 -> FloatVector.fromMemorySegment(F, data, index * 4, LE);
+            case F32 -> f32(data, index);
             case F16 -> f16(halves(data, index));
             case BF16 -> halves(data, index).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
         };
+    }
+
+    /**
+     * {@code 2 * LANES} 16-bit elements from {@code index} read as LANES int lanes: lane j holds element 2j in its
+     * low half and element 2j+1 in its high half. Widening them takes no lane crossing, only shifts and masks.
+     */
+    static IntVector pairs(MemorySegment data, long index) {
+        return IntVector.fromMemorySegment(I, data, index * 2, LE);
+    }
+
+    /** The even elements of BF16 {@link #pairs} as f32. */
+    static FloatVector bf16Evens(IntVector pairs) {
+        return pairs.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+    }
+
+    /** The odd elements of BF16 {@link #pairs} as f32. */
+    static FloatVector bf16Odds(IntVector pairs) {
+        return pairs.and(0xFFFF0000).reinterpretAsFloats();
+    }
+
+    /** The even elements of F16 {@link #pairs} as f32. */
+    static FloatVector f16Evens(IntVector pairs) {
+        return f16(pairs.and(0xFFFF));
+    }
+
+    /** The odd elements of F16 {@link #pairs} as f32. */
+    static FloatVector f16Odds(IntVector pairs) {
+        return f16(pairs.lanewise(VectorOperators.LSHR, 16));
     }
 
     /** The 16-bit elements at {@code index}, sign-extended into int lanes. */

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Packs what the GPU tests need on the lent GPU machine, which has python3 with torch but no Java, Maven or network:
+# a jlinked JRE (compressed; no java.desktop — the GPU tests pass pixel tensors, never decode images), this
+# worktree's compiled classes (main and test), vlm-cuda's test classpath jars (the tokenizer jar cut down to its
+# linux-x86_64 library, to stay under the device's 64 MiB transfer limit), and the scripts. Run here, in the worktree; then call the device with carry [".gpu"] and
+#   bash .gpu/run_gpu_tests.sh
+# The device runs the lead's checkout, so the bundle goes into that checkout's ignored .gpu/ folder.
+set -euo pipefail
+WT="$(cd "$(dirname "$0")/../.." && pwd)"
+DEST="${1:-/work/main/.gpu}"
+source "$WT/bin/java-home.sh"
+M2="${M2_REPO:-$HOME/.m2/repository}"
+
+cd "$WT"
+./mvnw -q -o -pl vlm-cuda -am -DskipTests test-compile
+
+mkdir -p "$DEST"
+if [ ! -f "$DEST/jre.tar.xz" ]; then
+  rm -rf /tmp/vlm4j-jre && mkdir -p /tmp/vlm4j-jre
+  "$JAVA_HOME/bin/jlink" --add-modules java.base,java.logging,jdk.incubator.vector,java.management,java.sql,java.xml,java.net.http,jdk.unsupported \
+      --strip-debug --no-man-pages \
+      --no-header-files --compress=zip-9 --output /tmp/vlm4j-jre/jre
+  tar -C /tmp/vlm4j-jre -cf - jre | xz -T0 -9e > "$DEST/jre.tar.xz"
+fi
+rm -rf "$DEST/classes" "$DEST/lib"
+mkdir -p "$DEST/classes" "$DEST/lib"
+cp -r vlm-core/target/classes "$DEST/classes/core"
+cp -r vlm-engine/target/classes "$DEST/classes/engine"
+cp -r vlm-cuda/target/classes "$DEST/classes/cuda"
+cp -r vlm-cuda/target/test-classes "$DEST/classes/cuda-test"
+./mvnw -q -o -pl vlm-cuda -am dependency:build-classpath -Dmdep.includeScope=test -Dmdep.outputFile=/tmp/vlm4j-cuda-cp.txt
+for jar in $(tr ':' ' ' < /tmp/vlm4j-cuda-cp.txt); do
+  case "$(basename "$jar")" in
+    vlm-*) ;;                                   # the classes folders above
+    tokenizers-*.jar)                           # native libraries for five platforms; keep linux-x86_64's
+      rm -rf /tmp/vlm4j-tok && mkdir -p /tmp/vlm4j-tok && (cd /tmp/vlm4j-tok && unzip -q "$jar" -x 'native/lib/win-*' 'native/lib/osx-*' 'native/lib/linux-aarch64/*' \
+        && zip -q -9 -r "$DEST/lib/$(basename "$jar")" .) ;;
+    *) cp "$jar" "$DEST/lib/" ;;
+  esac
+done
+cp tools/gpu/make_references.py tools/gpu/run_gpu_tests.sh "$DEST/"
+du -sh "$DEST"

@@ -1,0 +1,292 @@
+#!/usr/bin/env python3
+"""Reference cases for the CUDA backend's GPU tests, made fresh (new random inputs) on every run.
+
+Run on the GPU machine, before the Java GPU tests, in the same call (tools/gpu/run_gpu_tests.sh does both):
+
+    python3 tools/gpu/make_references.py --out /tmp/vlm4j-refs --testdata testdata
+
+Outputs (under --out):
+  kernels/<op>-<i>.json   one case of one Backend op: {"op", "name", "params", "arrays": {name: file}, "dtypes": {name: dtype}}
+  kernels/*.npy           its inputs and expected outputs, float32 or int32. An input whose dtype is bf16 or f16 holds
+                          values already rounded to that type, so the Java side stores them exactly.
+  llava/<ckpt>/<photo>.json       HF transformers bfloat16 on the GPU: greedy 64-token continuation of the fixture prompt
+                                  and, teacher-forced on prompt + continuation, the argmax at each of those 64 positions;
+                                  reference_stable marks the positions where HF bf16 sdpa, bf16 eager and float32 all
+                                  give that argmax (elsewhere the tiny models' top-2 logits are within bf16 rounding).
+  llava/<ckpt>/<photo>.last_logits.npy   HF bfloat16 last-position logits of the prompt (float32).
+  llava/<ckpt>/<photo>.pixels.npy        the pixel values both sides take: Pillow's fixture crop through the LUT.
+
+Expected outputs are computed by PyTorch in float64 from the same (rounded) inputs; nothing comes from vlm4j. Where a
+16-bit weight meets an f32 activation in a matmul, the reference rounds the activation to the weight's type, as
+the backend documents (tensor-core GEMM with f32 accumulation).
+"""
+import argparse
+import gzip
+import io
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+
+DTYPES = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}
+
+
+class Cases:
+    """Writes cases: arrays as .npy (f32 or i32), the rest as JSON."""
+
+    def __init__(self, out):
+        self.dir = os.path.join(out, "kernels")
+        os.makedirs(self.dir, exist_ok=True)
+        self.count = {}
+
+    def add(self, op, name, params, arrays, dtypes=None):
+        i = self.count.get(op, 0)
+        self.count[op] = i + 1
+        files = {}
+        for key, value in arrays.items():
+            t = value.detach().cpu()
+            t = t.to(torch.int32) if not t.is_floating_point() else t.to(torch.float32)
+            fn = f"{op}-{i}.{key}.npy"
+            np.save(os.path.join(self.dir, fn), t.numpy())
+            files[key] = fn
+        with open(os.path.join(self.dir, f"{op}-{i}.json"), "w") as f:
+            json.dump({"op": op, "name": name, "params": params, "arrays": files, "dtypes": dtypes or {}}, f)
+
+
+def rnd(*shape, scale=1.0, dtype="f32"):
+    """Random normals rounded to `dtype`, returned as float64 (exact)."""
+    return (torch.randn(*shape, dtype=torch.float64) * scale).to(DTYPES[dtype]).to(torch.float64)
+
+
+def f32(t):
+    """An activation: random values are f32 on the Java side."""
+    return t.to(torch.float32).to(torch.float64)
+
+
+def rows_cases(c):
+    for v, d, t, dt in [(50, 8, 1, "f32"), (4000, 4096, 37, "bf16"), (32064, 64, 300, "f16")]:
+        table = rnd(v, d, dtype=dt)
+        ids = torch.randint(0, v, (t,))
+        ids[0] = v - 1
+        if t > 1:
+            ids[1] = 0
+        c.add("embedding", f"V{v} D{d} T{t} {dt}", {}, {"table": table, "ids": ids, "out": table[ids]}, {"table": dt})
+    for r, d, s, dt in [(10, 32, 3, "f32"), (600, 4096, 7, "f32"), (5, 3, 5, "bf16")]:
+        src = rnd(r, d, dtype=dt)
+        rows = torch.randint(0, r, (s,))
+        rows[-1] = r - 1
+        c.add("gather_rows", f"R{r} D{d} S{s} {dt}", {}, {"src": src, "rows": rows, "out": src[rows]}, {"src": dt})
+    for r, d, k, t, dt in [(576, 4096, 576, 600, "f32"), (20, 7, 5, 9, "bf16"), (3, 1, 1, 1, "f16")]:
+        src = rnd(r, d, dtype=dt)
+        src_rows = torch.randint(0, r, (k,))
+        dst_rows = torch.randperm(t)[:k]
+        dst = f32(rnd(t, d))
+        expected = dst.clone()
+        expected[dst_rows] = src[src_rows]
+        c.add("scatter_rows", f"R{r} D{d} K{k} T{t} {dt}", {},
+              {"src": src, "src_rows": src_rows, "dst_rows": dst_rows, "dst": dst, "out": expected}, {"src": dt})
+    for n in [1, 1000, (1 << 20) + 3]:
+        for dt in ("f32", "f16", "bf16"):
+            src = rnd(n, dtype=dt)
+            c.add("copy", f"n{n} {dt}", {}, {"src": src, "out": src}, {"src": dt})
+
+
+def dense_cases(c):
+    # (n, k, m, weight dtype, bias dtype or None, row offset of x and out inside a larger tensor)
+    for n, k, m, dt, bias, offset in [(1, 32, 64, "f16", None, 0), (7, 96, 40, "bf16", "bf16", 0), (300, 512, 1000, "f32", "f32", 0),
+                                      (1, 4096, 4096, "bf16", None, 0), (33, 4096, 11008, "bf16", None, 0),
+                                      (577, 1024, 4096, "f16", "f16", 0), (5, 11008, 1024, "f32", None, 0),
+                                      (1, 4096, 8192, "bf16", None, 0), (3, 17, 5, "bf16", "bf16", 1), (4, 17, 9, "f32", "f32", 1),
+                                      (2, 24, 8, "f16", None, 1)]:
+        x = f32(rnd(n, k))
+        w = rnd(m, k, scale=k ** -0.5, dtype=dt)
+        xr = x if dt == "f32" else x.to(DTYPES[dt]).to(torch.float64)
+        out = xr @ w.T
+        arrays = {"x": x, "w": w}
+        dtypes = {"w": dt}
+        if bias:
+            b = rnd(m, dtype=bias)
+            out = out + b
+            arrays["bias"] = b
+            dtypes["bias"] = bias
+        arrays["out"] = out
+        c.add("matmul", f"n{n} k{k} m{m} {dt} bias={bias} offset={offset}", {"row_offset": offset}, arrays, dtypes)
+    for n in [1, 4097, 577 * 1024]:
+        for dt in ("f32", "bf16", "f16"):
+            x, y = f32(rnd(n)), rnd(n, dtype=dt)
+            c.add("add", f"n{n} {dt}", {}, {"x": x, "y": y, "out": x + y}, {"y": dt})
+    for n, d, dt, eps in [(1, 32, "f32", 1e-5), (577, 1024, "bf16", 1e-5), (3, 5120, "f16", 1e-6), (2, 7, "f32", 1e-5)]:
+        x = f32(rnd(n, d, scale=3.0) + 0.5)
+        w, b = rnd(d, dtype=dt), rnd(d, dtype=dt)
+        out = torch.nn.functional.layer_norm(x, (d,), w, b, eps)
+        c.add("layer_norm", f"n{n} d{d} {dt}", {"eps": eps}, {"x": x, "weight": w, "bias": b, "out": out}, {"weight": dt, "bias": dt})
+    for n, d, dt, eps in [(1, 4096, "bf16", 1e-5), (37, 32, "f32", 1e-6), (600, 5120, "f16", 1e-5), (2, 7, "f32", 1e-5)]:
+        x = f32(rnd(n, d, scale=2.0))
+        w = rnd(d, dtype=dt)
+        out = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w
+        c.add("rms_norm", f"n{n} d{d} {dt}", {"eps": eps}, {"x": x, "weight": w, "out": out}, {"weight": dt})
+    for n in [1, 1000, 577 * 4096]:
+        x = f32(rnd(n, scale=4.0))
+        c.add("quick_gelu", f"n{n}", {}, {"x": x, "out": x * torch.sigmoid(1.702 * x)})
+        c.add("gelu", f"n{n}", {}, {"x": x, "out": 0.5 * x * (1 + torch.erf(x / 2 ** 0.5))})
+        g, u = f32(rnd(n, scale=4.0)), f32(rnd(n))
+        c.add("silu_mul", f"n{n}", {}, {"gate": g, "up": u, "out": torch.nn.functional.silu(g) * u})
+
+
+def attention_cases(c):
+    for t, h, hd, p in [(1, 32, 128, 4096), (300, 4, 8, 4096), (5, 2, 64, 10)]:
+        x = f32(rnd(t, h * hd))
+        positions = torch.randint(0, p, (t,))
+        positions[0] = p - 1
+        if t > 1:
+            positions[1] = 0
+        angles = torch.arange(p, dtype=torch.float64)[:, None] * (10000.0 ** (-torch.arange(0, hd, 2, dtype=torch.float64) / hd))
+        cos_sin = f32(torch.cat([angles.cos(), angles.sin()], dim=1))
+        half = hd // 2
+        cos, sin = cos_sin[positions, :half], cos_sin[positions, half:]
+        xh = x.view(t, h, hd)
+        x1, x2 = xh[..., :half], xh[..., half:]
+        out = torch.cat([x1 * cos[:, None] - x2 * sin[:, None], x2 * cos[:, None] + x1 * sin[:, None]], dim=-1).reshape(t, h * hd)
+        c.add("rotary", f"T{t} H{h} hd{hd} P{p}", {}, {"x": x, "positions": positions, "cos_sin": cos_sin, "out": out})
+    for t, nb, bs, kvh, hd in [(1, 4, 16, 1, 8), (37, 20, 16, 4, 8), (300, 40, 16, 8, 128)]:
+        k, v = f32(rnd(t, kvh * hd)), f32(rnd(t, kvh * hd))
+        slots = torch.randperm(nb * bs)[:t]
+        kc, vc = f32(rnd(nb, bs, kvh, hd)), f32(rnd(nb, bs, kvh, hd))
+        ke, ve = kc.clone().view(nb * bs, -1), vc.clone().view(nb * bs, -1)
+        ke[slots], ve[slots] = k, v
+        c.add("write_kv_cache", f"T{t} blocks{nb} bs{bs} kv{kvh} hd{hd}", {},
+              {"k": k, "v": v, "slots": slots, "k_cache": kc, "v_cache": vc,
+               "k_cache_out": ke.view(nb, bs, kvh, hd), "v_cache_out": ve.view(nb, bs, kvh, hd)})
+    # Paged attention: each sequence is (first position of its chunk, chunk length, context length = last position + 1).
+    configs = [
+        ("decode, ragged lengths around block edges", [(0, 1, 1), (14, 1, 15), (15, 1, 16), (16, 1, 17), (199, 1, 200)], 16, 4, 4, 8, 0),
+        ("prefill + chunk + decode, GQA 4:1", [(0, 33, 33), (50, 10, 60), (700, 1, 701)], 8, 8, 2, 64, 0),
+        ("long decode, GQA 32:8, hd 128", [(4095, 1, 4096), (999, 1, 1000)], 32, 32, 8, 128, 0),
+        ("block tables used to the last entry", [(0, 32, 32), (31, 1, 32)], 8, 4, 2, 16, 0),
+        ("one sequence, MHA hd 128, padded tables", [(0, 17, 17)], 16, 4, 4, 128, 3),
+    ]
+    for name, seqs, bs, h, kvh, hd, extra in configs:
+        blocks_needed = [(ctx + bs - 1) // bs for _, _, ctx in seqs]
+        max_blocks = max(blocks_needed) + extra
+        nb = sum(blocks_needed) + 5
+        perm = torch.randperm(nb)
+        tables = torch.full((len(seqs), max_blocks), 1 << 24, dtype=torch.int64)  # unused entries: ids no cache has
+        at = 0
+        for s, need in enumerate(blocks_needed):
+            tables[s, :need] = perm[at:at + need]
+            at += need
+        kc, vc = f32(rnd(nb, bs, kvh, hd)), f32(rnd(nb, bs, kvh, hd))
+        positions, token_seq = [], []
+        for s, (start, length, _) in enumerate(seqs):
+            positions += list(range(start, start + length))
+            token_seq += [s] * length
+        t = len(positions)
+        q = f32(rnd(t, h * hd))
+        scale = hd ** -0.5
+        out = torch.empty(t, h * hd, dtype=torch.float64)
+        for i in range(t):
+            s, pos = token_seq[i], positions[i]
+            ids = torch.arange(pos + 1)
+            slot = tables[s, ids // bs] * bs + ids % bs
+            keys = kc.view(nb * bs, kvh, hd)[slot]   # [pos+1, kvh, hd]
+            values = vc.view(nb * bs, kvh, hd)[slot]
+            for head in range(h):
+                kvhead = head // (h // kvh)
+                qh = q[i, head * hd:(head + 1) * hd]
+                w = torch.softmax(keys[:, kvhead] @ qh * scale, dim=0)
+                out[i, head * hd:(head + 1) * hd] = w @ values[:, kvhead]
+        c.add("paged_attention", name, {"scale": scale},
+              {"q": q, "k_cache": kc, "v_cache": vc, "positions": torch.tensor(positions), "token_seq": torch.tensor(token_seq),
+               "block_tables": tables, "out": out})
+    for b, seq, h, hd in [(1, 577, 16, 64), (3, 10, 2, 8), (2, 257, 3, 16)]:
+        q, k, v = (f32(rnd(b, seq, h, hd)) for _ in range(3))
+        scale = hd ** -0.5
+        w = torch.softmax(torch.einsum("bqhd,bkhd->bhqk", q, k) * scale, dim=-1)
+        out = torch.einsum("bhqk,bkhd->bqhd", w, v)
+        c.add("attention", f"B{b} L{seq} H{h} hd{hd}", {"heads": h, "seq_len": seq, "scale": scale},
+              {"q": q.reshape(b * seq, h * hd), "k": k.reshape(b * seq, h * hd), "v": v.reshape(b * seq, h * hd),
+               "out": out.reshape(b * seq, h * hd)})
+
+
+def pixels(testdata, checkpoint, photo):
+    """Pillow's pixel values of a fixture photo, as LlavaFixtures.pixels decodes them: lut[c][crop[y, x, c]]."""
+    processor = "clip336" if checkpoint == "llava-tiny" else "clip224"
+    d = os.path.join(testdata, "pixels")
+    with gzip.open(os.path.join(d, f"{photo}_png.{processor}.crop.npy.gz")) as f:
+        crop = np.load(io.BytesIO(f.read()))
+    lut = np.load(os.path.join(d, f"{processor}.lut.npy"))
+    pv = np.stack([lut[ch][crop[..., ch]] for ch in range(3)])[None].astype(np.float32)
+    return torch.from_numpy(pv)
+
+
+def llava_references(out, testdata, steps=64):
+    from transformers import LlavaForConditionalGeneration
+    for checkpoint in ("llava-tiny", "llava-tiny-gqa"):
+        d = os.path.join(out, "llava", checkpoint)
+        os.makedirs(d, exist_ok=True)
+        path = os.path.join(testdata, "checkpoints", checkpoint)
+        model = LlavaForConditionalGeneration.from_pretrained(path, dtype=torch.bfloat16).cuda().eval()
+        # Two other faithful runs of the same model, to show how far bfloat16 runs of one model differ among themselves.
+        eager = LlavaForConditionalGeneration.from_pretrained(path, dtype=torch.bfloat16, attn_implementation="eager").cuda().eval()
+        full32 = LlavaForConditionalGeneration.from_pretrained(path, dtype=torch.float32).cuda().eval()
+        print(f"  {checkpoint}: reference attention {getattr(model.config, '_attn_implementation', '?')}")
+        with open(os.path.join(testdata, "references", checkpoint, "cases.json")) as f:
+            cases = json.load(f)
+        for case in cases:
+            photo, prompt = case["photo"], case["prompt_token_ids"]
+            pv32 = pixels(testdata, checkpoint, photo)
+            np.save(os.path.join(d, f"{photo}.pixels.npy"), pv32.numpy())
+            pv = pv32.to("cuda", torch.bfloat16)
+            seq = list(prompt)
+            with torch.no_grad():
+                for step in range(steps):
+                    logits = model(input_ids=torch.tensor([seq], device="cuda"), pixel_values=pv).logits[0, -1].float()
+                    if step == 0:
+                        last = logits
+                        np.save(os.path.join(d, f"{photo}.last_logits.npy"), logits.cpu().numpy())
+                    seq.append(int(torch.argmax(logits)))
+                generated = seq[len(prompt):]
+                ids = torch.tensor([seq[:-1]], device="cuda")
+                full = model(input_ids=ids, pixel_values=pv).logits[0].float()
+                teacher = torch.argmax(full[len(prompt) - 1:], dim=-1)
+                floor, stable = [], torch.ones_like(teacher, dtype=torch.bool)
+                for name, other, other_pv in (("bf16 eager", eager, pv), ("f32", full32, pv32.cuda())):
+                    o = other(input_ids=ids, pixel_values=other_pv).logits[0].float()
+                    same = torch.argmax(o[len(prompt) - 1:], dim=-1) == teacher
+                    stable &= same
+                    cos = float(torch.nn.functional.cosine_similarity(o[len(prompt) - 1], last, dim=0))
+                    floor.append(f"{name} vs bf16 sdpa: cosine {cos:.6f}, top-1 {int(same.sum())}/{steps}")
+            # Positions whose top-1 the reference itself pins down: bf16 sdpa, bf16 eager and float32 agree on it.
+            with open(os.path.join(d, f"{photo}.json"), "w") as f:
+                json.dump({"photo": photo, "prompt_token_ids": prompt, "generated_token_ids": generated,
+                           "teacher_forced_argmax": teacher.tolist(), "reference_stable": stable.tolist()}, f)
+            print(f"  {checkpoint} {photo}: generated {generated[:6]}...; " + "; ".join(floor), flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--testdata", required=True)
+    ap.add_argument("--kernels-only", action="store_true", help="skip the HF LLaVA references (no transformers or GPU needed)")
+    args = ap.parse_args()
+    seed = int(time.time())
+    torch.manual_seed(seed)
+    print(f"seed {seed}, torch {torch.__version__}, cuda {torch.cuda.is_available()}", flush=True)
+    cases = Cases(args.out)
+    for part in (rows_cases, dense_cases, attention_cases):
+        t0 = time.time()
+        part(cases)
+        print(f"{part.__name__}: {time.time() - t0:.1f} s", flush=True)
+    print("cases:", cases.count, flush=True)
+    if args.kernels_only:
+        return
+    t0 = time.time()
+    llava_references(args.out, args.testdata)
+    print(f"llava references: {time.time() - t0:.1f} s", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

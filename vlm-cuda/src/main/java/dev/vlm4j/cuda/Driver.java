@@ -1,0 +1,292 @@
+package dev.vlm4j.cuda;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.MemorySegment;
+import java.lang.invoke.MethodHandle;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+/**
+ * The CUDA driver API (libcuda) through FFM: the calls vlm4j makes, each checked. Device pointers are
+ * {@code long}s (CUdeviceptr); contexts, streams, modules, functions, events and pools are opaque addresses.
+ * Symbols are the versioned ones cuda.h maps the plain names to ({@code cuMemAlloc} is {@code cuMemAlloc_v2}, …).
+ */
+final class Driver {
+
+    /** cuDeviceGetAttribute attributes (cuda.h CUdevice_attribute). */
+    static final int ATTR_MULTIPROCESSOR_COUNT = 16;
+    static final int ATTR_COMPUTE_CAPABILITY_MAJOR = 75;
+    static final int ATTR_COMPUTE_CAPABILITY_MINOR = 76;
+    static final int ATTR_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN = 97;
+
+    /** cuMemPoolGet/SetAttribute attributes (CUmemPool_attribute), each a cuuint64_t. */
+    static final int POOL_RELEASE_THRESHOLD = 4;
+    static final int POOL_RESERVED_MEM_CURRENT = 5;
+    static final int POOL_USED_MEM_CURRENT = 7;
+    static final int POOL_USED_MEM_HIGH = 8;
+
+    static final int STREAM_NON_BLOCKING = 0x1;
+    static final int EVENT_DEFAULT = 0x0;
+    static final int ERROR_OUT_OF_MEMORY = 2;
+
+    private final MethodHandle cuGetErrorName, cuGetErrorString, cuInit, cuDriverGetVersion, cuDeviceGetCount, cuDeviceGet,
+            cuDeviceGetName, cuDeviceGetAttribute, cuDeviceTotalMem, cuDevicePrimaryCtxRetain, cuDevicePrimaryCtxRelease,
+            cuCtxSetCurrent, cuStreamCreate, cuStreamDestroy, cuStreamSynchronize, cuDeviceGetDefaultMemPool,
+            cuMemPoolSetAttribute, cuMemPoolGetAttribute, cuMemAllocAsync, cuMemFreeAsync, cuMemGetInfo, cuMemHostAlloc,
+            cuMemFreeHost, cuMemcpyHtoDAsync, cuMemcpyDtoHAsync, cuMemcpyDtoDAsync, cuMemsetD8Async, cuModuleLoadData,
+            cuModuleUnload, cuModuleGetFunction, cuLaunchKernel, cuEventCreate, cuEventRecord, cuEventSynchronize,
+            cuEventElapsedTime, cuEventDestroy;
+
+    Driver(NativeLibrary lib) {
+        cuGetErrorName = lib.function("cuGetErrorName", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
+        cuGetErrorString = lib.function("cuGetErrorString", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
+        cuInit = lib.function("cuInit", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+        cuDriverGetVersion = lib.function("cuDriverGetVersion", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        cuDeviceGetCount = lib.function("cuDeviceGetCount", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        cuDeviceGet = lib.function("cuDeviceGet", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+        cuDeviceGetName = lib.function("cuDeviceGetName", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
+        cuDeviceGetAttribute = lib.function("cuDeviceGetAttribute", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
+        cuDeviceTotalMem = lib.function("cuDeviceTotalMem_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+        cuDevicePrimaryCtxRetain = lib.function("cuDevicePrimaryCtxRetain", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+        cuDevicePrimaryCtxRelease = lib.function("cuDevicePrimaryCtxRelease_v2", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+        cuCtxSetCurrent = lib.function("cuCtxSetCurrent", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        cuStreamCreate = lib.function("cuStreamCreate", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+        cuStreamDestroy = lib.function("cuStreamDestroy_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        cuStreamSynchronize = lib.function("cuStreamSynchronize", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        cuDeviceGetDefaultMemPool = lib.function("cuDeviceGetDefaultMemPool", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+        cuMemPoolSetAttribute = lib.function("cuMemPoolSetAttribute", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, ADDRESS));
+        cuMemPoolGetAttribute = lib.function("cuMemPoolGetAttribute", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, ADDRESS));
+        cuMemAllocAsync = lib.function("cuMemAllocAsync", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS));
+        cuMemFreeAsync = lib.function("cuMemFreeAsync", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS));
+        cuMemGetInfo = lib.function("cuMemGetInfo_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+        cuMemHostAlloc = lib.function("cuMemHostAlloc", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
+        cuMemFreeHost = lib.function("cuMemFreeHost", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        cuMemcpyHtoDAsync = lib.function("cuMemcpyHtoDAsync_v2", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS));
+        cuMemcpyDtoHAsync = lib.function("cuMemcpyDtoHAsync_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG, ADDRESS));
+        cuMemcpyDtoDAsync = lib.function("cuMemcpyDtoDAsync_v2", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS));
+        cuMemsetD8Async = lib.function("cuMemsetD8Async", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_BYTE, JAVA_LONG, ADDRESS));
+        cuModuleLoadData = lib.function("cuModuleLoadData", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+        cuModuleUnload = lib.function("cuModuleUnload", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        cuModuleGetFunction = lib.function("cuModuleGetFunction", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS));
+        cuLaunchKernel = lib.function("cuLaunchKernel", FunctionDescriptor.of(JAVA_INT, ADDRESS,
+                JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS));
+        cuEventCreate = lib.function("cuEventCreate", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+        cuEventRecord = lib.function("cuEventRecord", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+        cuEventSynchronize = lib.function("cuEventSynchronize", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        cuEventElapsedTime = lib.function("cuEventElapsedTime_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS));
+        cuEventDestroy = lib.function("cuEventDestroy_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+    }
+
+    // ---------------------------------------------------------------- errors
+
+    /** Throws a {@link CudaException} naming {@code call} and the error unless {@code status} is CUDA_SUCCESS. */
+    void check(int status, String call) {
+        if (status != 0) throw new CudaException(call, errorName(status), errorString(status));
+    }
+
+    String errorName(int status) {
+        return describe(cuGetErrorName, status, "CUDA error " + status);
+    }
+
+    private String errorString(int status) {
+        return describe(cuGetErrorString, status, "");
+    }
+
+    private static String describe(MethodHandle h, int status, String fallback) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment out = arena.allocate(ADDRESS);
+            int rc = NativeCall.status(() -> (int) h.invokeExact(status, out));
+            MemorySegment text = out.get(ADDRESS, 0);
+            return rc != 0 || text.equals(MemorySegment.NULL) ? fallback : text.reinterpret(Integer.MAX_VALUE).getString(0);
+        }
+    }
+
+    // ---------------------------------------------------------------- device and context
+
+    void init() {
+        check(NativeCall.status(() -> (int) cuInit.invokeExact(0)), "cuInit");
+    }
+
+    /** The driver's CUDA version as major * 1000 + minor * 10 (13000 for 13.0). */
+    int driverVersion() {
+        return intOut("cuDriverGetVersion", out -> (int) cuDriverGetVersion.invokeExact(out));
+    }
+
+    int deviceCount() {
+        return intOut("cuDeviceGetCount", out -> (int) cuDeviceGetCount.invokeExact(out));
+    }
+
+    int device(int ordinal) {
+        return intOut("cuDeviceGet", out -> (int) cuDeviceGet.invokeExact(out, ordinal));
+    }
+
+    String deviceName(int device) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment name = arena.allocate(256);
+            check(NativeCall.status(() -> (int) cuDeviceGetName.invokeExact(name, 256, device)), "cuDeviceGetName");
+            return name.getString(0);
+        }
+    }
+
+    int attribute(int device, int attribute) {
+        return intOut("cuDeviceGetAttribute(" + attribute + ")", out -> (int) cuDeviceGetAttribute.invokeExact(out, attribute, device));
+    }
+
+    long totalMemory(int device) {
+        return longOut("cuDeviceTotalMem", out -> (int) cuDeviceTotalMem.invokeExact(out, device));
+    }
+
+    MemorySegment retainPrimaryContext(int device) {
+        return addressOut("cuDevicePrimaryCtxRetain", out -> (int) cuDevicePrimaryCtxRetain.invokeExact(out, device));
+    }
+
+    void releasePrimaryContext(int device) {
+        check(NativeCall.status(() -> (int) cuDevicePrimaryCtxRelease.invokeExact(device)), "cuDevicePrimaryCtxRelease");
+    }
+
+    void setCurrent(MemorySegment context) {
+        check(NativeCall.status(() -> (int) cuCtxSetCurrent.invokeExact(context)), "cuCtxSetCurrent");
+    }
+
+    // ---------------------------------------------------------------- streams and events
+
+    MemorySegment createStream(int flags) {
+        return addressOut("cuStreamCreate", out -> (int) cuStreamCreate.invokeExact(out, flags));
+    }
+
+    void destroyStream(MemorySegment stream) {
+        check(NativeCall.status(() -> (int) cuStreamDestroy.invokeExact(stream)), "cuStreamDestroy");
+    }
+
+    void synchronize(MemorySegment stream) {
+        check(NativeCall.status(() -> (int) cuStreamSynchronize.invokeExact(stream)), "cuStreamSynchronize");
+    }
+
+    MemorySegment createEvent(int flags) {
+        return addressOut("cuEventCreate", out -> (int) cuEventCreate.invokeExact(out, flags));
+    }
+
+    void record(MemorySegment event, MemorySegment stream) {
+        check(NativeCall.status(() -> (int) cuEventRecord.invokeExact(event, stream)), "cuEventRecord");
+    }
+
+    void synchronizeEvent(MemorySegment event) {
+        check(NativeCall.status(() -> (int) cuEventSynchronize.invokeExact(event)), "cuEventSynchronize");
+    }
+
+    /** Milliseconds between two recorded events. */
+    float elapsedMillis(MemorySegment start, MemorySegment end) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment out = arena.allocate(JAVA_FLOAT);
+            check(NativeCall.status(() -> (int) cuEventElapsedTime.invokeExact(out, start, end)), "cuEventElapsedTime");
+            return out.get(JAVA_FLOAT, 0);
+        }
+    }
+
+    void destroyEvent(MemorySegment event) {
+        check(NativeCall.status(() -> (int) cuEventDestroy.invokeExact(event)), "cuEventDestroy");
+    }
+
+    // ---------------------------------------------------------------- memory
+
+    MemorySegment defaultMemoryPool(int device) {
+        return addressOut("cuDeviceGetDefaultMemPool", out -> (int) cuDeviceGetDefaultMemPool.invokeExact(out, device));
+    }
+
+    void setPoolAttribute(MemorySegment pool, int attribute, long value) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment v = arena.allocateFrom(JAVA_LONG, value);
+            check(NativeCall.status(() -> (int) cuMemPoolSetAttribute.invokeExact(pool, attribute, v)), "cuMemPoolSetAttribute");
+        }
+    }
+
+    long poolAttribute(MemorySegment pool, int attribute) {
+        return longOut("cuMemPoolGetAttribute", out -> (int) cuMemPoolGetAttribute.invokeExact(pool, attribute, out));
+    }
+
+    /** Stream-ordered allocation from the device's pool: the status, for the caller to report out-of-memory its way. */
+    int allocAsync(MemorySegment pointerOut, long bytes, MemorySegment stream) {
+        return NativeCall.status(() -> (int) cuMemAllocAsync.invokeExact(pointerOut, bytes, stream));
+    }
+
+    void freeAsync(long pointer, MemorySegment stream) {
+        check(NativeCall.status(() -> (int) cuMemFreeAsync.invokeExact(pointer, stream)), "cuMemFreeAsync");
+    }
+
+    /** {free, total} bytes of the current context's device. */
+    long[] memoryInfo() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment free = arena.allocate(JAVA_LONG), total = arena.allocate(JAVA_LONG);
+            check(NativeCall.status(() -> (int) cuMemGetInfo.invokeExact(free, total)), "cuMemGetInfo");
+            return new long[] {free.get(JAVA_LONG, 0), total.get(JAVA_LONG, 0)};
+        }
+    }
+
+    /** Page-locked host memory of {@code bytes} bytes. */
+    MemorySegment hostAlloc(long bytes) {
+        return addressOut("cuMemHostAlloc(" + bytes + " bytes)", out -> (int) cuMemHostAlloc.invokeExact(out, bytes, 0))
+                .reinterpret(bytes);
+    }
+
+    void freeHost(MemorySegment host) {
+        check(NativeCall.status(() -> (int) cuMemFreeHost.invokeExact(host)), "cuMemFreeHost");
+    }
+
+    void copyHostToDevice(long dst, MemorySegment src, long bytes, MemorySegment stream) {
+        check(NativeCall.status(() -> (int) cuMemcpyHtoDAsync.invokeExact(dst, src, bytes, stream)), "cuMemcpyHtoDAsync");
+    }
+
+    void copyDeviceToHost(MemorySegment dst, long src, long bytes, MemorySegment stream) {
+        check(NativeCall.status(() -> (int) cuMemcpyDtoHAsync.invokeExact(dst, src, bytes, stream)), "cuMemcpyDtoHAsync");
+    }
+
+    void copyDeviceToDevice(long dst, long src, long bytes, MemorySegment stream) {
+        check(NativeCall.status(() -> (int) cuMemcpyDtoDAsync.invokeExact(dst, src, bytes, stream)), "cuMemcpyDtoDAsync");
+    }
+
+    void memsetAsync(long dst, byte value, long bytes, MemorySegment stream) {
+        check(NativeCall.status(() -> (int) cuMemsetD8Async.invokeExact(dst, value, bytes, stream)), "cuMemsetD8Async");
+    }
+
+    // ---------------------------------------------------------------- modules and launches
+
+    /** Loads a module from a CUBIN (or PTX) image: the status, so that a bad cached image can be rebuilt. */
+    int loadModule(MemorySegment moduleOut, MemorySegment image) {
+        return NativeCall.status(() -> (int) cuModuleLoadData.invokeExact(moduleOut, image));
+    }
+
+    void unloadModule(MemorySegment module) {
+        check(NativeCall.status(() -> (int) cuModuleUnload.invokeExact(module)), "cuModuleUnload");
+    }
+
+    MemorySegment function(MemorySegment module, String name) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment cName = arena.allocateFrom(name);
+            return addressOut("cuModuleGetFunction(" + name + ")", out -> (int) cuModuleGetFunction.invokeExact(out, module, cName));
+        }
+    }
+
+    void launch(MemorySegment function, int gridX, int gridY, int gridZ, int blockX, int sharedBytes, MemorySegment stream,
+                MemorySegment params, String name) {
+        int status = NativeCall.status(() -> (int) cuLaunchKernel.invokeExact(function, gridX, gridY, gridZ, blockX, 1, 1,
+                sharedBytes, stream, params, MemorySegment.NULL));
+        if (status != 0) check(status, "cuLaunchKernel(" + name + ", grid " + gridX + "x" + gridY + "x" + gridZ + ", block " + blockX + ")");
+    }
+
+    private int intOut(String call, NativeCall.WithOut c) {
+        return NativeCall.intOut(this::check, call, c);
+    }
+
+    private long longOut(String call, NativeCall.WithOut c) {
+        return NativeCall.longOut(this::check, call, c);
+    }
+
+    private MemorySegment addressOut(String call, NativeCall.WithOut c) {
+        return NativeCall.addressOut(this::check, call, c);
+    }
+}

@@ -1,0 +1,83 @@
+// Shared by every vlm4j kernel: the 16-bit storage types, widening loads and narrowing stores, block reductions,
+// and the device-side error record through which kernels report bad indices (the host reads it at the next sync).
+// Self-contained (no CUDA headers), so that NVRTC needs no include path.
+#pragma once
+
+// Storage types of weights: the bits of an IEEE half or a bfloat16. Arithmetic is always in f32.
+struct bf16 { unsigned short bits; };
+struct f16 { unsigned short bits; };
+
+__device__ __forceinline__ float to_float(float x) { return x; }
+__device__ __forceinline__ float to_float(bf16 x) { return __uint_as_float(((unsigned) x.bits) << 16); }
+__device__ __forceinline__ float to_float(f16 x) {
+    float f;
+    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(x.bits));
+    return f;
+}
+
+// Round to nearest even, as torch's .to(dtype) does.
+template <typename T> __device__ __forceinline__ T from_float(float x);
+template <> __device__ __forceinline__ float from_float<float>(float x) { return x; }
+template <> __device__ __forceinline__ bf16 from_float<bf16>(float x) {
+    bf16 r;
+    asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(r.bits) : "f"(x));
+    return r;
+}
+template <> __device__ __forceinline__ f16 from_float<f16>(float x) {
+    f16 r;
+    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(r.bits) : "f"(x));
+    return r;
+}
+
+// Activations are f32 in memory. In a 16-bit mode (ACT_BF16, ACT_F16) each op rounds what it writes to that type,
+// at the points where PyTorch's ops in that dtype round theirs, so that the model computes what it computes in
+// bf16 or f16; ACT_F32 keeps full f32.
+enum ActivationMode { ACT_F32 = 0, ACT_BF16 = 1, ACT_F16 = 2 };
+
+__device__ __forceinline__ float act(float x, int mode) {
+    return mode == ACT_BF16 ? to_float(from_float<bf16>(x)) : mode == ACT_F16 ? to_float(from_float<f16>(x)) : x;
+}
+
+#define NEG_INF __int_as_float(0xff800000)
+
+// Instantiates a kernel template once per storage type, as extern "C" entry points name_f32, name_f16, name_bf16.
+#define FOR_EACH_DTYPE(X) X(float, f32) X(f16, f16) X(bf16, bf16)
+
+// Codes of the error record; DeviceErrors.java turns them into messages.
+enum ErrorCode {
+    ERR_TOKEN_ID = 1,        // a: id, b: vocabulary size, c: row
+    ERR_ROW_INDEX = 2,       // a: index, b: rows, c: which (0 gather, 1 scatter source, 2 scatter destination)
+    ERR_POSITION = 3,        // a: position, b: rotary table rows, c: row
+    ERR_KV_SLOT = 4,         // a: slot, b: slots in the cache, c: token
+    ERR_BLOCK_TABLE = 5,     // a: token, b: sequence, c: position
+    ERR_BLOCK_ID = 6,        // a: block id, b: blocks in the cache, c: token
+};
+
+struct ErrorRecord { int code, a, b, c; };
+
+// Keeps the first error of a step; later ones are dropped.
+__device__ __forceinline__ void report(ErrorRecord* e, int code, int a, int b, int c) {
+    if (atomicCAS(&e->code, 0, code) == 0) {
+        e->a = a;
+        e->b = b;
+        e->c = c;
+    }
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
+    return v;
+}
+
+// Sum over the block (blockDim.x a multiple of 32, at most 1024); every thread gets the total.
+// `scratch` holds 32 floats of shared memory; the call ends with the block synchronised.
+__device__ __forceinline__ float block_sum(float v, float* scratch) {
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+    v = warp_sum(v);
+    __syncthreads();  // scratch may still be read by a previous call
+    if (lane == 0) scratch[warp] = v;
+    __syncthreads();
+    float total = 0.f;
+    for (int w = 0; w < warps; w++) total += scratch[w];
+    return total;
+}

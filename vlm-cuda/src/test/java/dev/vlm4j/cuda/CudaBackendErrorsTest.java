@@ -1,0 +1,104 @@
+package dev.vlm4j.cuda;
+
+import dev.vlm4j.Dtype;
+import dev.vlm4j.backend.IntTensor;
+import dev.vlm4j.backend.Tensor;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Bad input on the GPU gives a clear error and leaves the backend usable: bad indices are caught by the kernels and
+ * thrown at the next copy to the host, naming the op; shape mismatches are thrown at once; running out of device
+ * memory names the knobs to turn.
+ */
+@Tag("gpu")
+class CudaBackendErrorsTest {
+
+    private static CudaBackend backend;
+
+    @BeforeAll
+    static void open() {
+        GpuTests.assumeCuda();
+        backend = new CudaBackend(0, Dtype.AUTO);
+    }
+
+    @AfterAll
+    static void close() {
+        if (backend != null) backend.close();
+    }
+
+    private static IntTensor ints(int... values) {
+        IntTensor t = backend.allocateInts(values.length);
+        backend.copyToDevice(values, t);
+        return t;
+    }
+
+    private static Tensor floats(float[] values, int... shape) {
+        Tensor t = backend.allocate(shape);
+        backend.copyToDevice(values, t);
+        return t;
+    }
+
+    @Test
+    void aTokenIdOutsideTheVocabularyIsReportedAndItsRowLeftAlone() {
+        Tensor table = floats(new float[] {1, 2, 3, 4, 5, 6}, 3, 2);
+        Tensor out = floats(GpuTests.nans(4), 2, 2);
+        backend.embedding(table, ints(2, 99), out);
+        float[] host = new float[4];
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> backend.copyToHost(out, host));
+        assertTrue(e.getMessage().contains("token id 99") && e.getMessage().contains("[0, 3)"), e.getMessage());
+
+        backend.copyToHost(out, host); // the error was reported once; the good row was written, the bad one not
+        assertArrayEquals(new float[] {5, 6, Float.NaN, Float.NaN}, host);
+    }
+
+    @Test
+    void aBlockIdOutsideTheCacheIsReported() {
+        Tensor cache = backend.allocate(2, 4, 1, 8); // 2 blocks of 4 slots, 1 kv head of 8
+        Tensor q = backend.allocate(1, 8), out = backend.allocate(1, 8);
+        backend.pagedAttention(q, cache, cache, ints(5), ints(0), blockTable(0, 7), 1f, out);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> backend.copyToHost(out, new float[8]));
+        assertTrue(e.getMessage().contains("block 7"), e.getMessage());
+    }
+
+    private static IntTensor blockTable(int... blocks) {
+        IntTensor t = backend.allocateInts(1, blocks.length);
+        backend.copyToDevice(blocks, t);
+        return t;
+    }
+
+    @Test
+    void aSlotOutsideTheCacheIsReported() {
+        Tensor cache = backend.allocate(2, 4, 1, 8);
+        Tensor k = backend.allocate(1, 8);
+        backend.writeKvCache(k, k, ints(8), cache, cache);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> backend.copyToHost(k, new float[8]));
+        assertTrue(e.getMessage().contains("slot 8"), e.getMessage());
+    }
+
+    @Test
+    void mismatchedShapesAreRefusedAtOnce() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> backend.matmul(backend.allocate(2, 3), backend.allocate(4, 5), null, backend.allocate(2, 4)));
+        assertTrue(e.getMessage().startsWith("matmul"), e.getMessage());
+    }
+
+    @Test
+    void runningOutOfMemoryNamesTheKnobs() {
+        long total = backend.deviceMemory().orElseThrow().totalBytes();
+        int rows = Math.toIntExact(total / (4 * 1024) + (1 << 18)); // 1 GiB more than the device has
+        CudaException e = assertThrows(CudaException.class, () -> backend.allocate(rows, 1024));
+        assertTrue(e.getMessage().contains("CUDA_ERROR_OUT_OF_MEMORY") && e.getMessage().contains("gpu_memory_utilization"),
+                e.getMessage());
+        Tensor small = floats(new float[] {1, 2}, 2); // still usable
+        float[] host = new float[2];
+        backend.copyToHost(small, host);
+        assertArrayEquals(new float[] {1, 2}, host);
+    }
+}

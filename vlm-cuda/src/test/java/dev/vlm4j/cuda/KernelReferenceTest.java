@@ -1,0 +1,235 @@
+package dev.vlm4j.cuda;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.vlm4j.Dtype;
+import dev.vlm4j.backend.IntTensor;
+import dev.vlm4j.backend.Tensor;
+import dev.vlm4j.io.NpyArray;
+import dev.vlm4j.model.DType;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.TestFactory;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+
+/**
+ * Every op of the CUDA backend against PyTorch (float64, from the same inputs) on the cases
+ * tools/gpu/make_references.py drew at random for this run: several shapes each, ragged batches, block tables with
+ * shuffled blocks, chunks that end on and straddle block edges, and unused table entries that no cache has.
+ * Outputs are poisoned with NaN first, so an element the op did not write fails.
+ */
+@Tag("gpu")
+class KernelReferenceTest {
+
+    /** ‖out − ref‖ / ‖ref‖ bounds: f32 arithmetic, longer sums for the reductions and products. */
+    private static final double ELEMENTWISE = 1e-6, REDUCTION = 1e-5;
+
+    private static CudaBackend backend;
+
+    @BeforeAll
+    static void open() {
+        GpuTests.assumeCuda();
+        backend = new CudaBackend(0, Dtype.AUTO);
+    }
+
+    @AfterAll
+    static void close() {
+        if (backend != null) backend.close();
+    }
+
+    @TestFactory
+    Stream<DynamicTest> matchesPyTorch() throws IOException {
+        Path dir = GpuTests.references().resolve("kernels");
+        ObjectMapper json = new ObjectMapper();
+        try (Stream<Path> files = Files.list(dir)) {
+            return files.filter(f -> f.toString().endsWith(".json")).sorted().toList().stream().map(file -> {
+                try {
+                    Case c = new Case(dir, file.getFileName().toString().replace(".json", ""), json.readTree(file.toFile()));
+                    return DynamicTest.dynamicTest(c.op + " " + c.node.get("name").asText(), () -> run(c));
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
+        }
+    }
+
+    private static void run(Case c) {
+        switch (c.op) {
+            case "embedding" -> {
+                Tensor out = c.poisoned("out");
+                backend.embedding(c.weight("table"), c.ints("ids"), out);
+                c.assertExact("out", out);
+            }
+            case "gather_rows" -> {
+                Tensor out = c.poisoned("out");
+                backend.gatherRows(c.weight("src"), c.ints("rows"), out);
+                c.assertExact("out", out);
+            }
+            case "scatter_rows" -> {
+                Tensor dst = c.activation("dst");
+                backend.scatterRows(c.weight("src"), c.ints("src_rows"), c.ints("dst_rows"), dst);
+                c.assertExact("out", dst);
+            }
+            case "copy" -> {
+                Tensor out = c.poisoned("out");
+                backend.copy(c.weightAsRow("src"), out);
+                c.assertExact("out", out);
+            }
+            case "matmul" -> {
+                int offset = c.node.get("params").get("row_offset").asInt();
+                Tensor x = c.activationAtRow("x", offset), out = c.poisonedAtRow("out", offset);
+                backend.matmul(x, c.weight("w"), c.has("bias") ? c.weight("bias") : null, out);
+                c.assertClose("out", out, REDUCTION);
+            }
+            case "add" -> {
+                Tensor x = c.activation("x");
+                backend.add(x, c.dtype("y") == DType.F32 ? c.activation("y") : c.weightAsRow("y"));
+                c.assertClose("out", x, ELEMENTWISE);
+            }
+            case "layer_norm" -> {
+                Tensor out = c.poisoned("out");
+                backend.layerNorm(c.activation("x"), c.weight("weight"), c.weight("bias"), c.param("eps"), out);
+                c.assertClose("out", out, REDUCTION);
+            }
+            case "rms_norm" -> {
+                Tensor out = c.poisoned("out");
+                backend.rmsNorm(c.activation("x"), c.weight("weight"), c.param("eps"), out);
+                c.assertClose("out", out, REDUCTION);
+            }
+            case "quick_gelu", "gelu" -> {
+                Tensor x = c.activation("x");
+                if (c.op.equals("gelu")) backend.gelu(x); else backend.quickGelu(x);
+                c.assertClose("out", x, ELEMENTWISE);
+            }
+            case "silu_mul" -> {
+                Tensor out = c.poisoned("out");
+                backend.siluMul(c.activation("gate"), c.activation("up"), out);
+                c.assertClose("out", out, ELEMENTWISE);
+            }
+            case "rotary" -> {
+                Tensor x = c.activation("x");
+                backend.rotary(x, c.ints("positions"), c.activation("cos_sin"));
+                c.assertClose("out", x, ELEMENTWISE);
+            }
+            case "write_kv_cache" -> {
+                Tensor kCache = c.activation("k_cache"), vCache = c.activation("v_cache");
+                backend.writeKvCache(c.activation("k"), c.activation("v"), c.ints("slots"), kCache, vCache);
+                c.assertExact("k_cache_out", kCache);
+                c.assertExact("v_cache_out", vCache);
+            }
+            case "paged_attention" -> {
+                Tensor out = c.poisoned("out");
+                backend.pagedAttention(c.activation("q"), c.activation("k_cache"), c.activation("v_cache"), c.ints("positions"),
+                        c.ints("token_seq"), c.ints("block_tables"), c.param("scale"), out);
+                c.assertClose("out", out, REDUCTION);
+            }
+            case "attention" -> {
+                Tensor out = c.poisoned("out");
+                JsonNode p = c.node.get("params");
+                backend.attention(c.activation("q"), c.activation("k"), c.activation("v"), p.get("heads").asInt(),
+                        p.get("seq_len").asInt(), c.param("scale"), out);
+                c.assertClose("out", out, REDUCTION);
+            }
+            default -> throw new IllegalArgumentException("no test for op " + c.op);
+        }
+    }
+
+    /** One reference case: its JSON and arrays, and the device tensors made from them. */
+    private static final class Case {
+        final Path dir;
+        final String id, op;
+        final JsonNode node;
+
+        Case(Path dir, String id, JsonNode node) {
+            this.dir = dir;
+            this.id = id;
+            this.node = node;
+            this.op = node.get("op").asText();
+        }
+
+        boolean has(String name) {
+            return node.get("arrays").has(name);
+        }
+
+        NpyArray array(String name) {
+            return GpuTests.npy(dir.resolve(node.get("arrays").get(name).asText()));
+        }
+
+        DType dtype(String name) {
+            JsonNode d = node.get("dtypes").get(name);
+            return d == null ? DType.F32 : GpuTests.dtype(d.asText());
+        }
+
+        float param(String name) {
+            return (float) node.get("params").get(name).asDouble();
+        }
+
+        Tensor activation(String name) {
+            NpyArray a = array(name);
+            Tensor t = backend.allocate(a.shape());
+            backend.copyToDevice(a.floats(), t);
+            return t;
+        }
+
+        /** Rows {@code [offset, offset + n)} of a larger tensor: an input whose address is not the allocation's. */
+        Tensor activationAtRow(String name, int offset) {
+            NpyArray a = array(name);
+            int[] shape = a.shape().clone();
+            shape[0] += offset;
+            Tensor whole = backend.allocate(shape);
+            Tensor rows = whole.rows(offset, shape[0]);
+            backend.copyToDevice(a.floats(), rows);
+            return rows;
+        }
+
+        Tensor poisoned(String expectedName) {
+            return poisonedAtRow(expectedName, 0);
+        }
+
+        Tensor poisonedAtRow(String expectedName, int offset) {
+            int[] shape = array(expectedName).shape().clone();
+            shape[0] += offset;
+            Tensor whole = backend.allocate(shape);
+            backend.copyToDevice(GpuTests.nans(whole.numel()), whole);
+            return whole.rows(offset, shape[0]);
+        }
+
+        Tensor weight(String name) {
+            NpyArray a = array(name);
+            return backend.upload(GpuTests.weight(id + "." + name, dtype(name), a.floats(), a.shape()));
+        }
+
+        /** A 1-D array uploaded as one row [1, n], so that it keeps its 16-bit type on the device. */
+        Tensor weightAsRow(String name) {
+            NpyArray a = array(name);
+            return backend.upload(GpuTests.weight(id + "." + name, dtype(name), a.floats(), 1, a.shape()[0]));
+        }
+
+        IntTensor ints(String name) {
+            NpyArray a = array(name);
+            IntTensor t = backend.allocateInts(a.shape());
+            backend.copyToDevice(a.ints(), t);
+            return t;
+        }
+
+        void assertExact(String expectedName, Tensor actual) {
+            float[] host = new float[Math.toIntExact(actual.numel())];
+            backend.copyToHost(actual, host);
+            assertArrayEquals(array(expectedName).floats(), host, 0f, op + " " + node.get("name").asText());
+        }
+
+        void assertClose(String expectedName, Tensor actual, double tolerance) {
+            float[] host = new float[Math.toIntExact(actual.numel())];
+            backend.copyToHost(actual, host);
+            GpuTests.assertClose(array(expectedName).floats(), host, tolerance, op + " " + node.get("name").asText());
+        }
+    }
+}

@@ -1,0 +1,76 @@
+package dev.vlm4j.cuda;
+
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import java.io.IOException;
+import java.net.URISyntaxException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+
+import static java.nio.charset.StandardCharsets.UTF_8;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * Every kernel source compiles with nvcc for Ampere (sm_80) and Hopper (sm_90), warnings as errors, no spills:
+ * CI has nvcc but no GPU, so a kernel that does not compile fails here rather than at first use on a GPU. Skips
+ * when nvcc is absent.
+ */
+class KernelSourcesCompileTest {
+
+    private static Path nvcc;
+
+    @BeforeAll
+    static void findNvcc() {
+        List<Path> candidates = new ArrayList<>();
+        for (String var : List.of("CUDA_HOME", "CUDA_PATH")) {
+            String home = System.getenv(var);
+            if (home != null && !home.isBlank()) candidates.add(Path.of(home, "bin", "nvcc"));
+        }
+        for (String dir : Objects.requireNonNullElse(System.getenv("PATH"), "").split(":")) {
+            if (!dir.isEmpty()) candidates.add(Path.of(dir, "nvcc"));
+        }
+        candidates.add(Path.of("/usr/local/cuda/bin/nvcc"));
+        nvcc = candidates.stream().filter(Files::isExecutable).findFirst().orElse(null);
+    }
+
+    static Stream<Arguments> modulesAndArchitectures() {
+        return Kernels.MODULES.stream().flatMap(module -> Stream.of("sm_80", "sm_90").map(arch -> Arguments.of(module, arch)));
+    }
+
+    @ParameterizedTest(name = "{0}.cu for {1}")
+    @MethodSource("modulesAndArchitectures")
+    void compiles(String module, String arch, @TempDir Path dir) throws Exception {
+        assumeTrue(nvcc != null, "nvcc is not installed");
+        for (String header : Kernels.HEADERS) Files.writeString(dir.resolve(header), Kernels.source(header), UTF_8);
+        Path source = dir.resolve(module + ".cu");
+        Files.writeString(source, Kernels.source(module + ".cu"), UTF_8);
+        Process process = new ProcessBuilder(nvcc.toString(), "-arch=" + arch, "-cubin", "-std=c++17", "--Werror", "all-warnings",
+                "-Xptxas", "-warn-spills,-warn-lmem-usage", "-I", dir.toString(), "-o", dir.resolve(module + ".cubin").toString(),
+                source.toString()).redirectErrorStream(true).start();
+        String output = new String(process.getInputStream().readAllBytes(), UTF_8);
+        assumeTrue(process.waitFor(5, TimeUnit.MINUTES), "nvcc took over 5 minutes");
+        assertEquals(0, process.exitValue(), "nvcc " + arch + " " + module + ".cu:\n" + output);
+    }
+
+    /** A .cu file that Kernels.MODULES does not list would be neither compiled here nor loadable. */
+    @Test
+    void everySourceIsAModule() throws IOException, URISyntaxException {
+        Path dir = Path.of(Objects.requireNonNull(Kernels.class.getResource(Kernels.RESOURCES)).toURI());
+        try (Stream<Path> files = Files.list(dir)) {
+            List<String> found = files.map(f -> f.getFileName().toString()).sorted().toList();
+            List<String> listed = Stream.concat(Kernels.MODULES.stream().map(m -> m + ".cu"), Kernels.HEADERS.stream()).sorted().toList();
+            assertEquals(listed, found);
+        }
+    }
+}

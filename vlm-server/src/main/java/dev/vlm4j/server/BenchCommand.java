@@ -1,0 +1,19 @@
+package dev.vlm4j.server;
+
+import dev.vlm4j.server.bench.LatencyCommand;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** {@code vlm bench}: benchmarks that mirror vLLM's benchmark scripts. */
+@Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks, with vLLM's benchmark flags.",
+        subcommands = {LatencyCommand.class})
+final class BenchCommand implements Runnable {
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public void run() {
+        spec.commandLine().usage(System.err);
+    }
+}
