@@ -12,6 +12,7 @@ import io.helidon.webserver.http.ServerRequest;
 import io.helidon.webserver.http.ServerResponse;
 
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.util.HashMap;
@@ -49,7 +50,7 @@ public final class OpenAiServer implements AutoCloseable {
         AsyncLLMEngine engine = AsyncLLMEngine.start(model.engine(), config.maxWaitingRequests(), metrics::record);
         try {
             Tokenizer tokenizer = model.tokenizer();
-            ChatTemplate template = ChatTemplate.load(config.chatTemplate(), Path.of(model.args().tokenizer()), specialTokens(tokenizer), json);
+            ChatTemplate template = ChatTemplate.load(config.chatTemplate(), tokenizerDirectory(model), specialTokens(tokenizer), json);
             MediaFetcher media = new MediaFetcher(config.allowedMediaDomains(), config.allowedLocalMediaPath(), config.mediaFetchTimeout(),
                     config.maxMediaBytes());
             PromptInputs inputs = new PromptInputs(model.inputs(), media);
@@ -109,6 +110,13 @@ public final class OpenAiServer implements AutoCloseable {
         } catch (RuntimeException | Error e) {
             responder.sendError(res, e);
         }
+    }
+
+    /** Where the tokenizer, and so the chat template, lives: the model's directory unless --tokenizer names another local one. */
+    private static Path tokenizerDirectory(LoadedEngine model) {
+        Path tokenizer = Path.of(model.args().tokenizer());
+        boolean own = model.args().tokenizer().equals(model.args().model()) || !Files.isDirectory(tokenizer);
+        return own ? model.directory().root() : tokenizer;
     }
 
     /** The tokenizer's special tokens by the names chat templates use. */
