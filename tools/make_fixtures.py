@@ -20,6 +20,13 @@ Outputs (under --out):
   pixels/                      Pillow references (see PIXEL ENCODING below) and Pillow's RGB decodes.
   tokenizer_cases.json         HF tokenizers ids/decodes for hard strings.
   references/<ckpt>/<photo>.*  HF transformers float32 logits, greedy continuations, vision features.
+  references/<ckpt>/sampling.* HF transformers float32 references of the sampling parameters (--only sampling, on the
+                               checkpoints and photos under testdata/ unless --only checkpoints makes new ones):
+                               sampling.json holds per-token log-probabilities (top 5 with ranks) of prompts and greedy
+                               continuations, greedy continuations under repetition_penalty, beam search outputs of
+                               generate(num_beams, length_penalty, early_stopping) with their cumulative log-probabilities,
+                               and the logits-processor configurations; sampling.logits.npy the raw logit rows they ran on;
+                               sampling.processed.npy.gz the log_softmax of each configuration's processed rows.
   dtypes/                      values.{f32,f16,bf16}.safetensors: the same float32 source values saved by torch in
                                each dtype; values.json: the source bits and the float32 bits torch reads back.
   manifest.json                library versions and every case.
@@ -472,10 +479,207 @@ CHECKPOINTS = [
 ]
 
 
+# ---------------------------------------------------------------- sampling references (HF transformers float32)
+
+SAMPLING_TEXT_PROMPT = "USER: Tell me a story about a cat.\nASSISTANT:"
+IMAGE_QUESTION = "\nUSER: What is the content of this image?\nASSISTANT:"
+TOP_LOGPROBS = 5
+RANK_BAND = 2e-3  # tokens this close in log-probability to a ranked one may trade places under a model's rounding
+WARPER_STEPS = [0, 3]  # rows: the last prompt position, and after 3 greedy tokens
+MARGIN = 1e-5          # a top_p/min_p decision this close to its threshold could flip with float32 rounding
+
+# vLLM 0.4's logits processing (model_executor/layers/sampler.py), each step run with its HF counterpart in vLLM's
+# order: min_tokens (MinNewTokensLengthLogitsProcessor), repetition penalty (RepetitionPenaltyLogitsProcessor: both
+# penalise tokens of prompt and output alike), temperature, top-k then top-p over what top-k kept, min-p. A list gives
+# alternatives for top_p or min_p: the first whose decisions all lie MARGIN clear of the threshold on every row is used.
+WARPER_CONFIGS = [
+    {"temperature": 0.7},
+    {"top_k": 40},
+    {"temperature": 0.4, "top_p": [0.9, 0.87, 0.83, 0.8, 0.75, 0.7]},
+    {"temperature": 1.3, "top_k": 100, "top_p": [0.8, 0.77, 0.73, 0.7]},
+    {"min_p": [0.05, 0.047, 0.043, 0.04]},
+    {"temperature": 0.5, "min_p": [0.1, 0.093, 0.087, 0.08]},
+    {"repetition_penalty": 1.3, "top_k": 50},
+    {"repetition_penalty": 0.8, "min_tokens": 4},
+]
+
+# Beam search cases where vLLM 0.4 and HF agree: no beam meets EOS, so every candidate runs to max_new_tokens, both keep
+# the best best_of of 2*best_of candidates each step, and both return the n best by cumulative log-probability (their
+# length normalisations differ only between hypotheses of different lengths). A case that meets EOS is dropped.
+BEAM_CASES = {
+    "llava-tiny": [
+        {"photo": "coffee", "num_beams": 4, "n": 4, "max_new_tokens": 6, "length_penalty": 1.0, "early_stopping": False},
+        {"photo": "chelsea", "num_beams": 3, "n": 2, "max_new_tokens": 8, "length_penalty": 0.5, "early_stopping": True},
+        {"photo": None, "num_beams": 5, "n": 3, "max_new_tokens": 10, "length_penalty": 1.0, "early_stopping": False},
+    ],
+    "llava-tiny-gqa": [
+        {"photo": "astronaut", "num_beams": 4, "n": 2, "max_new_tokens": 7, "length_penalty": 1.0, "early_stopping": "never"},
+        {"photo": None, "num_beams": 3, "n": 3, "max_new_tokens": 6, "length_penalty": 1.0, "early_stopping": False},
+    ],
+}
+REPETITION_CASES = {"llava-tiny": [("coffee", 1.3), ("chelsea", 0.9), ("astronaut", 1.8)],
+                    "llava-tiny-gqa": [("chelsea", 1.5), ("coffee", 1.9), ("astronaut", 0.7)]}
+
+
+def warp(row, context, prompt_len, cfg, eos_id):
+    """One row of raw logits through HF's processors in vLLM's order: (processed scores, smallest threshold margin)."""
+    import torch
+    from transformers.generation.logits_process import (MinNewTokensLengthLogitsProcessor, MinPLogitsWarper,
+                                                        RepetitionPenaltyLogitsProcessor, TemperatureLogitsWarper,
+                                                        TopKLogitsWarper, TopPLogitsWarper)
+    ids = torch.tensor([context])
+    scores = torch.from_numpy(np.array(row, dtype=np.float32))[None]
+    margin = float("inf")
+    if cfg.get("min_tokens"):
+        scores = MinNewTokensLengthLogitsProcessor(prompt_len, cfg["min_tokens"], eos_id)(ids, scores)
+    if cfg.get("repetition_penalty", 1.0) != 1.0:
+        scores = RepetitionPenaltyLogitsProcessor(cfg["repetition_penalty"])(ids, scores)
+    if "temperature" in cfg:
+        scores = TemperatureLogitsWarper(cfg["temperature"])(ids, scores)
+    if "top_k" in cfg:
+        ordered = torch.sort(scores[0], descending=True).values
+        assert ordered[cfg["top_k"] - 1] > ordered[cfg["top_k"]], "top_k threshold on a tie"
+        scores = TopKLogitsWarper(cfg["top_k"])(ids, scores)
+    if "top_p" in cfg:
+        cumulative = np.cumsum(np.sort(torch.softmax(scores[0], -1).double().numpy()))
+        margin = min(margin, float(np.abs(cumulative - (1 - cfg["top_p"])).min()))
+        scores = TopPLogitsWarper(cfg["top_p"])(ids, scores)
+    if "min_p" in cfg:
+        probs = torch.softmax(scores[0], -1).double().numpy()
+        margin = min(margin, float(np.abs(probs / probs.max() - cfg["min_p"]).min() / cfg["min_p"]))
+        scores = MinPLogitsWarper(cfg["min_p"])(ids, scores)
+    return scores[0], margin
+
+
+def choose_warper(cfg, rows, contexts, prompt_len, eos_id):
+    """The configuration with the first top_p/min_p alternative clear of float32 rounding on every row."""
+    listed = [k for k, v in cfg.items() if isinstance(v, list)]
+    for value in (cfg[listed[0]] if listed else [None]):
+        chosen = dict(cfg, **({listed[0]: value} if listed else {}))
+        warped = [warp(r, c, prompt_len, chosen, eos_id) for r, c in zip(rows, contexts)]
+        if all(m >= MARGIN for _, m in warped):
+            return chosen, warped
+    raise AssertionError(f"no alternative of {cfg} is clear of rounding")
+
+
+def logprob_entry(lp_row, token):
+    """vLLM's logprobs of one position: the chosen token's log-probability and rank, and the top TOP_LOGPROBS; rank_band
+    counts the other tokens within RANK_BAND of the chosen one (how far its rank may move with rounding), next_logprob
+    is the log-probability of the first token after the top ones."""
+    import torch
+    top = torch.topk(lp_row, TOP_LOGPROBS + 1)
+    band = int((torch.abs(lp_row - lp_row[token]) <= RANK_BAND).sum()) - 1
+    return {"token": int(token), "logprob": float(lp_row[token]), "rank": int((lp_row > lp_row[token]).sum()) + 1,
+            "rank_band": band, "top_ids": top.indices[:-1].tolist(), "top_logprobs": top.values[:-1].tolist(),
+            "next_logprob": float(top.values[-1])}
+
+
+def forward_logprobs(model, ids, pv):
+    """Logits and log_softmax (float32) at every position of one teacher-forced forward pass."""
+    import torch
+    with torch.no_grad():
+        logits = model(input_ids=torch.tensor([ids]), pixel_values=pv).logits[0].float()
+    return logits, torch.log_softmax(logits, -1)
+
+
+@section
+def make_sampling_references(src, out, spec, manifest):
+    import torch
+    from tokenizers import Tokenizer
+    from transformers import LlavaForConditionalGeneration
+    name = spec["name"]
+    ckpt = os.path.join(src, "checkpoints", name)
+    model = LlavaForConditionalGeneration.from_pretrained(ckpt, dtype=torch.float32).eval()
+    tok = Tokenizer.from_file(os.path.join(ckpt, "tokenizer.json"))
+    eos_id = model.config.text_config.eos_token_id
+    with open(os.path.join(src, "references", name, "cases.json")) as f:
+        cases = {c["photo"]: c for c in json.load(f)}
+
+    def prompt_and_pixels(photo):
+        if photo is None:
+            return tok.encode(SAMPLING_TEXT_PROMPT).ids, None
+        _, pv = pixel_values(Image.open(os.path.join(src, "images", f"{photo}.png")), PROCESSORS[spec["processor"]])
+        ids = cases[photo]["prompt_token_ids"]
+        assert tok.encode("<image>" * spec["image_feature_size"] + IMAGE_QUESTION).ids == ids
+        return ids, torch.from_numpy(pv)
+
+    refs = {"text_prompt": SAMPLING_TEXT_PROMPT, "image_question": IMAGE_QUESTION, "top_logprobs": TOP_LOGPROBS}
+
+    # Prompt log-probabilities (positions 1..L-1) and greedy continuations' log-probabilities, from one forward pass
+    # over prompt + greedy tokens; the raw rows of the coffee photo feed the logits processors.
+    refs["prompt_logprobs"], refs["greedy_logprobs"] = [], []
+    for photo in ("coffee", None):
+        ids, pv = prompt_and_pixels(photo)
+        greedy = cases[photo]["greedy_token_ids"] if photo else []
+        logits, lp = forward_logprobs(model, ids + greedy, pv)
+        refs["prompt_logprobs"].append({"photo": photo, "prompt_token_ids": ids,
+                                        "entries": [logprob_entry(lp[i - 1], ids[i]) for i in range(1, len(ids))]})
+        if photo is None:
+            continue
+        L = len(ids)
+        for k, token in enumerate(greedy):
+            if int(torch.argmax(logits[L - 1 + k])) != token:
+                print(f"  {name} {photo}: teacher-forced argmax at step {k} differs from the greedy token {token}")
+        refs["greedy_logprobs"].append({"photo": photo, "prompt_token_ids": ids, "token_ids": greedy,
+                                        "entries": [logprob_entry(lp[L - 1 + k], t) for k, t in enumerate(greedy)]})
+        rows = [logits[L - 1 + s].numpy() for s in WARPER_STEPS]
+        contexts = [ids + greedy[:s] for s in WARPER_STEPS]
+        np.save(os.path.join(out, "references", name, "sampling.logits.npy"), np.stack(rows).astype(np.float32))
+        refs["warper_rows"] = {"photo": photo, "steps": WARPER_STEPS, "contexts": contexts, "prompt_len": L}
+        processed, refs["warpers"] = [], []
+        for cfg in WARPER_CONFIGS:
+            try:
+                chosen, warped = choose_warper(cfg, rows, contexts, L, eos_id)
+            except AssertionError as e:
+                print(f"  {name}: skipped, {e}")
+                continue
+            processed.append(np.stack([torch.log_softmax(s, -1).numpy() for s, _ in warped]))
+            margin = min(m for _, m in warped)
+            refs["warpers"].append({"config": chosen, "kept": [int(torch.isfinite(s).sum()) for s, _ in warped],
+                                    "margin": margin if margin < float("inf") else None})
+            print(f"  {name} {chosen}: kept {refs['warpers'][-1]['kept']} margin {margin:.2e}")
+        save_npy_gz(os.path.join(out, "references", name, "sampling.processed.npy.gz"), np.stack(processed).astype(np.float32))
+
+    # Greedy generate() under repetition_penalty: HF penalises every token of input_ids, prompt and output, as vLLM.
+    refs["repetition_penalty"] = []
+    for photo, penalty in REPETITION_CASES[name]:
+        ids, pv = prompt_and_pixels(photo)
+        with torch.no_grad():
+            seq = model.generate(input_ids=torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+                                 pixel_values=pv, do_sample=False, max_new_tokens=12, repetition_penalty=penalty)[0, len(ids):]
+        refs["repetition_penalty"].append({"photo": photo, "repetition_penalty": penalty, "prompt_token_ids": ids,
+                                           "token_ids": seq.tolist(), "unpenalised": cases[photo]["greedy_token_ids"]})
+        print(f"  {name} {photo} repetition_penalty {penalty}: {seq.tolist()} (unpenalised {cases[photo]['greedy_token_ids']})")
+
+    # Beam search: the returned beams, best first, with cumulative log-probabilities recomputed by teacher forcing.
+    refs["beam_search"] = []
+    for case in BEAM_CASES[name]:
+        ids, pv = prompt_and_pixels(case["photo"])
+        with torch.no_grad():
+            out_ = model.generate(input_ids=torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+                                  pixel_values=pv, do_sample=False, num_beams=case["num_beams"],
+                                  num_return_sequences=case["n"], max_new_tokens=case["max_new_tokens"],
+                                  length_penalty=case["length_penalty"], early_stopping=case["early_stopping"],
+                                  output_scores=True, return_dict_in_generate=True)
+        beams = []
+        for seq, score in zip(out_.sequences[:, len(ids):].tolist(), out_.sequences_scores.tolist()):
+            if len(seq) != case["max_new_tokens"] or eos_id in seq:
+                print(f"  {name} beam case {case} met EOS: dropped")
+                break
+            _, lp = forward_logprobs(model, ids + seq, pv)
+            cumulative = sum(float(lp[len(ids) - 1 + k, t]) for k, t in enumerate(seq))
+            beams.append({"token_ids": seq, "cumulative_logprob": cumulative, "hf_sequence_score": score})
+        else:
+            refs["beam_search"].append(dict(case, prompt_token_ids=ids, beams=beams))
+            print(f"  {name} beams {case}: {[b['token_ids'] for b in beams]}")
+    write_json(os.path.join(out, "references", name, "sampling.json"), refs)
+    manifest.setdefault("sampling", {})[name] = {"warpers": refs["warpers"], "beam_cases": len(refs["beam_search"])}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", required=True)
-    ap.add_argument("--only", choices=["images", "tokenizer", "checkpoints", "dtypes"], action="append")
+    ap.add_argument("--only", choices=["images", "tokenizer", "checkpoints", "dtypes", "sampling"], action="append")
     args = ap.parse_args()
     out = os.path.abspath(args.out)
     os.makedirs(out, exist_ok=True)
@@ -487,7 +691,7 @@ def main():
         except Exception as e:
             manifest["versions"][mod] = f"unavailable: {e}"
     print(manifest["versions"], flush=True)
-    only = set(args.only or ["images", "tokenizer", "checkpoints", "dtypes"])
+    only = set(args.only or ["images", "tokenizer", "checkpoints", "dtypes", "sampling"])
     tok_dir = os.path.join(out, "tokenizer")
     os.makedirs(tok_dir, exist_ok=True)
     tokenizer_files(tok_dir)
@@ -502,6 +706,11 @@ def main():
             make_checkpoint(out, spec, tok_dir, manifest)
     if "dtypes" in only:
         make_dtype_fixtures(out, manifest)
+    if "sampling" in only:
+        src = out if "checkpoints" in only else os.path.join(REPO, "testdata")  # this run's checkpoints, else the committed ones
+        for spec in CHECKPOINTS:
+            os.makedirs(os.path.join(out, "references", spec["name"]), exist_ok=True)
+            make_sampling_references(src, out, spec, manifest)
     manifest["errors"] = ERRORS
     write_json(os.path.join(out, "manifest.json"), manifest)
     print("errors:", ERRORS)

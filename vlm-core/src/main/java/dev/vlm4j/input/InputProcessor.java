@@ -24,7 +24,7 @@ public final class InputProcessor {
     private final VisionLanguageConfig vl;
     private final Tokenizer tokenizer;
     private final ClipImageProcessor imageProcessor; // null when no_image_processor is set
-    private final ImageDecoder decoder = new ImageDecoder();
+    private ImageDecoder decoder; // made at the first encoded image, so runtimes without java.desktop serve tensors and features
 
     public InputProcessor(VisionLanguageConfig vl, Tokenizer tokenizer, ClipImageProcessor imageProcessor) {
         this.vl = vl;
@@ -108,7 +108,7 @@ public final class InputProcessor {
                     + Arrays.toString(vl.imageInputShape()) + " with ImagePixelData.ofTensor, or drop no_image_processor.");
         }
         DecodedImage decoded = switch (source) {
-            case ImagePixelData.Encoded(byte[] bytes) -> decoder.decode(bytes);
+            case ImagePixelData.Encoded(byte[] bytes) -> decoder().decode(bytes);
             case ImagePixelData.File(var path) -> decodeFile(path);
             case ImagePixelData.Buffered(var image) -> ImageDecoder.fromBufferedImage(image);
             case ImagePixelData.Tensor t -> throw new AssertionError("handled above");
@@ -116,9 +116,14 @@ public final class InputProcessor {
         return new ProcessedImage(ProcessedImage.Kind.PIXEL_VALUES, imageProcessor.process(decoded), imageProcessor.outputShape());
     }
 
+    private ImageDecoder decoder() {
+        if (decoder == null) decoder = new ImageDecoder(); // racing threads may each make one: it holds no state
+        return decoder;
+    }
+
     private DecodedImage decodeFile(Path path) {
         try {
-            return decoder.decode(path);
+            return decoder().decode(path);
         } catch (IOException e) {
             throw new IllegalArgumentException("cannot read image " + path + ": " + e.getMessage(), e);
         }

@@ -25,7 +25,8 @@ import java.util.List;
 /**
  * Builds an engine from engine arguments, once per process, for {@link LLM} and the server alike: reads
  * config.json, loads the tokenizer and image processor, memory-maps the weights, opens the backend of
- * {@code args.device()}, sizes the KV cache and wires the model runner and {@link LLMEngine}.
+ * {@code args.device()}, sizes the KV cache (and the swap space, and whether prefix caching and chunked prefill are on)
+ * and wires the model runner and {@link LLMEngine}.
  */
 public final class EngineFactory {
 
@@ -36,15 +37,14 @@ public final class EngineFactory {
      * to fix, after closing whatever was opened.
      */
     public static LoadedEngine load(EngineArgs args) {
-        if (args.enablePrefixCaching()) throw new UnsupportedOperationException("enable_prefix_caching is not implemented yet");
-        if (args.enableChunkedPrefill()) throw new UnsupportedOperationException("enable_chunked_prefill is not implemented yet");
         List<AutoCloseable> opened = new ArrayList<>();
         try {
             ModelDirectory dir = ModelDirectory.of(ModelResolver.resolve(args.model(), args.revision(), ModelRole.MODEL, null));
             LlavaConfig config = LlavaConfig.read(dir.config());
             VisionLanguageConfig vl = args.visionLanguageConfig(config);
             int maxModelLen = args.resolveMaxModelLen(config);
-            SchedulerConfig scheduling = new SchedulerConfig(args.maxNumSeqs(), args.resolveMaxNumBatchedTokens(maxModelLen), maxModelLen);
+            SchedulerConfig scheduling = new SchedulerConfig(args.maxNumSeqs(), args.resolveMaxNumBatchedTokens(maxModelLen), maxModelLen,
+                    args.enableChunkedPrefill());
 
             Tokenizer tokenizer = Tokenizer.load(resolve(args.tokenizer(), args.tokenizerRevision(), args, ModelRole.TOKENIZER));
             opened.add(tokenizer);
@@ -68,7 +68,8 @@ public final class EngineFactory {
             }
             LlavaModelRunner runner = LlavaModelRunner.create(backend, weights, config, numBlocks, args.blockSize());
             opened.add(runner);
-            LLMEngine engine = new LLMEngine(runner, tokenizer, scheduling, vl.imageTokenId(), args.seed());
+            CacheConfig cache = new CacheConfig(args.enablePrefixCaching(), KvCacheSize.swapBlocks(config.text(), args.blockSize(), args.swapSpace()));
+            LLMEngine engine = new LLMEngine(runner, tokenizer, scheduling, cache, vl.imageTokenId(), args.seed());
             return new LoadedEngine(args, dir, tokenizer, inputs, engine, maxModelLen, opened);
         } catch (IOException e) {
             closeAll(opened, e);

@@ -30,6 +30,16 @@ final class IntList {
         return get(size - 1);
     }
 
+    void set(int index, int value) {
+        if (index < 0 || index >= size) throw new IndexOutOfBoundsException(index + " of " + size);
+        values[index] = value;
+    }
+
+    int removeLast() {
+        if (size == 0) throw new IllegalStateException("the list is empty");
+        return values[--size];
+    }
+
     void add(int value) {
         if (size == values.length) values = Arrays.copyOf(values, size * 2);
         values[size++] = value;

@@ -30,4 +30,9 @@ public final class KvCacheSize {
         }
         return (int) Math.min(blocks, Integer.MAX_VALUE);
     }
+
+    /** Blocks of host memory (f32, as the CPU cache's) in a swap space of {@code swapSpaceGiB} GiB (vLLM's swap_space). */
+    public static int swapBlocks(TextConfig text, int blockSize, double swapSpaceGiB) {
+        return (int) Math.min((long) (swapSpaceGiB * GIB) / bytesPerBlock(text, blockSize, Float.BYTES), Integer.MAX_VALUE);
+    }
 }

@@ -35,8 +35,10 @@ public final class LLM implements AutoCloseable {
 
     /**
      * Loads the model that {@code args} name: its config.json, tokenizer, image processor (unless
-     * no_image_processor), memory-mapped weights, the backend of {@code args.device()} and a KV cache of
-     * cpu_kv_cache_space GiB on the CPU. Bad arguments or files fail here with a message that says what to fix.
+     * no_image_processor), memory-mapped weights, the backend of {@code args.device()}, a KV cache of
+     * cpu_kv_cache_space GiB on the CPU (with prefix caching when enable_prefix_caching) and a swap space of
+     * swap_space GiB of host memory; enable_chunked_prefill splits prompts over steps of max_num_batched_tokens.
+     * Bad arguments or files fail here with a message that says what to fix.
      */
     public LLM(EngineArgs args) {
         this(EngineFactory.load(args));

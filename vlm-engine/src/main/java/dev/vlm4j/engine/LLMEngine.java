@@ -7,22 +7,27 @@ import dev.vlm4j.tokenizer.IncrementalDetokenizer;
 import dev.vlm4j.tokenizer.Tokenizer;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.IdentityHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.SplittableRandom;
 import java.util.random.RandomGenerator;
 
 /**
  * The step-level engine, as vLLM's {@code LLMEngine}: requests go in with {@link #addRequest}; each
- * {@link #step} schedules a batch, runs the model once over it, samples one token for every sequence
- * whose tokens are all computed, detokenizes, checks the stop conditions, frees the blocks of finished
- * sequences, and returns the outputs of the requests that progressed.
+ * {@link #step} schedules a batch, carries out the block moves the scheduler decided (swap out, swap in,
+ * copy-on-write), runs the model once over the batch, collects prompt log-probabilities, samples the next tokens
+ * of every request whose sequences are all computed (n, best_of, beam search fork them), detokenizes, checks the
+ * stop conditions, frees the blocks of finished sequences, and returns the outputs of the requests that got tokens.
+ * {@link #abortRequest} ends a request and frees its blocks at once.
  *
- * <p>Not thread-safe: one thread drives it.
+ * <p>Not thread-safe: one thread drives it (the async engine loop confines it to its own thread).
  */
 public final class LLMEngine {
 
@@ -30,94 +35,192 @@ public final class LLMEngine {
     private final Tokenizer tokenizer;
     private final BlockManager blocks;
     private final Scheduler scheduler;
+    private final SchedulerConfig config;
+    private final OutputProcessor outputs;
     private final int imageTokenId;
     private final RandomGenerator engineRandom;   // for requests without their own seed
     private final Map<String, SequenceGroup> requests = new HashMap<>();
-    private final Map<Sequence, IncrementalDetokenizer> detokenizers = new IdentityHashMap<>();
+    private final float[][] swapSpace;             // [numSwapBlocks][floatsPerBlock], each allocated at first use
     private long nextSequenceId;
 
     /**
      * @param runner       the model; its block size and block count size the KV cache
+     * @param cache        prefix caching and the swap space
      * @param imageTokenId the id of the {@code <image>} token whose positions take the image embeddings
      * @param seed         seeds the generator that requests without a seed of their own draw from
      */
-    public LLMEngine(ModelRunner runner, Tokenizer tokenizer, SchedulerConfig config, int imageTokenId, long seed) {
+    public LLMEngine(ModelRunner runner, Tokenizer tokenizer, SchedulerConfig config, CacheConfig cache, int imageTokenId, long seed) {
         this.runner = runner;
         this.tokenizer = tokenizer;
-        this.blocks = new BlockManager(runner.blockSize(), runner.numBlocks(), BlockManager.DEFAULT_WATERMARK);
+        this.config = config;
+        this.blocks = new BlockManager(runner.blockSize(), runner.numBlocks(), BlockManager.DEFAULT_WATERMARK,
+                cache.enablePrefixCaching(), cache.numSwapBlocks());
         this.scheduler = new Scheduler(config, blocks);
+        this.outputs = new OutputProcessor(tokenizer, blocks, () -> nextSequenceId++, config.maxModelLen());
         this.imageTokenId = imageTokenId;
         this.engineRandom = new SplittableRandom(seed);
+        this.swapSpace = new float[cache.numSwapBlocks()][];
+    }
+
+    /** An engine without prefix caching or swap space. */
+    public LLMEngine(ModelRunner runner, Tokenizer tokenizer, SchedulerConfig config, int imageTokenId, long seed) {
+        this(runner, tokenizer, config, CacheConfig.DEFAULT, imageTokenId, seed);
     }
 
     /**
-     * Queues a request. Throws IllegalArgumentException, and leaves the engine as it was, for a duplicate id,
-     * an image that does not match the prompt's image tokens, or a request that could never run (too long
-     * for max_model_len or the KV cache: the message names the numbers and the setting); throws
-     * UnsupportedOperationException for a sampling feature not implemented yet.
+     * Queues a request. Throws IllegalArgumentException, and leaves the engine as it was, for a duplicate id, a token
+     * id outside the vocabulary, an image that does not match the prompt's image tokens, or a request that could never run (too long
+     * for max_model_len or the KV cache, more sequences than max_num_seqs: the message names the numbers and
+     * the setting).
      */
     public void addRequest(String requestId, ProcessedPrompt prompt, SamplingParams params) {
         if (requests.containsKey(requestId)) throw new IllegalArgumentException("request id " + requestId + " is already in use");
-        requireImplemented(params);
-        checkImageTokens(requestId, prompt);
-        int maxOutputTokens = scheduler.maxOutputTokens(prompt.tokenIds().length, params.maxTokens());
+        checkTokens(requestId, prompt);
+        if (params.bestOf() > config.maxNumSeqs()) {
+            throw new IllegalArgumentException("request " + requestId + ": best_of (" + params.bestOf() + ") sequences can never run at"
+                    + " once with max_num_seqs " + config.maxNumSeqs() + ": lower best_of or raise max_num_seqs");
+        }
+        int[] ids = prompt.tokenIds();
+        int maxOutputTokens = scheduler.maxOutputTokens(ids.length, params.maxTokens());
         RandomGenerator random = params.seed() != null ? new SplittableRandom(params.seed()) : engineRandom;
-        Sequence seq = new Sequence(nextSequenceId++, prompt.tokenIds(), prompt.image());
-        SequenceGroup group = new SequenceGroup(requestId, prompt, params, maxOutputTokens, random, seq, now());
-        detokenizers.put(seq, new IncrementalDetokenizer(tokenizer, prompt.tokenIds(), params.skipSpecialTokens()));
+        byte[] imageDigest = prompt.image() != null ? BlockHash.imageDigest(prompt.image()) : null;
+        Sequence seq = new Sequence(nextSequenceId++, ids, prompt.image(), imageDigest, imageTokenId,
+                new IncrementalDetokenizer(tokenizer, ids, params.skipSpecialTokens()), params.logprobs() != null);
+        Set<Integer> stopTokenIds = new HashSet<>(params.stopTokenIds());
+        if (!params.ignoreEos()) stopTokenIds.add(tokenizer.eosId());
+        IncrementalDetokenizer promptDetokenizer = params.promptLogprobs() == null ? null
+                : new IncrementalDetokenizer(tokenizer, Arrays.copyOf(ids, 1), params.skipSpecialTokens());
+        SequenceGroup group = new SequenceGroup(requestId, prompt, params, maxOutputTokens, stopTokenIds, random, seq,
+                promptDetokenizer, now());
         requests.put(requestId, group);
         scheduler.add(group);
     }
 
-    /** Runs one step; returns the outputs of the requests that got a token in it, whole so far (not deltas). */
+    /**
+     * Runs one step; returns the outputs of the requests that got tokens in it, whole so far (not deltas), and the final
+     * output of any request ended because it cannot fit in the KV cache even alone (finish reason "length").
+     */
     public List<RequestOutput> step() {
         SchedulerOutput scheduled = scheduler.schedule(now());
-        if (scheduled.isEmpty()) return List.of();
-        List<SequenceChunk> chunks = new ArrayList<>(scheduled.scheduled().size());
-        for (ScheduledSequence s : scheduled.scheduled()) chunks.add(s.sequence().nextChunk(s.numTokens(), imageTokenId));
+        moveBlocks(scheduled);
+        List<RequestOutput> results = new ArrayList<>();
+        for (SequenceGroup group : scheduled.ignored()) {
+            group.markFinished(now());
+            requests.remove(group.requestId());
+            results.add(group.toRequestOutput());
+        }
+        if (scheduled.isEmpty()) return results;
 
+        List<SequenceChunk> chunks = new ArrayList<>(scheduled.scheduled().size());
+        int rows = 0;
+        for (ScheduledSequence s : scheduled.scheduled()) {
+            Sequence seq = s.sequence();
+            SequenceChunk chunk = seq.nextChunk(s.numTokens(), s.group().wantsAllLogits(seq.numComputedTokens()));
+            chunks.add(chunk);
+            rows += chunk.numLogitRows();
+        }
         float[] logits = runner.forward(chunks);
         int vocab = runner.vocabSize();
-        if (logits.length != chunks.size() * vocab) {
-            throw new IllegalStateException("the model returned " + logits.length + " logits for " + chunks.size()
-                    + " sequences of vocabulary " + vocab);
+        if (logits.length != (long) rows * vocab) {
+            throw new IllegalStateException("the model returned " + logits.length + " logits for " + rows + " rows of vocabulary " + vocab);
+        }
+
+        Map<Sequence, Integer> lastRow = new IdentityHashMap<>();
+        LinkedHashSet<SequenceGroup> groups = new LinkedHashSet<>();
+        int row = 0;
+        for (int i = 0; i < chunks.size(); i++) {
+            ScheduledSequence s = scheduled.scheduled().get(i);
+            SequenceChunk chunk = chunks.get(i);
+            if (chunk.allLogits()) addPromptLogprobs(s.group(), chunk, logits, row, vocab);
+            s.sequence().markComputed(s.numTokens());
+            blocks.registerComputedBlocks(s.sequence());
+            row += chunk.numLogitRows();
+            lastRow.put(s.sequence(), row - 1);
+            groups.add(s.group());
         }
 
         double now = now();
-        LinkedHashSet<SequenceGroup> progressed = new LinkedHashSet<>();
-        for (int i = 0; i < chunks.size(); i++) {
-            ScheduledSequence s = scheduled.scheduled().get(i);
-            Sequence seq = s.sequence();
-            SequenceGroup group = s.group();
-            seq.markComputed(s.numTokens());
-            if (seq.numUncomputedTokens() > 0) continue; // part of a prompt: nothing to sample yet
-            Sampler.Sample sample = Sampler.sample(logits, i * vocab, vocab, group.params(), group.random());
-            String textDelta = detokenizers.get(seq).next(sample.tokenId());
-            seq.appendToken(sample.tokenId(), sample.logprob(), textDelta);
-            checkStop(seq, group, textDelta);
+        List<SequenceGroup> progressed = new ArrayList<>();
+        for (SequenceGroup group : groups) {
+            if (group.numUncomputedTokens() > 0) continue; // part way through a prompt: nothing to sample yet
+            outputs.process(group, sample(group, logits, lastRow, vocab));
             group.markTokenGenerated(now);
             if (group.isFinished()) group.markFinished(now);
             progressed.add(group);
         }
         scheduler.freeFinished();
 
-        List<RequestOutput> outputs = new ArrayList<>(progressed.size());
         for (SequenceGroup group : progressed) {
-            outputs.add(group.toRequestOutput());
-            if (group.isFinished()) forget(group);
+            results.add(group.toRequestOutput());
+            if (group.isFinished()) requests.remove(group.requestId());
         }
-        return outputs;
+        return results;
+    }
+
+    /** Swap-outs, swap-ins, then copy-on-write copies: in this order, before the forward writes any block. */
+    private void moveBlocks(SchedulerOutput scheduled) {
+        for (BlockManager.Move m : scheduled.swapOut()) runner.copyBlockToHost(m.src(), hostBlock(m.dst()));
+        for (BlockManager.Move m : scheduled.swapIn()) runner.copyBlockFromHost(hostBlock(m.src()), m.dst());
+        if (!scheduled.copies().isEmpty()) {
+            runner.copyBlocks(scheduled.copies().stream().mapToInt(BlockManager.Move::src).toArray(),
+                    scheduled.copies().stream().mapToInt(BlockManager.Move::dst).toArray());
+        }
+    }
+
+    private float[] hostBlock(int host) {
+        if (swapSpace[host] == null) swapSpace[host] = new float[runner.floatsPerBlock()];
+        return swapSpace[host];
+    }
+
+    /** The prompt log-probabilities of a chunk's rows: vLLM processes prompt rows without penalties or min_tokens. */
+    private static void addPromptLogprobs(SequenceGroup group, SequenceChunk chunk, float[] logits, int firstRow, int vocab) {
+        for (int j = 0; j < chunk.tokenIds().length; j++) {
+            int position = chunk.startPosition() + j;
+            if (!group.wantsPromptLogprobs(position)) continue;
+            float[] processed = Arrays.copyOfRange(logits, (firstRow + j) * vocab, (firstRow + j + 1) * vocab);
+            Sampler.process(processed, group.params(), null, null, null);
+            group.addPromptLogprobs(position, Sampler.logSoftmax(processed));
+        }
     }
 
     /**
-     * Ends a request wherever it is and frees its KV blocks at once; returns its final output (finish
-     * reason "abort"), or empty when no unfinished request has this id.
+     * The request's samples of this step from each running sequence's processed log-probabilities (vLLM's
+     * {@code _sample}): greedy takes the argmax; random sampling draws best_of tokens from the one sequence at the
+     * first step, then one per sequence; beam search takes the 2 × best_of best continuations by cumulative
+     * log-probability.
+     */
+    private List<OutputProcessor.Sample> sample(SequenceGroup group, float[] logits, Map<Sequence, Integer> lastRow, int vocab) {
+        SamplingParams params = group.params();
+        List<Sequence> parents = group.unfinishedSequences();
+        List<double[]> logprobs = new ArrayList<>(parents.size());
+        for (Sequence seq : parents) {
+            int row = lastRow.get(seq);
+            float[] processed = Arrays.copyOfRange(logits, row * vocab, (row + 1) * vocab);
+            Sampler.process(processed, params, seq.promptTokenIds(), seq.outputTokenIdArray(), group.stopTokenIds());
+            logprobs.add(Sampler.logSoftmax(processed));
+        }
+        if (params.useBeamSearch()) return BeamSearch.candidates(parents, logprobs, params.bestOf(), group.isPromptPhase());
+        List<OutputProcessor.Sample> samples = new ArrayList<>();
+        int draws = group.isPromptPhase() ? params.bestOf() : 1;
+        for (int i = 0; i < parents.size(); i++) {
+            for (int d = 0; d < draws; d++) {
+                double[] lp = logprobs.get(i);
+                int token = params.temperature() < Sampler.SAMPLING_EPS ? Sampler.argmax(lp) : Sampler.draw(lp, group.random().nextDouble());
+                samples.add(new OutputProcessor.Sample(parents.get(i), token, lp));
+            }
+        }
+        return samples;
+    }
+
+    /**
+     * Ends a request wherever it is and frees its KV blocks (and swap space) at once; returns its final output
+     * (finish reason "abort"), or empty when no unfinished request has this id.
      */
     public Optional<RequestOutput> abortRequest(String requestId) {
         SequenceGroup group = scheduler.abort(requestId);
         if (group == null) return Optional.empty();
         group.markFinished(now());
-        forget(group);
+        requests.remove(requestId);
         return Optional.of(group.toRequestOutput());
     }
 
@@ -139,7 +242,12 @@ public final class LLMEngine {
         return scheduler.numRunning();
     }
 
-    /** Free KV cache blocks: all of them once no request is unfinished. */
+    /** Unfinished requests swapped out to host memory, as vLLM's {@code num_requests_swapped}. */
+    public int numSwappedRequests() {
+        return scheduler.numSwapped();
+    }
+
+    /** Free KV cache blocks (cached ones included): all of them once no request is unfinished. */
     public int numFreeBlocks() {
         return blocks.numFreeBlocks();
     }
@@ -148,28 +256,20 @@ public final class LLMEngine {
         return blocks.numBlocks();
     }
 
-    private void forget(SequenceGroup group) {
-        requests.remove(group.requestId());
-        for (Sequence seq : group.sequences()) detokenizers.remove(seq);
+    /** Free blocks of the swap space: all of them once no request is swapped out. */
+    public int numFreeSwapBlocks() {
+        return blocks.numFreeHostBlocks();
     }
 
-    /** vLLM 0.4's stop checks, in its order: EOS, stop token ids, then length. */
-    private void checkStop(Sequence seq, SequenceGroup group, String textDelta) {
-        SamplingParams params = group.params();
-        int token = seq.lastTokenId();
-        if (!params.ignoreEos() && token == tokenizer.eosId()) {
-            seq.finish(SequenceStatus.FINISHED_STOPPED, null);
-        } else if (params.stopTokenIds().contains(token)) {
-            if (!params.includeStopStrInOutput()) seq.truncateText(textDelta.length());
-            seq.finish(SequenceStatus.FINISHED_STOPPED, token);
-        } else if (seq.outputLength() >= group.maxOutputTokens()) {
-            seq.finish(SequenceStatus.FINISHED_LENGTH_CAPPED, null);
-        }
-    }
-
-    private void checkImageTokens(String requestId, ProcessedPrompt prompt) {
+    private void checkTokens(String requestId, ProcessedPrompt prompt) {
         int imageTokens = 0;
-        for (int id : prompt.tokenIds()) if (id == imageTokenId) imageTokens++;
+        for (int id : prompt.tokenIds()) {
+            if (id < 0 || id >= runner.vocabSize()) {
+                throw new IllegalArgumentException("request " + requestId + ": token id " + id + " is outside the model's vocabulary [0, "
+                        + runner.vocabSize() + ")");
+            }
+            if (id == imageTokenId) imageTokens++;
+        }
         if (prompt.image() == null && imageTokens > 0) {
             throw new IllegalArgumentException("request " + requestId + ": the prompt holds " + imageTokens
                     + " image tokens (id " + imageTokenId + ") but no image was given");
@@ -178,24 +278,6 @@ public final class LLMEngine {
             throw new IllegalArgumentException("request " + requestId + ": an image was given but the prompt holds no image token (id "
                     + imageTokenId + ")");
         }
-    }
-
-    /** Sampling features of issue "engine completeness" fail loudly until they are built. */
-    private static void requireImplemented(SamplingParams p) {
-        if (p.n() != 1) throw notYet("n > 1 (parallel sampling)");
-        if (p.bestOf() != 1) throw notYet("best_of > 1");
-        if (p.useBeamSearch()) throw notYet("beam search (use_beam_search)");
-        if (p.presencePenalty() != 0 || p.frequencyPenalty() != 0 || p.repetitionPenalty() != 1) {
-            throw notYet("presence, frequency and repetition penalties");
-        }
-        if (!p.stop().isEmpty()) throw notYet("stop strings");
-        if (p.minTokens() != 0) throw notYet("min_tokens");
-        if (p.logprobs() != null) throw notYet("logprobs");
-        if (p.promptLogprobs() != null) throw notYet("prompt_logprobs");
-    }
-
-    private static UnsupportedOperationException notYet(String feature) {
-        return new UnsupportedOperationException("SamplingParams: " + feature + " is not implemented yet");
     }
 
     private static double now() {

@@ -1,63 +1,94 @@
 package dev.vlm4j.engine;
 
+import dev.vlm4j.Logprob;
 import dev.vlm4j.SamplingParams;
 
 import java.util.Arrays;
-import java.util.random.RandomGenerator;
+import java.util.BitSet;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.IntFunction;
 
 /**
- * Picks the next token from a row of logits on the host, with vLLM 0.4's logits processing in vLLM's
- * order: temperature, then top-k and top-p together, then min-p, then a draw from the softmax.
+ * The logits processing and token choice of vLLM 0.4's sampler ({@code model_executor/layers/sampler.py}), on the
+ * host, one row at a time. {@link #process} applies, in vLLM's order:
  *
- * <ul>
- *   <li>A temperature below {@link #SAMPLING_EPS} means greedy: the first index of the largest logit
- *       (torch.argmax), and top-k/top-p/min-p do not apply.</li>
- *   <li>top-k keeps every token whose logit is at least the k-th largest, so ties with the k-th are all
- *       kept; k &lt;= 0 or k &gt;= vocab disables it.</li>
- *   <li>top-p sorts the kept tokens by probability, ascending, and removes them while the running sum
- *       stays {@code <= 1 - p}: the token that carries the sum past {@code 1 - p} is kept, and so is the
- *       most probable token always. Among equal logits the higher token id counts as less probable.</li>
+ * <ol>
+ *   <li>min_tokens: while fewer than {@code min_tokens} tokens are generated, the stop tokens (EOS unless
+ *       ignore_eos, and stop_token_ids) get -inf ({@code _apply_min_tokens_penalty}).</li>
+ *   <li>penalties ({@code _apply_penalties}): a token seen in the prompt or the output has its logit divided by
+ *       repetition_penalty when positive, multiplied when not; then {@code logit -= frequency_penalty × count
+ *       + presence_penalty × (count > 0)} over the output's token counts (OpenAI's definition). All in f32.</li>
+ *   <li>temperature: division in f32; a temperature below {@link #SAMPLING_EPS} (greedy, beam search) divides by 1.</li>
+ *   <li>top-k keeps every token whose logit is at least the k-th largest (ties with the k-th all stay); k = -1 or
+ *       k &gt;= vocab disables it. top-p, over what top-k kept, sorts by probability ascending and removes tokens
+ *       while the running sum stays {@code <= 1 - p}: the token that carries it past {@code 1 - p} stays, and so
+ *       does the most probable always. Among equal logits the higher token id counts as less probable.</li>
  *   <li>min-p removes tokens whose probability is below {@code min_p} times the largest probability.</li>
- * </ul>
- * The draw takes one uniform number from the request's generator and walks the distribution in token
- * id order, so a seeded request consumes its generator the same way in any batch. The returned
- * log-probability is the sampled token's under the processed distribution (vLLM 0.4's logprobs), which
- * for greedy requests is the raw log-softmax.
+ * </ol>
+ * The log-probabilities vLLM reports are those of the processed row ({@link #logSoftmax}); a greedy choice is its
+ * first argmax; a random draw takes one uniform number from the request's generator and walks the distribution in
+ * token id order, so a seeded request consumes its generator the same way in any batch. Prompt log-probabilities
+ * skip penalties and min_tokens, as vLLM's prompt rows do.
  */
 public final class Sampler {
 
     /** vLLM's threshold: a smaller temperature means greedy sampling. */
     public static final double SAMPLING_EPS = 1e-5;
 
-    /** A sampled token and its log-probability. */
-    public record Sample(int tokenId, double logprob) {}
-
     private Sampler() {}
 
-    /** Samples one token from the row {@code logits[offset, offset + vocabSize)}, which it leaves unchanged. */
-    public static Sample sample(float[] logits, int offset, int vocabSize, SamplingParams params, RandomGenerator random) {
-        float[] row = Arrays.copyOfRange(logits, offset, offset + vocabSize);
-        if (params.temperature() < SAMPLING_EPS) {
-            int token = argmax(row);
-            return new Sample(token, logSoftmaxAt(row, token));
+    /**
+     * Processes a row of logits in place, as described above.
+     *
+     * @param promptTokenIds the prompt (repetition penalty), or null for a prompt row (no penalties, no min_tokens)
+     * @param outputTokenIds tokens generated so far
+     * @param stopTokenIds   what min_tokens masks: EOS unless ignore_eos, and stop_token_ids
+     */
+    public static void process(float[] row, SamplingParams params, int[] promptTokenIds, int[] outputTokenIds, Set<Integer> stopTokenIds) {
+        if (promptTokenIds != null) {
+            if (outputTokenIds.length < params.minTokens()) {
+                for (int id : stopTokenIds) if (id >= 0 && id < row.length) row[id] = Float.NEGATIVE_INFINITY;
+            }
+            applyPenalties(row, promptTokenIds, outputTokenIds, params.presencePenalty(), params.frequencyPenalty(),
+                    params.repetitionPenalty());
         }
-        applyTemperature(row, params.temperature());
+        applyTemperature(row, params.temperature() < SAMPLING_EPS ? 1.0 : params.temperature());
         applyTopKTopP(row, params.topK(), params.topP());
         if (params.minP() > 0) applyMinP(row, params.minP());
-        return draw(row, random.nextDouble());
     }
 
-    /** The first index of the largest value. */
-    static int argmax(float[] row) {
-        int best = 0;
-        for (int i = 1; i < row.length; i++) {
-            if (row[i] > row[best]) best = i;
+    /** vLLM's penalties (see the class comment); neutral values leave the row untouched. */
+    static void applyPenalties(float[] row, int[] promptTokenIds, int[] outputTokenIds, double presence, double frequency,
+                               double repetition) {
+        if (repetition != 1.0) {
+            float r = (float) repetition;
+            BitSet seen = new BitSet(row.length);
+            for (int id : promptTokenIds) if (id >= 0 && id < row.length) seen.set(id);
+            for (int id : outputTokenIds) if (id >= 0 && id < row.length) seen.set(id);
+            for (int id = seen.nextSetBit(0); id >= 0; id = seen.nextSetBit(id + 1)) {
+                row[id] = row[id] > 0 ? row[id] / r : row[id] * r;
+            }
         }
-        return best;
+        if (frequency == 0 && presence == 0) return;
+        int[] sorted = outputTokenIds.clone();
+        Arrays.sort(sorted);
+        for (int i = 0; i < sorted.length; ) {
+            int id = sorted[i], count = 0;
+            while (i < sorted.length && sorted[i] == id) {
+                i++;
+                count++;
+            }
+            if (id < 0 || id >= row.length) continue;
+            row[id] -= (float) frequency * count; // f32, as vLLM's tensors
+            row[id] -= (float) presence;
+        }
     }
 
     /** Divides the logits by the temperature in float32, as vLLM does. */
     static void applyTemperature(float[] row, double temperature) {
+        if (temperature == 1.0) return;
         float t = (float) temperature;
         for (int i = 0; i < row.length; i++) row[i] /= t;
     }
@@ -98,33 +129,118 @@ public final class Sampler {
         }
     }
 
-    /**
-     * The token where the cumulative softmax, in token id order, first exceeds {@code uniform} in [0, 1),
-     * with its log-probability.
-     */
-    static Sample draw(float[] row, double uniform) {
+    /** log(softmax(row)), in double; -inf where the row is -inf. */
+    public static double[] logSoftmax(float[] row) {
         float max = row[argmax(row)];
-        double[] weights = new double[row.length];
-        double sum = 0;
-        for (int i = 0; i < row.length; i++) {
-            weights[i] = Math.exp(row[i] - max);
-            sum += weights[i];
-        }
-        double target = uniform * sum;
-        double cumulative = 0;
-        int token = -1;
-        for (int i = 0; i < row.length && cumulative <= target; i++) {
-            if (weights[i] == 0) continue;
-            cumulative += weights[i];
-            token = i; // when rounding leaves the target at the very end, the last possible token
-        }
-        return new Sample(token, Math.log(weights[token] / sum));
+        double logSum = Math.log(sumExp(row, max));
+        double[] out = new double[row.length];
+        for (int i = 0; i < row.length; i++) out[i] = (row[i] - max) - logSum;
+        return out;
     }
 
-    /** log(softmax(row)[token]), computed in double. */
-    static double logSoftmaxAt(float[] row, int token) {
-        float max = row[argmax(row)];
-        return (row[token] - max) - Math.log(sumExp(row, max));
+    /** The first index of the largest value (torch.argmax). */
+    static int argmax(float[] row) {
+        int best = 0;
+        for (int i = 1; i < row.length; i++) {
+            if (row[i] > row[best]) best = i;
+        }
+        return best;
+    }
+
+    /** The first index of the largest value. */
+    static int argmax(double[] values) {
+        int best = 0;
+        for (int i = 1; i < values.length; i++) {
+            if (values[i] > values[best]) best = i;
+        }
+        return best;
+    }
+
+    /**
+     * The token where the cumulative distribution {@code exp(logprobs)}, in token id order, first exceeds
+     * {@code uniform} in [0, 1); the last possible token when rounding leaves the target at the very end.
+     */
+    static int draw(double[] logprobs, double uniform) {
+        double cumulative = 0;
+        int token = -1;
+        for (int i = 0; i < logprobs.length && (token < 0 || cumulative <= uniform); i++) {
+            if (logprobs[i] == Double.NEGATIVE_INFINITY) continue;
+            cumulative += Math.exp(logprobs[i]);
+            token = i;
+        }
+        return token;
+    }
+
+    /**
+     * vLLM's logprobs of one position: the chosen token with its rank (1 + the tokens more probable), then the
+     * {@code k} most probable with ranks 1..k, in a map ordered as vLLM's dict (the chosen token first, keeping that
+     * place when it is among the top k).
+     *
+     * @param decode the text of each token in the map (the detokenizer's view at this position)
+     */
+    public static Map<Integer, Logprob> topLogprobs(double[] logprobs, int chosen, int k, IntFunction<String> decode) {
+        double value = logprobs[chosen];
+        int rank = 1;
+        for (double lp : logprobs) if (lp > value) rank++;
+        Map<Integer, Logprob> entries = new LinkedHashMap<>();
+        entries.put(chosen, new Logprob(value, rank, decode.apply(chosen)));
+        int[] top = topK(logprobs, k);
+        for (int i = 0; i < top.length; i++) {
+            entries.put(top[i], new Logprob(logprobs[top[i]], i + 1, decode.apply(top[i])));
+        }
+        return entries;
+    }
+
+    /** The ids of the {@code k} largest values, largest first; equal values in ascending id order. */
+    static int[] topK(double[] values, int k) {
+        k = Math.min(k, values.length);
+        if (k <= 0) return new int[0];
+        int[] heap = new int[k]; // min-heap of the best k seen: its root is the worst kept
+        int size = 0;
+        for (int id = 0; id < values.length; id++) {
+            if (size < k) {
+                heap[size++] = id;
+                siftUp(heap, size - 1, values);
+            } else if (better(id, heap[0], values)) {
+                heap[0] = id;
+                siftDown(heap, size, values);
+            }
+        }
+        Integer[] boxed = new Integer[k];
+        for (int i = 0; i < k; i++) boxed[i] = heap[i];
+        Arrays.sort(boxed, (a, b) -> better(a, b, values) ? -1 : better(b, a, values) ? 1 : 0);
+        return Arrays.stream(boxed).mapToInt(Integer::intValue).toArray();
+    }
+
+    /** Whether id a ranks before id b: a larger value, or an equal value and a smaller id. */
+    private static boolean better(int a, int b, double[] values) {
+        return values[a] > values[b] || (values[a] == values[b] && a < b);
+    }
+
+    private static void siftUp(int[] heap, int i, double[] values) {
+        while (i > 0) {
+            int parent = (i - 1) / 2;
+            if (!better(heap[parent], heap[i], values)) break;
+            swap(heap, i, parent);
+            i = parent;
+        }
+    }
+
+    private static void siftDown(int[] heap, int size, double[] values) {
+        for (int i = 0; ; ) {
+            int worst = i, left = 2 * i + 1, right = left + 1;
+            if (left < size && better(heap[worst], heap[left], values)) worst = left;
+            if (right < size && better(heap[worst], heap[right], values)) worst = right;
+            if (worst == i) return;
+            swap(heap, i, worst);
+            i = worst;
+        }
+    }
+
+    private static void swap(int[] a, int i, int j) {
+        int t = a[i];
+        a[i] = a[j];
+        a[j] = t;
     }
 
     private static double sumExp(float[] row, float max) {

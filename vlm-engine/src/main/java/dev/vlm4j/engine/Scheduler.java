@@ -1,28 +1,39 @@
 package dev.vlm4j.engine;
 
-import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.Deque;
+import java.util.Comparator;
 import java.util.List;
 
 /**
  * Decides, before every step, which requests run: continuous batching as vLLM does it. Requests wait in
- * arrival order; each step first lets every running request decode (taking a new KV block when its last
- * one is full), then admits waiting requests, oldest first, while the step's token budget
- * ({@code max_num_batched_tokens}), {@code max_num_seqs} and the free blocks allow. A step thus mixes
- * decodes and whole-prompt prefills, and requests join and leave between steps.
+ * arrival order. Each step, within the token budget ({@code max_num_batched_tokens}) and {@code max_num_seqs}:
  *
- * <p>When the blocks run out for a running request, the newest running request is preempted by
- * recompute: its blocks are freed and it goes back to the front of the waiting queue, keeping the tokens
- * it generated, which are computed again with its prompt when it is readmitted. No request is admitted
- * in a step that preempted one.
+ * <ol>
+ *   <li>every running request that decodes gets its next token (a new KV block when its last one is full, a copy
+ *       of a block its forks share before it writes there);</li>
+ *   <li>running requests part way through their prompt get their next chunk;</li>
+ *   <li>unless a request was preempted in this step, swapped-out requests come back in, oldest first;</li>
+ *   <li>and if none is left swapped out, waiting requests are admitted, oldest first, while their blocks fit (less
+ *       what the prefix cache holds).</li>
+ * </ol>
+ * A prompt is computed whole, unless chunked prefill is on: then a prompt longer than what the step has left gets a
+ * chunk of it, and the rest in later steps while the others decode. A request whose sequences sample together (n,
+ * best_of, beam search) computes the last token of each sequence in the same step.
+ *
+ * <p>When the blocks run out for a running request, the newest running request is preempted: swapped out to host
+ * memory when it has several sequences and the swap space has room (vLLM's rule), else by recompute: its blocks are
+ * freed and it goes back to waiting, keeping its tokens, which are computed again with its prompt when readmitted.
+ * A request that cannot come in although nothing else holds a block (its forks outgrew the cache) can never run: it
+ * ends as ignored, as vLLM ends prompts too long for the cache.
  */
 public final class Scheduler {
 
     private final SchedulerConfig config;
     private final BlockManager blocks;
-    private final Deque<SequenceGroup> waiting = new ArrayDeque<>();
+    private final List<SequenceGroup> waiting = new ArrayList<>();
     private final List<SequenceGroup> running = new ArrayList<>();
+    private final List<SequenceGroup> swapped = new ArrayList<>();
+    private long nextArrival;
 
     public Scheduler(SchedulerConfig config, BlockManager blocks) {
         this.config = config;
@@ -70,67 +81,167 @@ public final class Scheduler {
         for (Sequence seq : group.sequences()) {
             if (seq.status() != SequenceStatus.WAITING) throw new IllegalArgumentException(seq + " is not waiting");
         }
-        waiting.addLast(group);
+        group.arrivalIndex = nextArrival++;
+        waiting.add(group);
     }
 
     /** Picks this step's sequences; see the class comment. */
     public SchedulerOutput schedule(double now) {
-        List<ScheduledSequence> scheduled = new ArrayList<>();
-        List<SequenceGroup> preempted = new ArrayList<>();
-        int budget = config.maxNumBatchedTokens();
+        Step step = new Step(config.maxNumBatchedTokens());
 
-        Deque<SequenceGroup> queue = new ArrayDeque<>(running);
+        // 1. Decodes, oldest first, preempting the newest running request while blocks are short.
+        List<SequenceGroup> pending = new ArrayList<>(running);
         running.clear();
-        while (!queue.isEmpty()) {
-            SequenceGroup group = queue.pollFirst();
-            while (group != null && !blocks.canAppendSlots(group)) {
-                SequenceGroup victim = queue.isEmpty() ? group : queue.pollLast();
-                preempt(victim);
-                preempted.add(victim);
-                if (victim == group) group = null;
+        List<SequenceGroup> prefilling = new ArrayList<>();
+        for (int i = 0; i < pending.size(); i++) {
+            SequenceGroup group = pending.get(i);
+            if (!isDecode(group)) {
+                prefilling.add(group);
+                continue;
             }
-            if (group == null) break;
+            while (!blocks.canAppendSlots(group)) {
+                SequenceGroup victim = pending.size() - 1 > i ? pending.removeLast() : group;
+                prefilling.remove(victim);
+                preempt(victim, step);
+                if (victim == group) break;
+            }
+            if (step.preempted.contains(group)) break;
             blocks.appendSlots(group);
-            budget -= schedule(group, scheduled);
+            step.schedule(group, plan(group, step.budget));
             running.add(group);
         }
-        for (SequenceGroup group : preempted) waiting.addFirst(group); // newest was preempted first: oldest ends up in front
+        // 2. Prompt chunks of running requests.
+        for (SequenceGroup group : prefilling) {
+            step.schedule(group, plan(group, step.budget));
+            running.add(group);
+        }
+        running.sort(Comparator.comparingLong(g -> g.arrivalIndex));
+        if (!step.preempted.isEmpty()) return step.output(blocks);
+        if (running.isEmpty() && blocks.numFreeBlocks() == blocks.numBlocks()) ignoreWhatCanNeverRun(step);
 
-        if (preempted.isEmpty()) {
-            int numSeqs = running.stream().mapToInt(g -> g.unfinishedSequences().size()).sum();
-            while (!waiting.isEmpty()) {
-                SequenceGroup group = waiting.peekFirst();
-                int seqs = group.unfinishedSequences().size();
-                if (group.numUncomputedTokens() > budget || numSeqs + seqs > config.maxNumSeqs() || !blocks.canAllocate(group)) break;
-                waiting.pollFirst();
-                blocks.allocate(group);
-                for (Sequence seq : group.unfinishedSequences()) seq.setStatus(SequenceStatus.RUNNING);
-                group.markScheduled(now);
-                budget -= schedule(group, scheduled);
-                numSeqs += seqs;
-                running.add(group);
+        int numSeqs = running.stream().mapToInt(SequenceGroup::maxRunningSequences).sum();
+        // 3. Swapped-out requests back in.
+        while (!swapped.isEmpty()) {
+            SequenceGroup group = swapped.getFirst();
+            List<ScheduledSequence> chunks = plan(group, step.budget);
+            int seqs = group.maxRunningSequences();
+            if (chunks.isEmpty() || numSeqs + seqs > config.maxNumSeqs() || !blocks.canSwapIn(group)) break;
+            swapped.removeFirst();
+            step.swapIn.addAll(blocks.swapIn(group));
+            blocks.appendSlots(group);
+            step.schedule(group, plan(group, step.budget));
+            numSeqs += seqs;
+            running.add(group);
+        }
+        // 4. Waiting requests in.
+        while (swapped.isEmpty() && !waiting.isEmpty()) {
+            SequenceGroup group = waiting.getFirst();
+            int seqs = group.maxRunningSequences();
+            if (numSeqs + seqs > config.maxNumSeqs() || !blocks.canAllocate(group)) break;
+            if (!fitsOnAdmission(group, step.budget)) break;
+            waiting.removeFirst();
+            blocks.allocate(group);
+            for (Sequence seq : group.unfinishedSequences()) seq.setStatus(SequenceStatus.RUNNING);
+            group.markScheduled(now);
+            step.schedule(group, plan(group, step.budget));
+            numSeqs += seqs;
+            running.add(group);
+        }
+        return step.output(blocks);
+    }
+
+    /** This step's decisions so far. */
+    private static final class Step {
+        int budget;
+        final List<ScheduledSequence> scheduled = new ArrayList<>();
+        final List<SequenceGroup> preempted = new ArrayList<>();
+        final List<BlockManager.Move> swapOut = new ArrayList<>();
+        final List<BlockManager.Move> swapIn = new ArrayList<>();
+        final List<SequenceGroup> ignored = new ArrayList<>();
+
+        Step(int budget) {
+            this.budget = budget;
+        }
+
+        void schedule(SequenceGroup group, List<ScheduledSequence> chunks) {
+            for (ScheduledSequence chunk : chunks) {
+                scheduled.add(chunk);
+                budget -= chunk.numTokens();
             }
         }
-        return new SchedulerOutput(scheduled, preempted);
-    }
 
-    private static int schedule(SequenceGroup group, List<ScheduledSequence> scheduled) {
-        int tokens = 0;
-        for (Sequence seq : group.unfinishedSequences()) {
-            scheduled.add(new ScheduledSequence(group, seq, seq.numUncomputedTokens()));
-            tokens += seq.numUncomputedTokens();
+        SchedulerOutput output(BlockManager blocks) {
+            return new SchedulerOutput(scheduled, preempted, swapOut, swapIn, blocks.takeCopies(), ignored);
         }
-        return tokens;
     }
 
-    private void preempt(SequenceGroup group) {
-        for (Sequence seq : group.unfinishedSequences()) {
+    /** With the whole cache free, the oldest swapped or waiting request that still cannot come in never will: it ends. */
+    private void ignoreWhatCanNeverRun(Step step) {
+        SequenceGroup head = !swapped.isEmpty() ? swapped.getFirst() : waiting.isEmpty() ? null : waiting.getFirst();
+        if (head == null || (swapped.contains(head) ? blocks.canSwapIn(head) : blocks.canAllocate(head))) return;
+        swapped.remove(head);
+        waiting.remove(head);
+        for (Sequence seq : head.unfinishedSequences()) {
             blocks.free(seq);
-            seq.resetForRecompute();
+            seq.finish(SequenceStatus.FINISHED_IGNORED, null);
         }
+        step.ignored.add(head);
     }
 
-    /** Frees the blocks of finished sequences and drops finished requests; called after each step's outputs. */
+    /** Whether every unfinished sequence of a running request has just its next token to compute. */
+    private static boolean isDecode(SequenceGroup group) {
+        for (Sequence seq : group.unfinishedSequences()) if (seq.numUncomputedTokens() != 1) return false;
+        return true;
+    }
+
+    /**
+     * The chunks a request computes with {@code budget} tokens left: all its uncomputed tokens if they fit;
+     * else, with chunked prefill or several sequences (whose last tokens go together), as many as fit, keeping
+     * back each sequence's last token; else none.
+     */
+    private List<ScheduledSequence> plan(SequenceGroup group, int budget) {
+        List<Sequence> seqs = group.unfinishedSequences();
+        List<ScheduledSequence> chunks = new ArrayList<>();
+        if (group.numUncomputedTokens() <= budget) {
+            for (Sequence seq : seqs) if (seq.numUncomputedTokens() > 0) chunks.add(new ScheduledSequence(group, seq, seq.numUncomputedTokens()));
+            return chunks;
+        }
+        if (!config.chunkedPrefill() && seqs.size() == 1) return chunks;
+        int left = budget;
+        for (Sequence seq : seqs) {
+            int n = Math.min(seq.numUncomputedTokens() - 1, left);
+            if (n > 0) chunks.add(new ScheduledSequence(group, seq, n));
+            left -= Math.max(n, 0);
+        }
+        return chunks;
+    }
+
+    /** Whether a waiting request can start within {@code budget}: whole, or its first chunk. */
+    private boolean fitsOnAdmission(SequenceGroup group, int budget) {
+        int uncomputed = 0;
+        for (Sequence seq : group.unfinishedSequences()) uncomputed += seq.length() - blocks.numCachedTokens(seq, group);
+        if (uncomputed <= budget) return true;
+        return budget > 0 && (config.chunkedPrefill() || group.unfinishedSequences().size() > 1);
+    }
+
+    /** Swap when the request has several sequences and the swap space has room; else recompute. */
+    private void preempt(SequenceGroup group, Step step) {
+        if (group.unfinishedSequences().size() > 1 && blocks.canSwapOut(group)) {
+            step.swapOut.addAll(blocks.swapOut(group));
+            swapped.add(group);
+            swapped.sort(Comparator.comparingLong(g -> g.arrivalIndex));
+        } else {
+            for (Sequence seq : group.unfinishedSequences()) {
+                blocks.free(seq);
+                seq.resetForRecompute();
+            }
+            waiting.add(group);
+            waiting.sort(Comparator.comparingLong(g -> g.arrivalIndex));
+        }
+        step.preempted.add(group);
+    }
+
+    /** Drops finished requests from the running ones, freeing whatever their finished sequences still hold; called after each step. */
     public void freeFinished() {
         running.removeIf(group -> {
             for (Sequence seq : group.sequences()) {
@@ -140,27 +251,29 @@ public final class Scheduler {
         });
     }
 
-    /** Removes a request wherever it is, marks its unfinished sequences aborted and frees their blocks at once; null if unknown. */
+    /** Removes a request wherever it is, frees its blocks (device or host) at once and marks its unfinished sequences aborted; null if unknown. */
     public SequenceGroup abort(String requestId) {
         SequenceGroup group = find(requestId);
         if (group == null) return null;
         waiting.remove(group);
         running.remove(group);
+        swapped.remove(group);
         for (Sequence seq : group.sequences()) {
-            if (!seq.isFinished()) seq.finish(SequenceStatus.FINISHED_ABORTED, null);
             blocks.free(seq);
+            if (!seq.isFinished()) seq.finish(SequenceStatus.FINISHED_ABORTED, null);
         }
         return group;
     }
 
     private SequenceGroup find(String requestId) {
-        for (SequenceGroup g : running) if (g.requestId().equals(requestId)) return g;
-        for (SequenceGroup g : waiting) if (g.requestId().equals(requestId)) return g;
+        for (List<SequenceGroup> queue : List.of(running, waiting, swapped)) {
+            for (SequenceGroup g : queue) if (g.requestId().equals(requestId)) return g;
+        }
         return null;
     }
 
     public boolean hasUnfinished() {
-        return !waiting.isEmpty() || !running.isEmpty();
+        return !waiting.isEmpty() || !running.isEmpty() || !swapped.isEmpty();
     }
 
     /** Requests waiting to be admitted (preempted ones included). */
@@ -171,5 +284,10 @@ public final class Scheduler {
     /** Requests admitted and running. */
     public int numRunning() {
         return running.size();
+    }
+
+    /** Requests swapped out to host memory. */
+    public int numSwapped() {
+        return swapped.size();
     }
 }

@@ -1,17 +1,21 @@
 package dev.vlm4j.engine;
 
+import dev.vlm4j.Logprob;
 import dev.vlm4j.input.ProcessedImage;
+import dev.vlm4j.tokenizer.IncrementalDetokenizer;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 /**
  * One token sequence of a request: its prompt and generated tokens, how many of them have their keys and
- * values in the KV cache, the cache blocks that hold them, and the text generated so far.
+ * values in the KV cache, the cache blocks that hold them, and the text and log-probabilities generated so far.
  *
- * <p>The scheduler computes a sequence's uncomputed tokens {@code [numComputedTokens, length)} in one
- * chunk: the whole prompt on admission, the prompt and every generated token after a preemption by
- * recompute, one token per decode step.
+ * <p>The scheduler computes a sequence's uncomputed tokens {@code [numComputedTokens, length)} in one or more
+ * chunks: the prompt on admission (less what the prefix cache already holds), the prompt and every generated
+ * token after a preemption by recompute, one token per decode step. Sampling forks a sequence into several
+ * (n, best_of, beam search); forks share their blocks until one writes (copy-on-write).
  */
 public final class Sequence {
 
@@ -19,19 +23,61 @@ public final class Sequence {
     private final IntList tokens;          // prompt then generated token ids
     private final int promptLength;
     private final ProcessedImage image;    // null for a text-only prompt
-    final IntList blockTable = new IntList(8); // KV block ids, block i holds positions [i*blockSize, (i+1)*blockSize); owned by BlockManager
+    private final byte[] imageDigest;      // SHA-256 of the image's content, null without one
+    private final int imageTokenId;        // the tokens that take the image's embeddings
+    final IntList blockTable = new IntList(8); // KV (or, while swapped out, host) block ids; owned by BlockManager
+    final List<BlockHash> blockHashes;     // hashes of the full blocks of tokens so far, filled on demand by BlockManager
+    private final IncrementalDetokenizer detokenizer;
     private int numComputedTokens;
     private SequenceStatus status = SequenceStatus.WAITING;
-    private final StringBuilder outputText = new StringBuilder();
+    private final StringBuilder outputText;
     private double cumulativeLogprob;
     private Object stopReason;             // Integer stop token id or String stop string
+    private final List<Map<Integer, Logprob>> outputLogprobs; // per generated token, when asked for; else null
 
-    Sequence(long id, int[] promptTokenIds, ProcessedImage image) {
+    /**
+     * @param image        the prompt's image (null for a text-only prompt), whose embeddings the {@code imageTokenId}
+     *                     tokens take; {@code imageDigest} identifies its content for the prefix cache
+     * @param keepLogprobs keep the log-probabilities entry of every generated token
+     */
+    Sequence(long id, int[] promptTokenIds, ProcessedImage image, byte[] imageDigest, int imageTokenId,
+             IncrementalDetokenizer detokenizer, boolean keepLogprobs) {
         if (promptTokenIds.length == 0) throw new IllegalArgumentException("a prompt needs at least one token");
         this.id = id;
         this.tokens = new IntList(promptTokenIds);
         this.promptLength = promptTokenIds.length;
         this.image = image;
+        this.imageDigest = imageDigest;
+        this.imageTokenId = imageTokenId;
+        this.blockHashes = new ArrayList<>();
+        this.detokenizer = detokenizer;
+        this.outputText = new StringBuilder();
+        this.outputLogprobs = keepLogprobs ? new ArrayList<>() : null;
+    }
+
+    private Sequence(long id, Sequence parent, IncrementalDetokenizer detokenizer) {
+        this.id = id;
+        this.tokens = new IntList(parent.tokens.toArray());
+        this.promptLength = parent.promptLength;
+        this.image = parent.image;
+        this.imageDigest = parent.imageDigest;
+        this.imageTokenId = parent.imageTokenId;
+        this.blockHashes = new ArrayList<>(parent.blockHashes);
+        this.detokenizer = detokenizer;
+        this.numComputedTokens = parent.numComputedTokens;
+        this.status = parent.status;
+        this.outputText = new StringBuilder(parent.outputText);
+        this.cumulativeLogprob = parent.cumulativeLogprob;
+        this.stopReason = parent.stopReason;
+        this.outputLogprobs = parent.outputLogprobs == null ? null : new ArrayList<>(parent.outputLogprobs);
+    }
+
+    /**
+     * A copy of this sequence under a new id, with the given detokenizer (in this sequence's state); its block
+     * table is empty until {@link BlockManager#fork} shares the parent's blocks with it.
+     */
+    Sequence fork(long newId, IncrementalDetokenizer detokenizer) {
+        return new Sequence(newId, this, detokenizer);
     }
 
     public long id() {
@@ -55,10 +101,39 @@ public final class Sequence {
         return tokens.last();
     }
 
+    int tokenAt(int position) {
+        return tokens.get(position);
+    }
+
+    int[] promptTokenIds() {
+        return tokens.slice(0, promptLength);
+    }
+
+    int[] outputTokenIdArray() {
+        return tokens.slice(promptLength, tokens.size());
+    }
+
     public List<Integer> outputTokenIds() {
         List<Integer> ids = new ArrayList<>(outputLength());
         for (int i = promptLength; i < tokens.size(); i++) ids.add(tokens.get(i));
         return ids;
+    }
+
+    ProcessedImage image() {
+        return image;
+    }
+
+    byte[] imageDigest() {
+        return imageDigest;
+    }
+
+    /** Whether {@code tokenId} takes a row of this sequence's image embeddings. */
+    boolean isImageToken(int tokenId) {
+        return image != null && tokenId == imageTokenId;
+    }
+
+    IncrementalDetokenizer detokenizer() {
+        return detokenizer;
     }
 
     /** Tokens whose keys and values are in the cache. */
@@ -90,8 +165,23 @@ public final class Sequence {
         return stopReason;
     }
 
+    /** Per generated token, the log-probabilities asked for; null when the request asked for none. */
+    public List<Map<Integer, Logprob>> outputLogprobs() {
+        return outputLogprobs;
+    }
+
     public int[] blockTable() {
         return blockTable.toArray();
+    }
+
+    /**
+     * vLLM's beam search score: {@code cumulative_logprob / len^length_penalty}, where len counts prompt and
+     * output tokens, less a final EOS when {@code eosTokenId} is given (as HF does); {@code seqLen} overrides len.
+     */
+    double beamSearchScore(double lengthPenalty, Integer seqLen, Integer eosTokenId) {
+        int len = seqLen != null ? seqLen : length();
+        if (seqLen == null && eosTokenId != null && lastTokenId() == eosTokenId) len--;
+        return cumulativeLogprob / Math.pow(len, lengthPenalty);
     }
 
     void setStatus(SequenceStatus status) {
@@ -112,15 +202,28 @@ public final class Sequence {
         numComputedTokens += n;
     }
 
-    void appendToken(int tokenId, double logprob, String textDelta) {
+    /** The prefix cache holds the first {@code n} tokens' keys and values: they need no computing. */
+    void setCachedTokens(int n) {
+        if (numComputedTokens != 0 || n < 0 || n >= tokens.size()) {
+            throw new IllegalStateException("sequence " + id + ": cannot take " + n + " cached tokens with " + numComputedTokens + " computed");
+        }
+        numComputedTokens = n;
+    }
+
+    /**
+     * Appends a sampled token: its log-probability under the sampled distribution, the text it completes, and
+     * its log-probabilities entry (kept when the request asked for logprobs).
+     */
+    void appendToken(int tokenId, double logprob, String textDelta, Map<Integer, Logprob> logprobs) {
         tokens.add(tokenId);
         cumulativeLogprob += logprob;
         outputText.append(textDelta);
+        if (outputLogprobs != null) outputLogprobs.add(logprobs);
     }
 
-    /** Drops the last {@code chars} characters of the output text (a stop token's text). */
-    void truncateText(int chars) {
-        outputText.setLength(outputText.length() - chars);
+    /** Cuts the output text to its first {@code length} chars (UTF-16 units): a stop string or stop token's text leaves. */
+    void truncateText(int length) {
+        outputText.setLength(length);
     }
 
     /** Preemption by recompute: the cache forgets this sequence, which keeps its tokens and comes back as a longer prompt. */
@@ -133,17 +236,17 @@ public final class Sequence {
      * The model input for the next {@code n} uncomputed tokens. The image travels only with a chunk that
      * holds image tokens, together with how many image tokens came before it.
      */
-    SequenceChunk nextChunk(int n, int imageTokenId) {
+    SequenceChunk nextChunk(int n, boolean allLogits) {
         int start = numComputedTokens;
         int[] ids = tokens.slice(start, start + n);
         if (image == null || !contains(ids, imageTokenId)) {
-            return new SequenceChunk(ids, start, blockTable.toArray(), null, 0);
+            return new SequenceChunk(ids, start, blockTable.toArray(), null, 0, allLogits);
         }
         int before = 0;
         for (int i = 0; i < Math.min(start, promptLength); i++) {
             if (tokens.get(i) == imageTokenId) before++;
         }
-        return new SequenceChunk(ids, start, blockTable.toArray(), image, before);
+        return new SequenceChunk(ids, start, blockTable.toArray(), image, before, allLogits);
     }
 
     private static boolean contains(int[] ids, int value) {

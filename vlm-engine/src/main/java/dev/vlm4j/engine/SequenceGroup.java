@@ -1,20 +1,25 @@
 package dev.vlm4j.engine;
 
 import dev.vlm4j.CompletionOutput;
+import dev.vlm4j.Logprob;
 import dev.vlm4j.RequestMetrics;
 import dev.vlm4j.RequestOutput;
 import dev.vlm4j.SamplingParams;
 import dev.vlm4j.input.ProcessedPrompt;
+import dev.vlm4j.tokenizer.IncrementalDetokenizer;
 
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Comparator;
 import java.util.List;
+import java.util.Map;
+import java.util.Set;
 import java.util.random.RandomGenerator;
 
 /**
- * A request: its prompt, sampling parameters, the sequences generated for it (one today; n or best_of
- * of them once sampling forks), its random generator and its timings. Scheduled as a unit, as vLLM's
- * {@code SequenceGroup}.
+ * A request: its prompt, sampling parameters, the sequences generated for it (one until the first token, then
+ * best_of of them for n/best_of sampling and beam search), its random generator, prompt log-probabilities and
+ * timings. Scheduled as a unit, as vLLM's {@code SequenceGroup}.
  */
 public final class SequenceGroup {
 
@@ -23,27 +28,37 @@ public final class SequenceGroup {
     private final List<Integer> promptTokenIds;
     private final SamplingParams params;
     private final int maxOutputTokens;
+    private final Set<Integer> stopTokenIds;
     private final RandomGenerator random;
-    private final List<Sequence> sequences;
+    private final List<Sequence> sequences = new ArrayList<>();
+    private final List<Map<Integer, Logprob>> promptLogprobs; // null unless asked for; position 0 holds null
+    private final IncrementalDetokenizer promptDetokenizer;   // walks the prompt to name the tokens of promptLogprobs
     private final double arrivalTime;
     private Double firstScheduledTime;
     private Double firstTokenTime;
     private Double lastTokenTime;
     private Double finishedTime;
+    long arrivalIndex; // the order the scheduler received it in: its priority (first come, first served)
 
     /**
-     * @param maxOutputTokens the most tokens a sequence may generate: max_tokens, or what max_model_len leaves
-     * @param random          the generator that random sampling of this request draws from
+     * @param maxOutputTokens   the most tokens a sequence may generate: max_tokens, or what max_model_len leaves
+     * @param stopTokenIds      the tokens min_tokens holds back: EOS (unless ignore_eos) and stop_token_ids
+     * @param random            the generator that random sampling of this request draws from
+     * @param promptDetokenizer seeded with the first prompt token, when prompt_logprobs are asked for; else null
      */
-    SequenceGroup(String requestId, ProcessedPrompt prompt, SamplingParams params, int maxOutputTokens,
-                  RandomGenerator random, Sequence sequence, double arrivalTime) {
+    SequenceGroup(String requestId, ProcessedPrompt prompt, SamplingParams params, int maxOutputTokens, Set<Integer> stopTokenIds,
+                  RandomGenerator random, Sequence sequence, IncrementalDetokenizer promptDetokenizer, double arrivalTime) {
         this.requestId = requestId;
         this.prompt = prompt;
         this.promptTokenIds = Arrays.stream(prompt.tokenIds()).boxed().toList();
         this.params = params;
         this.maxOutputTokens = maxOutputTokens;
+        this.stopTokenIds = Set.copyOf(stopTokenIds);
         this.random = random;
-        this.sequences = List.of(sequence);
+        this.sequences.add(sequence);
+        this.promptDetokenizer = promptDetokenizer;
+        this.promptLogprobs = params.promptLogprobs() != null ? new ArrayList<>() : null;
+        if (promptLogprobs != null) promptLogprobs.add(null);
         this.arrivalTime = arrivalTime;
     }
 
@@ -59,12 +74,16 @@ public final class SequenceGroup {
         return maxOutputTokens;
     }
 
+    Set<Integer> stopTokenIds() {
+        return stopTokenIds;
+    }
+
     RandomGenerator random() {
         return random;
     }
 
     public List<Sequence> sequences() {
-        return sequences;
+        return List.copyOf(sequences);
     }
 
     public List<Sequence> unfinishedSequences() {
@@ -75,11 +94,57 @@ public final class SequenceGroup {
         return sequences.stream().allMatch(Sequence::isFinished);
     }
 
+    void add(Sequence seq) {
+        sequences.add(seq);
+    }
+
+    void remove(Sequence seq) {
+        if (!sequences.remove(seq)) throw new IllegalStateException(seq + " is not in " + this);
+    }
+
+    /** Sequences this request may run at once: best_of once it forks at its first token. */
+    int maxRunningSequences() {
+        return sequences.size() == 1 && sequences.getFirst().outputLength() == 0 ? params.bestOf() : unfinishedSequences().size();
+    }
+
+    /** Whether the next sample is the request's first: one sequence forks into best_of. */
+    boolean isPromptPhase() {
+        return sequences.size() == 1 && sequences.getFirst().outputLength() == 0;
+    }
+
     /** Tokens the next step must compute for this request. */
     int numUncomputedTokens() {
         int n = 0;
         for (Sequence s : unfinishedSequences()) n += s.numUncomputedTokens();
         return n;
+    }
+
+    /** Whether blocks of the prefix cache may stand in for prompt tokens: not when every prompt position's logits are needed. */
+    boolean usesPrefixCache() {
+        return params.promptLogprobs() == null;
+    }
+
+    /** Whether a chunk at {@code startPosition} still needs the logits of every token, for prompt log-probabilities. */
+    boolean wantsAllLogits(int startPosition) {
+        return promptLogprobs != null && startPosition < prompt.tokenIds().length - 1 && promptLogprobs.size() < promptTokenIds.size();
+    }
+
+    /** Whether the row of prompt position {@code position} gives a prompt log-probability not collected yet. */
+    boolean wantsPromptLogprobs(int position) {
+        return promptLogprobs != null && position + 1 == promptLogprobs.size() && position + 1 < promptTokenIds.size();
+    }
+
+    /**
+     * Adds the prompt log-probabilities that the row of prompt position {@code position} gives: those of the token at
+     * {@code position + 1}, with the top prompt_logprobs, each named by the detokenizer as it walks the prompt.
+     * A position already covered (a recompute after preemption) is skipped.
+     */
+    void addPromptLogprobs(int position, double[] logprobs) {
+        if (!wantsPromptLogprobs(position)) return;
+        int next = position + 1;
+        int token = promptTokenIds.get(next);
+        promptLogprobs.add(Sampler.topLogprobs(logprobs, token, params.promptLogprobs(), promptDetokenizer::peek));
+        promptDetokenizer.next(token);
     }
 
     void markScheduled(double now) {
@@ -99,15 +164,35 @@ public final class SequenceGroup {
         return new RequestMetrics(arrivalTime, firstScheduledTime, firstTokenTime, lastTokenTime, finishedTime);
     }
 
-    /** The request's state as vLLM reports it: the whole text and tokens so far, not a delta. */
+    /**
+     * The request's state as vLLM reports it (whole text and tokens so far, not deltas): the n best sequences, by
+     * beam search score or by cumulative log-probability, each with its index among the request's sequences. While a
+     * sequence runs, the last characters that could begin a stop string are held back.
+     */
     public RequestOutput toRequestOutput() {
-        List<CompletionOutput> outputs = new ArrayList<>(sequences.size());
-        for (int i = 0; i < sequences.size(); i++) {
-            Sequence s = sequences.get(i);
-            outputs.add(new CompletionOutput(i, s.outputText(), s.outputTokenIds(), s.cumulativeLogprob(), null,
-                    s.status().finishReason(), s.stopReason()));
+        List<Sequence> top = sequences;
+        if (sequences.size() > 1) {
+            Comparator<Sequence> best = params.useBeamSearch()
+                    ? Comparator.comparingDouble(s -> s.beamSearchScore(params.lengthPenalty(), null, null))
+                    : Comparator.comparingDouble(Sequence::cumulativeLogprob);
+            top = sequences.stream().sorted(best.reversed()).limit(params.n()).toList();
         }
-        return new RequestOutput(requestId, prompt.prompt(), promptTokenIds, null, outputs, isFinished(), metrics());
+        List<CompletionOutput> outputs = new ArrayList<>(top.size());
+        for (Sequence s : top) {
+            outputs.add(new CompletionOutput(sequences.indexOf(s), textToReturn(s), s.outputTokenIds(), s.cumulativeLogprob(),
+                    params.logprobs() != null ? List.copyOf(s.outputLogprobs()) : null, s.status().finishReason(), s.stopReason()));
+        }
+        List<Map<Integer, Logprob>> prompts = promptLogprobs == null ? null : new ArrayList<>(promptLogprobs);
+        return new RequestOutput(requestId, prompt.prompt(), promptTokenIds, prompts, outputs, isFinished(), metrics());
+    }
+
+    /** vLLM's {@code get_output_text_to_return}: a running sequence's text less the stop-string buffer. */
+    private String textToReturn(Sequence s) {
+        String text = s.outputText();
+        int buffer = params.outputTextBufferLength();
+        if (buffer == 0 || s.isFinished()) return text;
+        int chars = text.codePointCount(0, text.length());
+        return chars <= buffer ? "" : text.substring(0, text.offsetByCodePoints(0, chars - buffer));
     }
 
     @Override

@@ -39,8 +39,8 @@ final class LlamaDecoder implements AutoCloseable {
             Tensor down,                   // [D, I]
             Tensor kCache, Tensor vCache) {} // [numBlocks, blockSize, KV, hd]
 
-    // Activations for up to `capacity` tokens and `seqCapacity` sequences.
-    private int capacity, seqCapacity;
+    // Activations for up to `capacity` tokens and `rowCapacity` logit rows.
+    private int capacity, rowCapacity;
     private Tensor x;      // [capacity, D] the residual stream
     private Tensor h;      // [capacity, D] normed
     private Tensor q;      // [capacity, H*hd]
@@ -50,9 +50,10 @@ final class LlamaDecoder implements AutoCloseable {
     private Tensor delta;  // [capacity, D] a sublayer's output before the residual add
     private Tensor gate;   // [capacity, I], then silu(gate) * up
     private Tensor up;     // [capacity, I]
-    private Tensor last;   // [seqCapacity, D] each sequence's last row, then normed
-    private Tensor lastNormed; // [seqCapacity, D]
-    private Tensor logits; // [seqCapacity, V]
+    private Tensor last;   // [rowCapacity, D] the rows whose logits are wanted
+    private Tensor lastNormed; // [rowCapacity, D] and normed
+    private Tensor logits; // [rowCapacity, V]
+    private float[] hostBlock; // [blockSize * KV * hd] one layer's keys or values of one block, on the host
 
     LlamaDecoder(Backend backend, Weights weights, TextConfig config, int numBlocks, int blockSize) {
         if (!config.hiddenAct().equals("silu")) {
@@ -163,13 +164,13 @@ final class LlamaDecoder implements AutoCloseable {
         }
     }
 
-    /** Logits [S, V] of each sequence's last token: final RMSNorm on those rows only, then the LM head. */
-    Tensor logits(Tensor x, StepInputs in, int seqs) {
-        ensureSeqCapacity(seqs);
-        Tensor last = this.last.rows(0, seqs);             // [S, D]
-        Tensor lastNormed = this.lastNormed.rows(0, seqs); // [S, D]
-        Tensor logits = this.logits.rows(0, seqs);         // [S, V]
-        backend.gatherRows(x, in.lastRows, last);
+    /** Logits [R, V] of the step's logit rows (each sequence's last token, or more): final RMSNorm on those rows only, then the LM head. */
+    Tensor logits(Tensor x, StepInputs in, int rows) {
+        ensureRowCapacity(rows);
+        Tensor last = this.last.rows(0, rows);             // [R, D]
+        Tensor lastNormed = this.lastNormed.rows(0, rows); // [R, D]
+        Tensor logits = this.logits.rows(0, rows);         // [R, V]
+        backend.gatherRows(x, in.logitRows, last);
         backend.rmsNorm(last, norm, (float) config.rmsNormEps(), lastNormed);
         backend.matmul(lastNormed, lmHead, null, logits);
         return logits;
@@ -191,17 +192,63 @@ final class LlamaDecoder implements AutoCloseable {
         up = backend.allocate(capacity, i);
     }
 
-    private void ensureSeqCapacity(int seqs) {
-        if (seqs <= seqCapacity) return;
+    private void ensureRowCapacity(int rows) {
+        if (rows <= rowCapacity) return;
         if (last != null) {
             last.close();
             lastNormed.close();
             logits.close();
         }
-        seqCapacity = Math.max(seqs, 2 * seqCapacity);
-        last = backend.allocate(seqCapacity, config.hiddenSize());
-        lastNormed = backend.allocate(seqCapacity, config.hiddenSize());
-        logits = backend.allocate(seqCapacity, config.vocabSize());
+        rowCapacity = Math.max(rows, 2 * rowCapacity);
+        last = backend.allocate(rowCapacity, config.hiddenSize());
+        lastNormed = backend.allocate(rowCapacity, config.hiddenSize());
+        logits = backend.allocate(rowCapacity, config.vocabSize());
+    }
+
+    /** Copies every layer's keys and values of cache block {@code src} into block {@code dst}. */
+    void copyBlock(int src, int dst) {
+        for (Layer layer : layers) {
+            backend.copy(layer.kCache.rows(src, src + 1), layer.kCache.rows(dst, dst + 1));
+            backend.copy(layer.vCache.rows(src, src + 1), layer.vCache.rows(dst, dst + 1));
+        }
+    }
+
+    /** Numbers one block holds over all layers: keys and values of blockSize positions. */
+    int floatsPerBlock() {
+        return 2 * layers.size() * blockFloats();
+    }
+
+    /** Block {@code block}'s keys and values into {@code dst}, layer by layer, keys before values. */
+    void copyBlockToHost(int block, float[] dst) {
+        int per = blockFloats(), at = 0;
+        for (Layer layer : layers) {
+            for (Tensor cache : List.of(layer.kCache, layer.vCache)) {
+                backend.copyToHost(cache.rows(block, block + 1), hostBlock(per));
+                System.arraycopy(hostBlock, 0, dst, at, per);
+                at += per;
+            }
+        }
+    }
+
+    /** The reverse of {@link #copyBlockToHost}. */
+    void copyBlockFromHost(float[] src, int block) {
+        int per = blockFloats(), at = 0;
+        for (Layer layer : layers) {
+            for (Tensor cache : List.of(layer.kCache, layer.vCache)) {
+                System.arraycopy(src, at, hostBlock(per), 0, per);
+                backend.copyToDevice(hostBlock, cache.rows(block, block + 1));
+                at += per;
+            }
+        }
+    }
+
+    private int blockFloats() {
+        return (int) (layers.getFirst().kCache.numel() / layers.getFirst().kCache.dim(0));
+    }
+
+    private float[] hostBlock(int size) {
+        if (hostBlock == null) hostBlock = new float[size];
+        return hostBlock;
     }
 
     private void closeActivations() {

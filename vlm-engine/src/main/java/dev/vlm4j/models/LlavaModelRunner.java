@@ -82,10 +82,49 @@ public final class LlavaModelRunner implements ModelRunner {
         }
 
         languageModel.forward(x, inputs);
-        Tensor logits = languageModel.logits(x, inputs, plan.numSeqs()); // [S, V]
-        float[] out = new float[plan.numSeqs() * vocabSize()];
+        Tensor logits = languageModel.logits(x, inputs, plan.numLogitRows()); // [R, V]
+        float[] out = new float[plan.numLogitRows() * vocabSize()];
         backend.copyToHost(logits, out);
         return out;
+    }
+
+    @Override
+    public void copyBlocks(int[] src, int[] dst) {
+        if (src.length != dst.length) throw new IllegalArgumentException(src.length + " source blocks but " + dst.length + " destinations");
+        for (int i = 0; i < src.length; i++) {
+            checkBlock(src[i]);
+            checkBlock(dst[i]);
+            languageModel.copyBlock(src[i], dst[i]);
+        }
+    }
+
+    @Override
+    public int floatsPerBlock() {
+        return languageModel.floatsPerBlock();
+    }
+
+    @Override
+    public void copyBlockToHost(int block, float[] dst) {
+        checkBlock(block);
+        checkHostBlock(dst);
+        languageModel.copyBlockToHost(block, dst);
+    }
+
+    @Override
+    public void copyBlockFromHost(float[] src, int block) {
+        checkBlock(block);
+        checkHostBlock(src);
+        languageModel.copyBlockFromHost(src, block);
+    }
+
+    private void checkBlock(int block) {
+        if (block < 0 || block >= numBlocks) throw new IllegalArgumentException("block id " + block + " is outside the cache's " + numBlocks + " blocks");
+    }
+
+    private void checkHostBlock(float[] host) {
+        if (host.length != floatsPerBlock()) {
+            throw new IllegalArgumentException("a host copy of a block holds " + floatsPerBlock() + " numbers, got " + host.length);
+        }
     }
 
     /** [F, Dv]: the vision tower's selected features of pixel values, or the features given as input. */

@@ -17,7 +17,7 @@ final class StepInputs implements AutoCloseable {
     IntTensor positions;    // [T]
     IntTensor slots;        // [T]
     IntTensor tokenSeq;     // [T]
-    IntTensor lastRows;     // [S]
+    IntTensor logitRows;    // [R]
     IntTensor imageSrcRows; // [K]
     IntTensor imageDstRows; // [K]
     IntTensor blockTables;  // [S, maxBlocks]
@@ -28,7 +28,7 @@ final class StepInputs implements AutoCloseable {
 
     /** Sends {@code plan}'s indices to the device and points the views at them. */
     void upload(StepPlan plan) {
-        int[][] parts = {plan.tokenIds(), plan.positions(), plan.slots(), plan.tokenSeq(), plan.lastRows(),
+        int[][] parts = {plan.tokenIds(), plan.positions(), plan.slots(), plan.tokenSeq(), plan.logitRows(),
                 plan.imageSrcRows(), plan.imageDstRows(), plan.blockTables()};
         int total = 0;
         for (int[] part : parts) total = Math.addExact(total, part.length);
@@ -44,15 +44,15 @@ final class StepInputs implements AutoCloseable {
         }
         IntTensor step = buffer.view(0, total);
         backend.copyToDevice(packed, step);
-        int t = plan.numTokens(), s = plan.numSeqs(), k = plan.imageSrcRows().length;
+        int t = plan.numTokens(), r = plan.numLogitRows(), s = plan.numSeqs(), k = plan.imageSrcRows().length;
         tokenIds = step.view(0, t);
         positions = step.view(t, t);
         slots = step.view(2L * t, t);
         tokenSeq = step.view(3L * t, t);
-        lastRows = step.view(4L * t, s);
-        imageSrcRows = step.view(4L * t + s, k);
-        imageDstRows = step.view(4L * t + s + k, k);
-        blockTables = step.view(4L * t + s + 2L * k, s, plan.maxBlocks());
+        logitRows = step.view(4L * t, r);
+        imageSrcRows = step.view(4L * t + r, k);
+        imageDstRows = step.view(4L * t + r + k, k);
+        blockTables = step.view(4L * t + r + 2L * k, s, plan.maxBlocks());
     }
 
     /** The source and destination rows of one image, views of this step's. */

@@ -15,13 +15,14 @@ import java.util.List;
  * @param positions    [T] position of each token in its sequence
  * @param slots        [T] KV-cache slot of each token: {@code block * blockSize + position % blockSize}
  * @param tokenSeq     [T] the chunk (sequence) each token belongs to
- * @param lastRows     [S] the row of each chunk's last token
+ * @param logitRows    [R] the rows whose logits the step returns: each chunk's last token, or every token of a chunk
+ *                     that asks for all its logits
  * @param imageSrcRows [K] for each image token of the step, its row among its image's embeddings
  * @param imageDstRows [K] and its row in the batch
  * @param blockTables  [S, maxBlocks] each chunk's block table, cut or padded (with block 0, never read) to maxBlocks
  * @param images       the images whose embeddings this step needs, each with its range of the image rows
  */
-record StepPlan(int[] tokenIds, int[] positions, int[] slots, int[] tokenSeq, int[] lastRows,
+record StepPlan(int[] tokenIds, int[] positions, int[] slots, int[] tokenSeq, int[] logitRows,
                 int[] imageSrcRows, int[] imageDstRows, int[] blockTables, int maxBlocks, List<ImageRows> images) {
 
     /** An image and the range {@code [from, to)} of {@link #imageSrcRows}/{@link #imageDstRows} it fills. */
@@ -35,22 +36,27 @@ record StepPlan(int[] tokenIds, int[] positions, int[] slots, int[] tokenSeq, in
     }
 
     int numSeqs() {
-        return lastRows.length;
+        return blockTables.length / maxBlocks;
+    }
+
+    int numLogitRows() {
+        return logitRows.length;
     }
 
     static StepPlan of(List<SequenceChunk> chunks, Limits limits) {
         if (chunks.isEmpty()) throw new IllegalArgumentException("a forward step needs at least one chunk");
-        int tokens = 0, maxBlocks = 1;
+        int tokens = 0, maxBlocks = 1, rows = 0;
         for (SequenceChunk c : chunks) {
             tokens = Math.addExact(tokens, c.tokenIds().length);
+            rows += c.numLogitRows();
             maxBlocks = Math.max(maxBlocks, blocksNeeded(c, limits.blockSize()));
         }
         int seqs = chunks.size();
         int[] tokenIds = new int[tokens], positions = new int[tokens], slots = new int[tokens], tokenSeq = new int[tokens];
-        int[] lastRows = new int[seqs], blockTables = new int[seqs * maxBlocks];
+        int[] logitRows = new int[rows], blockTables = new int[seqs * maxBlocks];
         int[] imageSrc = new int[tokens], imageDst = new int[tokens];
         List<ImageRows> images = new ArrayList<>();
-        int row = 0, imageRows = 0;
+        int row = 0, imageRows = 0, logitRow = 0;
         for (int s = 0; s < seqs; s++) {
             SequenceChunk c = chunks.get(s);
             check(c, s, limits);
@@ -67,10 +73,10 @@ record StepPlan(int[] tokenIds, int[] positions, int[] slots, int[] tokenSeq, in
                     imageDst[imageRows++] = row;
                 }
             }
-            lastRows[s] = row - 1;
+            for (int first = row - c.numLogitRows(); first < row; first++) logitRows[logitRow++] = first;
             if (imageRows > imageFrom) images.add(new ImageRows(c.image(), imageFrom, imageRows));
         }
-        return new StepPlan(tokenIds, positions, slots, tokenSeq, lastRows, Arrays.copyOf(imageSrc, imageRows),
+        return new StepPlan(tokenIds, positions, slots, tokenSeq, logitRows, Arrays.copyOf(imageSrc, imageRows),
                 Arrays.copyOf(imageDst, imageRows), blockTables, maxBlocks, List.copyOf(images));
     }
 

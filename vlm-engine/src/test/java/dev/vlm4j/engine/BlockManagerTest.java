@@ -4,6 +4,7 @@ import dev.vlm4j.SamplingParams;
 import dev.vlm4j.input.ProcessedPrompt;
 import org.junit.jupiter.api.Test;
 
+import java.util.Set;
 import java.util.stream.IntStream;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -13,8 +14,8 @@ class BlockManagerTest {
     static SequenceGroup request(String id, int promptLength, int maxTokens) {
         int[] prompt = IntStream.range(0, promptLength).map(i -> 100 + i).toArray();
         SamplingParams params = SamplingParams.builder().temperature(0).maxTokens(maxTokens).build();
-        return new SequenceGroup(id, new ProcessedPrompt("prompt " + id, prompt, null), params, maxTokens, null,
-                new Sequence(id.hashCode(), prompt, null), 0.0);
+        return new SequenceGroup(id, new ProcessedPrompt("prompt " + id, prompt, null), params, maxTokens, Set.of(), null,
+                new Sequence(id.hashCode(), prompt, null, null, FakeModelRunner.IMAGE_TOKEN, null, false), null, 0.0);
     }
 
     static Sequence seq(SequenceGroup group) {
@@ -31,17 +32,17 @@ class BlockManagerTest {
         assertEquals(7, blocks.numFreeBlocks());
 
         seq(g).markComputed(9);
-        seq(g).appendToken(1, 0, "");          // length 10: still fits in 3 blocks
+        seq(g).appendToken(1, 0, "", null);          // length 10: still fits in 3 blocks
         blocks.appendSlots(g);
         assertEquals(3, seq(g).blockTable().length);
         seq(g).markComputed(1);
-        seq(g).appendToken(1, 0, "");
+        seq(g).appendToken(1, 0, "", null);
         seq(g).markComputed(1);
-        seq(g).appendToken(1, 0, "");          // length 12: 3 blocks exactly
+        seq(g).appendToken(1, 0, "", null);          // length 12: 3 blocks exactly
         blocks.appendSlots(g);
         assertEquals(3, seq(g).blockTable().length);
         seq(g).markComputed(1);
-        seq(g).appendToken(1, 0, "");          // length 13: a fourth block
+        seq(g).appendToken(1, 0, "", null);          // length 13: a fourth block
         blocks.appendSlots(g);
         assertEquals(4, seq(g).blockTable().length);
         assertEquals(6, blocks.numFreeBlocks());
@@ -76,7 +77,7 @@ class BlockManagerTest {
         assertTrue(blocks.canAllocate(request("five", 4 * 5, 1)), "10 free - 5 needed = 5 >= watermark");
         assertFalse(blocks.canAllocate(request("six", 4 * 6, 1)), "10 free - 6 needed = 4 < watermark");
         seq(big).markComputed(360);
-        seq(big).appendToken(1, 0, "");
+        seq(big).appendToken(1, 0, "", null);
         assertTrue(blocks.canAppendSlots(big), "a decode step may dip into the watermark");
     }
 

@@ -198,13 +198,9 @@ class LLMEngineTest extends WithTinyTokenizer {
     void refusesWhatItCannotServeAndStaysUsable() {
         Request r = eightRequests().get(0);
         LLMEngine engine = engine(new FakeModelRunner(4, 512), 8);
-        var n = assertThrows(UnsupportedOperationException.class,
-                () -> engine.addRequest("n", r.prompt(), SamplingParams.builder().n(2).build()));
-        assertTrue(n.getMessage().contains("n > 1"), n.getMessage());
-        assertThrows(UnsupportedOperationException.class,
-                () -> engine.addRequest("stop", r.prompt(), SamplingParams.builder().stop(List.of("x")).build()));
-        assertThrows(UnsupportedOperationException.class,
-                () -> engine.addRequest("lp", r.prompt(), SamplingParams.builder().logprobs(2).build()));
+        var bestOf = assertThrows(IllegalArgumentException.class,
+                () -> engine.addRequest("n", r.prompt(), SamplingParams.builder().n(2).bestOf(9).build()));
+        assertTrue(bestOf.getMessage().contains("best_of (9)") && bestOf.getMessage().contains("max_num_seqs 8"), bestOf.getMessage());
         Request withImage = eightRequests().get(2);
         var noImage = assertThrows(IllegalArgumentException.class, () -> engine.addRequest("img",
                 new ProcessedPrompt("p", withImage.prompt().tokenIds(), null), withImage.params()));

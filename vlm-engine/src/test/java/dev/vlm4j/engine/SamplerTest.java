@@ -1,8 +1,11 @@
 package dev.vlm4j.engine;
 
+import dev.vlm4j.Logprob;
 import dev.vlm4j.SamplingParams;
 import org.junit.jupiter.api.Test;
 
+import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.SplittableRandom;
 import java.util.TreeSet;
@@ -49,17 +52,20 @@ class SamplerTest {
         return kept(row);
     }
 
+    /** The processed log-probabilities of LOGITS under {@code params} with no history. */
+    private static double[] processed(SamplingParams params) {
+        float[] row = LOGITS.clone();
+        Sampler.process(row, params, new int[0], new int[0], Set.of());
+        return Sampler.logSoftmax(row);
+    }
+
     @Test
     void greedyIsTheFirstArgmaxWithItsLogSoftmax() {
-        SamplingParams greedy = SamplingParams.builder().temperature(0).build();
-        Sampler.Sample s = Sampler.sample(LOGITS, 0, LOGITS.length, greedy, null);
-        assertEquals(2, s.tokenId(), "3.0 at ids 2 and 6: torch.argmax takes the first");
-        assertEquals(-1.025589, s.logprob(), 1e-6, "log(1/2.788738)");
-
-        float[] batch = new float[3 * 8];   // the row's offset in a batch of logits
-        System.arraycopy(LOGITS, 0, batch, 16, 8);
-        batch[16 + 5] = 9;
-        assertEquals(5, Sampler.sample(batch, 16, 8, greedy, null).tokenId());
+        double[] lp = processed(SamplingParams.builder().temperature(0).build());
+        int token = Sampler.argmax(lp);
+        assertEquals(2, token, "3.0 at ids 2 and 6: torch.argmax takes the first");
+        assertEquals(-1.025589, lp[token], 1e-6, "log(1/2.788738): greedy rows are divided by temperature 1");
+        assertEquals(Math.log(.13192), lp[0], 1e-4);
     }
 
     @Test
@@ -101,12 +107,12 @@ class SamplerTest {
 
     @Test
     void randomSamplingFollowsTheSoftmax() {
-        SamplingParams params = SamplingParams.builder().temperature(1.0).build();
+        double[] lp = processed(SamplingParams.builder().temperature(1.0).build());
         double[] expected = {.13192, .04853, .35859, .04853, .02943, .00657, .35859, .01785};
         int draws = 200_000;
         int[] counts = new int[8];
         RandomGenerator random = new SplittableRandom(7);
-        for (int i = 0; i < draws; i++) counts[Sampler.sample(LOGITS, 0, 8, params, random).tokenId()]++;
+        for (int i = 0; i < draws; i++) counts[Sampler.draw(lp, random.nextDouble())]++;
         for (int t = 0; t < 8; t++) {
             double sigma = Math.sqrt(expected[t] * (1 - expected[t]) / draws);
             assertEquals(expected[t], counts[t] / (double) draws, 5 * sigma, "token " + t);
@@ -115,27 +121,93 @@ class SamplerTest {
 
     @Test
     void masksApplyToRandomSamplingAndTheLogprobIsUnderTheProcessedDistribution() {
-        SamplingParams params = SamplingParams.builder().temperature(1.0).topK(3).topP(0.8).build();
+        double[] lp = processed(SamplingParams.builder().temperature(1.0).topK(3).topP(0.8).build());
         RandomGenerator random = new SplittableRandom(11);
         for (int i = 0; i < 1000; i++) {
-            Sampler.Sample s = Sampler.sample(LOGITS, 0, 8, params, random);
-            assertTrue(s.tokenId() == 2 || s.tokenId() == 6, "only 2 and 6 survive k=3, p=.8");
-            assertEquals(Math.log(0.5), s.logprob(), 1e-9, "2 and 6 share the processed distribution equally");
+            int token = Sampler.draw(lp, random.nextDouble());
+            assertTrue(token == 2 || token == 6, "only 2 and 6 survive k=3, p=.8");
+            assertEquals(Math.log(0.5), lp[token], 1e-9, "2 and 6 share the processed distribution equally");
         }
     }
 
     @Test
-    void aSeededGeneratorGivesTheSameTokensWhateverElseIsSampled() {
-        SamplingParams params = SamplingParams.builder().temperature(0.8).topP(0.95).build();
-        RandomGenerator alone = new SplittableRandom(1234);
-        int[] expected = new int[50];
-        for (int i = 0; i < 50; i++) expected[i] = Sampler.sample(LOGITS, 0, 8, params, alone).tokenId();
+    void aDrawWalksTheDistributionInTokenIdOrder() {
+        double[] lp = processed(SamplingParams.builder().temperature(1.0).build());
+        // cumulative in id order: 0 .13192, 1 .18045, 2 .53904, 3 .58757, 4 .61700, 5 .62357, 6 .98215, 7 1
+        assertEquals(0, Sampler.draw(lp, 0.0));
+        assertEquals(0, Sampler.draw(lp, 0.13));
+        assertEquals(1, Sampler.draw(lp, 0.14));
+        assertEquals(2, Sampler.draw(lp, 0.5));
+        assertEquals(6, Sampler.draw(lp, 0.98));
+        assertEquals(7, Sampler.draw(lp, 0.99));
+        assertEquals(7, Sampler.draw(lp, Math.nextDown(1.0)), "rounding at the end: the last possible token");
+        lp[7] = Double.NEGATIVE_INFINITY;
+        assertEquals(6, Sampler.draw(lp, Math.nextDown(1.0)), "a masked token is never drawn");
+    }
 
-        RandomGenerator seeded = new SplittableRandom(1234), other = new SplittableRandom(99);
-        for (int i = 0; i < 50; i++) {
-            Sampler.sample(LOGITS, 0, 8, params, other);   // another request's row in the same step
-            assertEquals(expected[i], Sampler.sample(LOGITS, 0, 8, params, seeded).tokenId());
-        }
-        assertNotEquals(1, java.util.Arrays.stream(expected).distinct().count(), "the draws do vary");
+    @Test
+    void penaltiesFollowVllmsFormulas() {
+        // vLLM 0.4 _apply_penalties: tokens of prompt or output: logit > 0 ? logit / r : logit * r; then over the
+        // output's counts c: logit -= frequency * c + presence * (c > 0). Prompt {1, 5}, output {2, 2, 7}:
+        //   repetition 2: id 1 1.0 -> 0.5, id 5 -1.0 -> -2.0, id 2 3.0 -> 1.5, id 7 0.0 -> 0.0 (not > 0: times 2)
+        //   frequency .5, presence .25: id 2 1.5 - 2 * .5 - .25 = .25, id 7 0 - .5 - .25 = -.75; id 1 (prompt only) stays.
+        float[] row = LOGITS.clone();
+        Sampler.applyPenalties(row, new int[] {1, 5}, new int[] {2, 2, 7}, 0.25, 0.5, 2.0);
+        assertArrayEquals(new float[] {2.0f, 0.5f, 0.25f, 1.0f, 0.5f, -2.0f, 3.0f, -0.75f}, row);
+
+        // Negative presence and frequency favour what was generated; a repetition penalty below 1 too.
+        row = LOGITS.clone();
+        Sampler.applyPenalties(row, new int[] {3}, new int[] {4}, -1.0, -0.5, 0.5);
+        assertArrayEquals(new float[] {2.0f, 1.0f, 3.0f, 2.0f, 2.5f, -1.0f, 3.0f, 0.0f}, row, "id 3: 1/.5; id 4: .5/.5 + .5 + 1");
+
+        row = LOGITS.clone();
+        Sampler.applyPenalties(row, new int[] {1, 2}, new int[] {2}, 0, 0, 1.0);
+        assertArrayEquals(LOGITS, row, "neutral penalties change nothing");
+    }
+
+    @Test
+    void minTokensMasksTheStopTokensUntilReached() {
+        SamplingParams params = SamplingParams.builder().temperature(0).minTokens(3).build();
+        float[] row = LOGITS.clone();
+        Sampler.process(row, params, new int[] {1}, new int[] {0, 0}, Set.of(2, 6));
+        assertEquals(Float.NEGATIVE_INFINITY, row[2]);
+        assertEquals(Float.NEGATIVE_INFINITY, row[6]);
+        assertEquals(0, Sampler.argmax(Sampler.logSoftmax(row)), "greedy takes the best token that does not stop");
+
+        row = LOGITS.clone();
+        Sampler.process(row, params, new int[] {1}, new int[] {0, 0, 0}, Set.of(2, 6));
+        assertArrayEquals(LOGITS, row, "3 tokens generated: nothing masked");
+
+        row = LOGITS.clone();
+        Sampler.process(row, params, null, null, null);
+        assertArrayEquals(LOGITS, row, "a prompt row: no min_tokens, no penalties");
+    }
+
+    @Test
+    void topLogprobsListTheChosenTokenFirstThenTheTopKWithRanks() {
+        double[] lp = processed(SamplingParams.builder().temperature(1.0).build());
+        Map<Integer, Logprob> entry = Sampler.topLogprobs(lp, 4, 3, id -> "t" + id);
+        assertEquals(List.of(4, 2, 6, 0), List.copyOf(entry.keySet()), "chosen first, then ids 2 and 6 (tied, ascending) and 0");
+        assertEquals(6, entry.get(4).rank(), "five tokens are more probable than id 4 (0.5)");
+        assertEquals(List.of(1, 2, 3), List.of(entry.get(2).rank(), entry.get(6).rank(), entry.get(0).rank()));
+        assertEquals(lp[4], entry.get(4).logprob());
+        assertEquals("t4", entry.get(4).decodedToken());
+
+        // The chosen token among the top k keeps its first place and takes its top-k rank (vLLM's dict update).
+        entry = Sampler.topLogprobs(lp, 6, 2, id -> null);
+        assertEquals(List.of(6, 2), List.copyOf(entry.keySet()));
+        assertEquals(2, entry.get(6).rank());
+        assertEquals(1, entry.get(2).rank());
+
+        entry = Sampler.topLogprobs(lp, 5, 0, id -> null);
+        assertEquals(Map.of(5, new Logprob(lp[5], 8, null)), entry, "logprobs=0: the chosen token alone");
+    }
+
+    @Test
+    void topKOrdersByValueThenId() {
+        double[] values = {1, 5, 3, 5, Double.NEGATIVE_INFINITY, 3, 0};
+        assertArrayEquals(new int[] {1, 3, 2, 5}, Sampler.topK(values, 4));
+        assertArrayEquals(new int[] {1, 3, 2, 5, 0, 6, 4}, Sampler.topK(values, 10));
+        assertArrayEquals(new int[0], Sampler.topK(values, 0));
     }
 }

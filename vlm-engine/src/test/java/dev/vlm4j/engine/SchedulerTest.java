@@ -30,7 +30,7 @@ class SchedulerTest {
             for (int b : seq.blockTable()) assertTrue(used.add(b), "block " + b + " held by two sequences");
             seq.markComputed(s.numTokens());
             if (seq.numUncomputedTokens() == 0) {
-                seq.appendToken(1000 + seq.length(), 0, "");
+                seq.appendToken(1000 + seq.length(), 0, "", null);
                 if (seq.outputLength() == s.group().maxOutputTokens()) seq.finish(SequenceStatus.FINISHED_LENGTH_CAPPED, null);
             }
         }

@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.vlm4j.CompletionOutput;
 import dev.vlm4j.ImageFeatureData;
 import dev.vlm4j.ImagePixelData;
+import dev.vlm4j.Logprob;
 import dev.vlm4j.MultiModalData;
 import dev.vlm4j.RequestOutput;
 import dev.vlm4j.engine.LLM;
@@ -19,6 +20,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
@@ -79,7 +81,8 @@ final class GenerateCommand implements Callable<Integer> {
     @Mixin
     SamplingOptions sampling;
 
-    @Option(names = "--json", description = "One JSON object per prompt: prompt_token_ids and outputs (index, text, token_ids, finish_reason).")
+    @Option(names = "--json", description = {"One JSON object per prompt: prompt_token_ids (and prompt_logprobs with --prompt-logprobs) and",
+            "outputs (index, text, token_ids, cumulative_logprob, finish_reason, stop_reason, and logprobs with --logprobs)."})
     boolean json;
 
     @Override
@@ -102,10 +105,15 @@ final class GenerateCommand implements Callable<Integer> {
         return 0;
     }
 
+    /**
+     * vLLM's RequestOutput as JSON. Log-probabilities are, per position, a list of {@code {token_id, logprob, rank,
+     * decoded_token}} in vLLM's order (the chosen token first, then the top ones); a prompt's first position has none (null).
+     */
     static ObjectNode toJson(ObjectMapper mapper, RequestOutput o) {
         ObjectNode node = mapper.createObjectNode();
         ArrayNode promptIds = node.putArray("prompt_token_ids");
         o.promptTokenIds().forEach(promptIds::add);
+        if (o.promptLogprobs() != null) putLogprobs(node.putArray("prompt_logprobs"), o.promptLogprobs());
         ArrayNode outputs = node.putArray("outputs");
         for (CompletionOutput c : o.outputs()) {
             ObjectNode out = outputs.addObject();
@@ -113,8 +121,32 @@ final class GenerateCommand implements Callable<Integer> {
             out.put("text", c.text());
             ArrayNode ids = out.putArray("token_ids");
             c.tokenIds().forEach(ids::add);
+            out.put("cumulative_logprob", c.cumulativeLogprob());
+            if (c.logprobs() != null) putLogprobs(out.putArray("logprobs"), c.logprobs());
             out.put("finish_reason", c.finishReason());
+            switch (c.stopReason()) {
+                case Integer token -> out.put("stop_reason", token);
+                case String stop -> out.put("stop_reason", stop);
+                case null, default -> out.putNull("stop_reason");
+            }
         }
         return node;
+    }
+
+    private static void putLogprobs(ArrayNode positions, List<Map<Integer, Logprob>> logprobs) {
+        for (Map<Integer, Logprob> position : logprobs) {
+            if (position == null) {
+                positions.addNull();
+                continue;
+            }
+            ArrayNode entries = positions.addArray();
+            position.forEach((token, lp) -> {
+                ObjectNode entry = entries.addObject();
+                entry.put("token_id", token);
+                entry.put("logprob", lp.logprob());
+                entry.put("rank", lp.rank());
+                entry.put("decoded_token", lp.decodedToken());
+            });
+        }
     }
 }

@@ -98,4 +98,36 @@ class CliTest {
         assertEquals("length", first.get("outputs").get(0).get("finish_reason").asText());
         assertEquals(chelsea.get("greedy_token_ids"), second.get("outputs").get(0).get("token_ids"));
     }
+
+    @Test
+    void generateJsonCarriesLogprobsCumulativeLogprobAndStopReason() throws Exception {
+        ObjectMapper mapper = new ObjectMapper();
+        JsonNode coffee = mapper.readTree(TESTDATA.resolve("references/llava-tiny/cases.json").toFile()).get(0);
+        int stopToken = coffee.get("greedy_token_ids").get(3).asInt();
+        Run r = run("generate", "--model", MODEL, "--cpu-kvcache-space", "1", "--temperature", "0", "--max-tokens", "12", "--json",
+                "--logprobs", "2", "--prompt-logprobs", "1", "--stop-token-ids", Integer.toString(stopToken),
+                "--enable-prefix-caching", "--enable-chunked-prefill", "--max-num-batched-tokens", "256",
+                "--prompt", coffee.get("prompt").asText(), "--image", TESTDATA.resolve("images/coffee.png").toString());
+        assertEquals(0, r.exitCode(), r.err());
+        JsonNode out = mapper.readTree(r.out().strip());
+        JsonNode completion = out.get("outputs").get(0);
+        var expected = mapper.createArrayNode();
+        for (int i = 0; i < 4; i++) expected.add(coffee.get("greedy_token_ids").get(i).asInt());
+        assertEquals(expected, completion.get("token_ids"), "HF's greedy tokens, up to the stop token");
+        assertEquals("stop", completion.get("finish_reason").asText());
+        assertEquals(stopToken, completion.get("stop_reason").asInt());
+        JsonNode logprobs = completion.get("logprobs");
+        assertEquals(4, logprobs.size());
+        double sum = 0;
+        for (int i = 0; i < 4; i++) {
+            JsonNode chosen = logprobs.get(i).get(0);
+            assertEquals(expected.get(i).asInt(), chosen.get("token_id").asInt());
+            assertEquals(1, chosen.get("rank").asInt(), "greedy: rank 1");
+            assertTrue(logprobs.get(i).size() == 2 || logprobs.get(i).size() == 3);
+            sum += chosen.get("logprob").asDouble();
+        }
+        assertEquals(sum, completion.get("cumulative_logprob").asDouble(), 1e-9);
+        assertTrue(out.get("prompt_logprobs").get(0).isNull());
+        assertEquals(out.get("prompt_token_ids").size(), out.get("prompt_logprobs").size());
+    }
 }
