@@ -121,10 +121,10 @@ public final class AsyncLLMEngine implements AutoCloseable {
         }
     }
 
-    /** Requests running and waiting and the KV cache's blocks, as of the last step. */
+    /** Requests running, waiting and swapped out, and the KV cache's blocks, as of the last step. */
     public EngineLoad load() {
         EngineLoad last = engineLoad;
-        return new EngineLoad(last.running(), last.waiting() + queued.get(), last.freeBlocks(), last.numBlocks());
+        return new EngineLoad(last.running(), last.waiting() + queued.get(), last.swapped(), last.freeBlocks(), last.numBlocks());
     }
 
     /**
@@ -156,7 +156,8 @@ public final class AsyncLLMEngine implements AutoCloseable {
     }
 
     private EngineLoad currentLoad() {
-        return new EngineLoad(engine.numRunningRequests(), engine.numWaitingRequests(), engine.numFreeBlocks(), engine.numBlocks());
+        return new EngineLoad(engine.numRunningRequests(), engine.numWaitingRequests(), engine.numSwappedRequests(), engine.numFreeBlocks(),
+                engine.numBlocks());
     }
 
     // ---- the engine loop: everything below runs on its thread only ----
