@@ -26,18 +26,33 @@ const cases = {
     return { object: r.object, role: r.choices[0].message.role, choices: choices(r), usage: r.usage };
   },
   async chatStream() {
-    const stream = await chat({ messages: withImage(question), stream: true, stream_options: { include_usage: true } });
-    const out = { chunks: 0, roles: [], text: '', finish_reasons: [], usage: null };
+    const stream = await chat({ messages: withImage(question), stream: true, stream_options: { include_usage: true }, logprobs: true, top_logprobs: 2 });
+    const out = { chunks: 0, roles: [], text: '', finish_reasons: [], usage: null, logprobs: [] };
     for await (const chunk of stream) {
       out.chunks++;
       for (const c of chunk.choices) {
         if (c.delta.role) out.roles.push(c.delta.role);
         if (c.delta.content) out.text += c.delta.content;
         if (c.finish_reason) out.finish_reasons.push(c.finish_reason);
+        if (c.logprobs?.content) out.logprobs.push(...c.logprobs.content);
       }
       if (chunk.usage) out.usage = chunk.usage;
     }
     return out;
+  },
+  async chatLogprobs() {
+    const r = await chat({ messages: withImage(question), logprobs: true, top_logprobs: 5 });
+    return { choices: choices(r), logprobs: r.choices[0].logprobs.content };
+  },
+  async completionLogprobs() {
+    const r = await client.completions.create({ model, prompt: '<image>\nUSER: ' + question + '\nASSISTANT:', max_tokens: 12, temperature: 0,
+      logprobs: 3, multi_modal_data: { image: imageUrl } });
+    return { choices: choices(r), logprobs: r.choices[0].logprobs };
+  },
+  async promptLogprobs() {
+    const r = await client.completions.create({ model, prompt: '<image>\nUSER: ' + question + '\nASSISTANT:', max_tokens: 1, temperature: 0,
+      prompt_logprobs: 0, multi_modal_data: { image: imageUrl } });
+    return { prompt_logprobs: r.choices[0].prompt_logprobs };
   },
   async completionWithImage() {
     const r = await client.completions.create({ model, prompt: '<image>\nUSER: ' + question + '\nASSISTANT:', max_tokens: 12, temperature: 0,

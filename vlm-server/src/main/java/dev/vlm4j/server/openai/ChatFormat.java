@@ -24,9 +24,11 @@ record ChatFormat(ObjectMapper json, String id, long created, String model, Toke
     public ObjectNode response(RequestOutput finished) {
         ObjectNode body = header("chat.completion");
         ArrayNode choices = body.putArray("choices");
-        for (CompletionOutput c : finished.outputs()) {
+        List<CompletionOutput> ordered = ResponseFormat.choices(finished);
+        for (int i = 0; i < ordered.size(); i++) {
+            CompletionOutput c = ordered.get(i);
             ObjectNode choice = choices.addObject();
-            choice.put("index", c.index());
+            choice.put("index", i);
             ObjectNode message = choice.putObject("message");
             message.put("role", "assistant");
             message.put("content", c.text());
@@ -34,6 +36,7 @@ record ChatFormat(ObjectMapper json, String id, long created, String model, Toke
             Finish.put(choice, c.finishReason(), c.stopReason());
         }
         Usage.put(body, finished);
+        texts.putPromptLogprobs(body, finished.promptLogprobs());
         return body;
     }
 

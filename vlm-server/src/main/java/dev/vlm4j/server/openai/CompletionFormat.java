@@ -24,12 +24,15 @@ record CompletionFormat(ObjectMapper json, String id, long created, String model
     public ObjectNode response(RequestOutput finished) {
         ObjectNode body = header();
         ArrayNode choices = body.putArray("choices");
-        for (CompletionOutput c : finished.outputs()) {
+        List<CompletionOutput> ordered = ResponseFormat.choices(finished);
+        for (int i = 0; i < ordered.size(); i++) {
+            CompletionOutput c = ordered.get(i);
             ObjectNode choice = choices.addObject();
-            choice.put("index", c.index());
+            choice.put("index", i);
             choice.put("text", prefix() + c.text());
             putLogprobs(choice, c.tokenIds(), c.logprobs(), prefix().length());
             Finish.put(choice, c.finishReason(), c.stopReason());
+            texts.putPromptLogprobs(choice, finished.promptLogprobs());
         }
         Usage.put(body, finished);
         return body;

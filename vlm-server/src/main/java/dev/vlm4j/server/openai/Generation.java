@@ -25,11 +25,18 @@ record Generation(String requestId, ProcessedPrompt prompt, SamplingParams param
             return new Streaming(stream, options.flatMap(o -> o.bool("include_usage")).orElse(false));
         }
 
-        /** A stream sends tokens as they come; best_of and beam search pick their answers only at the end. */
+        /**
+         * A stream sends tokens as they come: best_of and beam search pick their answers only at the end, and prompt
+         * log-probabilities come back only in a whole response.
+         */
         void check(SamplingParams params) {
             if (stream && (params.useBeamSearch() || params.bestOf() > params.n())) {
                 throw ApiException.badRequest("streaming cannot return best_of or beam search results (they are chosen at the end):"
                         + " leave out best_of and use_beam_search, or set 'stream' to false", "stream");
+            }
+            if (stream && params.promptLogprobs() != null) {
+                throw ApiException.badRequest("prompt_logprobs are returned only without streaming: leave them out or set 'stream' to false",
+                        "prompt_logprobs");
             }
         }
     }

@@ -12,7 +12,7 @@ import java.util.TreeMap;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * vLLM's Prometheus metrics, same names: requests running and waiting and KV-cache usage (from the engine's
+ * vLLM's Prometheus metrics, same names: requests running, waiting and swapped, and KV-cache usage (from the engine's
  * load), prompt and generation token counters, time-to-first-token, time-per-output-token and end-to-end latency
  * histograms, and finished requests by finish reason. The engine loop feeds {@link #record} with every step's
  * outputs; {@link #render} reads from any thread.
@@ -70,6 +70,7 @@ final class ServerMetrics {
         StringBuilder out = new StringBuilder();
         gauge(out, "vllm:num_requests_running", "Number of requests currently running on the engine.", load.running());
         gauge(out, "vllm:num_requests_waiting", "Number of requests waiting to be processed.", load.waiting());
+        gauge(out, "vllm:num_requests_swapped", "Number of requests swapped to CPU.", load.swapped());
         gauge(out, "vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", load.kvCacheUsage());
         counter(out, "vllm:prompt_tokens", "Number of prefill tokens processed.", promptTokens.get());
         counter(out, "vllm:generation_tokens", "Number of generation tokens processed.", generationTokens.get());

@@ -1,5 +1,7 @@
 package dev.vlm4j.server.openai;
 
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.vlm4j.Logprob;
 import dev.vlm4j.tokenizer.Tokenizer;
 
@@ -8,7 +10,7 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 
-/** Token texts for log-probability reports: the engine's decoded text when it has one, else the tokenizer's. */
+/** Log-probability reports: token texts (the engine's decoded text when it has one, else the tokenizer's) and values. */
 final class TokenTexts {
 
     /** OpenAI's floor for log-probabilities that JSON cannot carry (-inf). */
@@ -27,6 +29,28 @@ final class TokenTexts {
 
     static double value(Logprob logprob) {
         return Math.max(logprob.logprob(), MIN_LOGPROB);
+    }
+
+    /**
+     * vLLM's {@code prompt_logprobs}: per prompt position, null for the first, else the token ids asked about (the
+     * prompt's own token and the top ones) with their log-probability, rank and text.
+     */
+    void putPromptLogprobs(ObjectNode parent, List<Map<Integer, Logprob>> promptLogprobs) {
+        if (promptLogprobs == null) return;
+        ArrayNode positions = parent.putArray("prompt_logprobs");
+        for (Map<Integer, Logprob> position : promptLogprobs) {
+            if (position == null) {
+                positions.addNull();
+                continue;
+            }
+            ObjectNode entries = positions.addObject();
+            for (var e : position.entrySet()) {
+                ObjectNode entry = entries.putObject(String.valueOf(e.getKey()));
+                entry.put("logprob", value(e.getValue()));
+                if (e.getValue().rank() != null) entry.put("rank", e.getValue().rank());
+                entry.put("decoded_token", text(e.getKey(), e.getValue()));
+            }
+        }
     }
 
     /** The entries of one position, best rank first, at most {@code limit}. */

@@ -17,15 +17,17 @@ import static org.junit.jupiter.api.Assertions.*;
 
 /**
  * The official OpenAI JavaScript client (npm {@code openai}, run by Node from src/test/node) against the server on
- * llava-tiny. Generated text is checked against HF transformers' greedy continuation of the same prompt and photo
- * (testdata/references, made by tools/make_fixtures.py): the server is started with a chat template that renders
- * a one-image chat into exactly that reference prompt.
+ * llava-tiny. Generated text and log-probabilities are checked against HF transformers' greedy continuation of the
+ * same prompt and photo (testdata/references: cases.json and sampling.json, made by tools/make_fixtures.py): the
+ * server is started with a chat template that renders a one-image chat into exactly that reference prompt.
  */
 class OpenAiClientTest {
 
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final String API_KEY = "test-key";
     private static final String PHOTO = "coffee";
+    /** HfSamplingReferenceTest's tolerance for log-probabilities against HF float32. */
+    private static final double LOGPROB_TOLERANCE = 2e-3;
     /** Renders [image, text] as the reference prompt: "<image>\nUSER: {text}\nASSISTANT:". */
     private static final String REFERENCE_TEMPLATE = "{% for m in messages %}{% for p in m['content'] %}{% if p['type'] == 'image' %}"
             + "{{ '<image>\\n' }}{% else %}{{ 'USER: ' + p['text'] + '\\n' }}{% endif %}{% endfor %}{% endfor %}"
@@ -36,6 +38,8 @@ class OpenAiClientTest {
     private static String referenceText;     // HF's greedy 12 tokens, decoded
     private static int referencePromptTokens;
     private static String stop;
+    private static JsonNode referenceLogprobs;   // per greedy token: token, logprob, top_ids, top_logprobs
+    private static JsonNode referencePromptLogprobs; // per prompt position after the first: token, logprob, rank
 
     @BeforeAll
     static void runTheClient() throws IOException, InterruptedException {
@@ -44,6 +48,15 @@ class OpenAiClientTest {
             fail("the npm openai client is not installed: run (cd vlm-server/src/test/node && npm ci)");
         }
         JsonNode reference = referenceCase();
+        JsonNode sampling = JSON.readTree(TinyServer.testdata().resolve("references/llava-tiny/sampling.json").toFile());
+        for (JsonNode g : sampling.get("greedy_logprobs")) {
+            if (g.get("photo").asText().equals(PHOTO)) referenceLogprobs = g.get("entries");
+        }
+        for (JsonNode p : sampling.get("prompt_logprobs")) {
+            if (p.get("photo").asText().equals(PHOTO)) referencePromptLogprobs = p.get("entries");
+        }
+        assertEquals(reference.get("greedy_token_ids"), referenceLogprobs.findValues("token").stream().collect(JSON::createArrayNode,
+                (a, v) -> a.add(v), (a, b) -> a.addAll(b)), "the two references continue the same way");
         tiny = TinyServer.start(c -> c.apiKey(API_KEY).chatTemplate(REFERENCE_TEMPLATE));
         referencePromptTokens = reference.get("prompt_token_ids").size();
         referenceText = tiny.model.tokenizer().decode(ints(reference.get("greedy_token_ids")), true);
@@ -142,12 +155,8 @@ class OpenAiClientTest {
     }
 
     @Test
-    void nGreaterThanOneReturnsNChoicesOrSaysItIsNotImplementedYet() {
-        JsonNode r = result("nTwo");
-        if (!r.get("ok").asBoolean()) {
-            failedWith("nTwo", 400, "n > 1", "not implemented yet");
-            return;
-        }
+    void nGreaterThanOneReturnsNChoices() {
+        JsonNode r = succeeded("nTwo");
         assertEquals(2, r.get("choices").size());
         for (int i = 0; i < 2; i++) {
             assertEquals(i, r.get("choices").get(i).get("index").asInt());
@@ -157,16 +166,71 @@ class OpenAiClientTest {
     }
 
     @Test
-    void aStopStringEndsTheTextBeforeItOrSaysItIsNotImplementedYet() {
-        JsonNode r = result("stopString");
-        if (!r.get("ok").asBoolean()) {
-            failedWith("stopString", 400, "stop strings", "not implemented yet");
-            return;
-        }
-        JsonNode choice = r.get("choices").get(0);
+    void aStopStringEndsTheTextBeforeIt() {
+        JsonNode choice = succeeded("stopString").get("choices").get(0);
         assertEquals(referenceText.substring(0, referenceText.indexOf(stop)), choice.get("text").asText());
         assertEquals("stop", choice.get("finish_reason").asText());
         assertEquals(stop, choice.get("stop_reason").asText());
+    }
+
+    /** Each entry's log-probability, and its alternatives' in rank order, against HF's; the tokens spell the text. */
+    private static void assertChatLogprobs(JsonNode content, int top, String text) {
+        assertEquals(referenceLogprobs.size(), content.size());
+        StringBuilder spelled = new StringBuilder();
+        for (int k = 0; k < content.size(); k++) {
+            JsonNode entry = content.get(k);
+            JsonNode hf = referenceLogprobs.get(k);
+            spelled.append(entry.get("token").asText());
+            assertEquals(hf.get("logprob").asDouble(), entry.get("logprob").asDouble(), LOGPROB_TOLERANCE, "token " + k);
+            assertEquals(top, entry.get("top_logprobs").size(), "token " + k);
+            for (int i = 0; i < top; i++) {
+                assertEquals(hf.get("top_logprobs").get(i).asDouble(), entry.get("top_logprobs").get(i).get("logprob").asDouble(),
+                        LOGPROB_TOLERANCE, "token " + k + " alternative " + i);
+            }
+        }
+        assertEquals(text, spelled.toString());
+    }
+
+    @Test
+    void chatLogprobsMatchHfTransformers() {
+        JsonNode r = succeeded("chatLogprobs");
+        assertChatLogprobs(r.get("logprobs"), 5, referenceText);
+    }
+
+    @Test
+    void streamedLogprobsMatchHfTransformers() {
+        assertChatLogprobs(succeeded("chatStream").get("logprobs"), 2, referenceText);
+    }
+
+    @Test
+    void completionLogprobsMatchHfTransformers() {
+        JsonNode lp = succeeded("completionLogprobs").get("logprobs");
+        assertEquals(referenceLogprobs.size(), lp.get("token_logprobs").size());
+        int offset = 0;
+        for (int k = 0; k < referenceLogprobs.size(); k++) {
+            JsonNode hf = referenceLogprobs.get(k);
+            assertEquals(hf.get("logprob").asDouble(), lp.get("token_logprobs").get(k).asDouble(), LOGPROB_TOLERANCE, "token " + k);
+            JsonNode alternatives = lp.get("top_logprobs").get(k);
+            assertEquals(3, alternatives.size(), "token " + k + ": " + alternatives);
+            assertEquals(offset, lp.get("text_offset").get(k).asInt(), "token " + k);
+            offset += lp.get("tokens").get(k).asText().length();
+        }
+        assertEquals(referenceText.length(), offset, "the tokens spell the text");
+    }
+
+    @Test
+    void promptLogprobsMatchHfTransformers() {
+        JsonNode positions = succeeded("promptLogprobs").get("prompt_logprobs");
+        assertEquals(referencePromptLogprobs.size() + 1, positions.size());
+        assertTrue(positions.get(0).isNull(), "the first position has none");
+        for (int i = 1; i < positions.size(); i++) {
+            JsonNode hf = referencePromptLogprobs.get(i - 1);
+            JsonNode entry = positions.get(i).get(hf.get("token").asText());
+            assertNotNull(entry, "position " + i + " names its prompt token " + hf.get("token") + ": " + positions.get(i));
+            assertEquals(hf.get("logprob").asDouble(), entry.get("logprob").asDouble(), LOGPROB_TOLERANCE, "position " + i);
+            assertTrue(Math.abs(hf.get("rank").asInt() - entry.get("rank").asInt()) <= hf.get("rank_band").asInt(),
+                    "position " + i + ": rank " + entry.get("rank") + ", HF " + hf.get("rank") + " +- " + hf.get("rank_band"));
+        }
     }
 
     @Test
