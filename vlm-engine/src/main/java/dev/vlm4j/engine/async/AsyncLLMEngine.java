@@ -114,10 +114,17 @@ public final class AsyncLLMEngine implements AutoCloseable {
         commands.add(new Abort(Objects.requireNonNull(requestId, "requestId")));
     }
 
-    /** Requests running and waiting and the KV cache's blocks, as of the last step. */
+    /** Whether the loop serves requests: not closed, and not stopped by an error. */
+    public boolean isRunning() {
+        synchronized (admission) {
+            return !closed && died == null;
+        }
+    }
+
+    /** Requests running, waiting and swapped out, and the KV cache's blocks, as of the last step. */
     public EngineLoad load() {
         EngineLoad last = engineLoad;
-        return new EngineLoad(last.running(), last.waiting() + queued.get(), last.freeBlocks(), last.numBlocks());
+        return new EngineLoad(last.running(), last.waiting() + queued.get(), last.swapped(), last.freeBlocks(), last.numBlocks());
     }
 
     /**
@@ -149,7 +156,8 @@ public final class AsyncLLMEngine implements AutoCloseable {
     }
 
     private EngineLoad currentLoad() {
-        return new EngineLoad(engine.numRunningRequests(), engine.numWaitingRequests(), engine.numFreeBlocks(), engine.numBlocks());
+        return new EngineLoad(engine.numRunningRequests(), engine.numWaitingRequests(), engine.numSwappedRequests(), engine.numFreeBlocks(),
+                engine.numBlocks());
     }
 
     // ---- the engine loop: everything below runs on its thread only ----
@@ -158,12 +166,20 @@ public final class AsyncLLMEngine implements AutoCloseable {
         try {
             while (true) {
                 Command first = engine.hasUnfinishedRequests() ? commands.poll() : commands.take();
+                int handedOver = 0;
                 for (Command c = first; c != null; c = commands.poll()) {
                     if (c instanceof Shutdown) {
                         failAll(new IllegalStateException("the engine was shut down before the request finished"));
                         return;
                     }
+                    if (c instanceof Add) handedOver++;
                     apply(c);
+                }
+                if (handedOver > 0) {
+                    // Count the new requests in the engine's load before they stop counting as queued, so that
+                    // the waiting count generate() checks is never low in between.
+                    engineLoad = currentLoad();
+                    queued.addAndGet(-handedOver);
                 }
                 if (engine.hasUnfinishedRequests()) step();
                 engineLoad = currentLoad();
@@ -190,7 +206,6 @@ public final class AsyncLLMEngine implements AutoCloseable {
     private void apply(Command command) {
         switch (command) {
             case Add(RequestStream stream, ProcessedPrompt prompt, SamplingParams params) -> {
-                queued.decrementAndGet();
                 if (stream.isCancelled()) {
                     streams.remove(stream.requestId(), stream);
                     return;

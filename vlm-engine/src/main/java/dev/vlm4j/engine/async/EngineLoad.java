@@ -5,10 +5,11 @@ package dev.vlm4j.engine.async;
  *
  * @param running    requests admitted and running
  * @param waiting    requests queued for a running slot, those not yet handed to the engine included
- * @param freeBlocks KV cache blocks no sequence holds
+ * @param swapped    requests preempted to host memory, waiting to be swapped back in
+ * @param freeBlocks KV cache blocks no sequence holds (cached prefix blocks included)
  * @param numBlocks  KV cache blocks in all
  */
-public record EngineLoad(int running, int waiting, int freeBlocks, int numBlocks) {
+public record EngineLoad(int running, int waiting, int swapped, int freeBlocks, int numBlocks) {
 
     /** The share of KV cache blocks in use, in [0, 1], as vLLM's {@code gpu_cache_usage_perc}. */
     public double kvCacheUsage() {

@@ -207,8 +207,13 @@ class AsyncLLMEngineTest {
         runner.gate();
         var running = async.generate("running", prompt("USER: one\nASSISTANT:"), greedy(50));
         runner.release(1);
-        await("the first request runs", () -> async.load().running() == 1);
+        await("the first request runs and its second step waits at the gate",
+                () -> async.load().running() == 1 && runner.stepsEntered() == 2);
         var waiting = async.generate("waiting", prompt("USER: two\nASSISTANT:"), greedy(5));
+        assertEquals(1, async.load().waiting(), "queued for the engine counts as waiting");
+        runner.release(1);
+        await("the loop has handed the second request to the engine and waits in the next step", () -> runner.stepsEntered() == 3);
+        assertEquals(1, async.load().waiting(), "held by the engine, not admitted: still waiting");
         EngineOverloadedException e = assertThrows(EngineOverloadedException.class,
                 () -> async.generate("refused", prompt("USER: three\nASSISTANT:"), greedy(5)));
         assertTrue(e.getMessage().contains("1 requests already wait"), e.getMessage());

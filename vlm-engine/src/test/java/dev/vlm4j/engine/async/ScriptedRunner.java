@@ -7,6 +7,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * A stand-in model whose greedy token depends only on the position it is sampled for (word pieces 300..349,
@@ -21,6 +22,7 @@ final class ScriptedRunner implements ModelRunner {
     private final int numBlocks;
     private volatile Semaphore gate;          // null: steps run freely
     private volatile boolean failNextStep;
+    private final AtomicInteger stepsEntered = new AtomicInteger();
 
     ScriptedRunner(int blockSize, int numBlocks) {
         this.blockSize = blockSize;
@@ -48,6 +50,11 @@ final class ScriptedRunner implements ModelRunner {
         if (g != null) g.release(Integer.MAX_VALUE / 2);
     }
 
+    /** Steps begun so far (a gated one counts once it waits at the gate). */
+    int stepsEntered() {
+        return stepsEntered.get();
+    }
+
     void failNextStep() {
         failNextStep = true;
     }
@@ -58,6 +65,7 @@ final class ScriptedRunner implements ModelRunner {
 
     @Override
     public float[] forward(List<SequenceChunk> chunks) {
+        stepsEntered.incrementAndGet();
         Semaphore g = gate;
         if (g != null) {
             try {
