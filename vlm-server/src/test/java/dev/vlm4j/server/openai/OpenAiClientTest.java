@@ -7,6 +7,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
+import java.util.concurrent.TimeUnit;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -41,12 +42,20 @@ class OpenAiClientTest {
     private static JsonNode referenceLogprobs;   // per greedy token: token, logprob, top_ids, top_logprobs
     private static JsonNode referencePromptLogprobs; // per prompt position after the first: token, logprob, rank
 
+    /** {@code npm ci} from the committed lock file: a fresh clone runs this suite with one command. */
+    private static void installClient(Path nodeDir) throws IOException, InterruptedException {
+        Process npm = new ProcessBuilder("npm", "ci", "--no-audit", "--no-fund").directory(nodeDir.toFile())
+                .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.INHERIT).start();
+        if (!npm.waitFor(300, TimeUnit.SECONDS) || npm.exitValue() != 0) {
+            npm.destroyForcibly();
+            fail("could not install the npm openai client: run (cd vlm-server/src/test/node && npm ci) and see its output");
+        }
+    }
+
     @BeforeAll
     static void runTheClient() throws IOException, InterruptedException {
         Path nodeDir = TinyServer.testdata().getParent().resolve("vlm-server/src/test/node");
-        if (!Files.isDirectory(nodeDir.resolve("node_modules/openai"))) {
-            fail("the npm openai client is not installed: run (cd vlm-server/src/test/node && npm ci)");
-        }
+        if (!Files.isDirectory(nodeDir.resolve("node_modules/openai"))) installClient(nodeDir);
         JsonNode reference = referenceCase();
         JsonNode sampling = JSON.readTree(TinyServer.testdata().resolve("references/llava-tiny/sampling.json").toFile());
         for (JsonNode g : sampling.get("greedy_logprobs")) {
