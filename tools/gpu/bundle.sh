@@ -12,7 +12,9 @@ source "$WT/bin/java-home.sh"
 M2="${M2_REPO:-$HOME/.m2/repository}"
 
 cd "$WT"
-./mvnw -q -o -pl vlm-cuda -am -DskipTests test-compile
+# test-compile in the same run lets the reactor resolve vlm-core's test-jar to its test classes
+./mvnw -q -o -pl vlm-cuda -am -DskipTests test-compile dependency:build-classpath -Dmdep.includeScope=test \
+    -Dmdep.outputFile=/tmp/vlm4j-cuda-cp.txt
 
 mkdir -p "$DEST"
 if [ ! -f "$DEST/jre.tar.xz" ]; then
@@ -28,8 +30,8 @@ cp -r vlm-core/target/classes "$DEST/classes/core"
 cp -r vlm-engine/target/classes "$DEST/classes/engine"
 cp -r vlm-cuda/target/classes "$DEST/classes/cuda"
 cp -r vlm-cuda/target/test-classes "$DEST/classes/cuda-test"
-./mvnw -q -o -pl vlm-cuda -am dependency:build-classpath -Dmdep.includeScope=test -Dmdep.outputFile=/tmp/vlm4j-cuda-cp.txt
 for jar in $(tr ':' ' ' < /tmp/vlm4j-cuda-cp.txt); do
+  [ -d "$jar" ] && continue                     # reactor modules: the classes folders above
   case "$(basename "$jar")" in
     vlm-*) ;;                                   # the classes folders above
     tokenizers-*.jar)                           # native libraries for five platforms; keep linux-x86_64's
