@@ -34,6 +34,7 @@ for jar in $(tr ':' ' ' < /tmp/vlm4j-cuda-cp.txt); do
   [ -d "$jar" ] && continue                     # reactor modules: the classes folders above
   case "$(basename "$jar")" in
     vlm-*) ;;                                   # the classes folders above
+    imageio-*|common-image-*|common-io-*|common-lang-*|commons-imaging-*) ;;  # image decoding: the runtime has no java.desktop
     tokenizers-*.jar)                           # native libraries for five platforms; keep linux-x86_64's
       rm -rf /tmp/vlm4j-tok && mkdir -p /tmp/vlm4j-tok && (cd /tmp/vlm4j-tok && unzip -q "$jar" -x 'native/lib/win-*' 'native/lib/osx-*' 'native/lib/linux-aarch64/*' \
         && zip -q -9 -r "$DEST/lib/$(basename "$jar")" .) ;;
