@@ -32,8 +32,11 @@ import org.w3c.dom.Node;
  */
 public final class ImageDecoder {
 
-    /** The most pixels an image may have (2^28, e.g. 16384 x 16384); larger ones are refused before decoding. */
-    public static final long MAX_PIXELS = 1L << 28;
+    /**
+     * The most pixels an image may have (2^26, e.g. 8192 x 8192: 192 MiB decoded); larger ones are refused before
+     * decoding, so that a small compressed file cannot make a server allocate gigabytes per request.
+     */
+    public static final long MAX_PIXELS = 1L << 26;
     /** The largest image file {@link #decode(Path)} reads. */
     public static final long MAX_FILE_BYTES = 1L << 30;
 
