@@ -8,17 +8,17 @@ import org.junit.jupiter.api.BeforeAll;
 import java.io.IOException;
 
 /** Gives a test class llava-tiny's tokenizer (a real Llama tokenizer.json with llava-hf's added tokens). */
-abstract class WithTinyTokenizer {
+public abstract class WithTinyTokenizer {
 
-    static Tokenizer tokenizer;
+    protected static Tokenizer tokenizer;
 
     @BeforeAll
-    static void loadTokenizer() throws IOException {
+    public static void loadTokenizer() throws IOException {
         tokenizer = Tokenizer.load(Testdata.checkpoint("llava-tiny"));
     }
 
     @AfterAll
-    static void closeTokenizer() {
+    public static void closeTokenizer() {
         tokenizer.close();
     }
 }

@@ -2,17 +2,13 @@ package dev.vlm4j.engine.async;
 
 import dev.vlm4j.RequestOutput;
 import dev.vlm4j.SamplingParams;
+import dev.vlm4j.engine.WithTinyTokenizer;
 import dev.vlm4j.engine.LLMEngine;
 import dev.vlm4j.engine.SchedulerConfig;
 import dev.vlm4j.input.ProcessedPrompt;
-import dev.vlm4j.testing.Testdata;
-import dev.vlm4j.tokenizer.Tokenizer;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-import java.io.IOException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -34,25 +30,14 @@ import static org.junit.jupiter.api.Assertions.*;
  * what the synchronous engine gives for the same requests; cancel, abort, errors, the waiting limit, back
  * pressure and shutdown.
  */
-class AsyncLLMEngineTest {
+class AsyncLLMEngineTest extends WithTinyTokenizer {
 
     private static final int IMAGE_TOKEN = 32000;
     private static final int NUM_BLOCKS = 400;
-    private static Tokenizer tokenizer;
 
     private final ScriptedRunner runner = new ScriptedRunner(4, NUM_BLOCKS);
     private final List<RequestOutput> listened = new CopyOnWriteArrayList<>();
     private AsyncLLMEngine async;
-
-    @BeforeAll
-    static void loadTokenizer() throws IOException {
-        tokenizer = Tokenizer.load(Testdata.checkpoint("llava-tiny"));
-    }
-
-    @AfterAll
-    static void closeTokenizer() {
-        tokenizer.close();
-    }
 
     @AfterEach
     void stop() {
