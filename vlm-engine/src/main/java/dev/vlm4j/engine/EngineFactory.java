@@ -70,7 +70,7 @@ public final class EngineFactory {
             opened.add(runner);
             CacheConfig cache = new CacheConfig(args.enablePrefixCaching(), KvCacheSize.swapBlocks(config.text(), args.blockSize(), args.swapSpace()));
             LLMEngine engine = new LLMEngine(runner, tokenizer, scheduling, cache, vl.imageTokenId(), args.seed());
-            return new LoadedEngine(args, dir, tokenizer, inputs, engine, maxModelLen, opened);
+            return new LoadedEngine(args, dir, tokenizer, inputs, engine, maxModelLen, backend.name(), opened);
         } catch (IOException e) {
             closeAll(opened, e);
             throw new UncheckedIOException(e.getMessage(), e);

@@ -16,6 +16,7 @@ import java.util.List;
  * @param directory   the model's directory
  * @param tokenizer   the tokenizer the engine and input processor use
  * @param maxModelLen the resolved context length (prompt + output)
+ * @param device      the backend the model runs on ("cpu", "cuda"), as {@code device=auto} resolved it
  * @param resources   what {@link #close()} frees, in the order they were opened
  */
 public record LoadedEngine(
@@ -25,6 +26,7 @@ public record LoadedEngine(
         InputProcessor inputs,
         LLMEngine engine,
         int maxModelLen,
+        String device,
         List<AutoCloseable> resources) implements AutoCloseable {
 
     public LoadedEngine {
