@@ -24,9 +24,9 @@ public final class KvCacheProfiler {
     private KvCacheProfiler() {}
 
     /**
-     * The number of KV blocks that fit. Each of the {@code maxNumSeqs} dummy sequences holds a share of
-     * {@code maxNumBatchedTokens} image tokens of its own image, so every image runs through the tower while the
-     * decoder sees exactly the token budget.
+     * The number of KV blocks that fit. Each of the {@code maxNumSeqs} dummy sequences holds an equal share of
+     * {@code maxNumBatchedTokens} tokens, starting with (up to all) the image tokens of its own image, so every image
+     * runs through the tower while the decoder sees exactly the token budget.
      */
     public static int blocks(Backend backend, Weights weights, LlavaConfig config, int[] imageInputShape, int blockSize,
                       int maxNumSeqs, int maxNumBatchedTokens, double gpuMemoryUtilization) {
@@ -36,9 +36,9 @@ public final class KvCacheProfiler {
         List<SequenceChunk> worstCase = new ArrayList<>();
         int nextBlock = 0;
         for (int s = 0; s < seqs; s++) {
-            int tokens = Math.min(config.imageFeatureSize(), maxNumBatchedTokens / seqs + (s < maxNumBatchedTokens % seqs ? 1 : 0));
-            int[] ids = new int[tokens];
-            Arrays.fill(ids, config.imageTokenIndex());
+            int tokens = maxNumBatchedTokens / seqs + (s < maxNumBatchedTokens % seqs ? 1 : 0);
+            int[] ids = new int[tokens]; // vLLM's dummy prompt: image tokens first, then token 0
+            Arrays.fill(ids, 0, Math.min(config.imageFeatureSize(), tokens), config.imageTokenIndex());
             int blocks = (tokens + blockSize - 1) / blockSize;
             worstCase.add(new SequenceChunk(ids, 0, IntStream.range(nextBlock, nextBlock + blocks).toArray(), dummyImage(imageInputShape), 0));
             nextBlock += blocks;
