@@ -32,6 +32,20 @@ public final class ClipImageProcessor {
         }
     }
 
+    /**
+     * A processor from {@code preprocessor_config.json} in {@code location} (a model or image-processor directory) or
+     * from that file itself; a directory without one is an error that says what to pass instead.
+     */
+    public static ClipImageProcessor from(Path location) throws IOException {
+        if (!Files.isDirectory(location)) return fromJson(location);
+        Path config = location.resolve("preprocessor_config.json");
+        if (!Files.isRegularFile(config)) {
+            throw new IllegalArgumentException(location + " has no preprocessor_config.json (the image processor's settings):"
+                    + " give --image-processor a directory or file that has it");
+        }
+        return fromJson(config);
+    }
+
     /** A processor from a {@code preprocessor_config.json} file. */
     public static ClipImageProcessor fromJson(Path preprocessorConfig) throws IOException {
         try (InputStream in = Files.newInputStream(preprocessorConfig)) {

@@ -49,7 +49,7 @@ public final class EngineFactory {
             Tokenizer tokenizer = Tokenizer.load(resolve(args.tokenizer(), args.tokenizerRevision(), args, ModelRole.TOKENIZER));
             opened.add(tokenizer);
             ClipImageProcessor imageProcessor = args.noImageProcessor() ? null
-                    : imageProcessor(resolve(args.imageProcessor(), args.imageProcessorRevision(), args, ModelRole.IMAGE_PROCESSOR));
+                    : ClipImageProcessor.from(resolve(args.imageProcessor(), args.imageProcessorRevision(), args, ModelRole.IMAGE_PROCESSOR));
             InputProcessor inputs = new InputProcessor(vl, tokenizer, imageProcessor);
 
             Weights weights = Checkpoint.open(dir.root());
@@ -89,11 +89,6 @@ public final class EngineFactory {
         if (Files.exists(Path.of(location))) return Path.of(location);
         String rev = revision == null && location.equals(args.model()) ? args.revision() : revision;
         return ModelResolver.resolve(location, rev, role, null);
-    }
-
-    /** preprocessor_config.json in {@code location} (a directory, the model's unless image_processor names another), or that file. */
-    private static ClipImageProcessor imageProcessor(Path location) throws IOException {
-        return ClipImageProcessor.fromJson(Files.isDirectory(location) ? location.resolve(ModelDirectory.PREPROCESSOR_CONFIG) : location);
     }
 
     private static void closeAll(List<AutoCloseable> opened, Throwable failure) {

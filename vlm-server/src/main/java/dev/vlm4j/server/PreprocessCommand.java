@@ -4,7 +4,6 @@ import dev.vlm4j.image.ClipImageProcessor;
 import dev.vlm4j.image.DecodedImage;
 import dev.vlm4j.image.ImageDecoder;
 import dev.vlm4j.io.Npy;
-import dev.vlm4j.model.ModelDirectory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -20,7 +19,7 @@ final class PreprocessCommand implements Callable<Integer> {
     @Option(names = "--model", required = true, paramLabel = "DIR", description = "Model directory with preprocessor_config.json.")
     Path model;
 
-    @Option(names = "--image-processor", paramLabel = "DIR", description = "Directory of preprocessor_config.json. Default: the model's.")
+    @Option(names = "--image-processor", paramLabel = "DIR", description = "Directory of preprocessor_config.json, or the file. Default: the model's.")
     Path imageProcessor;
 
     @Option(names = "--image", required = true, paramLabel = "FILE", description = "PNG, JPEG, GIF, BMP or WebP image.")
@@ -34,8 +33,7 @@ final class PreprocessCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        Path dir = imageProcessor != null ? imageProcessor : model;
-        ClipImageProcessor processor = ClipImageProcessor.fromJson(ModelDirectory.of(dir).requirePreprocessorConfig());
+        ClipImageProcessor processor = ClipImageProcessor.from(imageProcessor != null ? imageProcessor : model);
         DecodedImage decoded = new ImageDecoder(applyExifOrientation).decode(Files.readAllBytes(image));
         float[] pixels = processor.process(decoded);
         int[] shape = processor.outputShape();

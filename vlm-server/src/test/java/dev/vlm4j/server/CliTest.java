@@ -137,4 +137,21 @@ class CliTest {
         assertEquals(2, result.get("batch_size").asInt());
         assertTrue(result.get("tpot_mean").asDouble() > 0 && result.get("avg_latency").asDouble() > result.get("ttft_p50").asDouble());
     }
+
+    @Test
+    void preprocessTakesAnotherImageProcessorAsAFile(@TempDir Path tmp) throws Exception {
+        Path out = tmp.resolve("pixel_values.npy");
+        Run r = run("preprocess", "--model", MODEL, "--image-processor", Testdata.pixels("small_bilinear.preprocessor_config.json").toString(),
+                "--image", Testdata.image("chelsea.png").toString(), "--out", out.toString());
+        assertEquals(0, r.exitCode(), r.err());
+        assertArrayEquals(Testdata.pillowPixels("chelsea_png.small_bilinear.crop.npy.gz", "small_bilinear"), Npy.read(out).floats(), 1e-6f);
+    }
+
+    @Test
+    void anImageProcessorDirectoryWithoutItsConfigSaysWhatToPass(@TempDir Path tmp) {
+        Run r = run("preprocess", "--model", MODEL, "--image-processor", tmp.toString(), "--image", Testdata.image("chelsea.png").toString(),
+                "--out", tmp.resolve("x.npy").toString());
+        assertEquals(2, r.exitCode());
+        assertTrue(r.err().contains("has no preprocessor_config.json"), r.err());
+    }
 }
