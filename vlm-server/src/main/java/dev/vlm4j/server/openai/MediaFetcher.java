@@ -6,6 +6,7 @@ import java.net.URI;
 import java.net.URISyntaxException;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
+import java.net.http.HttpTimeoutException;
 import java.net.http.HttpResponse;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
@@ -119,15 +120,20 @@ final class MediaFetcher {
             return r.body();
         } catch (TimeoutException e) {
             response.cancel(true);
-            throw refuse(where, "fetching " + abbreviate(url) + " took longer than " + timeout.toMillis() + " ms");
+            throw tookTooLong(where, url);
         } catch (InterruptedException e) {
             response.cancel(true);
             Thread.currentThread().interrupt();
             throw refuse(where, "interrupted while fetching " + abbreviate(url));
         } catch (ExecutionException e) {
             if (e.getCause() instanceof ApiException api) throw api;
+            if (e.getCause() instanceof HttpTimeoutException) throw tookTooLong(where, url); // the client's timer, same limit, may fire first
             throw refuse(where, "fetching " + abbreviate(url) + " failed: " + e.getCause());
         }
+    }
+
+    private ApiException tookTooLong(String where, String url) {
+        return refuse(where, "fetching " + abbreviate(url) + " took longer than " + timeout.toMillis() + " ms");
     }
 
     /** Reads at most maxBytes of a response body, failing as soon as more arrive (or the announced length is larger). */
