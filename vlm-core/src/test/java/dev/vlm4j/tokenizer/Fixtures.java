@@ -4,7 +4,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.vlm4j.testing.Testdata;
 
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.stream.StreamSupport;
@@ -36,22 +35,10 @@ final class Fixtures {
 
     private Fixtures() {}
 
-    static Path testdata() {
-        return Testdata.root();
-    }
-
-    static Path checkpoint(String name) {
-        return testdata().resolve("checkpoints").resolve(name);
-    }
-
-    static JsonNode readJson(Path file) {
-        return Testdata.json(file);
-    }
-
     static List<TokenizerCase> tokenizerCases() {
         List<TokenizerCase> cases = new ArrayList<>();
-        for (JsonNode c : readJson(testdata().resolve("tokenizer_cases.json"))) {
-            cases.add(new TokenizerCase(c.get("text").asText(), ints(c.get("ids")),
+        for (JsonNode c : Testdata.json(Testdata.root().resolve("tokenizer_cases.json"))) {
+            cases.add(new TokenizerCase(c.get("text").asText(), Testdata.ints(c.get("ids")),
                     StreamSupport.stream(c.get("tokens").spliterator(), false).map(JsonNode::asText).toList(),
                     c.get("decoded_skip_special").asText(), c.get("decoded_with_special").asText()));
         }
@@ -65,15 +52,11 @@ final class Fixtures {
     static List<GenerationCase> generationCases() {
         List<GenerationCase> cases = new ArrayList<>();
         for (String checkpoint : List.of("llava-tiny", "llava-tiny-gqa")) {
-            for (JsonNode c : readJson(testdata().resolve("references").resolve(checkpoint).resolve("cases.json"))) {
+            for (JsonNode c : Testdata.json(Testdata.root().resolve("references").resolve(checkpoint).resolve("cases.json"))) {
                 cases.add(new GenerationCase(checkpoint, c.get("photo").asText(), c.get("prompt").asText(),
-                        ints(c.get("prompt_token_ids")), ints(c.get("greedy_token_ids"))));
+                        Testdata.ints(c.get("prompt_token_ids")), Testdata.ints(c.get("greedy_token_ids"))));
             }
         }
         return cases;
-    }
-
-    static int[] ints(JsonNode array) {
-        return Testdata.ints(array);
     }
 }

@@ -3,6 +3,7 @@ package dev.vlm4j.tokenizer;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
+import dev.vlm4j.testing.Testdata;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -55,7 +56,7 @@ class TokenizerLoadTest {
     private static void write(Path dir, String name, String content) throws IOException {
         switch (content) {
             case ABSENT -> { }
-            case ORIGINAL -> Files.copy(Fixtures.checkpoint("llava-tiny").resolve(name), dir.resolve(name));
+            case ORIGINAL -> Files.copy(Testdata.checkpoint("llava-tiny").resolve(name), dir.resolve(name));
             default -> Files.writeString(dir.resolve(name), content);
         }
     }

@@ -1,6 +1,7 @@
 package dev.vlm4j.tokenizer;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.vlm4j.testing.Testdata;
 import dev.vlm4j.tokenizer.Fixtures.GenerationCase;
 import dev.vlm4j.tokenizer.Fixtures.TokenizerCase;
 import org.junit.jupiter.api.Test;
@@ -53,7 +54,7 @@ class TokenizerTest extends WithLlavaTinyTokenizer {
     void encodesImagePromptWithoutTruncation(GenerationCase c) {
         int[] ids = tokenizer.encode(c.prompt());
         assertArrayEquals(c.promptTokenIds(), ids);
-        int imageToken = Fixtures.readJson(Fixtures.checkpoint(c.checkpoint()).resolve("config.json")).get("image_token_index").asInt();
+        int imageToken = Testdata.json(Testdata.checkpoint(c.checkpoint()).resolve("config.json")).get("image_token_index").asInt();
         long expectedImages = c.prompt().split("<image>", -1).length - 1;
         assertEquals(expectedImages, Arrays.stream(ids).filter(id -> id == imageToken).count());
     }
@@ -72,7 +73,7 @@ class TokenizerTest extends WithLlavaTinyTokenizer {
     /** add_bos_token/add_eos_token rewrite what encode adds, as LlamaTokenizerFast rebuilds its post-processor. */
     @Test
     void addsBosAndEosAsTheConfigSays(@TempDir Path dir) throws Exception {
-        Files.copy(Fixtures.checkpoint("llava-tiny").resolve("tokenizer.json"), dir.resolve("tokenizer.json"));
+        Files.copy(Testdata.checkpoint("llava-tiny").resolve("tokenizer.json"), dir.resolve("tokenizer.json"));
         Files.writeString(dir.resolve("tokenizer_config.json"),
                 "{\"add_bos_token\": false, \"add_eos_token\": true, \"bos_token\": \"<s>\", \"eos_token\": \"</s>\"}");
         TokenizerCase hello = Fixtures.tokenizerCase("Hello, world!");
@@ -86,7 +87,7 @@ class TokenizerTest extends WithLlavaTinyTokenizer {
     @Test
     void specialTokensAreTheConfigsSpecialAddedTokens() {
         Set<Integer> expected = new TreeSet<>();
-        JsonNode config = Fixtures.readJson(Fixtures.checkpoint("llava-tiny").resolve("tokenizer_config.json"));
+        JsonNode config = Testdata.json(Testdata.checkpoint("llava-tiny").resolve("tokenizer_config.json"));
         for (var entry : config.get("added_tokens_decoder").properties()) {
             if (entry.getValue().get("special").asBoolean()) {
                 expected.add(Integer.parseInt(entry.getKey()));
@@ -100,8 +101,8 @@ class TokenizerTest extends WithLlavaTinyTokenizer {
     /** config.json and generation_config.json (written by transformers) name the same ids. */
     @Test
     void specialIdsMatchTheModelConfig() {
-        JsonNode generation = Fixtures.readJson(Fixtures.checkpoint("llava-tiny").resolve("generation_config.json"));
-        JsonNode model = Fixtures.readJson(Fixtures.checkpoint("llava-tiny").resolve("config.json"));
+        JsonNode generation = Testdata.json(Testdata.checkpoint("llava-tiny").resolve("generation_config.json"));
+        JsonNode model = Testdata.json(Testdata.checkpoint("llava-tiny").resolve("config.json"));
         assertEquals(generation.get("bos_token_id").asInt(), tokenizer.bosId());
         assertEquals(generation.get("eos_token_id").asInt(), tokenizer.eosId());
         assertEquals(generation.get("pad_token_id").asInt(), tokenizer.padId());

@@ -2,6 +2,7 @@ package dev.vlm4j.tokenizer;
 
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import dev.vlm4j.testing.Testdata;
 
 /** Base of the tests that run the llava-tiny checkpoint's tokenizer: loads it once per test class. */
 abstract class WithLlavaTinyTokenizer {
@@ -10,7 +11,7 @@ abstract class WithLlavaTinyTokenizer {
 
     @BeforeAll
     static void loadTokenizer() throws Exception {
-        tokenizer = Tokenizer.load(Fixtures.checkpoint("llava-tiny"));
+        tokenizer = Tokenizer.load(Testdata.checkpoint("llava-tiny"));
     }
 
     @AfterAll
