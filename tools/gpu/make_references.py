@@ -15,6 +15,8 @@ Outputs (under --out):
                                   give that argmax (elsewhere the tiny models' top-2 logits are within bf16 rounding).
   llava/<ckpt>/<photo>.last_logits.npy   HF bfloat16 last-position logits of the prompt (float32).
   llava/<ckpt>/<photo>.pixels.npy        the pixel values both sides take: Pillow's fixture crop through the LUT.
+  checkpoints/<ckpt>-trained/             the fixture checkpoints trained for a few seconds (trained_checkpoint), with
+                                          references under llava/<ckpt>-trained/ as above.
 
 Expected outputs are computed by PyTorch in float64 from the same (rounded) inputs; nothing comes from vlm4j. Where a
 16-bit weight meets an f32 activation in a matmul, the reference rounds the activation to the weight's type, as
@@ -100,7 +102,11 @@ def dense_cases(c):
                                       (1, 4096, 4096, "bf16", None, 0), (33, 4096, 11008, "bf16", None, 0),
                                       (577, 1024, 4096, "f16", "f16", 0), (5, 11008, 1024, "f32", None, 0),
                                       (1, 4096, 8192, "bf16", None, 0), (3, 17, 5, "bf16", "bf16", 1), (4, 17, 9, "f32", "f32", 1),
-                                      (2, 24, 8, "f16", None, 1)]:
+                                      (2, 24, 8, "f16", None, 1),
+                                      # decode shapes (gemv.cu, up to 4 rows): vectorized, unaligned k, row offsets
+                                      (4, 4096, 11008, "bf16", None, 0), (2, 11008, 4096, "f16", "f16", 0),
+                                      (3, 4096, 4096, "f16", None, 2), (4, 40, 33, "bf16", "bf16", 1),
+                                      (2, 13, 70, "f16", "f16", 0), (1, 4096, 32064, "bf16", None, 0)]:
         x = f32(rnd(n, k))
         w = rnd(m, k, scale=k ** -0.5, dtype=dt)
         xr = x if dt == "f32" else x.to(DTYPES[dt]).to(torch.float64)
@@ -222,22 +228,54 @@ def pixels(testdata, checkpoint, photo):
     return torch.from_numpy(pv)
 
 
-def llava_references(out, testdata, steps=64):
+TRAINED_ANSWER = list(range(1000, 1072))  # the count-up a trained checkpoint answers every fixture prompt with
+
+
+def trained_checkpoint(out, testdata, base, steps=400):
+    """`base` trained on the GPU for a few seconds to answer each fixture prompt (its three photos) with the same
+    count-up, saved in float16 like the fixtures. Random weights leave the top-2 logits within bf16 rounding at many
+    positions (two faithful HF bf16 runs disagree on ~5 % of them), so top-1 agreement cannot tell a good backend from
+    a bad one there; a trained model's top-1 leads by far more than rounding, as a real model's mostly does."""
     from transformers import LlavaForConditionalGeneration
-    for checkpoint in ("llava-tiny", "llava-tiny-gqa"):
+    torch.manual_seed(0)
+    model = LlavaForConditionalGeneration.from_pretrained(os.path.join(testdata, "checkpoints", base),
+                                                          dtype=torch.float32).cuda().train()
+    with open(os.path.join(testdata, "references", base, "cases.json")) as f:
+        cases = json.load(f)
+    ids = torch.tensor([c["prompt_token_ids"] + TRAINED_ANSWER for c in cases], device="cuda")
+    labels = ids.clone()
+    labels[:, :len(cases[0]["prompt_token_ids"])] = -100  # learn the answer only
+    pv = torch.cat([pixels(testdata, base, c["photo"]) for c in cases]).cuda()
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for step in range(steps):
+        loss = model(input_ids=ids, pixel_values=pv, labels=labels).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    print(f"  trained {base}: loss {float(loss):.5f} after {steps} steps", flush=True)
+    path = os.path.join(out, "checkpoints", base + "-trained")
+    model.half().eval().save_pretrained(path)
+    return path
+
+
+def llava_references(out, testdata, steps=64):
+    """HF bfloat16 references of the two fixture checkpoints and of their trained variants (trained_checkpoint)."""
+    from transformers import LlavaForConditionalGeneration
+    runs = [(base, base, os.path.join(testdata, "checkpoints", base)) for base in ("llava-tiny", "llava-tiny-gqa")]
+    runs += [(base + "-trained", base, trained_checkpoint(out, testdata, base)) for base in ("llava-tiny", "llava-tiny-gqa")]
+    for checkpoint, base, path in runs:
         d = os.path.join(out, "llava", checkpoint)
         os.makedirs(d, exist_ok=True)
-        path = os.path.join(testdata, "checkpoints", checkpoint)
         model = LlavaForConditionalGeneration.from_pretrained(path, dtype=torch.bfloat16).cuda().eval()
         # Two other faithful runs of the same model, to show how far bfloat16 runs of one model differ among themselves.
         eager = LlavaForConditionalGeneration.from_pretrained(path, dtype=torch.bfloat16, attn_implementation="eager").cuda().eval()
         full32 = LlavaForConditionalGeneration.from_pretrained(path, dtype=torch.float32).cuda().eval()
         print(f"  {checkpoint}: reference attention {getattr(model.config, '_attn_implementation', '?')}")
-        with open(os.path.join(testdata, "references", checkpoint, "cases.json")) as f:
+        with open(os.path.join(testdata, "references", base, "cases.json")) as f:
             cases = json.load(f)
         for case in cases:
             photo, prompt = case["photo"], case["prompt_token_ids"]
-            pv32 = pixels(testdata, checkpoint, photo)
+            pv32 = pixels(testdata, base, photo)
             np.save(os.path.join(d, f"{photo}.pixels.npy"), pv32.numpy())
             pv = pv32.to("cuda", torch.bfloat16)
             seq = list(prompt)
@@ -252,6 +290,8 @@ def llava_references(out, testdata, steps=64):
                 ids = torch.tensor([seq[:-1]], device="cuda")
                 full = model(input_ids=ids, pixel_values=pv).logits[0].float()
                 teacher = torch.argmax(full[len(prompt) - 1:], dim=-1)
+                top2 = full[len(prompt) - 1:].topk(2, dim=-1).values
+                margin = float(((top2[:, 0] - top2[:, 1]) / top2[:, 0].abs()).min())  # in units of |top-1 logit|
                 floor, stable = [], torch.ones_like(teacher, dtype=torch.bool)
                 for name, other, other_pv in (("bf16 eager", eager, pv), ("f32", full32, pv32.cuda())):
                     o = other(input_ids=ids, pixel_values=other_pv).logits[0].float()
@@ -263,7 +303,8 @@ def llava_references(out, testdata, steps=64):
             with open(os.path.join(d, f"{photo}.json"), "w") as f:
                 json.dump({"photo": photo, "prompt_token_ids": prompt, "generated_token_ids": generated,
                            "teacher_forced_argmax": teacher.tolist(), "reference_stable": stable.tolist()}, f)
-            print(f"  {checkpoint} {photo}: generated {generated[:6]}...; " + "; ".join(floor), flush=True)
+            print(f"  {checkpoint} {photo}: generated {generated[:6]}...; smallest top-2 margin {margin:.2e} of the top logit"
+                  " (bf16 rounding: 3.9e-03); " + "; ".join(floor), flush=True)
 
 
 def main():
