@@ -3,6 +3,7 @@ package dev.vlm4j.cuda;
 import dev.vlm4j.Dtype;
 import dev.vlm4j.backend.Backend;
 import dev.vlm4j.backend.DeviceMemory;
+import dev.vlm4j.backend.Graph;
 import dev.vlm4j.backend.IntTensor;
 import dev.vlm4j.backend.ShapedTensor;
 import dev.vlm4j.backend.Tensor;
@@ -10,8 +11,10 @@ import dev.vlm4j.model.DType;
 import dev.vlm4j.model.WeightTensor;
 
 import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 
@@ -36,6 +39,9 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
  * alone and record the error; it is thrown, naming the op and index, by the next {@link #copyToHost}. With
  * {@code VLM4J_CUDA_SYNC=1} every op waits for the GPU and throws its own errors, for debugging.
  *
+ * <p>Matmuls with 16-bit weights and at most four rows of x (decode steps) run on gemv.cu's kernels, which stream
+ * the weights near memory bandwidth; larger ones on cuBLASLt. {@code VLM4J_CUDA_GEMV=0} sends all to cuBLASLt.
+ *
  * <p>Not thread-safe: use a backend from one thread at a time.
  */
 public final class CudaBackend implements Backend {
@@ -45,6 +51,7 @@ public final class CudaBackend implements Backend {
     private static final int ATTENTION_THREADS = 128; // attention.cu WARPS * 32
     private static final int MAX_HEAD_DIM = 256;      // attention.cu MAX_HEAD_DIM
     private static final long STAGING_BYTES = 16L << 20;
+    private static final int GEMV_MAX_ROWS = 4, GEMV_WARPS = 8; // gemv.cu: entry points for 1..4 rows, WARPS
 
     private final CudaDevice device;
     private final Kernels kernels;
@@ -54,7 +61,9 @@ public final class CudaBackend implements Backend {
     private final DType weightType; // null: each weight keeps its stored type
     private final int activationMode; // common.cuh ActivationMode: what ops round their f32 outputs to
     private final boolean syncEveryOp;
+    private final boolean gemvEnabled; // VLM4J_CUDA_GEMV=0 sends decode-shaped matmuls to cuBLASLt too (to compare)
     private final Map<WeightKey, CudaTensor> uploads = new HashMap<>();
+    private final List<CudaGraph> graphs = new ArrayList<>(); // not yet closed by their owners
     private DevicePointer matmulInput; // a matmul's x rounded to the weights' 16-bit type; grows
     private long matmulInputBytes;
     private boolean closed;
@@ -86,6 +95,7 @@ public final class CudaBackend implements Backend {
                 case FLOAT16 -> 2;
             };
             this.syncEveryOp = "1".equals(System.getenv("VLM4J_CUDA_SYNC"));
+            this.gemvEnabled = !"0".equals(System.getenv("VLM4J_CUDA_GEMV"));
             this.kernels = new Kernels(device, libraries.nvrtc, cache);
             this.gemm = new Gemm(device, libraries.cublasLt);
             this.staging = new HostStaging(device, STAGING_BYTES);
@@ -259,6 +269,10 @@ public final class CudaBackend implements Backend {
             if (c != null) addBias(o, c);
             return;
         }
+        if (b.dtype != DType.F32 && n <= GEMV_MAX_ROWS && gemvEnabled) {
+            gemv(a, b, c, o);
+            return;
+        }
         long input = a.address;
         if (b.dtype != DType.F32) {
             DevicePointer rounded = matmulInput(a.numel() * b.dtype.byteSize());
@@ -271,6 +285,16 @@ public final class CudaBackend implements Backend {
             else if (activationMode != 0) launchElementwise("round_activations", o.numel(), o, o.numel(), activationMode);
         }
         afterOp();
+    }
+
+    /** A decode-shaped matmul (gemv.cu): x rounded to w's type as it is read, one warp per output column. */
+    private void gemv(CudaTensor x, CudaTensor w, CudaTensor bias, CudaTensor out) {
+        int k = x.cols(), m = w.dim(0);
+        boolean vectorized = k % 8 == 0 && x.address % 16 == 0 && w.address % 16 == 0;
+        try (CudaTensor bias32 = bias == null ? null : widened(bias)) {
+            launch("gemv", "gemv_" + suffix(w.dtype) + "_" + x.rows(), (m + GEMV_WARPS - 1) / GEMV_WARPS, 1, 32 * GEMV_WARPS,
+                    x, w, bias32 == null ? new DevicePointer(0) : bias32, out, k, m, vectorized ? 1 : 0, activationMode);
+        }
     }
 
     private void addBias(CudaTensor out, CudaTensor bias) {
@@ -418,6 +442,45 @@ public final class CudaBackend implements Backend {
         }
     }
 
+    // ---------------------------------------------------------------- graphs
+
+    /** Graphs need ops that do not wait: not with VLM4J_CUDA_SYNC=1. */
+    @Override
+    public boolean supportsGraphs() {
+        return !syncEveryOp;
+    }
+
+    /**
+     * Stream capture (thread-local mode: a call that would wait on the GPU from this thread invalidates the capture and
+     * fails at its end, instead of running).
+     */
+    @Override
+    public Graph capture(Runnable ops) {
+        if (!supportsGraphs()) throw new UnsupportedOperationException("graph capture with VLM4J_CUDA_SYNC=1 (every op waits)");
+        if (closed) throw new IllegalStateException("the CUDA backend is closed");
+        device.enter();
+        device.driver.beginCapture(device.stream, Driver.CAPTURE_MODE_THREAD_LOCAL);
+        try {
+            ops.run();
+        } catch (RuntimeException | Error e) {
+            try {
+                device.driver.destroyGraph(device.driver.endCapture(device.stream));
+            } catch (RuntimeException ended) {
+                e.addSuppressed(ended);
+            }
+            throw e;
+        }
+        MemorySegment recorded = device.driver.endCapture(device.stream);
+        try {
+            CudaGraph[] graph = new CudaGraph[1];
+            graph[0] = new CudaGraph(device, device.driver.instantiate(recorded), () -> graphs.remove(graph[0]));
+            graphs.add(graph[0]);
+            return graph[0];
+        } finally {
+            device.driver.destroyGraph(recorded);
+        }
+    }
+
     // ---------------------------------------------------------------- launches
 
     /** A grid-stride kernel over {@code n} elements; {@code args} are its parameters, n among them. */
@@ -460,6 +523,7 @@ public final class CudaBackend implements Backend {
         closed = true;
         try {
             device.synchronize();
+            for (CudaGraph graph : List.copyOf(graphs)) graph.close();
             if (matmulInput != null) device.free(matmulInput.address());
             for (CudaTensor t : uploads.values()) device.free(t.address);
             uploads.clear();

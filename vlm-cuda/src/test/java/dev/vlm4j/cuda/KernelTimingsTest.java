@@ -28,7 +28,7 @@ class KernelTimingsTest {
         try (CudaBackend b = new CudaBackend(0, Dtype.AUTO)) {
             System.out.println("timings on " + b.deviceDescription());
             Tensor w = weight(b, random, "w", I, D), wd = weight(b, random, "wd", D, I), wq = weight(b, random, "wq", D, D);
-            for (int n : new int[] {1, 8, 64, 600}) {
+            for (int n : new int[] {1, 2, 4, 8, 64, 600}) {
                 Tensor x = activation(b, random, n, D), out = b.allocate(n, I);
                 double ms = time(b, () -> b.matmul(x, w, null, out));
                 report("matmul bf16 " + n + "x" + D + " . " + I + "x" + D, ms, 2.0 * n * D * I, 2L * I * D + 4L * n * (D + I));

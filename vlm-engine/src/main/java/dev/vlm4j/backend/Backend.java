@@ -113,6 +113,22 @@ public interface Backend extends AutoCloseable {
      */
     void attention(Tensor q, Tensor k, Tensor v, int heads, int seqLen, float scale, Tensor out);
 
+    // ---------------------------------------------------------------- graphs
+
+    /** Whether {@link #capture} records graphs here (a GPU backend: replaying saves a launch per op). */
+    default boolean supportsGraphs() {
+        return false;
+    }
+
+    /**
+     * Runs {@code ops} in recording mode: the ops they call are recorded, not run, into a graph to {@link Graph#replay}.
+     * The ops must not allocate, free or copy from or to the host; run them once for real first, so that every
+     * kernel is loaded and every scratch buffer has its size.
+     */
+    default Graph capture(Runnable ops) {
+        throw new UnsupportedOperationException("graph capture on the " + name() + " backend");
+    }
+
     /**
      * The device's memory, waiting for queued work first; empty where the backend computes in host memory (the CPU,
      * whose KV cache is sized by cpu_kv_cache_space).

@@ -37,10 +37,12 @@ final class LlamaDecoder implements AutoCloseable {
             Tensor postAttentionNorm,      // [D]
             Tensor gate, Tensor up,        // [I, D]
             Tensor down,                   // [D, I]
-            Tensor kCache, Tensor vCache) {} // [numBlocks, blockSize, KV, hd]
+            Tensor kCache, Tensor vCache) {} // [numBlocks + 1, blockSize, KV, hd]: the last block is padBlock()
 
-    // Activations for up to `capacity` tokens and `rowCapacity` logit rows.
-    private int capacity, rowCapacity;
+    private final int numBlocks;
+
+    // Activations for up to `capacity` tokens and `rowCapacity` logit rows; `allocations` counts their (re)allocations.
+    private int capacity, rowCapacity, allocations;
     private Tensor x;      // [capacity, D] the residual stream
     private Tensor h;      // [capacity, D] normed
     private Tensor q;      // [capacity, H*hd]
@@ -67,6 +69,7 @@ final class LlamaDecoder implements AutoCloseable {
         this.config = config;
         this.qWidth = config.numAttentionHeads() * config.headDim();
         this.kvWidth = config.numKeyValueHeads() * config.headDim();
+        this.numBlocks = numBlocks;
 
         embedTokens = backend.upload(weights.get(PREFIX + "embed_tokens.weight"));
         layers = new ArrayList<>();
@@ -81,8 +84,8 @@ final class LlamaDecoder implements AutoCloseable {
                     upload(weights, p + "post_attention_layernorm.weight"),
                     upload(weights, p + "mlp.gate_proj.weight"), upload(weights, p + "mlp.up_proj.weight"),
                     upload(weights, p + "mlp.down_proj.weight"),
-                    backend.allocate(numBlocks, blockSize, config.numKeyValueHeads(), config.headDim()),
-                    backend.allocate(numBlocks, blockSize, config.numKeyValueHeads(), config.headDim())));
+                    backend.allocate(numBlocks + 1, blockSize, config.numKeyValueHeads(), config.headDim()),
+                    backend.allocate(numBlocks + 1, blockSize, config.numKeyValueHeads(), config.headDim())));
         }
         norm = upload(weights, PREFIX + "norm.weight");
         lmHead = config.tieWordEmbeddings() && !weights.contains("lm_head.weight") ? embedTokens : upload(weights, "lm_head.weight");
@@ -176,8 +179,28 @@ final class LlamaDecoder implements AutoCloseable {
         return logits;
     }
 
+    /**
+     * The cache block no sequence owns (the block manager hands out blocks 0 .. numBlocks - 1): padding tokens of a
+     * replayed graph write their keys and values there.
+     */
+    int padBlock() {
+        return numBlocks;
+    }
+
+    /** Allocates activations for steps of up to {@code tokens} tokens and {@code rows} logit rows now. */
+    void reserve(int tokens, int rows) {
+        ensureCapacity(tokens);
+        ensureRowCapacity(rows);
+    }
+
+    /** Changes whenever an activation tensor is reallocated (graphs recorded on the old ones are then stale). */
+    int allocations() {
+        return allocations;
+    }
+
     private void ensureCapacity(int tokens) {
         if (tokens <= capacity) return;
+        allocations++;
         closeActivations();
         capacity = Math.max(tokens, 2 * capacity);
         int d = config.hiddenSize(), i = config.intermediateSize();
@@ -194,6 +217,7 @@ final class LlamaDecoder implements AutoCloseable {
 
     private void ensureRowCapacity(int rows) {
         if (rows <= rowCapacity) return;
+        allocations++;
         if (last != null) {
             last.close();
             lastNormed.close();

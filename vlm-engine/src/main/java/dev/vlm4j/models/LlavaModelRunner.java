@@ -28,8 +28,9 @@ public final class LlavaModelRunner implements ModelRunner {
     private final LlamaDecoder languageModel;
     private final StepInputs inputs;
     private final Tensor imageFeatures; // [F, Dv] features given as input (image_input_type image_features)
+    private final DecodeGraphs decodeGraphs; // null: every step eager
 
-    private LlavaModelRunner(Backend backend, Weights weights, LlavaConfig config, int numBlocks, int blockSize) {
+    private LlavaModelRunner(Backend backend, Weights weights, LlavaConfig config, int numBlocks, int blockSize, boolean enforceEager) {
         this.backend = backend;
         this.config = config;
         this.numBlocks = numBlocks;
@@ -41,17 +42,25 @@ public final class LlavaModelRunner implements ModelRunner {
         this.languageModel = new LlamaDecoder(backend, weights, config.text(), numBlocks, blockSize);
         this.inputs = new StepInputs(backend);
         this.imageFeatures = backend.allocate(config.imageFeatureSize(), config.vision().hiddenSize());
+        this.decodeGraphs = enforceEager || !backend.supportsGraphs() ? null
+                : new DecodeGraphs(backend, languageModel, config.text().maxPositionEmbeddings(), blockSize);
     }
 
     /**
-     * A runner whose KV cache holds {@code numBlocks} blocks of {@code blockSize} token slots per layer. The
-     * weights must stay open while the runner is used.
+     * A runner whose KV cache holds {@code numBlocks} blocks of {@code blockSize} token slots per layer, replaying
+     * decode steps as graphs where the backend records them. The weights must stay open while the runner is used.
      */
     public static LlavaModelRunner create(Backend backend, Weights weights, LlavaConfig config, int numBlocks, int blockSize) {
+        return create(backend, weights, config, numBlocks, blockSize, false);
+    }
+
+    /** As {@link #create(Backend, Weights, LlavaConfig, int, int)}; {@code enforceEager} (vLLM's flag): no graphs. */
+    public static LlavaModelRunner create(Backend backend, Weights weights, LlavaConfig config, int numBlocks, int blockSize,
+                                          boolean enforceEager) {
         if (numBlocks <= 0 || blockSize <= 0) {
             throw new IllegalArgumentException("numBlocks and blockSize must be positive, got " + numBlocks + ", " + blockSize);
         }
-        return new LlavaModelRunner(backend, weights, config, numBlocks, blockSize);
+        return new LlavaModelRunner(backend, weights, config, numBlocks, blockSize, enforceEager);
     }
 
     @Override
@@ -72,6 +81,7 @@ public final class LlavaModelRunner implements ModelRunner {
     @Override
     public float[] forward(List<SequenceChunk> chunks) {
         StepPlan plan = StepPlan.of(chunks, limits);
+        if (decodeGraphs != null && decodeGraphs.serves(plan)) return toHost(decodeGraphs.forward(plan));
         inputs.upload(plan);
 
         // Text embeddings, with each image's embeddings written over its <image> tokens.
@@ -82,8 +92,11 @@ public final class LlavaModelRunner implements ModelRunner {
         }
 
         languageModel.forward(x, inputs);
-        Tensor logits = languageModel.logits(x, inputs, plan.numLogitRows()); // [R, V]
-        float[] out = new float[plan.numLogitRows() * vocabSize()];
+        return toHost(languageModel.logits(x, inputs, plan.numLogitRows())); // [R, V]
+    }
+
+    private float[] toHost(Tensor logits) {
+        float[] out = new float[Math.toIntExact(logits.numel())];
         backend.copyToHost(logits, out);
         return out;
     }
@@ -144,6 +157,7 @@ public final class LlavaModelRunner implements ModelRunner {
 
     @Override
     public void close() {
+        if (decodeGraphs != null) decodeGraphs.close();
         visionTower.close();
         projector.close();
         languageModel.close();
