@@ -41,6 +41,7 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
  *
  * <p>Matmuls with 16-bit weights and at most four rows of x (decode steps) run on gemv.cu's kernels, which stream
  * the weights near memory bandwidth; larger ones on cuBLASLt. {@code VLM4J_CUDA_GEMV=0} sends all to cuBLASLt.
+ * {@code VLM4J_CUDA_PROFILE=1} times every op with CUDA events and logs the GPU time per op when the backend closes.
  *
  * <p>Not thread-safe: use a backend from one thread at a time.
  */
@@ -62,6 +63,7 @@ public final class CudaBackend implements Backend {
     private final int activationMode; // common.cuh ActivationMode: what ops round their f32 outputs to
     private final boolean syncEveryOp;
     private final boolean gemvEnabled; // VLM4J_CUDA_GEMV=0 sends decode-shaped matmuls to cuBLASLt too (to compare)
+    private final OpProfiler profiler; // VLM4J_CUDA_PROFILE=1: GPU time per op, logged at close; else null
     private final Map<WeightKey, CudaTensor> uploads = new HashMap<>();
     private final List<CudaGraph> graphs = new ArrayList<>(); // not yet closed by their owners
     private DevicePointer matmulInput; // a matmul's x rounded to the weights' 16-bit type; grows
@@ -96,6 +98,7 @@ public final class CudaBackend implements Backend {
             };
             this.syncEveryOp = "1".equals(System.getenv("VLM4J_CUDA_SYNC"));
             this.gemvEnabled = !"0".equals(System.getenv("VLM4J_CUDA_GEMV"));
+            this.profiler = "1".equals(System.getenv("VLM4J_CUDA_PROFILE")) ? new OpProfiler(device) : null;
             this.kernels = new Kernels(device, libraries.nvrtc, cache);
             this.gemm = new Gemm(device, libraries.cublasLt);
             this.staging = new HostStaging(device, STAGING_BYTES);
@@ -201,6 +204,7 @@ public final class CudaBackend implements Backend {
         errors.queueRead();
         device.synchronize();
         staging.reclaim();
+        if (profiler != null) profiler.collect();
         errors.throwIfSet();
     }
 
@@ -280,7 +284,9 @@ public final class CudaBackend implements Backend {
             input = rounded.address();
         }
         try (CudaTensor bias32 = c == null ? null : widened(c)) {
+            MemorySegment start = profiler == null ? null : profiler.begin();
             boolean biasAdded = gemm.matmul(input, b.address, b.dtype, bias32 == null ? 0 : bias32.address, o.address, n, k, m);
+            if (profiler != null) profiler.end("cublasLt " + suffix(b.dtype) + " " + n + "x" + k + "x" + m, start);
             if (!biasAdded) addBias(o, bias32);
             else if (activationMode != 0) launchElementwise("round_activations", o.numel(), o, o.numel(), activationMode);
         }
@@ -444,10 +450,10 @@ public final class CudaBackend implements Backend {
 
     // ---------------------------------------------------------------- graphs
 
-    /** Graphs need ops that do not wait: not with VLM4J_CUDA_SYNC=1. */
+    /** Graphs need ops that do not wait and are not timed one by one: not with VLM4J_CUDA_SYNC=1 or VLM4J_CUDA_PROFILE=1. */
     @Override
     public boolean supportsGraphs() {
-        return !syncEveryOp;
+        return !syncEveryOp && profiler == null;
     }
 
     /**
@@ -456,7 +462,7 @@ public final class CudaBackend implements Backend {
      */
     @Override
     public Graph capture(Runnable ops) {
-        if (!supportsGraphs()) throw new UnsupportedOperationException("graph capture with VLM4J_CUDA_SYNC=1 (every op waits)");
+        if (!supportsGraphs()) throw new UnsupportedOperationException("graph capture with VLM4J_CUDA_SYNC=1 or VLM4J_CUDA_PROFILE=1");
         if (closed) throw new IllegalStateException("the CUDA backend is closed");
         device.enter();
         device.driver.beginCapture(device.stream, Driver.CAPTURE_MODE_THREAD_LOCAL);
@@ -499,7 +505,9 @@ public final class CudaBackend implements Backend {
 
     private void launch(String module, String kernel, int gridX, int gridY, int threads, Object... args) {
         if (closed) throw new IllegalStateException("the CUDA backend is closed");
+        MemorySegment start = profiler == null ? null : profiler.begin();
         kernels.launch(kernels.get(module, kernel), gridX, gridY, threads, args);
+        if (profiler != null) profiler.end(kernel, start);
         afterOp();
     }
 
@@ -523,6 +531,11 @@ public final class CudaBackend implements Backend {
         closed = true;
         try {
             device.synchronize();
+            if (profiler != null) {
+                profiler.collect();
+                LOG.log(System.Logger.Level.INFO, profiler.report());
+                profiler.close();
+            }
             for (CudaGraph graph : List.copyOf(graphs)) graph.close();
             if (matmulInput != null) device.free(matmulInput.address());
             for (CudaTensor t : uploads.values()) device.free(t.address);
