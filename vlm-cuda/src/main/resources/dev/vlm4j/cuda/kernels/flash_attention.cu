@@ -1,0 +1,360 @@
+// Prefill attention on the tensor cores, FlashAttention-2 style, for the 16-bit activation modes: the dense
+// non-causal form for CLIP and the paged causal form for the decoder's prompt chunks. (attention.cu keeps the
+// exact f32 kernels for float32 mode and the decode kernel.)
+//
+// A block of 4 warps takes a tile of up to BLOCK_M = 64 query rows of one head; warp w owns rows 16w .. 16w + 15.
+// It walks the keys in tiles of BLOCK_N = 64, staged in shared memory as the 16-bit type T (K as [key][dim], V
+// transposed as [dim][key], so that both are read as mma B fragments with one 32-bit load per register). Per key
+// tile each warp computes S = Q.K^T with mma.m16n8k16 (f32 accumulation), scales and masks it, updates its rows'
+// running max m and sum l in f32, rounds P = exp(S - m) to T and accumulates O += P.V with mma. At the end O / l
+// is rounded per the activation mode and written as f32.
+//
+// Each row carries the last key it may see (dense: seqLen - 1; causal: its position; a row past the tile's end:
+// -1), which is all the masking there is. The S accumulator's layout is that of P's A fragment, so P never leaves
+// the registers.
+#include "common.cuh"
+
+constexpr int BLOCK_M = 64;            // query rows per block
+constexpr int BLOCK_N = 64;            // keys per shared-memory tile
+constexpr int FLASH_THREADS = 128;     // 4 warps of 16 query rows
+constexpr int PAD = 8;                 // 16-bit elements appended to each shared row: conflict-free fragment loads
+constexpr float LOG2E = 1.4426950408889634f;
+
+// ---------------------------------------------------------------- 16-bit packing and the tensor-core op
+
+// Two values rounded to T and packed as one 32-bit register of an mma fragment (the first in the low half).
+template <typename T> __device__ __forceinline__ unsigned pack(float lo, float hi) {
+    return (unsigned) from_float<T>(lo).bits | ((unsigned) from_float<T>(hi).bits << 16);
+}
+
+// c += a.b for a 16x16 tile a (row-major fragment) and a 16x8 tile b (column-major fragment), f32 accumulation.
+template <typename T> __device__ __forceinline__ void mma(float c[4], const unsigned a[4], unsigned b0, unsigned b1);
+template <> __device__ __forceinline__ void mma<bf16>(float c[4], const unsigned a[4], unsigned b0, unsigned b1) {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+template <> __device__ __forceinline__ void mma<f16>(float c[4], const unsigned a[4], unsigned b0, unsigned b1) {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// Eight consecutive elements of a K or V row, widened to f32 (one 32-byte or 16-byte load).
+__device__ __forceinline__ void load8(const float* p, float x[8]) {
+    float4 a = *(const float4*) p, b = *(const float4*) (p + 4);
+    x[0] = a.x; x[1] = a.y; x[2] = a.z; x[3] = a.w;
+    x[4] = b.x; x[5] = b.y; x[6] = b.z; x[7] = b.w;
+}
+template <typename C> __device__ __forceinline__ void load8(const C* p, float x[8]) {
+    uint4 raw = *(const uint4*) p;
+    unsigned words[4] = {raw.x, raw.y, raw.z, raw.w};
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        x[2 * i] = to_float(C{(unsigned short) (words[i] & 0xffffu)});
+        x[2 * i + 1] = to_float(C{(unsigned short) (words[i] >> 16)});
+    }
+}
+
+// ---------------------------------------------------------------- where the keys are
+
+// Element offset of key (and value) position p of one sequence and kv head in a paged cache
+// [blocks, blockSize, kvHeads, headDim].
+struct PagedRows {
+    const int* table;  // the sequence's block ids
+    int blockSize, kvHeads, headDim, kvHead;
+    __device__ __forceinline__ long long at(int p) const {
+        long long slot = (long long) table[p / blockSize] * blockSize + p % blockSize;
+        return (slot * kvHeads + kvHead) * headDim;
+    }
+};
+
+// Element offset of row p of a group of rows starting at `first`, at column `column`, in [rows, width].
+struct DenseRows {
+    long long first;
+    int width, column;
+    __device__ __forceinline__ long long at(int p) const { return (first + p) * width + column; }
+};
+
+// ---------------------------------------------------------------- one tile of query rows
+
+template <typename T, int D> struct Staged {
+    unsigned short k[BLOCK_N][D + PAD];   // K tile [key][dim], as T's bits
+    unsigned short vt[D][BLOCK_N + PAD];  // V tile transposed [dim][key]
+};
+
+// Stages keys kt .. kt + BLOCK_N - 1 of K and V (zeros past nKeys, so that garbage never meets a zero weight).
+template <typename T, int D, typename C, typename Rows>
+__device__ __forceinline__ void stage(Staged<T, D>& s, const C* __restrict__ k, const C* __restrict__ v, Rows rows, int kt,
+                                      int nKeys) {
+    // K: consecutive threads take consecutive 8-element pieces of one key row (coalesced reads, 16-byte stores).
+    for (int c = threadIdx.x; c < BLOCK_N * D / 8; c += FLASH_THREADS) {
+        int n = c / (D / 8), d = c % (D / 8) * 8;
+        float x[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+        if (kt + n < nKeys) load8(k + rows.at(kt + n) + d, x);
+        uint4 packed{pack<T>(x[0], x[1]), pack<T>(x[2], x[3]), pack<T>(x[4], x[5]), pack<T>(x[6], x[7])};
+        *(uint4*) &s.k[n][d] = packed;
+    }
+    // V: lane j takes keys 2j and 2j + 1 of 8 dims and stores them as 8 key pairs, one per transposed row.
+    for (int c = threadIdx.x; c < BLOCK_N / 2 * D / 8; c += FLASH_THREADS) {
+        int pair = c % (BLOCK_N / 2), d = c / (BLOCK_N / 2) * 8, n = 2 * pair;
+        float a[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f}, b[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+        if (kt + n < nKeys) load8(v + rows.at(kt + n) + d, a);
+        if (kt + n + 1 < nKeys) load8(v + rows.at(kt + n + 1) + d, b);
+#pragma unroll
+        for (int i = 0; i < 8; i++) *(unsigned*) &s.vt[d + i][n] = pack<T>(a[i], b[i]);
+    }
+}
+
+// Attention for query rows first .. first + rows - 1 of one head; row i may see keys 0 .. last(i) (last(i) < nKeys).
+// q and out rows are [.., width], this head's columns starting at column. Every thread of the block must call it.
+template <typename T, int D, typename C, typename Rows, typename Last>
+__device__ void flash_tile(const float* __restrict__ q, const C* __restrict__ k, const C* __restrict__ v, Rows keys,
+                           long long first, int rows, int width, int column, Last last, int nKeys, float scale, int mode,
+                           float* __restrict__ out, Staged<T, D>& s) {
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    int g = lane >> 2, t = lane & 3;  // the fragment's row group and column pair
+    int r0 = 16 * warp + g, r1 = r0 + 8;  // this thread's two rows of the tile
+    int last0 = r0 < rows ? last(r0) : -1, last1 = r1 < rows ? last(r1) : -1;
+    int warpMax = max(last0, last1), warpMin = min(last0, last1);
+#pragma unroll
+    for (int offset = 16; offset > 0; offset >>= 1) {
+        warpMax = max(warpMax, __shfl_xor_sync(0xffffffffu, warpMax, offset));
+        warpMin = min(warpMin, __shfl_xor_sync(0xffffffffu, warpMin, offset));
+    }
+
+    // Q as A fragments, straight from global memory: rows r0, r1; columns 16kk + 2t (+1) and + 8.
+    unsigned qf[D / 16][4];
+    const float* q0 = q + (first + r0) * width + column;
+    const float* q1 = q + (first + r1) * width + column;
+#pragma unroll
+    for (int kk = 0; kk < D / 16; kk++) {
+        int d = 16 * kk + 2 * t;
+        float2 a = last0 >= 0 ? *(const float2*) (q0 + d) : float2{0.f, 0.f};
+        float2 b = last1 >= 0 ? *(const float2*) (q1 + d) : float2{0.f, 0.f};
+        float2 c = last0 >= 0 ? *(const float2*) (q0 + d + 8) : float2{0.f, 0.f};
+        float2 e = last1 >= 0 ? *(const float2*) (q1 + d + 8) : float2{0.f, 0.f};
+        qf[kk][0] = pack<T>(a.x, a.y);
+        qf[kk][1] = pack<T>(b.x, b.y);
+        qf[kk][2] = pack<T>(c.x, c.y);
+        qf[kk][3] = pack<T>(e.x, e.y);
+    }
+
+    float o[D / 8][4];
+#pragma unroll
+    for (int j = 0; j < D / 8; j++) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.f;
+    float m0 = NEG_INF, m1 = NEG_INF, l0 = 0.f, l1 = 0.f;  // per row, in log2 units; l is this thread's share
+    float scaleLog2 = scale * LOG2E;
+
+    for (int kt = 0; kt < nKeys; kt += BLOCK_N) {
+        __syncthreads();  // the previous tile is no longer read
+        stage(s, k, v, keys, kt, nKeys);
+        __syncthreads();
+        if (kt > warpMax) continue;  // every row of this warp is done (causal): nothing to add
+
+        float p[BLOCK_N / 8][4];
+#pragma unroll
+        for (int j = 0; j < BLOCK_N / 8; j++) p[j][0] = p[j][1] = p[j][2] = p[j][3] = 0.f;
+#pragma unroll
+        for (int kk = 0; kk < D / 16; kk++) {
+#pragma unroll
+            for (int j = 0; j < BLOCK_N / 8; j++) {
+                const unsigned short* row = &s.k[8 * j + g][16 * kk + 2 * t];
+                mma<T>(p[j], qf[kk], *(const unsigned*) row, *(const unsigned*) (row + 8));
+            }
+        }
+
+        // Scale, mask, and the rows' new maxima (over the 4 threads that share a row).
+        bool masked = kt + BLOCK_N - 1 > warpMin;
+        float max0 = m0, max1 = m1;
+#pragma unroll
+        for (int j = 0; j < BLOCK_N / 8; j++) {
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                int key = kt + 8 * j + 2 * t + (e & 1);
+                float x = p[j][e] * scaleLog2;
+                if (masked && key > (e < 2 ? last0 : last1)) x = NEG_INF;
+                p[j][e] = x;
+            }
+            max0 = fmaxf(max0, fmaxf(p[j][0], p[j][1]));
+            max1 = fmaxf(max1, fmaxf(p[j][2], p[j][3]));
+        }
+#pragma unroll
+        for (int offset = 1; offset < 4; offset <<= 1) {
+            max0 = fmaxf(max0, __shfl_xor_sync(0xffffffffu, max0, offset));
+            max1 = fmaxf(max1, __shfl_xor_sync(0xffffffffu, max1, offset));
+        }
+        // A row that has seen no key yet keeps m = -inf: shift by 0 there, so that exp2 gives 0 and never NaN.
+        float shift0 = max0 == NEG_INF ? 0.f : max0, shift1 = max1 == NEG_INF ? 0.f : max1;
+        float correction0 = exp2f(m0 - shift0), correction1 = exp2f(m1 - shift1);
+        m0 = max0;
+        m1 = max1;
+        l0 *= correction0;
+        l1 *= correction1;
+#pragma unroll
+        for (int j = 0; j < D / 8; j++) {
+            o[j][0] *= correction0;
+            o[j][1] *= correction0;
+            o[j][2] *= correction1;
+            o[j][3] *= correction1;
+        }
+#pragma unroll
+        for (int j = 0; j < BLOCK_N / 8; j++) {
+            p[j][0] = exp2f(p[j][0] - shift0);
+            p[j][1] = exp2f(p[j][1] - shift0);
+            p[j][2] = exp2f(p[j][2] - shift1);
+            p[j][3] = exp2f(p[j][3] - shift1);
+            l0 += p[j][0] + p[j][1];
+            l1 += p[j][2] + p[j][3];
+        }
+
+        // O += P.V: P's accumulator layout is the A fragment of keys 16kk .. 16kk + 15, rounded to T.
+#pragma unroll
+        for (int kk = 0; kk < BLOCK_N / 16; kk++) {
+            unsigned a[4] = {pack<T>(p[2 * kk][0], p[2 * kk][1]), pack<T>(p[2 * kk][2], p[2 * kk][3]),
+                             pack<T>(p[2 * kk + 1][0], p[2 * kk + 1][1]), pack<T>(p[2 * kk + 1][2], p[2 * kk + 1][3])};
+#pragma unroll
+            for (int j = 0; j < D / 8; j++) {
+                const unsigned short* row = &s.vt[8 * j + g][16 * kk + 2 * t];
+                mma<T>(o[j], a, *(const unsigned*) row, *(const unsigned*) (row + 8));
+            }
+        }
+    }
+
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+    float* out0 = out + (first + r0) * width + column;
+    float* out1 = out + (first + r1) * width + column;
+#pragma unroll
+    for (int j = 0; j < D / 8; j++) {
+        int d = 8 * j + 2 * t;
+        if (last0 >= 0) *(float2*) (out0 + d) = float2{act(o[j][0] / l0, mode), act(o[j][1] / l0, mode)};
+        if (last1 >= 0) *(float2*) (out1 + d) = float2{act(o[j][2] / l1, mode), act(o[j][3] / l1, mode)};
+    }
+}
+
+// ---------------------------------------------------------------- the dense form (CLIP)
+
+struct SeesAll {
+    int last;
+    __device__ __forceinline__ int operator()(int) const { return last; }
+};
+
+// Non-causal attention within groups of seqLen consecutive rows. q, k, v, out [B * seqLen, heads * D];
+// grid (B * ceil(seqLen / BLOCK_M), heads), FLASH_THREADS threads.
+template <typename T, int D>
+__device__ void dense(const float* q, const float* k, const float* v, float* out, int heads, int seqLen, float scale,
+                      int mode) {
+    __shared__ __align__(16) Staged<T, D> s;
+    int tiles = (seqLen + BLOCK_M - 1) / BLOCK_M;
+    int group = blockIdx.x / tiles, tile = blockIdx.x % tiles, h = blockIdx.y, width = heads * D;
+    long long groupStart = (long long) group * seqLen;
+    int rows = min(BLOCK_M, seqLen - tile * BLOCK_M);
+    DenseRows keys{groupStart, width, h * D};
+    flash_tile<T, D>(q, k, v, keys, groupStart + tile * BLOCK_M, rows, width, h * D, SeesAll{seqLen - 1}, seqLen, scale,
+                     mode, out, s);
+}
+
+// ---------------------------------------------------------------- the paged causal form (decoder prefill)
+
+// Splits the T rows of a flat batch into tiles of at most BLOCK_M rows of one sequence each: a tile starts at
+// every multiple of BLOCK_M and wherever tokenSeq changes. tiles[0] = their count n, tiles[1 .. n] their first
+// rows, tiles[n + 1] = T. One block of 32 * k threads.
+extern "C" __global__ void __launch_bounds__(1024) flash_tiles(const int* tokenSeq, int tokens, int* tiles) {
+    __shared__ int warpCounts[32];
+    __shared__ int total;
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+    if (threadIdx.x == 0) total = 0;
+    for (int base = 0; base < tokens; base += blockDim.x) {
+        int r = base + threadIdx.x;
+        bool starts = r < tokens && (r % BLOCK_M == 0 || tokenSeq[r] != tokenSeq[r - 1]);
+        unsigned ballot = __ballot_sync(0xffffffffu, starts);
+        __syncthreads();  // total is up to date; warpCounts no longer read
+        if (lane == 0) warpCounts[warp] = __popc(ballot);
+        __syncthreads();
+        int before = total;
+        for (int w = 0; w < warp; w++) before += warpCounts[w];
+        if (starts) tiles[1 + before + __popc(ballot & ((1u << lane) - 1u))] = r;
+        __syncthreads();
+        if (threadIdx.x == 0) for (int w = 0; w < warps; w++) total += warpCounts[w];
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        tiles[0] = total;
+        tiles[1 + total] = tokens;
+    }
+}
+
+struct SeesOwnPosition {
+    const int* positions;  // of the tile's first row
+    __device__ __forceinline__ int operator()(int i) const { return positions[i]; }
+};
+
+// Causal attention over the paged cache for the tiles flash_tiles made. q, out [T, heads * D]; caches
+// [numBlocks, blockSize, kvHeads, D] of C; grid (any, heads), FLASH_THREADS threads; block x takes tiles
+// x, x + gridDim.x, ... A tile with a bad sequence, position or block id is reported and left unwritten.
+template <typename T, int D, typename C>
+__device__ void paged(const float* q, const C* kCache, const C* vCache, const int* positions, const int* tokenSeq,
+                      const int* blockTables, const int* tiles, float* out, int heads, int kvHeads, int blockSize,
+                      int numBlocks, int seqs, int maxBlocks, float scale, ErrorRecord* err, int mode) {
+    __shared__ __align__(16) Staged<T, D> s;
+    __shared__ int warpMax[FLASH_THREADS / 32];
+    int h = blockIdx.y, width = heads * D, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    for (int tile = blockIdx.x; tile < tiles[0]; tile += gridDim.x) {
+        int first = tiles[1 + tile], rows = tiles[2 + tile] - first, seq = tokenSeq[first];
+        int position = threadIdx.x < rows ? positions[first + threadIdx.x] : -1;
+        bool badRow = threadIdx.x < rows && (seq < 0 || seq >= seqs || position < 0 || position / blockSize >= maxBlocks);
+        if (badRow && h == 0) report(err, ERR_BLOCK_TABLE, first + threadIdx.x, seq, position);
+        if (__syncthreads_or(badRow)) continue;
+
+        int top = position;
+#pragma unroll
+        for (int offset = 16; offset > 0; offset >>= 1) top = max(top, __shfl_xor_sync(0xffffffffu, top, offset));
+        if (lane == 0) warpMax[warp] = top;
+        __syncthreads();
+        int nKeys = 1 + max(max(warpMax[0], warpMax[1]), max(warpMax[2], warpMax[3]));
+        const int* table = blockTables + (long long) seq * maxBlocks;
+        bool badBlock = false;
+        for (int b = threadIdx.x; b <= (nKeys - 1) / blockSize; b += FLASH_THREADS) {
+            int id = table[b];
+            if (id < 0 || id >= numBlocks) {
+                badBlock = true;
+                if (h == 0) report(err, ERR_BLOCK_ID, id, numBlocks, first);
+            }
+        }
+        if (__syncthreads_or(badBlock)) continue;
+
+        PagedRows keys{table, blockSize, kvHeads, D, h / (heads / kvHeads)};
+        flash_tile<T, D>(q, kCache, vCache, keys, first, rows, width, h * D, SeesOwnPosition{positions + first}, nKeys,
+                         scale, mode, out, s);
+    }
+}
+
+// ---------------------------------------------------------------- entry points
+
+// flash_dense_<T>_hd<D>; flash_paged_<T>_<cache>_hd<D>, the cache f32 (today's) or of the activations' type.
+#define FLASH_ENTRY_POINTS(T, name, D)                                                                                  \
+    extern "C" __global__ void __launch_bounds__(FLASH_THREADS, 1)                                                      \
+    flash_dense_##name##_hd##D(const float* q, const float* k, const float* v, float* out, int heads, int seqLen,       \
+                               float scale, int mode) {                                                                \
+        dense<T, D>(q, k, v, out, heads, seqLen, scale, mode);                                                          \
+    }                                                                                                                   \
+    FLASH_PAGED(T, name, D, float, f32)                                                                                 \
+    FLASH_PAGED(T, name, D, T, name)
+
+#define FLASH_PAGED(T, name, D, C, cacheName)                                                                           \
+    extern "C" __global__ void __launch_bounds__(FLASH_THREADS, 1)                                                      \
+    flash_paged_##name##_##cacheName##_hd##D(const float* q, const C* kCache, const C* vCache, const int* positions,    \
+                                             const int* tokenSeq, const int* blockTables, const int* tiles, float* out, \
+                                             int heads, int kvHeads, int blockSize, int numBlocks, int seqs,           \
+                                             int maxBlocks, float scale, ErrorRecord* err, int mode) {                 \
+        paged<T, D, C>(q, kCache, vCache, positions, tokenSeq, blockTables, tiles, out, heads, kvHeads, blockSize,      \
+                       numBlocks, seqs, maxBlocks, scale, err, mode);                                                   \
+    }
+
+FLASH_ENTRY_POINTS(bf16, bf16, 64)
+FLASH_ENTRY_POINTS(bf16, bf16, 128)
+FLASH_ENTRY_POINTS(f16, f16, 64)
+FLASH_ENTRY_POINTS(f16, f16, 128)
