@@ -45,7 +45,6 @@ public final class CudaBackend implements Backend {
     private static final int ATTENTION_THREADS = 128; // attention.cu WARPS * 32
     private static final int MAX_HEAD_DIM = 256;      // attention.cu MAX_HEAD_DIM
     private static final int FLASH_THREADS = 128;     // flash_attention.cu FLASH_THREADS
-    private static final int FLASH_BLOCK_M = 64;      // flash_attention.cu BLOCK_M: query rows per block
     private static final long STAGING_BYTES = 16L << 20;
 
     private final CudaDevice device;
@@ -418,7 +417,7 @@ public final class CudaBackend implements Backend {
         requireHeadDim("attention", width / heads);
         if (rows == 0) return;
         if (flashAttention(width / heads)) {
-            int tiles = (seqLen + FLASH_BLOCK_M - 1) / FLASH_BLOCK_M;
+            int tiles = (seqLen + flashBlockRows(width / heads) - 1) / flashBlockRows(width / heads); // per group
             launch("flash_attention", "flash_dense_" + suffix(activationType()) + "_hd" + width / heads, rows / seqLen * tiles, heads,
                     FLASH_THREADS, query, key, value, o, heads, seqLen, scale, activationMode);
             return;
@@ -436,15 +435,20 @@ public final class CudaBackend implements Backend {
         return activationMode != 0 && (headDim == 64 || headDim == 128);
     }
 
+    /** Query rows per block of the tensor-core kernels: flash_attention.cu BLOCK_ROWS. */
+    private static int flashBlockRows(int headDim) {
+        return headDim == 64 ? 128 : 64;
+    }
+
     /** The 16-bit type of the activations in a 16-bit mode. */
     private DType activationType() {
         return activationMode == 1 ? DType.BF16 : DType.F16;
     }
 
     /**
-     * A prefill batch on the tensor cores: flash_tiles cuts the T rows into tiles of at most 64 rows of one sequence
-     * (at most T / 64 + one more per sequence boundary, so T / 64 + S blocks per head are enough when each sequence's
-     * rows are contiguous, as the engine lays them out; a block takes further tiles if there are more).
+     * A prefill batch on the tensor cores: flash_tiles cuts the T rows into tiles of at most n = 64 or 128 rows of
+     * one sequence (at most T / n + one more per sequence boundary, so T / n + S blocks per head are enough when each
+     * sequence's rows are contiguous, as the engine lays them out; a block takes further tiles if there are more).
      */
     private void flashPagedAttention(CudaTensor q, CudaTensor kCache, CudaTensor vCache, CudaIntTensor positions,
                                      CudaIntTensor tokenSeq, CudaIntTensor tables, float scale, CudaTensor out) {
@@ -455,8 +459,9 @@ public final class CudaBackend implements Backend {
             flashTilesBytes = Math.max(bytes, 2 * flashTilesBytes);
             flashTiles = new DevicePointer(device.allocate(flashTilesBytes));
         }
-        launch("flash_attention", "flash_tiles", 1, 1, 1024, tokenSeq, tokens, flashTiles);
-        int blocks = Math.min(tokens, (tokens + FLASH_BLOCK_M - 1) / FLASH_BLOCK_M + seqs);
+        int rows = flashBlockRows(headDim);
+        launch("flash_attention", "flash_tiles", 1, 1, 1024, tokenSeq, tokens, rows, flashTiles);
+        int blocks = Math.min(tokens, (tokens + rows - 1) / rows + seqs);
         launch("flash_attention", "flash_paged_" + suffix(activationType()) + "_" + suffix(kCache.dtype) + "_hd" + headDim, blocks,
                 heads, FLASH_THREADS, q, kCache, vCache, positions, tokenSeq, tables, flashTiles, out, heads, kCache.dim(2),
                 kCache.dim(1), kCache.dim(0), seqs, tables.dim(1), scale, errors.record, activationMode);

@@ -2,10 +2,10 @@
 // non-causal form for CLIP and the paged causal form for the decoder's prompt chunks. (attention.cu keeps the
 // exact f32 kernels for float32 mode and the decode kernel.)
 //
-// A block of 4 warps takes a tile of up to BLOCK_M = 64 query rows of one head; warp w owns rows 16w .. 16w + 15.
-// It walks the keys in tiles of BLOCK_N = 64, staged in shared memory as the 16-bit type T (K as [key][dim], V
-// transposed as [dim][key], so that both are read as mma B fragments with one 32-bit load per register). Per key
-// tile each warp computes S = Q.K^T with mma.m16n8k16 (f32 accumulation), scales and masks it, updates its rows'
+// A block of 4 warps takes a tile of query rows of one head (BLOCK_ROWS: 128 at head size 64, 64 at 128), each
+// warp 32 or 16 of them. It walks the keys in tiles of BLOCK_N = 64, staged in shared memory as the 16-bit type T
+// (K as [key][dim], V transposed as [dim][key], so that both are read as mma B fragments with one 32-bit load per
+// register). Per key tile each warp computes S = Q.K^T with mma.m16n8k16 (f32 accumulation), scales and masks it, updates its rows'
 // running max m and sum l in f32, rounds P = exp(S - m) to T and accumulates O += P.V with mma. At the end O / l
 // is rounded per the activation mode and written as f32.
 //
@@ -14,9 +14,12 @@
 // the registers.
 #include "common.cuh"
 
-constexpr int BLOCK_M = 64;            // query rows per block
 constexpr int BLOCK_N = 64;            // keys per shared-memory tile
-constexpr int FLASH_THREADS = 128;     // 4 warps of 16 query rows
+constexpr int FLASH_THREADS = 128;     // 4 warps
+// Blocks of 16 query rows per warp: two at head size 64 (each staged key tile then serves 128 rows, halving the
+// K and V reads), one at 128, where a second would not fit in the registers.
+template <int D> constexpr int M_BLOCKS = D == 64 ? 2 : 1;
+template <int D> constexpr int BLOCK_ROWS = FLASH_THREADS / 32 * 16 * M_BLOCKS<D>;  // query rows per block
 constexpr int PAD = 8;                 // 16-bit elements appended to each shared row: conflict-free fragment loads
 constexpr float LOG2E = 1.4426950408889634f;
 
@@ -107,43 +110,59 @@ __device__ __forceinline__ void stage(Staged<T, D>& s, const C* __restrict__ k, 
 }
 
 // Attention for query rows first .. first + rows - 1 of one head; row i may see keys 0 .. last(i) (last(i) < nKeys).
-// q and out rows are [.., width], this head's columns starting at column. Every thread of the block must call it.
+// q and out rows are [.., width], this head's columns starting at column. Each warp takes MB blocks of 16 rows
+// (rows <= BLOCK_ROWS<D>); thread (g, t) of a warp holds, of each, rows g and g + 8: its rows i = 0 .. 2MB - 1 are
+// 16 (MB warp + i / 2) + g + 8 (i % 2). Every thread of the block must call it.
 template <typename T, int D, typename C, typename Rows, typename Last>
 __device__ void flash_tile(const float* __restrict__ q, const C* __restrict__ k, const C* __restrict__ v, Rows keys,
                            long long first, int rows, int width, int column, Last last, int nKeys, float scale, int mode,
                            float* __restrict__ out, Staged<T, D>& s) {
+    constexpr int MB = M_BLOCKS<D>, R = 2 * MB;
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     int g = lane >> 2, t = lane & 3;  // the fragment's row group and column pair
-    int r0 = 16 * warp + g, r1 = r0 + 8;  // this thread's two rows of the tile
-    int last0 = r0 < rows ? last(r0) : -1, last1 = r1 < rows ? last(r1) : -1;
-    int warpMax = max(last0, last1), warpMin = min(last0, last1);
+    int row[R], lastKey[R];           // this thread's rows of the tile, and the last key each may see (-1: no row)
+    int warpMax = -1, warpMin = 1 << 30;
+#pragma unroll
+    for (int i = 0; i < R; i++) {
+        row[i] = 16 * (MB * warp + i / 2) + g + 8 * (i % 2);
+        lastKey[i] = row[i] < rows ? last(row[i]) : -1;
+        warpMax = max(warpMax, lastKey[i]);
+        warpMin = min(warpMin, lastKey[i]);
+    }
 #pragma unroll
     for (int offset = 16; offset > 0; offset >>= 1) {
         warpMax = max(warpMax, __shfl_xor_sync(0xffffffffu, warpMax, offset));
         warpMin = min(warpMin, __shfl_xor_sync(0xffffffffu, warpMin, offset));
     }
 
-    // Q as A fragments, straight from global memory: rows r0, r1; columns 16kk + 2t (+1) and + 8.
-    unsigned qf[D / 16][4];
-    const float* q0 = q + (first + r0) * width + column;
-    const float* q1 = q + (first + r1) * width + column;
+    // Q as A fragments, straight from global memory: register j of block mb holds row (j & 1) of the pair, columns
+    // 16kk + 2t, + 1 (j < 2) or 8 further (j >= 2).
+    unsigned qf[MB][D / 16][4];
 #pragma unroll
-    for (int kk = 0; kk < D / 16; kk++) {
-        int d = 16 * kk + 2 * t;
-        float2 a = last0 >= 0 ? *(const float2*) (q0 + d) : float2{0.f, 0.f};
-        float2 b = last1 >= 0 ? *(const float2*) (q1 + d) : float2{0.f, 0.f};
-        float2 c = last0 >= 0 ? *(const float2*) (q0 + d + 8) : float2{0.f, 0.f};
-        float2 e = last1 >= 0 ? *(const float2*) (q1 + d + 8) : float2{0.f, 0.f};
-        qf[kk][0] = pack<T>(a.x, a.y);
-        qf[kk][1] = pack<T>(b.x, b.y);
-        qf[kk][2] = pack<T>(c.x, c.y);
-        qf[kk][3] = pack<T>(e.x, e.y);
+    for (int mb = 0; mb < MB; mb++) {
+#pragma unroll
+        for (int kk = 0; kk < D / 16; kk++) {
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                int i = 2 * mb + (j & 1), d = 16 * kk + 2 * t + 8 * (j >> 1);
+                float2 x = lastKey[i] >= 0 ? *(const float2*) (q + (first + row[i]) * width + column + d) : float2{0.f, 0.f};
+                qf[mb][kk][j] = pack<T>(x.x, x.y);
+            }
+        }
     }
 
-    float o[D / 8][4];
+    float o[MB][D / 8][4];
 #pragma unroll
-    for (int j = 0; j < D / 8; j++) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.f;
-    float m0 = NEG_INF, m1 = NEG_INF, l0 = 0.f, l1 = 0.f;  // per row, in log2 units; l is this thread's share
+    for (int mb = 0; mb < MB; mb++) {
+#pragma unroll
+        for (int j = 0; j < D / 8; j++) o[mb][j][0] = o[mb][j][1] = o[mb][j][2] = o[mb][j][3] = 0.f;
+    }
+    float m[R], l[R];  // per row: running max (log2 units) and this thread's share of the running sum
+#pragma unroll
+    for (int i = 0; i < R; i++) {
+        m[i] = NEG_INF;
+        l[i] = 0.f;
+    }
     float scaleLog2 = scale * LOG2E;
 
     for (int kt = 0; kt < nKeys; kt += BLOCK_N) {
@@ -152,86 +171,104 @@ __device__ void flash_tile(const float* __restrict__ q, const C* __restrict__ k,
         __syncthreads();
         if (kt > warpMax) continue;  // every row of this warp is done (causal): nothing to add
 
-        float p[BLOCK_N / 8][4];
+        // S = Q.K^T; element e of p[mb][j] is row 2mb + e / 2, key kt + 8j + 2t + e % 2.
+        float p[MB][BLOCK_N / 8][4];
 #pragma unroll
-        for (int j = 0; j < BLOCK_N / 8; j++) p[j][0] = p[j][1] = p[j][2] = p[j][3] = 0.f;
+        for (int mb = 0; mb < MB; mb++) {
+#pragma unroll
+            for (int j = 0; j < BLOCK_N / 8; j++) p[mb][j][0] = p[mb][j][1] = p[mb][j][2] = p[mb][j][3] = 0.f;
+        }
 #pragma unroll
         for (int kk = 0; kk < D / 16; kk++) {
 #pragma unroll
             for (int j = 0; j < BLOCK_N / 8; j++) {
-                const unsigned short* row = &s.k[8 * j + g][16 * kk + 2 * t];
-                mma<T>(p[j], qf[kk], *(const unsigned*) row, *(const unsigned*) (row + 8));
+                const unsigned short* k2 = &s.k[8 * j + g][16 * kk + 2 * t];
+                unsigned b0 = *(const unsigned*) k2, b1 = *(const unsigned*) (k2 + 8);
+#pragma unroll
+                for (int mb = 0; mb < MB; mb++) mma<T>(p[mb][j], qf[mb][kk], b0, b1);
             }
         }
 
         // Scale, mask, and the rows' new maxima (over the 4 threads that share a row).
         bool masked = kt + BLOCK_N - 1 > warpMin;
-        float max0 = m0, max1 = m1;
+        float top[R];
 #pragma unroll
-        for (int j = 0; j < BLOCK_N / 8; j++) {
+        for (int i = 0; i < R; i++) top[i] = m[i];
 #pragma unroll
-            for (int e = 0; e < 4; e++) {
-                int key = kt + 8 * j + 2 * t + (e & 1);
-                float x = p[j][e] * scaleLog2;
-                if (masked && key > (e < 2 ? last0 : last1)) x = NEG_INF;
-                p[j][e] = x;
+        for (int mb = 0; mb < MB; mb++) {
+#pragma unroll
+            for (int j = 0; j < BLOCK_N / 8; j++) {
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    int i = 2 * mb + e / 2, key = kt + 8 * j + 2 * t + e % 2;
+                    float x = p[mb][j][e] * scaleLog2;
+                    if (masked && key > lastKey[i]) x = NEG_INF;
+                    p[mb][j][e] = x;
+                    top[i] = fmaxf(top[i], x);
+                }
             }
-            max0 = fmaxf(max0, fmaxf(p[j][0], p[j][1]));
-            max1 = fmaxf(max1, fmaxf(p[j][2], p[j][3]));
+        }
+        float shift[R], correction[R];
+#pragma unroll
+        for (int i = 0; i < R; i++) {
+            top[i] = fmaxf(top[i], __shfl_xor_sync(0xffffffffu, top[i], 1));
+            top[i] = fmaxf(top[i], __shfl_xor_sync(0xffffffffu, top[i], 2));
+            // A row that has seen no key yet keeps m = -inf: shift by 0 there, so that exp2 gives 0 and never NaN.
+            shift[i] = top[i] == NEG_INF ? 0.f : top[i];
+            correction[i] = exp2f(m[i] - shift[i]);
+            m[i] = top[i];
+            l[i] *= correction[i];
         }
 #pragma unroll
-        for (int offset = 1; offset < 4; offset <<= 1) {
-            max0 = fmaxf(max0, __shfl_xor_sync(0xffffffffu, max0, offset));
-            max1 = fmaxf(max1, __shfl_xor_sync(0xffffffffu, max1, offset));
-        }
-        // A row that has seen no key yet keeps m = -inf: shift by 0 there, so that exp2 gives 0 and never NaN.
-        float shift0 = max0 == NEG_INF ? 0.f : max0, shift1 = max1 == NEG_INF ? 0.f : max1;
-        float correction0 = exp2f(m0 - shift0), correction1 = exp2f(m1 - shift1);
-        m0 = max0;
-        m1 = max1;
-        l0 *= correction0;
-        l1 *= correction1;
+        for (int mb = 0; mb < MB; mb++) {
 #pragma unroll
-        for (int j = 0; j < D / 8; j++) {
-            o[j][0] *= correction0;
-            o[j][1] *= correction0;
-            o[j][2] *= correction1;
-            o[j][3] *= correction1;
-        }
+            for (int j = 0; j < D / 8; j++) {
 #pragma unroll
-        for (int j = 0; j < BLOCK_N / 8; j++) {
-            p[j][0] = exp2f(p[j][0] - shift0);
-            p[j][1] = exp2f(p[j][1] - shift0);
-            p[j][2] = exp2f(p[j][2] - shift1);
-            p[j][3] = exp2f(p[j][3] - shift1);
-            l0 += p[j][0] + p[j][1];
-            l1 += p[j][2] + p[j][3];
+                for (int e = 0; e < 4; e++) o[mb][j][e] *= correction[2 * mb + e / 2];
+            }
+#pragma unroll
+            for (int j = 0; j < BLOCK_N / 8; j++) {
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    p[mb][j][e] = exp2f(p[mb][j][e] - shift[2 * mb + e / 2]);
+                    l[2 * mb + e / 2] += p[mb][j][e];
+                }
+            }
         }
 
         // O += P.V: P's accumulator layout is the A fragment of keys 16kk .. 16kk + 15, rounded to T.
 #pragma unroll
         for (int kk = 0; kk < BLOCK_N / 16; kk++) {
-            unsigned a[4] = {pack<T>(p[2 * kk][0], p[2 * kk][1]), pack<T>(p[2 * kk][2], p[2 * kk][3]),
-                             pack<T>(p[2 * kk + 1][0], p[2 * kk + 1][1]), pack<T>(p[2 * kk + 1][2], p[2 * kk + 1][3])};
+            unsigned a[MB][4];
+#pragma unroll
+            for (int mb = 0; mb < MB; mb++) {
+                a[mb][0] = pack<T>(p[mb][2 * kk][0], p[mb][2 * kk][1]);
+                a[mb][1] = pack<T>(p[mb][2 * kk][2], p[mb][2 * kk][3]);
+                a[mb][2] = pack<T>(p[mb][2 * kk + 1][0], p[mb][2 * kk + 1][1]);
+                a[mb][3] = pack<T>(p[mb][2 * kk + 1][2], p[mb][2 * kk + 1][3]);
+            }
 #pragma unroll
             for (int j = 0; j < D / 8; j++) {
-                const unsigned short* row = &s.vt[8 * j + g][16 * kk + 2 * t];
-                mma<T>(o[j], a, *(const unsigned*) row, *(const unsigned*) (row + 8));
+                const unsigned short* v2 = &s.vt[8 * j + g][16 * kk + 2 * t];
+                unsigned b0 = *(const unsigned*) v2, b1 = *(const unsigned*) (v2 + 8);
+#pragma unroll
+                for (int mb = 0; mb < MB; mb++) mma<T>(o[mb][j], a[mb], b0, b1);
             }
         }
     }
 
-    l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
-    l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
-    l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
-    l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
-    float* out0 = out + (first + r0) * width + column;
-    float* out1 = out + (first + r1) * width + column;
 #pragma unroll
-    for (int j = 0; j < D / 8; j++) {
-        int d = 8 * j + 2 * t;
-        if (last0 >= 0) *(float2*) (out0 + d) = float2{act(o[j][0] / l0, mode), act(o[j][1] / l0, mode)};
-        if (last1 >= 0) *(float2*) (out1 + d) = float2{act(o[j][2] / l1, mode), act(o[j][3] / l1, mode)};
+    for (int i = 0; i < R; i++) {
+        l[i] += __shfl_xor_sync(0xffffffffu, l[i], 1);
+        l[i] += __shfl_xor_sync(0xffffffffu, l[i], 2);
+    }
+#pragma unroll
+    for (int i = 0; i < R; i++) {
+        if (lastKey[i] < 0) continue;
+        float* o2 = out + (first + row[i]) * width + column + 2 * t;
+        int mb = i / 2, e = 2 * (i % 2);
+#pragma unroll
+        for (int j = 0; j < D / 8; j++) *(float2*) (o2 + 8 * j) = float2{act(o[mb][j][e] / l[i], mode), act(o[mb][j][e + 1] / l[i], mode)};
     }
 }
 
@@ -243,11 +280,12 @@ struct SeesAll {
 };
 
 // Non-causal attention within groups of seqLen consecutive rows. q, k, v, out [B * seqLen, heads * D];
-// grid (B * ceil(seqLen / BLOCK_M), heads), FLASH_THREADS threads.
+// grid (B * ceil(seqLen / BLOCK_ROWS<D>), heads), FLASH_THREADS threads.
 template <typename T, int D>
 __device__ void dense(const float* q, const float* k, const float* v, float* out, int heads, int seqLen, float scale,
                       int mode) {
     __shared__ __align__(16) Staged<T, D> s;
+    constexpr int BLOCK_M = BLOCK_ROWS<D>;
     int tiles = (seqLen + BLOCK_M - 1) / BLOCK_M;
     int group = blockIdx.x / tiles, tile = blockIdx.x % tiles, h = blockIdx.y, width = heads * D;
     long long groupStart = (long long) group * seqLen;
@@ -259,17 +297,17 @@ __device__ void dense(const float* q, const float* k, const float* v, float* out
 
 // ---------------------------------------------------------------- the paged causal form (decoder prefill)
 
-// Splits the T rows of a flat batch into tiles of at most BLOCK_M rows of one sequence each: a tile starts at
-// every multiple of BLOCK_M and wherever tokenSeq changes. tiles[0] = their count n, tiles[1 .. n] their first
+// Splits the T rows of a flat batch into tiles of at most tileRows rows of one sequence each: a tile starts at
+// every multiple of tileRows and wherever tokenSeq changes. tiles[0] = their count n, tiles[1 .. n] their first
 // rows, tiles[n + 1] = T. One block of 32 * k threads.
-extern "C" __global__ void __launch_bounds__(1024) flash_tiles(const int* tokenSeq, int tokens, int* tiles) {
+extern "C" __global__ void __launch_bounds__(1024) flash_tiles(const int* tokenSeq, int tokens, int tileRows, int* tiles) {
     __shared__ int warpCounts[32];
     __shared__ int total;
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
     if (threadIdx.x == 0) total = 0;
     for (int base = 0; base < tokens; base += blockDim.x) {
         int r = base + threadIdx.x;
-        bool starts = r < tokens && (r % BLOCK_M == 0 || tokenSeq[r] != tokenSeq[r - 1]);
+        bool starts = r < tokens && (r % tileRows == 0 || tokenSeq[r] != tokenSeq[r - 1]);
         unsigned ballot = __ballot_sync(0xffffffffu, starts);
         __syncthreads();  // total is up to date; warpCounts no longer read
         if (lane == 0) warpCounts[warp] = __popc(ballot);
@@ -292,15 +330,17 @@ struct SeesOwnPosition {
     __device__ __forceinline__ int operator()(int i) const { return positions[i]; }
 };
 
-// Causal attention over the paged cache for the tiles flash_tiles made. q, out [T, heads * D]; caches
-// [numBlocks, blockSize, kvHeads, D] of C; grid (any, heads), FLASH_THREADS threads; block x takes tiles
-// x, x + gridDim.x, ... A tile with a bad sequence, position or block id is reported and left unwritten.
+// Causal attention over the paged cache for the tiles flash_tiles made with tileRows = BLOCK_ROWS<D>. q, out
+// [T, heads * D]; caches [numBlocks, blockSize, kvHeads, D] of C; grid (any, heads), FLASH_THREADS threads; block
+// x takes tiles x, x + gridDim.x, ... A tile with a bad sequence, position or block id is reported and left
+// unwritten.
 template <typename T, int D, typename C>
 __device__ void paged(const float* q, const C* kCache, const C* vCache, const int* positions, const int* tokenSeq,
                       const int* blockTables, const int* tiles, float* out, int heads, int kvHeads, int blockSize,
                       int numBlocks, int seqs, int maxBlocks, float scale, ErrorRecord* err, int mode) {
     __shared__ __align__(16) Staged<T, D> s;
     __shared__ int warpMax[FLASH_THREADS / 32];
+    static_assert(BLOCK_ROWS<D> <= FLASH_THREADS, "one thread checks each row of a tile");
     int h = blockIdx.y, width = heads * D, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     for (int tile = blockIdx.x; tile < tiles[0]; tile += gridDim.x) {
         int first = tiles[1 + tile], rows = tiles[2 + tile] - first, seq = tokenSeq[first];
