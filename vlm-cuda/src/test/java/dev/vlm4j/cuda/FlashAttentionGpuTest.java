@@ -17,8 +17,6 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Random;
-import java.util.stream.IntStream;
 import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -137,34 +135,5 @@ class FlashAttentionGpuTest {
                 KernelTimingsTest.ints(bf16, new int[] {0, 0, 0}), table.view(0, 1, 2), 1f, out);
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> bf16.copyToHost(out, new float[3 * 64]));
         assertTrue(e.getMessage().contains("block 7"), e.getMessage());
-    }
-
-    /** Prints the time per call at issue 6's shapes beside the f32 kernels' (not asserted). */
-    @Test
-    void timings() {
-        Random random = new Random(1);
-        try (CudaBackend f32 = new CudaBackend(0, Dtype.FLOAT32)) {
-            System.out.println("timings on " + bf16.deviceDescription());
-            for (CudaBackend b : new CudaBackend[] {bf16, f32}) {
-                String mode = b == bf16 ? "bf16 tensor cores" : "f32";
-                int rows = 64 * 577;
-                Tensor q = KernelTimingsTest.activation(b, random, rows, 1024), out = b.allocate(rows, 1024);
-                double ms = KernelTimingsTest.time(b, () -> b.attention(q, q, q, 16, 577, 0.125f, out));
-                KernelTimingsTest.report("attention CLIP 64 x 577 tokens, 16 heads hd 64, " + mode, ms, 4.0 * 64 * 577 * 577 * 1024,
-                        4L * 4 * rows * 1024);
-
-                int tokens = 600, heads = 32, headDim = 128, block = 16, blocks = (tokens + block - 1) / block;
-                Tensor x = KernelTimingsTest.activation(b, random, blocks * block, heads * headDim);
-                Tensor cache = x.view(0, blocks, block, heads, headDim);
-                Tensor pq = KernelTimingsTest.activation(b, random, tokens, heads * headDim), po = b.allocate(tokens, heads * headDim);
-                IntTensor positions = KernelTimingsTest.ints(b, IntStream.range(0, tokens).toArray());
-                IntTensor tokenSeq = KernelTimingsTest.ints(b, new int[tokens]);
-                IntTensor tables = b.allocateInts(1, blocks);
-                b.copyToDevice(IntStream.range(0, blocks).toArray(), tables);
-                ms = KernelTimingsTest.time(b, () -> b.pagedAttention(pq, cache, cache, positions, tokenSeq, tables, 0.088f, po));
-                KernelTimingsTest.report("pagedAttention prefill 600 tokens, 32 heads hd 128, " + mode, ms,
-                        2.0 * tokens * tokens * heads * headDim, 0);
-            }
-        }
     }
 }
