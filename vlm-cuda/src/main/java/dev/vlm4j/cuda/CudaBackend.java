@@ -449,6 +449,7 @@ public final class CudaBackend implements Backend {
      * A prefill batch on the tensor cores: flash_tiles cuts the T rows into tiles of at most n = 64 or 128 rows of
      * one sequence (at most T / n + one more per sequence boundary, so T / n + S blocks per head are enough when each
      * sequence's rows are contiguous, as the engine lays them out; a block takes further tiles if there are more).
+     * The grid is (heads, blocks), so that all heads of the heaviest (last) tiles start first.
      */
     private void flashPagedAttention(CudaTensor q, CudaTensor kCache, CudaTensor vCache, CudaIntTensor positions,
                                      CudaIntTensor tokenSeq, CudaIntTensor tables, float scale, CudaTensor out) {
@@ -461,9 +462,9 @@ public final class CudaBackend implements Backend {
         }
         int rows = flashBlockRows(headDim);
         launch("flash_attention", "flash_tiles", 1, 1, 1024, tokenSeq, tokens, rows, flashTiles);
-        int blocks = Math.min(tokens, (tokens + rows - 1) / rows + seqs);
-        launch("flash_attention", "flash_paged_" + suffix(activationType()) + "_" + suffix(kCache.dtype) + "_hd" + headDim, blocks,
-                heads, FLASH_THREADS, q, kCache, vCache, positions, tokenSeq, tables, flashTiles, out, heads, kCache.dim(2),
+        int blocks = Math.min(Math.min(tokens, 65535), (tokens + rows - 1) / rows + seqs); // per head; 65535: the grid's y limit
+        launch("flash_attention", "flash_paged_" + suffix(activationType()) + "_" + suffix(kCache.dtype) + "_hd" + headDim, heads,
+                blocks, FLASH_THREADS, q, kCache, vCache, positions, tokenSeq, tables, flashTiles, out, heads, kCache.dim(2),
                 kCache.dim(1), kCache.dim(0), seqs, tables.dim(1), scale, errors.record, activationMode);
     }
 

@@ -331,8 +331,9 @@ struct SeesOwnPosition {
 };
 
 // Causal attention over the paged cache for the tiles flash_tiles made with tileRows = BLOCK_ROWS<D>. q, out
-// [T, heads * D]; caches [numBlocks, blockSize, kvHeads, D] of C; grid (any, heads), FLASH_THREADS threads; block
-// x takes tiles x, x + gridDim.x, ... A tile with a bad sequence, position or block id is reported and left
+// [T, heads * D]; caches [numBlocks, blockSize, kvHeads, D] of C; grid (heads, any), FLASH_THREADS threads. Block y
+// takes tiles n - 1 - y, n - 1 - y - gridDim.y, ...: the last tiles first, since a prompt's last rows see the most
+// keys, and all heads of one tile together. A tile with a bad sequence, position or block id is reported and left
 // unwritten.
 template <typename T, int D, typename C>
 __device__ void paged(const float* q, const C* kCache, const C* vCache, const int* positions, const int* tokenSeq,
@@ -341,8 +342,8 @@ __device__ void paged(const float* q, const C* kCache, const C* vCache, const in
     __shared__ __align__(16) Staged<T, D> s;
     __shared__ int warpMax[FLASH_THREADS / 32];
     static_assert(BLOCK_ROWS<D> <= FLASH_THREADS, "one thread checks each row of a tile");
-    int h = blockIdx.y, width = heads * D, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    for (int tile = blockIdx.x; tile < tiles[0]; tile += gridDim.x) {
+    int h = blockIdx.x, width = heads * D, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    for (int tile = tiles[0] - 1 - (int) blockIdx.y; tile >= 0; tile -= gridDim.y) {
         int first = tiles[1 + tile], rows = tiles[2 + tile] - first, seq = tokenSeq[first];
         int position = threadIdx.x < rows ? positions[first + threadIdx.x] : -1;
         bool badRow = threadIdx.x < rows && (seq < 0 || seq >= seqs || position < 0 || position / blockSize >= maxBlocks);
