@@ -9,6 +9,8 @@ Outputs (under --out):
   kernels/<op>-<i>.json   one case of one Backend op: {"op", "name", "params", "arrays": {name: file}, "dtypes": {name: dtype}}
   kernels/*.npy           its inputs and expected outputs, float32 or int32. An input whose dtype is bf16 or f16 holds
                           values already rounded to that type, so the Java side stores them exactly.
+  flash_attention/...     the same for the tensor-core prefill attention (16-bit modes): float64 attention of
+                          bf16/f16 inputs, and the error PyTorch's own sdpa in that dtype makes on the case.
   llava/<ckpt>/<photo>.json       HF transformers bfloat16 on the GPU: greedy 64-token continuation of the fixture prompt
                                   and, teacher-forced on prompt + continuation, the argmax at each of those 64 positions;
                                   reference_stable marks the positions where HF bf16 sdpa, bf16 eager and float32 all
@@ -39,8 +41,8 @@ DTYPES = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}
 class Cases:
     """Writes cases: arrays as .npy (f32 or i32), the rest as JSON."""
 
-    def __init__(self, out):
-        self.dir = os.path.join(out, "kernels")
+    def __init__(self, out, folder="kernels"):
+        self.dir = os.path.join(out, folder)
         os.makedirs(self.dir, exist_ok=True)
         self.count = {}
 
@@ -142,6 +144,20 @@ def dense_cases(c):
         c.add("silu_mul", f"n{n}", {}, {"gate": g, "up": u, "out": torch.nn.functional.silu(g) * u})
 
 
+def block_tables(contexts, bs, extra):
+    """Block tables [S, max blocks needed + extra] for sequences of these context lengths over a cache of nb shuffled
+    blocks (5 of them used by none); unused entries hold an id no cache has. Returns (tables, nb)."""
+    blocks_needed = [(ctx + bs - 1) // bs for ctx in contexts]
+    nb = sum(blocks_needed) + 5
+    perm = torch.randperm(nb)
+    tables = torch.full((len(contexts), max(blocks_needed) + extra), 1 << 24, dtype=torch.int64)
+    at = 0
+    for s, need in enumerate(blocks_needed):
+        tables[s, :need] = perm[at:at + need]
+        at += need
+    return tables, nb
+
+
 def attention_cases(c):
     for t, h, hd, p in [(1, 32, 128, 4096), (300, 4, 8, 4096), (5, 2, 64, 10)]:
         x = f32(rnd(t, h * hd))
@@ -175,15 +191,7 @@ def attention_cases(c):
         ("one sequence, MHA hd 128, padded tables", [(0, 17, 17)], 16, 4, 4, 128, 3),
     ]
     for name, seqs, bs, h, kvh, hd, extra in configs:
-        blocks_needed = [(ctx + bs - 1) // bs for _, _, ctx in seqs]
-        max_blocks = max(blocks_needed) + extra
-        nb = sum(blocks_needed) + 5
-        perm = torch.randperm(nb)
-        tables = torch.full((len(seqs), max_blocks), 1 << 24, dtype=torch.int64)  # unused entries: ids no cache has
-        at = 0
-        for s, need in enumerate(blocks_needed):
-            tables[s, :need] = perm[at:at + need]
-            at += need
+        tables, nb = block_tables([ctx for _, _, ctx in seqs], bs, extra)
         kc, vc = f32(rnd(nb, bs, kvh, hd)), f32(rnd(nb, bs, kvh, hd))
         positions, token_seq = [], []
         for s, (start, length, _) in enumerate(seqs):
@@ -215,6 +223,70 @@ def attention_cases(c):
         c.add("attention", f"B{b} L{seq} H{h} hd{hd}", {"heads": h, "seq_len": seq, "scale": scale},
               {"q": q.reshape(b * seq, h * hd), "k": k.reshape(b * seq, h * hd), "v": v.reshape(b * seq, h * hd),
                "out": out.reshape(b * seq, h * hd)})
+
+
+def sdpa(q, k, v, mask, dtype):
+    """PyTorch's sdpa in `dtype`, as HF runs it (kv heads repeated, output in dtype), as float64. q [H, n, hd], k, v
+    [H, ctx, hd] float64 holding dtype values; mask [n, ctx] bool (True: attend) or None."""
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    q16, k16, v16 = (x.to(device, DTYPES[dtype])[None] for x in (q, k, v))
+    m = None if mask is None else mask.to(device)[None, None]
+    return torch.nn.functional.scaled_dot_product_attention(q16, k16, v16, attn_mask=m)[0].to("cpu", torch.float64)
+
+
+def sdpa_errors(actual, expected):
+    """The params FlashAttentionGpuTest bounds ours by: sdpa's max |err| / max |expected| and ||err|| / ||expected||."""
+    err = actual - expected
+    return {"sdpa_max_error": float(err.abs().max() / expected.abs().max()), "sdpa_l2_error": float(err.norm() / expected.norm())}
+
+
+def flash_attention_cases(out):
+    """The tensor-core prefill attention of the 16-bit modes (flash_attention.cu). Inputs are bf16 or f16 values (the
+    activations of those modes are); the reference is float64 attention of them, and each case records the error of
+    PyTorch's sdpa in that dtype against the same reference, which bounds ours: P and the
+    output are rounded to the 16-bit type by both."""
+    c = Cases(out, "flash_attention")
+    for dt, b, seq, h, hd in [("bf16", 3, 577, 16, 64), ("f16", 3, 577, 16, 64), ("bf16", 2, 130, 2, 128)]:
+        q, k, v = (rnd(b, h, seq, hd, dtype=dt) for _ in range(3))
+        scale = hd ** -0.5
+        expected = torch.softmax(q @ k.transpose(-1, -2) * scale, dim=-1) @ v  # [b, h, seq, hd]
+        errors = sdpa_errors(torch.stack([sdpa(q[i], k[i], v[i], None, dt) for i in range(b)]), expected)
+        rows = lambda x: x.permute(0, 2, 1, 3).reshape(b * seq, h * hd)
+        c.add("attention", f"CLIP-like B{b} L{seq} H{h} hd{hd} {dt}", {"heads": h, "seq_len": seq, "scale": scale, "dtype": dt, **errors},
+              {"q": rows(q), "k": rows(k), "v": rows(v), "out": rows(expected)}, {"q": dt, "k": dt, "v": dt})
+    # Each sequence is (first position of its chunk, chunk length); the chunk's last position + 1 is its context.
+    configs = [("prompts of 1, 63, 64, 65, 600 tokens, GQA 32:8, hd 128", [(0, 1), (0, 63), (0, 64), (0, 65), (0, 600)], 16, 32, 8,
+                128, dt) for dt in ("bf16", "f16")] + [
+        ("decode rows beside prompt chunks at nonzero positions, GQA 4:1, hd 64",
+         [(99, 1), (0, 1), (699, 1), (200, 130), (0, 65), (64, 64)], 16, 8, 2, 64, "bf16"),
+        ("chunk of 600 after 37 cached, MHA hd 128, blocks of 32", [(37, 600), (5, 3)], 32, 4, 4, 128, "f16"),
+    ]
+    for name, seqs, bs, h, kvh, hd, dt in configs:
+        tables, nb = block_tables([start + length for start, length in seqs], bs, 2)
+        kc, vc = rnd(nb, bs, kvh, hd, dtype=dt), rnd(nb, bs, kvh, hd, dtype=dt)
+        positions = torch.cat([torch.arange(start, start + length) for start, length in seqs])
+        token_seq = torch.cat([torch.full((length,), s) for s, (_, length) in enumerate(seqs)])
+        q = rnd(len(positions), h, hd, dtype=dt)
+        scale = hd ** -0.5
+        expected, by_sdpa = torch.empty_like(q), torch.empty_like(q)
+        first = 0
+        for s, (start, length) in enumerate(seqs):
+            ctx = start + length
+            ids = torch.arange(ctx)
+            slot = tables[s, ids // bs] * bs + ids % bs
+            keys = kc.view(nb * bs, kvh, hd)[slot].repeat_interleave(h // kvh, dim=1).transpose(0, 1)  # [h, ctx, hd]
+            values = vc.view(nb * bs, kvh, hd)[slot].repeat_interleave(h // kvh, dim=1).transpose(0, 1)
+            qs = q[first:first + length].transpose(0, 1)  # [h, length, hd]
+            mask = ids[None, :] <= positions[first:first + length, None]  # [length, ctx]
+            scores = (qs @ keys.transpose(-1, -2) * scale).masked_fill(~mask, float("-inf"))
+            expected[first:first + length] = (torch.softmax(scores, dim=-1) @ values).transpose(0, 1)
+            by_sdpa[first:first + length] = sdpa(qs, keys, values, mask, dt).transpose(0, 1)
+            first += length
+        c.add("paged_attention", f"{name} {dt}", {"scale": scale, "dtype": dt, **sdpa_errors(by_sdpa, expected)},
+              {"q": q.reshape(-1, h * hd), "k_cache": kc, "v_cache": vc, "positions": positions, "token_seq": token_seq,
+               "block_tables": tables, "out": expected.reshape(-1, h * hd)},
+              {"q": dt, "k_cache": dt, "v_cache": dt})
+    print("flash attention cases:", c.count, flush=True)
 
 
 def pixels(testdata, checkpoint, photo):
@@ -322,6 +394,9 @@ def main():
         part(cases)
         print(f"{part.__name__}: {time.time() - t0:.1f} s", flush=True)
     print("cases:", cases.count, flush=True)
+    t0 = time.time()
+    flash_attention_cases(args.out)
+    print(f"flash_attention_cases: {time.time() - t0:.1f} s", flush=True)
     if args.kernels_only:
         return
     t0 = time.time()

@@ -51,6 +51,7 @@ public final class CudaBackend implements Backend {
     private static final int THREADS = 256;
     private static final int ATTENTION_THREADS = 128; // attention.cu WARPS * 32
     private static final int MAX_HEAD_DIM = 256;      // attention.cu MAX_HEAD_DIM
+    private static final int FLASH_THREADS = 128;     // flash_attention.cu FLASH_THREADS
     private static final long STAGING_BYTES = 16L << 20;
     private static final int GEMV_MAX_ROWS = 4, GEMV_WARPS = 8; // gemv.cu: entry points for 1..4 rows, WARPS
 
@@ -68,6 +69,8 @@ public final class CudaBackend implements Backend {
     private final List<CudaGraph> graphs = new ArrayList<>(); // not yet closed by their owners
     private DevicePointer matmulInput; // a matmul's x rounded to the weights' 16-bit type; grows
     private long matmulInputBytes;
+    private DevicePointer flashTiles; // [T + 2] ints: flash_tiles' split of a prefill batch into row tiles; grows
+    private long flashTilesBytes;
     private boolean closed;
 
     /** An uploaded weight is uploaded once: a second upload (a tied head, a second runner) returns the first. */
@@ -313,6 +316,7 @@ public final class CudaBackend implements Backend {
     private DevicePointer matmulInput(long bytes) {
         if (matmulInputBytes < bytes) {
             if (matmulInput != null) device.free(matmulInput.address());
+            if (flashTiles != null) device.free(flashTiles.address());
             matmulInputBytes = Math.max(bytes, 2 * matmulInputBytes);
             matmulInput = new DevicePointer(device.allocate(matmulInputBytes));
         }
@@ -433,6 +437,10 @@ public final class CudaBackend implements Backend {
                 "q, out f32 [T, heads*headDim], heads a multiple of kvHeads, positions and tokenSeq [T]", query, kc, pos, seq, o);
         requireHeadDim("pagedAttention", headDim);
         if (tokens == 0) return;
+        if (tokens != tables.dim(0) && flashAttention(headDim) && (kc.dtype == DType.F32 || kc.dtype == activationType())) {
+            flashPagedAttention(query, kc, vc, pos, seq, tables, scale, o);
+            return;
+        }
         launch("attention", "paged_attention", tokens, heads, ATTENTION_THREADS, query, kc, vc, pos, seq, tables, o, heads, kvHeads,
                 headDim, blockSize, kc.dim(0), tables.dim(0), tables.dim(1), scale, errors.record, activationMode);
     }
@@ -447,8 +455,56 @@ public final class CudaBackend implements Backend {
                 "q, k, v, out f32 [B*" + seqLen + ", heads*headDim]", query, key, value, o);
         requireHeadDim("attention", width / heads);
         if (rows == 0) return;
+        if (flashAttention(width / heads)) {
+            int tiles = (seqLen + flashBlockRows(width / heads) - 1) / flashBlockRows(width / heads); // per group
+            launch("flash_attention", "flash_dense_" + suffix(activationType()) + "_hd" + width / heads, rows / seqLen * tiles, heads,
+                    FLASH_THREADS, query, key, value, o, heads, seqLen, scale, activationMode);
+            return;
+        }
         launch("attention", "dense_attention", rows, heads, ATTENTION_THREADS, query, key, value, o, heads, width / heads, seqLen, scale,
                 activationMode);
+    }
+
+    /**
+     * Whether attention with this head size runs on the tensor cores (flash_attention.cu): in the 16-bit modes only,
+     * where q, k, v are already of that type and PyTorch's bf16/f16 sdpa, which rounds P to it, is the reference;
+     * float32 mode keeps the exact f32 kernels.
+     */
+    private boolean flashAttention(int headDim) {
+        return activationMode != 0 && (headDim == 64 || headDim == 128);
+    }
+
+    /** Query rows per block of the tensor-core kernels: flash_attention.cu BLOCK_ROWS. */
+    private static int flashBlockRows(int headDim) {
+        return headDim == 64 ? 128 : 64;
+    }
+
+    /** The 16-bit type of the activations in a 16-bit mode. */
+    private DType activationType() {
+        return activationMode == 1 ? DType.BF16 : DType.F16;
+    }
+
+    /**
+     * A prefill batch on the tensor cores: flash_tiles cuts the T rows into tiles of at most n = 64 or 128 rows of
+     * one sequence (at most T / n + one more per sequence boundary, so T / n + S blocks per head are enough when each
+     * sequence's rows are contiguous, as the engine lays them out; a block takes further tiles if there are more).
+     * The grid is (heads, blocks), so that all heads of the heaviest (last) tiles start first.
+     */
+    private void flashPagedAttention(CudaTensor q, CudaTensor kCache, CudaTensor vCache, CudaIntTensor positions,
+                                     CudaIntTensor tokenSeq, CudaIntTensor tables, float scale, CudaTensor out) {
+        int tokens = q.rows(), headDim = kCache.dim(3), heads = q.cols() / headDim, seqs = tables.dim(0);
+        long bytes = (tokens + 2L) * Integer.BYTES;
+        if (flashTilesBytes < bytes) {
+            if (flashTiles != null) device.free(flashTiles.address());
+            flashTilesBytes = Math.max(bytes, 2 * flashTilesBytes);
+            flashTiles = new DevicePointer(device.allocate(flashTilesBytes));
+        }
+        int rows = flashBlockRows(headDim);
+        launch("flash_attention", "flash_tiles", 1, 1, 1024, tokenSeq, tokens, rows, flashTiles);
+        int blocks = Math.min(Math.min(tokens, 65535), (tokens + rows - 1) / rows + seqs); // per head; 65535: the grid's y limit
+        launch("flash_attention", "flash_paged_" + suffix(activationType()) + "_" + suffix(kCache.dtype) + "_hd" + headDim, heads,
+                blocks, FLASH_THREADS, q, kCache, vCache, positions, tokenSeq, tables, flashTiles, out, heads, kCache.dim(2),
+                kCache.dim(1), kCache.dim(0), seqs, tables.dim(1), scale, errors.record, activationMode);
     }
 
     private static void requireHeadDim(String op, int headDim) {
@@ -547,6 +603,7 @@ public final class CudaBackend implements Backend {
             }
             for (CudaGraph graph : List.copyOf(graphs)) graph.close();
             if (matmulInput != null) device.free(matmulInput.address());
+            if (flashTiles != null) device.free(flashTiles.address());
             for (CudaTensor t : uploads.values()) device.free(t.address);
             uploads.clear();
             kernels.close();

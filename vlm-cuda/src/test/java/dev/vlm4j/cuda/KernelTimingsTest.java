@@ -62,7 +62,7 @@ class KernelTimingsTest {
         }
     }
 
-    private static double time(CudaBackend b, Runnable op) {
+    static double time(CudaBackend b, Runnable op) {
         for (int i = 0; i < 3; i++) op.run();
         b.deviceMemory(); // synchronises
         double[] ms = new double[15];
@@ -76,7 +76,7 @@ class KernelTimingsTest {
         return ms[ms.length / 2];
     }
 
-    private static void report(String what, double ms, double flops, long bytes) {
+    static void report(String what, double ms, double flops, long bytes) {
         System.out.printf("TIMING %-62s %9.4f ms  %7.1f TFLOP/s  %7.1f GB/s%n", what, ms, flops / ms / 1e9, bytes / ms / 1e6);
     }
 
@@ -86,7 +86,7 @@ class KernelTimingsTest {
         return b.upload(GpuTests.weight("timing." + name, DType.BF16, values, rows, cols));
     }
 
-    private static Tensor activation(CudaBackend b, Random random, int rows, int cols) {
+    static Tensor activation(CudaBackend b, Random random, int rows, int cols) {
         float[] values = new float[rows * cols];
         for (int i = 0; i < values.length; i++) values[i] = (float) random.nextGaussian();
         Tensor t = b.allocate(rows, cols);
@@ -102,7 +102,7 @@ class KernelTimingsTest {
         return t;
     }
 
-    private static IntTensor ints(CudaBackend b, int[] values) {
+    static IntTensor ints(CudaBackend b, int[] values) {
         IntTensor t = b.allocateInts(values.length);
         b.copyToDevice(values, t);
         return t;
