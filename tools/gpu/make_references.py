@@ -136,6 +136,13 @@ def dense_cases(c):
         w = rnd(d, dtype=dt)
         out = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w
         c.add("rms_norm", f"n{n} d{d} {dt}", {"eps": eps}, {"x": x, "weight": w, "out": out}, {"weight": dt})
+    for n, d, dt, eps in [(1, 4096, "bf16", 1e-5), (5, 40, "f32", 1e-6), (300, 5120, "f16", 1e-5)]:
+        x, delta = f32(rnd(n, d, scale=2.0)), f32(rnd(n, d))
+        w = rnd(d, dtype=dt)
+        s = x + delta
+        out = s * torch.rsqrt(s.pow(2).mean(-1, keepdim=True) + eps) * w
+        c.add("add_rms_norm", f"n{n} d{d} {dt}", {"eps": eps}, {"x": x, "delta": delta, "weight": w, "sum": s, "out": out},
+              {"weight": dt})
     for n in [1, 1000, 577 * 4096]:
         x = f32(rnd(n, scale=4.0))
         c.add("quick_gelu", f"n{n}", {}, {"x": x, "out": x * torch.sigmoid(1.702 * x)})

@@ -360,6 +360,16 @@ public final class CudaBackend implements Backend {
         }
     }
 
+    @Override
+    public void addRmsNorm(Tensor x, Tensor delta, Tensor weight, float eps, Tensor out) {
+        CudaTensor a = cuda(x), b = cuda(delta), w = cuda(weight), o = cuda(out);
+        checkNorm("addRmsNorm", a, w, o);
+        Checks.require(b.dtype == DType.F32 && b.numel() == a.numel(), "addRmsNorm", "delta f32 of x's shape", a, b);
+        try (CudaTensor w32 = widened(w)) {
+            launchNorm("add_rms_norm", a, a, b, w32, o, a.cols(), eps, activationMode);
+        }
+    }
+
     /**
      * One block per row of x, up to 1024 threads so that each reads about four elements per pass: a norm is latency
      * bound (two passes with a block reduction between), and at decode one row is the whole grid.

@@ -89,6 +89,12 @@ class KernelReferenceTest {
                 backend.matmul(x, c.weight("w"), c.has("bias") ? c.weight("bias") : null, out);
                 c.assertClose("out", out, REDUCTION);
             }
+            case "add_rms_norm" -> {
+                Tensor x = c.activation("x"), out = c.poisoned("out");
+                backend.addRmsNorm(x, c.activation("delta"), c.weight("weight"), c.param("eps"), out);
+                c.assertClose("sum", x, ELEMENTWISE);
+                c.assertClose("out", out, REDUCTION);
+            }
             case "add" -> {
                 Tensor x = c.activation("x");
                 backend.add(x, c.dtype("y") == DType.F32 ? c.activation("y") : c.weightAsRow("y"));

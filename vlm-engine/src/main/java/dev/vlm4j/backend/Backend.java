@@ -71,6 +71,15 @@ public interface Backend extends AutoCloseable {
     /** RMSNorm over the last dimension, HF Llama's: {@code weight * (x / sqrt(mean(x²) + eps))}. x [n, d], out [n, d]. */
     void rmsNorm(Tensor x, Tensor weight, float eps, Tensor out);
 
+    /**
+     * The residual add and the next RMSNorm in one: {@code x += delta}, then {@code out = rmsNorm(x)}. x, delta, out
+     * [n, d] f32. A backend may fuse them (one pass over x instead of three); the result is that of the two ops.
+     */
+    default void addRmsNorm(Tensor x, Tensor delta, Tensor weight, float eps, Tensor out) {
+        add(x, delta);
+        rmsNorm(x, weight, eps, out);
+    }
+
     /** In place: {@code x * sigmoid(1.702 x)}. */
     void quickGelu(Tensor x);
 

@@ -143,10 +143,11 @@ final class LlamaDecoder implements AutoCloseable {
         Tensor delta = this.delta.rows(0, tokens); // [T, D]
         Tensor gate = this.gate.rows(0, tokens);   // [T, I]
         Tensor up = this.up.rows(0, tokens);       // [T, I]
-        for (Layer layer : layers) {
+        backend.rmsNorm(x, layers.getFirst().inputNorm, eps, h);
+        for (int l = 0; l < layers.size(); l++) {
+            Layer layer = layers.get(l);
             // Attention: this step's keys and values go into the cache first, then every query reads its
             // sequence's cached positions up to its own.
-            backend.rmsNorm(x, layer.inputNorm, eps, h);
             backend.matmul(h, layer.q, layer.qBias, q);
             backend.matmul(h, layer.k, layer.kBias, k);
             backend.matmul(h, layer.v, layer.vBias, v);
@@ -155,15 +156,15 @@ final class LlamaDecoder implements AutoCloseable {
             backend.writeKvCache(k, v, in.slots, layer.kCache, layer.vCache);
             backend.pagedAttention(q, layer.kCache, layer.vCache, in.positions, in.tokenSeq, in.blockTables, scale, attn);
             backend.matmul(attn, layer.o, null, delta);
-            backend.add(x, delta);
+            backend.addRmsNorm(x, delta, layer.postAttentionNorm, eps, h); // residual, then the MLP's norm
 
             // MLP: down(silu(gate(h)) * up(h)).
-            backend.rmsNorm(x, layer.postAttentionNorm, eps, h);
             backend.matmul(h, layer.gate, null, gate);
             backend.matmul(h, layer.up, null, up);
             backend.siluMul(gate, up, gate);
             backend.matmul(gate, layer.down, null, delta);
-            backend.add(x, delta);
+            if (l + 1 < layers.size()) backend.addRmsNorm(x, delta, layers.get(l + 1).inputNorm, eps, h); // and the next layer's
+            else backend.add(x, delta);
         }
     }
 
