@@ -45,10 +45,11 @@ public final class CudaBackend implements Backend {
     private static final int THREADS = 256;
     private static final int ATTENTION_THREADS = 128; // attention.cu WARPS * 32
     private static final int MAX_HEAD_DIM = 256;      // attention.cu MAX_HEAD_DIM
-    // Split paged attention: a partition is at least this many positions (shorter ones cost more in merging than
-    // they gain), and the (token, head, partition) blocks of a split launch fill each SM about this many times.
-    private static final int MIN_PARTITION = 256;
-    private static final int PARTITION_BLOCKS_PER_SM = 4;
+    // Split paged attention: a partition is at least this many positions (32 keys a warp: shorter ones cost more in
+    // setup and merging than they gain), and the (token, head, partition) blocks of a split launch number about this
+    // many per SM (half the 16 that fit: a warp spends most of a key waiting, so many are needed to cover it).
+    private static final int MIN_PARTITION = 128;
+    private static final int PARTITION_BLOCKS_PER_SM = 8;
     private static final long STAGING_BYTES = 16L << 20;
 
     private final CudaDevice device;
