@@ -36,30 +36,27 @@ struct DenseKeys {
     __device__ __forceinline__ long long row(int p) const { return (first + p) * width + headOffset; }
 };
 
-// Where attend's result goes: the output row, normalised and rounded to the activation type ...
-struct OutputRow {
-    float* out;  // [headDim]
+// Where attend's result goes. Without maxSum: the output row, normalised and rounded to the activation type. With
+// it: one partition's state for merge_partitions, acc unnormalised (relative to the partition's max) in `row`, and
+// its max and sum in maxSum. (One type for both, so attend has one instance and one set of shared arrays.)
+struct Result {
+    float* row;     // [headDim]
+    float* maxSum;  // [2] or null
     int mode;
-    __device__ __forceinline__ void state(float, float) const {}
-    __device__ __forceinline__ void write(int d, float acc, float sum) const { out[d] = act(acc / sum, mode); }
-};
-
-// ... or one partition's state, for merge_partitions: acc unnormalised, relative to the partition's own max.
-struct PartitionState {
-    float* acc;       // [headDim]
-    float* maxSum;    // [2] m, l
+    __device__ __forceinline__ void write(int d, float acc, float sum) const { row[d] = maxSum ? acc : act(acc / sum, mode); }
     __device__ __forceinline__ void state(float m, float l) const {
-        maxSum[0] = m;
-        maxSum[1] = l;
+        if (maxSum) {
+            maxSum[0] = m;
+            maxSum[1] = l;
+        }
     }
-    __device__ __forceinline__ void write(int d, float a, float) const { acc[d] = a; }
 };
 
-// softmax(scale * q.k_p) . v_p over the keys p in [begin, end) (at least one), given to `sink`; every thread of
-// the block must call it.
-template <typename C, typename Keys, typename Sink>
+// softmax(scale * q.k_p) . v_p over the keys p in [begin, end) (at least one), into `result`; every thread of the
+// block must call it.
+template <typename C, typename Keys>
 __device__ void attend(const float* __restrict__ q, const C* __restrict__ k, const C* __restrict__ v, Keys keys,
-                       int begin, int end, int headDim, float scale, Sink sink) {
+                       int begin, int end, int headDim, float scale, Result result) {
     __shared__ float partMax[WARPS], partSum[WARPS];
     __shared__ float partAcc[WARPS][MAX_HEAD_DIM];
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -110,11 +107,11 @@ __device__ void attend(const float* __restrict__ q, const C* __restrict__ k, con
         weight[w] = expf(partMax[w] - max);  // 0 for a warp that saw no key
         sum += partSum[w] * weight[w];
     }
-    if (threadIdx.x == 0) sink.state(max, sum);
+    if (threadIdx.x == 0) result.state(max, sum);
     for (int d = threadIdx.x; d < headDim; d += blockDim.x) {
         float o = 0.f;
         for (int w = 0; w < WARPS; w++) o += partAcc[w][d] * weight[w];
-        sink.write(d, o, sum);
+        result.write(d, o, sum);
     }
 }
 
@@ -161,13 +158,10 @@ __device__ void paged_attention(const float* q, const C* kCache, const C* vCache
         return;
     }
     PagedKeys keys{table, blockSize, kvHeads, headDim, h / (heads / kvHeads)};
-    const float* qRow = q + ((long long) t * heads + h) * headDim;
-    if (partitions == 1) {
-        attend(qRow, kCache, vCache, keys, begin, end, headDim, scale, OutputRow{out + ((long long) t * heads + h) * headDim, mode});
-    } else {
-        attend(qRow, kCache, vCache, keys, begin, end, headDim, scale,
-               PartitionState{partitionAcc + state * headDim, partitionMaxSum + 2 * state});
-    }
+    long long row = ((long long) t * heads + h) * headDim;
+    Result result = partitions == 1 ? Result{out + row, nullptr, mode}
+                                    : Result{partitionAcc + state * headDim, partitionMaxSum + 2 * state, mode};
+    attend(q + row, kCache, vCache, keys, begin, end, headDim, scale, result);
 }
 
 #define PAGED_ATTENTION(C, N)                                                                                      \
@@ -202,11 +196,11 @@ merge_partitions(const float* partitionAcc, const float* partitionMaxSum, const 
     float sum = 0.f;
     for (int i = 0; i < used; i++) sum += maxSum[2 * i + 1] * expf(maxSum[2 * i] - max);
     const float* acc = partitionAcc + first * headDim;
-    OutputRow sink{out + ((long long) t * heads + h) * headDim, mode};
+    Result result{out + ((long long) t * heads + h) * headDim, nullptr, mode};
     for (int d = threadIdx.x; d < headDim; d += blockDim.x) {
         float o = 0.f;
         for (int i = 0; i < used; i++) o += acc[(long long) i * headDim + d] * expf(maxSum[2 * i] - max);
-        sink.write(d, o, sum);
+        result.write(d, o, sum);
     }
 }
 
@@ -218,5 +212,5 @@ dense_attention(const float* q, const float* k, const float* v, float* out, int 
     int r = blockIdx.x, h = blockIdx.y, width = heads * headDim;
     long long row = (long long) r * width + h * headDim;
     DenseKeys keys{(long long) (r / seqLen) * seqLen, width, h * headDim};
-    attend(q + row, k, v, keys, 0, seqLen, headDim, scale, OutputRow{out + row, mode});
+    attend(q + row, k, v, keys, 0, seqLen, headDim, scale, Result{out + row, nullptr, mode});
 }
