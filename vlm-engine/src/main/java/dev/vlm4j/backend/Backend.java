@@ -112,7 +112,7 @@ public interface Backend extends AutoCloseable {
      * {@code positions[t]} attends to that sequence's positions {@code 0 .. positions[t]}, position p being in
      * block {@code blockTables[seq][p / blockSize]}. Grouped-query: head h reads kv head
      * {@code h / (heads / kvHeads)}. q, out [T, heads * headDim], kCache, vCache [numBlocks, blockSize,
-     * kvHeads, headDim], positions [T], tokenSeq [T], blockTables [S, maxBlocksPerSeq].
+     * kvHeads, headDim] from {@link #allocateKvCache}, positions [T], tokenSeq [T], blockTables [S, maxBlocksPerSeq].
      */
     void pagedAttention(Tensor q, Tensor kCache, Tensor vCache, IntTensor positions, IntTensor tokenSeq,
                         IntTensor blockTables, float scale, Tensor out);
