@@ -165,6 +165,13 @@ def block_tables(contexts, bs, extra):
     return tables, nb
 
 
+def split_on_132_sms(tokens, heads, max_context):
+    """(partitions, positions each) that CudaBackend.partitions picks on a 132-SM card (H100, H200) for the block
+    tables' longest context: used only to place test contexts on partition edges."""
+    partitions = max(1, min(8 * 132 // (tokens * heads), -(-max_context // 128)))
+    return partitions, -(-max_context // partitions)
+
+
 def attention_cases(c):
     for t, h, hd, p in [(1, 32, 128, 4096), (300, 4, 8, 4096), (5, 2, 64, 10)]:
         x = f32(rnd(t, h * hd))
@@ -180,48 +187,71 @@ def attention_cases(c):
         x1, x2 = xh[..., :half], xh[..., half:]
         out = torch.cat([x1 * cos[:, None] - x2 * sin[:, None], x2 * cos[:, None] + x1 * sin[:, None]], dim=-1).reshape(t, h * hd)
         c.add("rotary", f"T{t} H{h} hd{hd} P{p}", {}, {"x": x, "positions": positions, "cos_sin": cos_sin, "out": out})
-    for t, nb, bs, kvh, hd in [(1, 4, 16, 1, 8), (37, 20, 16, 4, 8), (300, 40, 16, 8, 128)]:
-        k, v = f32(rnd(t, kvh * hd)), f32(rnd(t, kvh * hd))
+    # KV caches in f32 (the f32 backend) and in bf16 / f16 (a backend in that mode, whose cache is of that type and
+    # whose keys, values and queries are already rounded to it: the inputs here are rounded the same way).
+    for t, nb, bs, kvh, hd, dt in [(1, 4, 16, 1, 8, "f32"), (37, 20, 16, 4, 8, "f32"), (300, 40, 16, 8, 128, "f32"),
+                                   (37, 20, 16, 4, 8, "bf16"), (300, 40, 16, 8, 128, "bf16"), (5, 3, 16, 2, 64, "f16")]:
+        k, v = rnd(t, kvh * hd, dtype=dt), rnd(t, kvh * hd, dtype=dt)
         slots = torch.randperm(nb * bs)[:t]
-        kc, vc = f32(rnd(nb, bs, kvh, hd)), f32(rnd(nb, bs, kvh, hd))
+        kc, vc = rnd(nb, bs, kvh, hd, dtype=dt), rnd(nb, bs, kvh, hd, dtype=dt)
         ke, ve = kc.clone().view(nb * bs, -1), vc.clone().view(nb * bs, -1)
         ke[slots], ve[slots] = k, v
-        c.add("write_kv_cache", f"T{t} blocks{nb} bs{bs} kv{kvh} hd{hd}", {},
+        c.add("write_kv_cache", f"T{t} blocks{nb} bs{bs} kv{kvh} hd{hd} {dt} cache", {"mode": dt},
               {"k": k, "v": v, "slots": slots, "k_cache": kc, "v_cache": vc,
-               "k_cache_out": ke.view(nb, bs, kvh, hd), "v_cache_out": ve.view(nb, bs, kvh, hd)})
+               "k_cache_out": ke.view(nb, bs, kvh, hd), "v_cache_out": ve.view(nb, bs, kvh, hd)},
+              {"k_cache": dt, "v_cache": dt})
+    # f32 into a 16-bit KV cache: round to nearest even, as torch's .to(dtype).
+    for n in [1, 1000, 4097]:
+        for dt in ("bf16", "f16"):
+            src = f32(rnd(n, scale=3.0))
+            c.add("copy_to_cache", f"n{n} {dt}", {"mode": dt}, {"src": src, "out": src.to(DTYPES[dt]).to(torch.float64)}, {"out": dt})
     # Paged attention: each sequence is (first position of its chunk, chunk length, context length = last position + 1).
+    # The CUDA backend splits contexts into partitions when few (token, head) blocks would run; the cases marked
+    # "split" do so on any card, and the ragged one has contexts ending just before, on and just after the partition
+    # edges of a 132-SM card. The results must not depend on the split.
+    ragged_width = 176  # blocks of 16 in its block tables
+    _, edge = split_on_132_sms(10, 4, ragged_width * 16)
     configs = [
-        ("decode, ragged lengths around block edges", [(0, 1, 1), (14, 1, 15), (15, 1, 16), (16, 1, 17), (199, 1, 200)], 16, 4, 4, 8, 0),
-        ("prefill + chunk + decode, GQA 4:1", [(0, 33, 33), (50, 10, 60), (700, 1, 701)], 8, 8, 2, 64, 0),
-        ("long decode, GQA 32:8, hd 128", [(4095, 1, 4096), (999, 1, 1000)], 32, 32, 8, 128, 0),
-        ("block tables used to the last entry", [(0, 32, 32), (31, 1, 32)], 8, 4, 2, 16, 0),
-        ("one sequence, MHA hd 128, padded tables", [(0, 17, 17)], 16, 4, 4, 128, 3),
+        ("decode, ragged lengths around block edges", [(0, 1, 1), (14, 1, 15), (15, 1, 16), (16, 1, 17), (199, 1, 200)], 16, 4, 4, 8, 0, "f32"),
+        ("prefill + chunk + decode, GQA 4:1", [(0, 33, 33), (50, 10, 60), (700, 1, 701)], 8, 8, 2, 64, 0, "f32"),
+        ("long decode, GQA 32:8, hd 128", [(4095, 1, 4096), (999, 1, 1000)], 32, 32, 8, 128, 0, "f32"),
+        ("block tables used to the last entry", [(0, 32, 32), (31, 1, 32)], 8, 4, 2, 16, 0, "f32"),
+        ("one sequence, MHA hd 128, padded tables", [(0, 17, 17)], 16, 4, 4, 128, 3, "f32"),
+        ("batch-1 decode, 4600 positions, MHA 32 x 128, split", [(4599, 1, 4600)], 16, 32, 32, 128, 0, "f32"),
+        (f"ragged decode around partition edges ({edge} positions on 132 SMs), GQA 2:1, hd 64, split",
+         [(n - 1, 1, n) for n in [1, 2, 17, edge - 1, edge, edge + 1, 2 * edge, 2 * edge + 1, 1000, ragged_width * 16 - 1]],
+         16, 4, 2, 64, 0, "f32"),
+        ("decode, GQA 4:1, hd 80, block size 32, padded tables, split", [(2999, 1, 3000), (63, 1, 64), (1536, 1, 1537)], 32, 8, 2, 80, 4, "f32"),
+        ("decode beside a prefill chunk, long context", [(0, 40, 40), (3071, 1, 3072)], 16, 4, 4, 64, 0, "f32"),
+        ("bf16 cache, batch-1 decode, 4096 positions, MHA 32 x 128, split", [(4095, 1, 4096)], 16, 32, 32, 128, 0, "bf16"),
+        ("bf16 cache, ragged decode, GQA 4:1, split", [(n - 1, 1, n) for n in [1, 300, 1024, 2049]], 16, 16, 4, 128, 1, "bf16"),
+        ("bf16 cache, prefill + chunk + decode, GQA 4:1", [(0, 33, 33), (50, 10, 60), (700, 1, 701)], 8, 8, 2, 64, 0, "bf16"),
+        ("f16 cache, decode, GQA 32:8, split", [(3999, 1, 4000), (255, 1, 256)], 16, 32, 8, 128, 0, "f16"),
+        ("f16 cache, prefill chunk", [(20, 30, 50)], 16, 4, 2, 64, 2, "f16"),
     ]
-    for name, seqs, bs, h, kvh, hd, extra in configs:
+    for name, seqs, bs, h, kvh, hd, extra, dt in configs:
         tables, nb = block_tables([ctx for _, _, ctx in seqs], bs, extra)
-        kc, vc = f32(rnd(nb, bs, kvh, hd)), f32(rnd(nb, bs, kvh, hd))
+        kc, vc = rnd(nb, bs, kvh, hd, dtype=dt), rnd(nb, bs, kvh, hd, dtype=dt)
         positions, token_seq = [], []
         for s, (start, length, _) in enumerate(seqs):
             positions += list(range(start, start + length))
             token_seq += [s] * length
         t = len(positions)
-        q = f32(rnd(t, h * hd))
+        q = rnd(t, h * hd, dtype=dt)
         scale = hd ** -0.5
-        out = torch.empty(t, h * hd, dtype=torch.float64)
+        out = torch.empty(t, h, hd, dtype=torch.float64)
+        kv_of_head = torch.arange(h) // (h // kvh)
         for i in range(t):
             s, pos = token_seq[i], positions[i]
             ids = torch.arange(pos + 1)
             slot = tables[s, ids // bs] * bs + ids % bs
-            keys = kc.view(nb * bs, kvh, hd)[slot]   # [pos+1, kvh, hd]
-            values = vc.view(nb * bs, kvh, hd)[slot]
-            for head in range(h):
-                kvhead = head // (h // kvh)
-                qh = q[i, head * hd:(head + 1) * hd]
-                w = torch.softmax(keys[:, kvhead] @ qh * scale, dim=0)
-                out[i, head * hd:(head + 1) * hd] = w @ values[:, kvhead]
-        c.add("paged_attention", name, {"scale": scale},
+            keys = kc.view(nb * bs, kvh, hd)[slot][:, kv_of_head]   # [pos+1, h, hd]
+            values = vc.view(nb * bs, kvh, hd)[slot][:, kv_of_head]
+            w = torch.softmax(torch.einsum("lhd,hd->hl", keys, q[i].view(h, hd)) * scale, dim=-1)
+            out[i] = torch.einsum("hl,lhd->hd", w, values)
+        c.add("paged_attention", name, {"scale": scale, "mode": dt},
               {"q": q, "k_cache": kc, "v_cache": vc, "positions": torch.tensor(positions), "token_seq": torch.tensor(token_seq),
-               "block_tables": tables, "out": out})
+               "block_tables": tables, "out": out.reshape(t, h * hd)}, {"k_cache": dt, "v_cache": dt})
     for b, seq, h, hd in [(1, 577, 16, 64), (3, 10, 2, 8), (2, 257, 3, 16)]:
         q, k, v = (f32(rnd(b, seq, h, hd)) for _ in range(3))
         scale = hd ** -0.5

@@ -33,7 +33,8 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
  * weights it is an f32 GEMM without TF32. With {@link Dtype#BFLOAT16} or {@link Dtype#FLOAT16} the model computes
  * in that type, as PyTorch does: each op rounds the values it writes to it (at PyTorch's op boundaries: RMSNorm
  * before and after its weight, SiLU before the product, each rotary product), while the tensors stay f32;
- * {@link Dtype#AUTO} and {@link Dtype#FLOAT32} keep f32 activations.
+ * {@link Dtype#AUTO} and {@link Dtype#FLOAT32} keep f32 activations. The KV cache is kept in the activation type
+ * (bf16 or f16 in those modes, else f32): the keys and values written to it are already rounded to that type.
  *
  * <p>Bad indices (token ids, rows, slots, positions, block tables) are caught by the kernels, which leave the row
  * alone and record the error; it is thrown, naming the op and index, by the next {@link #copyToHost}. With
@@ -52,6 +53,11 @@ public final class CudaBackend implements Backend {
     private static final int ATTENTION_THREADS = 128; // attention.cu WARPS * 32
     private static final int MAX_HEAD_DIM = 256;      // attention.cu MAX_HEAD_DIM
     private static final int FLASH_THREADS = 128;     // flash_attention.cu FLASH_THREADS
+    // Split paged attention: a partition is at least this many positions (32 keys a warp: shorter ones cost more in
+    // setup and merging than they gain), and the (token, head, partition) blocks of a split launch number about this
+    // many per SM (half the 16 that fit: a warp spends most of a key waiting, so many are needed to cover it).
+    private static final int MIN_PARTITION = 128;
+    private static final int PARTITION_BLOCKS_PER_SM = 8;
     private static final long STAGING_BYTES = 16L << 20;
     private static final int GEMV_MAX_ROWS = 4, GEMV_WARPS = 8; // gemv.cu: entry points for 1..4 rows, WARPS
 
@@ -62,6 +68,7 @@ public final class CudaBackend implements Backend {
     private final DeviceErrors errors;
     private final DType weightType; // null: each weight keeps its stored type
     private final int activationMode; // common.cuh ActivationMode: what ops round their f32 outputs to
+    private final DType kvCacheType;  // the activation type: keys and values are already rounded to it
     private final boolean syncEveryOp;
     private final boolean gemvEnabled; // VLM4J_CUDA_GEMV=0 sends decode-shaped matmuls to cuBLASLt too (to compare)
     private final OpProfiler profiler; // VLM4J_CUDA_PROFILE=1: GPU time per op, logged at close; else null
@@ -71,6 +78,9 @@ public final class CudaBackend implements Backend {
     private long matmulInputBytes;
     private DevicePointer flashTiles; // [T + 2] ints: flash_tiles' split of a prefill batch into row tiles; grows
     private long flashTilesBytes;
+    private final int maxPartitionStates;        // (token, head, partition) states the scratch below holds
+    private final DevicePointer partitionAcc;    // [maxPartitionStates, MAX_HEAD_DIM] split attention's accumulators
+    private final DevicePointer partitionMaxSum; // [maxPartitionStates, 2] and their max and sum
     private boolean closed;
 
     /** An uploaded weight is uploaded once: a second upload (a tied head, a second runner) returns the first. */
@@ -99,6 +109,11 @@ public final class CudaBackend implements Backend {
                 case BFLOAT16 -> 1;
                 case FLOAT16 -> 2;
             };
+            this.kvCacheType = switch (activationMode) {
+                case 1 -> DType.BF16;
+                case 2 -> DType.F16;
+                default -> DType.F32;
+            };
             this.syncEveryOp = "1".equals(System.getenv("VLM4J_CUDA_SYNC"));
             this.gemvEnabled = !"0".equals(System.getenv("VLM4J_CUDA_GEMV"));
             this.profiler = "1".equals(System.getenv("VLM4J_CUDA_PROFILE")) ? new OpProfiler(device) : null;
@@ -106,6 +121,10 @@ public final class CudaBackend implements Backend {
             this.gemm = new Gemm(device, libraries.cublasLt);
             this.staging = new HostStaging(device, STAGING_BYTES);
             this.errors = new DeviceErrors(device);
+            // Allocated once, at its largest: split attention never allocates while a step is queued.
+            this.maxPartitionStates = PARTITION_BLOCKS_PER_SM * device.multiprocessors;
+            this.partitionAcc = new DevicePointer(device.allocate((long) maxPartitionStates * MAX_HEAD_DIM * Float.BYTES));
+            this.partitionMaxSum = new DevicePointer(device.allocate((long) maxPartitionStates * 2 * Float.BYTES));
             LOG.log(System.Logger.Level.INFO, "CUDA backend on {0}, weights {1}; {2}; {3}", device,
                     weightType == null ? "as stored" : weightType, libraries.description, cache);
         } catch (RuntimeException | Error e) {
@@ -158,6 +177,12 @@ public final class CudaBackend implements Backend {
     @Override
     public Tensor allocate(int... shape) {
         return zeroed(new CudaTensor(device.allocate(ShapedTensor.numel(shape) * Float.BYTES), DType.F32, shape, device));
+    }
+
+    /** In bf16 and f16 modes the cache is in that type (half an f32 cache's bytes); else f32. */
+    @Override
+    public Tensor allocateKvCache(int... shape) {
+        return zeroed(new CudaTensor(device.allocate(ShapedTensor.numel(shape) * kvCacheType.byteSize()), kvCacheType, shape, device));
     }
 
     @Override
@@ -256,8 +281,8 @@ public final class CudaBackend implements Backend {
     @Override
     public void copy(Tensor src, Tensor dst) {
         CudaTensor s = cuda(src), d = cuda(dst);
-        Checks.require(d.dtype == DType.F32 && s.numel() == d.numel(), "copy", "dst f32 and src of the same numel", s, d);
-        launchElementwise("convert_" + suffix(s.dtype) + "_f32", d.numel(), s, d, d.numel());
+        Checks.require(s.numel() == d.numel(), "copy", "src and dst of the same numel", s, d);
+        launchElementwise("convert_" + suffix(s.dtype) + "_" + suffix(d.dtype), d.numel(), s, d, d.numel());
     }
 
     // ---------------------------------------------------------------- dense math
@@ -426,10 +451,11 @@ public final class CudaBackend implements Backend {
         CudaIntTensor s = cuda(slots);
         int width = key.cols();
         Checks.require(key.dtype == DType.F32 && value.dtype == DType.F32 && value.rows() == key.rows() && value.cols() == width
-                && s.numel() == key.rows() && kc.dtype == DType.F32 && vc.dtype == DType.F32 && kc.shape().length == 4
+                && s.numel() == key.rows() && kc.dtype == vc.dtype && kc.shape().length == 4
                 && Arrays.equals(kc.shape(), vc.shape()) && (long) kc.dim(2) * kc.dim(3) == width, "writeKvCache",
-                "k, v f32 [T, kvHeads*headDim], slots [T], caches f32 [blocks, blockSize, kvHeads, headDim]", key, value, s, kc, vc);
-        launchRows("rows", "write_kv_cache", key.rows(), width, key, value, s, kc, vc, width, (long) kc.dim(0) * kc.dim(1), errors.record);
+                "k, v f32 [T, kvHeads*headDim], slots [T], caches of one type [blocks, blockSize, kvHeads, headDim]", key, value, s, kc, vc);
+        launchRows("rows", "write_kv_cache_" + suffix(kc.dtype), key.rows(), width, key, value, s, kc, vc, width,
+                (long) kc.dim(0) * kc.dim(1), errors.record);
     }
 
     @Override
@@ -437,9 +463,9 @@ public final class CudaBackend implements Backend {
                                IntTensor blockTables, float scale, Tensor out) {
         CudaTensor query = cuda(q), kc = cuda(kCache), vc = cuda(vCache), o = cuda(out);
         CudaIntTensor pos = cuda(positions), seq = cuda(tokenSeq), tables = cuda(blockTables);
-        Checks.require(kc.shape().length == 4 && Arrays.equals(kc.shape(), vc.shape()) && kc.dtype == DType.F32 && vc.dtype == DType.F32
-                && tables.shape().length == 2, "pagedAttention", "caches f32 [blocks, blockSize, kvHeads, headDim], blockTables [S, maxBlocks]",
-                kc, vc, tables);
+        Checks.require(kc.shape().length == 4 && Arrays.equals(kc.shape(), vc.shape()) && kc.dtype == vc.dtype
+                && tables.shape().length == 2, "pagedAttention",
+                "caches of one type [blocks, blockSize, kvHeads, headDim], blockTables [S, maxBlocks]", kc, vc, tables);
         int blockSize = kc.dim(1), kvHeads = kc.dim(2), headDim = kc.dim(3);
         int width = query.cols(), heads = width / headDim, tokens = query.rows();
         Checks.require(query.dtype == DType.F32 && o.dtype == DType.F32 && o.numel() == query.numel() && width % headDim == 0
@@ -451,8 +477,28 @@ public final class CudaBackend implements Backend {
             flashPagedAttention(query, kc, vc, pos, seq, tables, scale, o);
             return;
         }
-        launch("attention", "paged_attention", tokens, heads, ATTENTION_THREADS, query, kc, vc, pos, seq, tables, o, heads, kvHeads,
-                headDim, blockSize, kc.dim(0), tables.dim(0), tables.dim(1), scale, errors.record, activationMode);
+        // The longest context the block tables can hold: positions are checked against it on the device.
+        int maxContext = (int) Math.min(Integer.MAX_VALUE, (long) tables.dim(1) * blockSize);
+        int partitions = partitions(tokens, heads, maxContext);
+        int partitionSize = Math.max(1, Math.ceilDiv(maxContext, partitions));
+        launch("attention", "paged_attention_" + suffix(kc.dtype), tokens, heads * partitions, ATTENTION_THREADS, query, kc, vc, pos,
+                seq, tables, o, partitionAcc, partitionMaxSum, heads, kvHeads, headDim, blockSize, kc.dim(0), tables.dim(0), tables.dim(1),
+                partitionSize, scale, errors.record, activationMode);
+        if (partitions > 1) {
+            launch("attention", "merge_partitions", tokens, heads, ATTENTION_THREADS, partitionAcc, partitionMaxSum, pos, seq, o, heads,
+                    headDim, blockSize, tables.dim(0), tables.dim(1), partitions, partitionSize, activationMode);
+        }
+    }
+
+    /**
+     * How many partitions paged attention splits each context into: one where the (token, head) blocks alone keep
+     * the SMs busy (prefill, large decode batches); else as many as fill them, each at least MIN_PARTITION positions
+     * of the longest context. Those past a token's own context exit at once. The states stay within the scratch.
+     */
+    private int partitions(int tokens, int heads, int maxContext) {
+        long byParallelism = maxPartitionStates / ((long) tokens * heads);
+        int byLength = Math.ceilDiv(maxContext, MIN_PARTITION);
+        return (int) Math.max(1, Math.min(byParallelism, byLength));
     }
 
     @Override
@@ -614,6 +660,8 @@ public final class CudaBackend implements Backend {
             for (CudaGraph graph : List.copyOf(graphs)) graph.close();
             if (matmulInput != null) device.free(matmulInput.address());
             if (flashTiles != null) device.free(flashTiles.address());
+            device.free(partitionAcc.address());
+            device.free(partitionMaxSum.address());
             for (CudaTensor t : uploads.values()) device.free(t.address);
             uploads.clear();
             kernels.close();

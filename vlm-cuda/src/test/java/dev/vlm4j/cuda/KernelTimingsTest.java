@@ -41,24 +41,36 @@ class KernelTimingsTest {
             }
             Tensor x = activation(b, random, 1, D), normed = b.allocate(1, D), normWeight = b.allocate(D);
             report("rmsNorm 1x4096", time(b, () -> b.rmsNorm(x, normWeight, 1e-5f, normed)), 0, 8L * D);
-            for (int context : new int[] {512, 4096}) {
-                for (int seqs : new int[] {1, 32}) {
-                    int blocksPerSeq = context / BLOCK, blocks = seqs * blocksPerSeq;
-                    Tensor kc = randomLarge(b, random, blocks * BLOCK, HEADS * HEAD_DIM).view(0, blocks, BLOCK, HEADS, HEAD_DIM);
-                    Tensor q = activation(b, random, seqs, HEADS * HEAD_DIM), out = b.allocate(seqs, HEADS * HEAD_DIM);
-                    int[] positions = new int[seqs], tokenSeq = IntStream.range(0, seqs).toArray();
-                    Arrays.fill(positions, context - 1);
-                    IntTensor pos = ints(b, positions), seq = ints(b, tokenSeq);
-                    IntTensor tables = b.allocateInts(seqs, blocksPerSeq);
-                    b.copyToDevice(IntStream.range(0, blocks).toArray(), tables);
-                    double ms = time(b, () -> b.pagedAttention(q, kc, kc, pos, seq, tables, 0.088f, out));
-                    report("pagedAttention decode " + seqs + " seqs x " + context + " positions, 32 heads hd 128", ms, 0,
-                            2L * 4 * (long) seqs * context * HEADS * HEAD_DIM);
-                }
+            pagedAttentionTimings(b, random);
+            try (CudaBackend bf16 = new CudaBackend(0, Dtype.BFLOAT16)) {
+                pagedAttentionTimings(bf16, random);
             }
             Tensor q = activation(b, random, 577, 1024), out = b.allocate(577, 1024);
             double ms = time(b, () -> b.attention(q, q, q, 16, 577, 0.125f, out));
             report("attention CLIP 577 tokens, 16 heads hd 64", ms, 4.0 * 577 * 577 * 1024, 4L * 4 * 577 * 1024);
+        }
+    }
+
+    /** Decode attention over the backend's own KV cache type: f32 for Dtype.AUTO, bf16 for Dtype.BFLOAT16. */
+    private static void pagedAttentionTimings(CudaBackend b, Random random) {
+        for (int context : new int[] {512, 4096}) {
+            for (int seqs : new int[] {1, 32}) {
+                int blocksPerSeq = context / BLOCK, blocks = seqs * blocksPerSeq;
+                Tensor kc = b.allocateKvCache(blocks, BLOCK, HEADS, HEAD_DIM);
+                try (Tensor random32 = randomLarge(b, random, blocks * BLOCK, HEADS * HEAD_DIM)) {
+                    b.copy(random32, kc);
+                }
+                Tensor q = activation(b, random, seqs, HEADS * HEAD_DIM), out = b.allocate(seqs, HEADS * HEAD_DIM);
+                int[] positions = new int[seqs], tokenSeq = IntStream.range(0, seqs).toArray();
+                Arrays.fill(positions, context - 1);
+                IntTensor pos = ints(b, positions), seq = ints(b, tokenSeq);
+                IntTensor tables = b.allocateInts(seqs, blocksPerSeq);
+                b.copyToDevice(IntStream.range(0, blocks).toArray(), tables);
+                double ms = time(b, () -> b.pagedAttention(q, kc, kc, pos, seq, tables, 0.088f, out));
+                report("pagedAttention decode " + seqs + " seqs x " + context + " positions, 32 heads hd 128, " + kc.dtype() + " cache", ms,
+                        0, 2L * kc.dtype().byteSize() * (long) seqs * context * HEADS * HEAD_DIM);
+                kc.close();
+            }
         }
     }
 

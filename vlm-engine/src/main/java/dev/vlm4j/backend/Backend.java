@@ -31,6 +31,13 @@ public interface Backend extends AutoCloseable {
     /** A zero-filled f32 tensor. */
     Tensor allocate(int... shape);
 
+    /**
+     * A zero-filled tensor for keys or values of the paged KV cache, in the type the backend keeps them in: f32, or
+     * a 16-bit type where the backend's activations are already rounded to it (so storing them there is exact).
+     * Only {@link #writeKvCache}, {@link #pagedAttention} and {@link #copy} take it.
+     */
+    Tensor allocateKvCache(int... shape);
+
     /** A zero-filled int tensor. */
     IntTensor allocateInts(int... shape);
 
@@ -54,7 +61,10 @@ public interface Backend extends AutoCloseable {
     /** {@code out[i] = src[rows[i]]}. src [T, D], rows [S], out [S, D]. */
     void gatherRows(Tensor src, IntTensor rows, Tensor out);
 
-    /** {@code dst = src} element for element, widening src to f32. Same numel. */
+    /**
+     * {@code dst = src} element for element, converted to dst's type: widened to f32, or rounded to nearest even where
+     * dst is a 16-bit KV cache of {@link #allocateKvCache}. Same numel.
+     */
     void copy(Tensor src, Tensor dst);
 
     // ---------------------------------------------------------------- dense math
@@ -102,7 +112,7 @@ public interface Backend extends AutoCloseable {
     /**
      * Writes keys and values into the paged cache: token t goes to slot {@code slots[t]}, that is block
      * {@code slots[t] / blockSize}, offset {@code slots[t] % blockSize}. k, v [T, kvHeads * headDim],
-     * slots [T], kCache, vCache [numBlocks, blockSize, kvHeads, headDim].
+     * slots [T], kCache, vCache [numBlocks, blockSize, kvHeads, headDim] from {@link #allocateKvCache}.
      */
     void writeKvCache(Tensor k, Tensor v, IntTensor slots, Tensor kCache, Tensor vCache);
 
@@ -111,7 +121,7 @@ public interface Backend extends AutoCloseable {
      * {@code positions[t]} attends to that sequence's positions {@code 0 .. positions[t]}, position p being in
      * block {@code blockTables[seq][p / blockSize]}. Grouped-query: head h reads kv head
      * {@code h / (heads / kvHeads)}. q, out [T, heads * headDim], kCache, vCache [numBlocks, blockSize,
-     * kvHeads, headDim], positions [T], tokenSeq [T], blockTables [S, maxBlocksPerSeq].
+     * kvHeads, headDim] from {@link #allocateKvCache}, positions [T], tokenSeq [T], blockTables [S, maxBlocksPerSeq].
      */
     void pagedAttention(Tensor q, Tensor kCache, Tensor vCache, IntTensor positions, IntTensor tokenSeq,
                         IntTensor blockTables, float scale, Tensor out);

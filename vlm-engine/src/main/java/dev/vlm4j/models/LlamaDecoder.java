@@ -37,7 +37,7 @@ final class LlamaDecoder implements AutoCloseable {
             Tensor postAttentionNorm,      // [D]
             Tensor gate, Tensor up,        // [I, D]
             Tensor down,                   // [D, I]
-            Tensor kCache, Tensor vCache) {} // [numBlocks + 1, blockSize, KV, hd]: the last block is padBlock()
+            Tensor kCache, Tensor vCache) {} // [numBlocks + 1, blockSize, KV, hd] in the backend's KV cache type; the last block is padBlock()
 
     private final int numBlocks;
 
@@ -55,7 +55,8 @@ final class LlamaDecoder implements AutoCloseable {
     private Tensor last;   // [rowCapacity, D] the rows whose logits are wanted
     private Tensor lastNormed; // [rowCapacity, D] and normed
     private Tensor logits; // [rowCapacity, V]
-    private float[] hostBlock; // [blockSize * KV * hd] one layer's keys or values of one block, on the host
+    private Tensor blockF32;   // [1, blockSize, KV, hd] one layer's keys or values of one block, as f32 for the host
+    private float[] hostBlock; // [blockSize * KV * hd] the same, on the host
 
     LlamaDecoder(Backend backend, Weights weights, TextConfig config, int numBlocks, int blockSize) {
         if (!config.hiddenAct().equals("silu")) {
@@ -84,8 +85,8 @@ final class LlamaDecoder implements AutoCloseable {
                     upload(weights, p + "post_attention_layernorm.weight"),
                     upload(weights, p + "mlp.gate_proj.weight"), upload(weights, p + "mlp.up_proj.weight"),
                     upload(weights, p + "mlp.down_proj.weight"),
-                    backend.allocate(numBlocks + 1, blockSize, config.numKeyValueHeads(), config.headDim()),
-                    backend.allocate(numBlocks + 1, blockSize, config.numKeyValueHeads(), config.headDim())));
+                    backend.allocateKvCache(numBlocks + 1, blockSize, config.numKeyValueHeads(), config.headDim()),
+                    backend.allocateKvCache(numBlocks + 1, blockSize, config.numKeyValueHeads(), config.headDim())));
         }
         norm = upload(weights, PREFIX + "norm.weight");
         lmHead = config.tieWordEmbeddings() && !weights.contains("lm_head.weight") ? embedTokens : upload(weights, "lm_head.weight");
@@ -243,25 +244,40 @@ final class LlamaDecoder implements AutoCloseable {
         return 2 * layers.size() * blockFloats();
     }
 
-    /** Block {@code block}'s keys and values into {@code dst}, layer by layer, keys before values. */
+    /** Device bytes of one block over all layers, in the cache's own type (2 a number for a 16-bit cache). */
+    long bytesPerBlock() {
+        return (long) floatsPerBlock() * layers.getFirst().kCache.dtype().byteSize();
+    }
+
+    /**
+     * Block {@code block}'s keys and values into {@code dst}, layer by layer, keys before values: widened to f32 on
+     * the device (exact), then copied.
+     */
     void copyBlockToHost(int block, float[] dst) {
         int per = blockFloats(), at = 0;
+        Tensor staged = blockF32();
         for (Layer layer : layers) {
             for (Tensor cache : List.of(layer.kCache, layer.vCache)) {
-                backend.copyToHost(cache.rows(block, block + 1), hostBlock(per));
+                backend.copy(cache.rows(block, block + 1), staged);
+                backend.copyToHost(staged, hostBlock);
                 System.arraycopy(hostBlock, 0, dst, at, per);
                 at += per;
             }
         }
     }
 
-    /** The reverse of {@link #copyBlockToHost}. */
+    /**
+     * The reverse of {@link #copyBlockToHost}: f32 to the device, then into the cache's type (exact for values that
+     * came from a cache of that type).
+     */
     void copyBlockFromHost(float[] src, int block) {
         int per = blockFloats(), at = 0;
+        Tensor staged = blockF32();
         for (Layer layer : layers) {
             for (Tensor cache : List.of(layer.kCache, layer.vCache)) {
-                System.arraycopy(src, at, hostBlock(per), 0, per);
-                backend.copyToDevice(hostBlock, cache.rows(block, block + 1));
+                System.arraycopy(src, at, hostBlock, 0, per);
+                backend.copyToDevice(hostBlock, staged);
+                backend.copy(staged, cache.rows(block, block + 1));
                 at += per;
             }
         }
@@ -271,9 +287,13 @@ final class LlamaDecoder implements AutoCloseable {
         return (int) (layers.getFirst().kCache.numel() / layers.getFirst().kCache.dim(0));
     }
 
-    private float[] hostBlock(int size) {
-        if (hostBlock == null) hostBlock = new float[size];
-        return hostBlock;
+    /** The f32 staging block and its host copy, made at the first swap (outside any step). */
+    private Tensor blockF32() {
+        if (blockF32 == null) {
+            blockF32 = backend.allocate(1, layers.getFirst().kCache.dim(1), config.numKeyValueHeads(), config.headDim());
+            hostBlock = new float[blockFloats()];
+        }
+        return blockF32;
     }
 
     private void closeActivations() {
@@ -290,6 +310,7 @@ final class LlamaDecoder implements AutoCloseable {
             logits.close();
         }
         cosSin.close();
+        if (blockF32 != null) blockF32.close();
         for (Layer layer : layers) {
             layer.kCache.close();
             layer.vCache.close();

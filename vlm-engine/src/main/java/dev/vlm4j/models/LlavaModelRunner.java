@@ -116,6 +116,11 @@ public final class LlavaModelRunner implements ModelRunner {
         return languageModel.floatsPerBlock();
     }
 
+    /** Device bytes of one KV block over all layers, keys and values, in the backend's KV cache type. */
+    public long bytesPerBlock() {
+        return languageModel.bytesPerBlock();
+    }
+
     @Override
     public void copyBlockToHost(int block, float[] dst) {
         checkBlock(block);
