@@ -372,7 +372,7 @@ public final class CudaBackend implements Backend {
         checkNorm("layerNorm", a, w, o);
         Checks.require(c.numel() == a.cols(), "layerNorm", "bias [" + a.cols() + "]", c);
         try (CudaTensor w32 = widened(w); CudaTensor c32 = widened(c)) {
-            launchNorm("layer_norm", a, w32, c32, o, a.cols(), eps, activationMode);
+            launchNorm("layer_norm", a.rows(), a.cols(), a, w32, c32, o, a.cols(), eps, activationMode);
         }
     }
 
@@ -381,7 +381,7 @@ public final class CudaBackend implements Backend {
         CudaTensor a = cuda(x), w = cuda(weight), o = cuda(out);
         checkNorm("rmsNorm", a, w, o);
         try (CudaTensor w32 = widened(w)) {
-            launchNorm("rms_norm", a, w32, o, a.cols(), eps, activationMode);
+            launchNorm("rms_norm", a.rows(), a.cols(), a, w32, o, a.cols(), eps, activationMode);
         }
     }
 
@@ -391,17 +391,17 @@ public final class CudaBackend implements Backend {
         checkNorm("addRmsNorm", a, w, o);
         Checks.require(b.dtype == DType.F32 && b.numel() == a.numel(), "addRmsNorm", "delta f32 of x's shape", a, b);
         try (CudaTensor w32 = widened(w)) {
-            launchNorm("add_rms_norm", a, a, b, w32, o, a.cols(), eps, activationMode);
+            launchNorm("add_rms_norm", a.rows(), a.cols(), a, b, w32, o, a.cols(), eps, activationMode);
         }
     }
 
     /**
-     * One block per row of x, up to 1024 threads so that each reads about four elements per pass: a norm is latency
+     * One block per row, up to 1024 threads so that each reads about four elements per pass: a norm is latency
      * bound (two passes with a block reduction between), and at decode one row is the whole grid.
      */
-    private void launchNorm(String kernel, CudaTensor x, Object... args) {
-        if (x.rows() == 0) return;
-        launch("norms", kernel, x.rows(), 1, Math.clamp((x.cols() / 4 + 31) / 32 * 32, 32, 1024), args);
+    private void launchNorm(String kernel, int rows, int width, Object... args) {
+        if (rows == 0) return;
+        launch("norms", kernel, rows, 1, Math.clamp((width / 4 + 31) / 32 * 32, 32, 1024), args);
     }
 
     private static void checkNorm(String op, CudaTensor x, CudaTensor weight, CudaTensor out) {
