@@ -59,6 +59,10 @@ final class BenchImages {
     }
 
     private List<ProcessedImage> photos(EngineArgs args) throws IOException {
+        if (ModuleLayer.boot().findModule("java.desktop").isEmpty()) {
+            throw new UnsupportedOperationException("--image-file decodes photos with java.desktop, which this Java runtime leaves out"
+                    + " (the GPU bundle's jlinked one does): drop --image-file for random pixel tensors, or run on a full JDK");
+        }
         if (args.noImageProcessor()) {
             throw new IllegalArgumentException("--image-file needs the image processor: drop --no-image-processor, or drop --image-file for random pixel tensors");
         }
