@@ -21,22 +21,21 @@ import picocli.CommandLine.Option;
  */
 final class BenchImages {
 
-    /** Distinct random images made at most; requests cycle through them (the engine copies each one anyway). */
-    private static final int MAX_RANDOM = 16;
-
     @Option(names = "--image-file", paramLabel = "FILE", split = ",",
             description = "Real photos for the requests' images, cycled over the requests. Default: random pixel tensors of the model's image input shape.")
     List<Path> files = List.of();
 
     /**
-     * {@code count} images: the photos, cycled, or random pixel values in [-1, 1) of {@code shape} ([1, 3, H, W]).
+     * {@code count} images: the photos, cycled, or as many distinct random pixel tensors in [-1, 1) of {@code shape}
+     * ([1, 3, H, W]) — distinct, so that prefix caching cannot skip the vision tower of a repeated image.
      *
      * @param args where the image processor comes from (for photos)
      */
     List<ProcessedImage> make(int count, int[] shape, EngineArgs args) throws IOException {
-        List<ProcessedImage> distinct = files.isEmpty() ? random(Math.min(count, MAX_RANDOM), shape) : photos(args);
+        if (files.isEmpty()) return random(count, shape);
+        List<ProcessedImage> photos = photos(args);
         List<ProcessedImage> images = new ArrayList<>(count);
-        for (int i = 0; i < count; i++) images.add(distinct.get(i % distinct.size()));
+        for (int i = 0; i < count; i++) images.add(photos.get(i % photos.size()));
         return images;
     }
 
