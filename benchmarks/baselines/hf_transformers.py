@@ -179,7 +179,7 @@ def step_clock(torch):
 
 
 def generate(torch, model, ids, pixels, output_len):
-    """One generate call with vLLM's benchmark sampling and exactly output_len new tokens; returns (start, step times)."""
+    """One generate call with vLLM's benchmark sampling and exactly output_len new tokens: (start, step times, end), host seconds."""
     from transformers import LogitsProcessorList
     clock = step_clock(torch)
     torch.cuda.synchronize()
