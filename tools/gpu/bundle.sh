@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Packs what the GPU tests need on the lent GPU machine, which has python3 with torch but no Java, Maven or network:
-# a jlinked JRE (compressed; no java.desktop — the GPU tests pass pixel tensors, never decode images), this
-# worktree's compiled classes (main and test), vlm-cuda's test classpath jars (the tokenizer jar cut down to its
-# linux-x86_64 library, to stay under the device's 64 MiB transfer limit), and the scripts. Run here, in the worktree; then call the device with carry [".gpu"] and
-#   bash .gpu/run_gpu_tests.sh
+# Packs what the GPU tests and benchmarks need on the lent GPU machine, which has python3 with torch but no Java, Maven
+# or network: a jlinked JRE (compressed; no java.desktop — the GPU tests and benchmarks pass pixel tensors, never
+# decode images), this worktree's compiled classes (main and test), vlm-cuda's test classpath jars (the tokenizer jar
+# cut down to its linux-x86_64 library, to stay under the device's 64 MiB transfer limit), the `vlm` command line's
+# classes as one jar with picocli (for `vlm bench` and `vlm random-checkpoint`; not the server's libraries, which those
+# never load), and the scripts. Run here, in the worktree; then call the device with carry [".gpu"] and
+#   bash .gpu/run_gpu_tests.sh          (GPU tests)
+#   bash benchmarks/run_gpu.sh ...      (issue 6's benchmarks beside HF transformers; see docs/benchmarks.md)
 # The device runs the lead's checkout, so the bundle goes into that checkout's ignored .gpu/ folder.
 set -euo pipefail
 WT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -15,6 +18,9 @@ cd "$WT"
 # test-compile in the same run lets the reactor resolve vlm-core's test-jar to its test classes
 ./mvnw -q -o -pl vlm-cuda -am -DskipTests test-compile dependency:build-classpath -Dmdep.includeScope=test \
     -Dmdep.outputFile=/tmp/vlm4j-cuda-cp.txt
+# vlm-server last in its reactor, so the file ends as its runtime class path
+./mvnw -q -o -pl vlm-server -am -DskipTests compile dependency:build-classpath -Dmdep.includeScope=runtime \
+    -Dmdep.outputFile=/tmp/vlm4j-server-cp.txt
 
 mkdir -p "$DEST"
 if [ ! -f "$DEST/jre.tar.xz" ]; then
@@ -29,11 +35,12 @@ mkdir -p "$DEST/classes" "$DEST/lib"
 cp -r vlm-core/target/classes "$DEST/classes/core"
 cp -r vlm-engine/target/classes "$DEST/classes/engine"
 cp -r vlm-cuda/target/classes "$DEST/classes/cuda"
-cp -r vlm-cuda/target/test-classes "$DEST/classes/cuda-test"
+[ "$BENCH_ONLY" = 1 ] || cp -r vlm-cuda/target/test-classes "$DEST/classes/cuda-test"
 for jar in $(tr ':' ' ' < /tmp/vlm4j-cuda-cp.txt); do
   [ -d "$jar" ] && continue                     # reactor modules: the classes folders above
   case "$(basename "$jar")" in
     vlm-*) ;;                                   # the classes folders above
+    junit-*|opentest4j-*|apiguardian-*) [ "$BENCH_ONLY" = 1 ] || cp "$jar" "$DEST/lib/" ;;
     imageio-*|common-image-*|common-io-*|common-lang-*|commons-imaging-*) ;;  # image decoding: the runtime has no java.desktop
     tokenizers-*.jar)                           # native libraries for five platforms; keep linux-x86_64's
       rm -rf /tmp/vlm4j-tok && mkdir -p /tmp/vlm4j-tok && (cd /tmp/vlm4j-tok && unzip -q "$jar" -x 'native/lib/win-*' 'native/lib/osx-*' 'native/lib/linux-aarch64/*' \
@@ -41,5 +48,13 @@ for jar in $(tr ':' ' ' < /tmp/vlm4j-cuda-cp.txt); do
     *) cp "$jar" "$DEST/lib/" ;;
   esac
 done
+"$JAVA_HOME/bin/jar" --create --file "$DEST/lib/vlm-server-classes.jar" -C vlm-server/target/classes .
+for jar in $(tr ':' ' ' < /tmp/vlm4j-server-cp.txt); do
+  case "$(basename "$jar")" in
+    picocli-*|slf4j-simple-*) cp "$jar" "$DEST/lib/" ;;  # only these: the rest is in the GPU tests' jars or serves HTTP
+  esac
+done
 cp tools/gpu/make_references.py tools/gpu/run_gpu_tests.sh "$DEST/"
 du -sh "$DEST"
+tracked=$(git ls-files -z | xargs -0 stat -c %s | awk '{s += $1} END {print s}')
+echo "transfer: $(( (tracked + $(du -sb "$DEST" | cut -f1)) / 1024 )) KiB of this worktree's tracked files + $DEST (limit 65536 KiB)"

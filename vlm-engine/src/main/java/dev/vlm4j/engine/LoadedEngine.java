@@ -1,6 +1,7 @@
 package dev.vlm4j.engine;
 
 import dev.vlm4j.EngineArgs;
+import dev.vlm4j.backend.Backend;
 import dev.vlm4j.input.InputProcessor;
 import dev.vlm4j.model.ModelDirectory;
 import dev.vlm4j.tokenizer.Tokenizer;
@@ -31,6 +32,12 @@ public record LoadedEngine(
 
     public LoadedEngine {
         resources = List.copyOf(resources);
+    }
+
+    /** The backend the model runs on (one of the resources), for its device memory and for benchmarks. */
+    public Backend backend() {
+        return resources.stream().filter(Backend.class::isInstance).map(Backend.class::cast).findFirst()
+                .orElseThrow(() -> new IllegalStateException("the engine holds no backend"));
     }
 
     /** Closes the resources in reverse order; the first failure is thrown with the others suppressed. */

@@ -125,20 +125,6 @@ class CliTest {
     }
 
     @Test
-    void benchLatencyTimesTheRequestedWorkloadAndWritesJson(@TempDir Path tmp) throws Exception {
-        Path json = tmp.resolve("latency.json");
-        Run r = run("bench", "latency", "--model", MODEL, "--cpu-kvcache-space", "1", "--batch-size", "2", "--input-len", "16",
-                "--output-len", "4", "--num-iters-warmup", "1", "--num-iters", "3", "--no-bandwidth", "--output-json", json.toString());
-        assertEquals(0, r.exitCode(), r.err());
-        assertTrue(r.out().contains("time per output token mean"), r.out());
-        JsonNode result = new ObjectMapper().readTree(json.toFile());
-        assertEquals("cpu", result.get("device").asText());
-        assertEquals(3, result.get("latencies").size());
-        assertEquals(2, result.get("batch_size").asInt());
-        assertTrue(result.get("tpot_mean").asDouble() > 0 && result.get("avg_latency").asDouble() > result.get("ttft_p50").asDouble());
-    }
-
-    @Test
     void preprocessTakesAnotherImageProcessorAsAFile(@TempDir Path tmp) throws Exception {
         Path out = tmp.resolve("pixel_values.npy");
         Run r = run("preprocess", "--model", MODEL, "--image-processor", Testdata.pixels("small_bilinear.preprocessor_config.json").toString(),

@@ -1,12 +1,7 @@
 package dev.vlm4j.server.bench;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
-import dev.vlm4j.RequestOutput;
-import dev.vlm4j.SamplingParams;
 import dev.vlm4j.backend.cpu.CpuBandwidth;
 import dev.vlm4j.engine.EngineFactory;
-import dev.vlm4j.engine.LLMEngine;
 import dev.vlm4j.engine.LoadedEngine;
 import dev.vlm4j.engine.ProgressBar;
 import dev.vlm4j.input.ProcessedPrompt;
@@ -15,31 +10,30 @@ import dev.vlm4j.model.Weights;
 import dev.vlm4j.server.cli.EngineArgsOptions;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Random;
 import java.util.concurrent.Callable;
+import java.util.stream.DoubleStream;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
  * {@code vlm bench latency}: vLLM's benchmark_latency.py — one batch of {@code batch-size} random prompts of
- * {@code input-len} tokens generating exactly {@code output-len} tokens each (ignore_eos), timed end to end
- * over several iterations, plus the decode speed and the share of memory bandwidth it reaches: batch-1
- * decode streams every language-model weight once per token, so bytes/step ÷ time/step against a measured
- * read bandwidth says how close the engine is to the hardware.
+ * {@code input-len} text tokens (with {@code --image}, one image each as well) generating exactly {@code output-len}
+ * tokens each (ignore_eos), timed end to end over several iterations, plus time to first token, time per output
+ * token and the decode speed: batch-1 decode streams every language-model weight once per token, so bytes/step ÷
+ * time/step against a measured bandwidth says how close the engine is to the hardware.
  */
 @Command(name = "latency", mixinStandardHelpOptions = true, sortOptions = false,
-        description = "Latency of one batch end to end (vLLM's benchmark_latency.py), with decode speed and memory-bandwidth share.")
+        description = "Latency of one batch end to end (vLLM's benchmark_latency.py), with TTFT, time per output token and decode weight traffic.")
 public final class LatencyCommand implements Callable<Integer> {
 
     @Mixin
     EngineArgsOptions engine;
 
-    @Option(names = "--input-len", defaultValue = "32", description = "Prompt tokens per request. Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--input-len", defaultValue = "32", description = "Text tokens per prompt (the BOS included; image tokens come on top). Default: ${DEFAULT-VALUE}.")
     int inputLen;
 
     @Option(names = "--output-len", defaultValue = "128", description = "Generated tokens per request. Default: ${DEFAULT-VALUE}.")
@@ -54,122 +48,78 @@ public final class LatencyCommand implements Callable<Integer> {
     @Option(names = "--num-iters", defaultValue = "30", description = "Timed iterations. Default: ${DEFAULT-VALUE}.")
     int iters;
 
+    @Option(names = "--image", description = "Give every prompt one image (random pixels unless --image-file): TTFT then includes the vision tower.")
+    boolean image;
+
+    @Mixin
+    BenchImages images;
+
     @Option(names = "--output-json", paramLabel = "FILE", description = "Write the results as JSON.")
     Path outputJson;
 
     @Option(names = "--no-bandwidth", description = "On the CPU, skip measuring the host memory bandwidth (it streams 2 GiB).")
     boolean noBandwidth;
 
-    /** Times of one iteration: end to end, and per request time to first token and mean time per output token. */
-    record Iteration(double latency, double[] ttft, double[] tpot) {}
-
     @Override
     public Integer call() throws Exception {
-        if (inputLen < 1 || outputLen < 2 || batchSize < 1 || iters < 1 || warmup < 0) {
-            throw new IllegalArgumentException("need --input-len >= 1, --output-len >= 2, --batch-size >= 1, --num-iters >= 1, --num-iters-warmup >= 0");
+        if (outputLen < 2 || batchSize < 1 || iters < 1 || warmup < 0) {
+            throw new IllegalArgumentException("need --output-len >= 2, --batch-size >= 1, --num-iters >= 1, --num-iters-warmup >= 0");
         }
-        SamplingParams params = SamplingParams.builder().n(1).temperature(1.0).topP(1.0).ignoreEos(true).maxTokens(outputLen).build();
-        List<Iteration> timed = new ArrayList<>();
+        boolean withImage = image || !images.files.isEmpty();
+        List<TimedRun> timed = new ArrayList<>();
+        BenchReport report = new BenchReport();
         long weightBytes;
         String device;
         try (LoadedEngine loaded = EngineFactory.load(engine.engineArgs());
              Weights weights = Checkpoint.open(loaded.directory().root())) {
             weightBytes = decodeWeightBytes(weights);
             device = loaded.device();
-            int[][] prompts = randomPrompts(loaded.tokenizer().vocabSize(), batchSize, inputLen);
+            List<ProcessedPrompt> prompts = SyntheticPrompts.forEngine(loaded, batchSize, inputLen, withImage, images);
             try (ProgressBar bar = new ProgressBar(System.err, "Warmup + timed iterations", warmup + iters)) {
                 for (int i = 0; i < warmup + iters; i++) {
-                    Iteration it = runBatch(loaded.engine(), prompts, params, i);
-                    if (i >= warmup) timed.add(it);
+                    TimedRun run = TimedRun.run(loaded.engine(), prompts, SyntheticPrompts.ignoreEos(outputLen), "bench-" + i + "-", null);
+                    if (i >= warmup) timed.add(run);
                     bar.advance(1);
                 }
             }
+            summarize(report, timed, prompts.getFirst().tokenIds().length, weightBytes, device, withImage);
+            report.deviceMemory(loaded.backend());
         }
-        // The host's read bandwidth is the baseline of CPU decode only; a GPU's needs issue 6's copy benchmark.
-        double bandwidth = noBandwidth || !device.equals("cpu") ? Double.NaN : CpuBandwidth.measure();
-        Map<String, Object> result = summarize(timed, weightBytes, bandwidth, device);
-        printTable(result);
-        if (outputJson != null) {
-            new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValue(outputJson.toFile(), result);
+        // The host's read bandwidth is the baseline of CPU decode only; a GPU's is benchmarks/baselines' copy ceiling.
+        if (!noBandwidth && device.equals("cpu")) {
+            double bandwidth = CpuBandwidth.measure();
+            double meanTpot = (double) report.get("tpot_mean");
+            report.put("measured_read_bandwidth_bytes_per_s", bandwidth).put("bandwidth_fraction", weightBytes / meanTpot / bandwidth)
+                    .row("measured read bandwidth (host)", "%.2f GB/s", bandwidth / 1e9)
+                    .row("share of bandwidth at decode", "%.1f %%", 100 * weightBytes / meanTpot / bandwidth);
         }
+        report.emit(outputJson);
         return 0;
     }
 
-    private Iteration runBatch(LLMEngine engine, int[][] prompts, SamplingParams params, int iteration) {
-        long start = System.nanoTime();
-        for (int r = 0; r < prompts.length; r++) {
-            engine.addRequest("bench-" + iteration + "-" + r, new ProcessedPrompt(null, prompts[r], null), params);
-        }
-        double[] ttft = new double[prompts.length], tpot = new double[prompts.length];
-        int finished = 0;
-        while (finished < prompts.length) {
-            for (RequestOutput out : engine.step()) {
-                if (!out.finished()) continue;
-                int r = Integer.parseInt(out.requestId().substring(out.requestId().lastIndexOf('-') + 1));
-                var m = out.metrics();
-                ttft[r] = m.firstTokenTime() - m.arrivalTime();
-                tpot[r] = (m.lastTokenTime() - m.firstTokenTime()) / (outputLen - 1);
-                finished++;
-            }
-        }
-        return new Iteration((System.nanoTime() - start) / 1e9, ttft, tpot);
-    }
-
-    private Map<String, Object> summarize(List<Iteration> timed, long weightBytes, double bandwidth, String device) {
-        double[] latencies = timed.stream().mapToDouble(Iteration::latency).sorted().toArray();
-        double[] ttft = timed.stream().flatMapToDouble(it -> Arrays.stream(it.ttft())).sorted().toArray();
-        double[] tpot = timed.stream().flatMapToDouble(it -> Arrays.stream(it.tpot())).sorted().toArray();
-        double meanTpot = Arrays.stream(tpot).average().orElseThrow();
-        Map<String, Object> r = new LinkedHashMap<>();
-        r.put("device", device);
-        r.put("batch_size", batchSize);
-        r.put("input_len", inputLen);
-        r.put("output_len", outputLen);
-        r.put("num_iters", latencies.length);
-        r.put("avg_latency", Arrays.stream(latencies).average().orElseThrow());
+    private void summarize(BenchReport r, List<TimedRun> timed, int promptLen, long weightBytes, String device, boolean withImage) {
+        double[] latencies = timed.stream().mapToDouble(TimedRun::elapsed).sorted().toArray();
+        double[] ttft = timed.stream().flatMapToDouble(t -> DoubleStream.of(t.ttft())).toArray();
+        double[] tpot = timed.stream().flatMapToDouble(t -> DoubleStream.of(t.tpot())).toArray();
+        double avg = BenchReport.mean(latencies), meanTpot = BenchReport.mean(tpot);
+        r.put("device", device).put("batch_size", batchSize).put("input_len", inputLen).put("output_len", outputLen)
+                .put("images_per_prompt", withImage ? 1 : 0).put("image_source", withImage ? images.describe() : "none")
+                .put("prompt_len", promptLen).put("num_iters_warmup", warmup).put("num_iters", latencies.length)
+                .put("avg_latency", avg);
+        r.row("workload", "%s, batch %d, %d text tokens%s, output %d, %d iters", device, batchSize, inputLen,
+                withImage ? " + 1 image (" + (promptLen - inputLen) + " image tokens)" : "", outputLen, latencies.length);
+        r.row("avg latency", "%.4f s", avg);
         Map<String, Double> percentiles = new LinkedHashMap<>();
-        for (int p : new int[] {10, 25, 50, 75, 90, 99}) percentiles.put(Integer.toString(p), percentile(latencies, p));
-        r.put("percentiles", percentiles);
-        r.put("latencies", latencies);
-        r.put("ttft_p50", percentile(ttft, 50));
-        r.put("ttft_p99", percentile(ttft, 99));
-        r.put("tpot_mean", meanTpot);
-        r.put("tpot_p50", percentile(tpot, 50));
-        r.put("tpot_p99", percentile(tpot, 99));
-        r.put("decode_tokens_per_s", batchSize / meanTpot);
-        r.put("weight_bytes_per_decode_step", weightBytes);
-        r.put("decode_weight_bytes_per_s", weightBytes / meanTpot);
-        if (!Double.isNaN(bandwidth)) {
-            r.put("measured_read_bandwidth_bytes_per_s", bandwidth);
-            r.put("bandwidth_fraction", weightBytes / meanTpot / bandwidth);
+        for (int p : new int[] {10, 25, 50, 75, 90, 99}) {
+            percentiles.put(Integer.toString(p), BenchReport.percentile(latencies, p));
+            r.row(p + "% percentile latency", "%.4f s", BenchReport.percentile(latencies, p));
         }
-        return r;
-    }
-
-    /** numpy.percentile's default (linear interpolation between closest ranks) over sorted values. */
-    static double percentile(double[] sorted, double p) {
-        double rank = p / 100 * (sorted.length - 1);
-        int lo = (int) Math.floor(rank), hi = (int) Math.ceil(rank);
-        return sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - lo);
-    }
-
-    private static void printTable(Map<String, Object> r) {
-        System.out.printf("%-34s %s%n", "metric", "value");
-        System.out.printf("%-34s %s, batch %s, input %s, output %s, %s iters%n", "workload", r.get("device"), r.get("batch_size"),
-                r.get("input_len"), r.get("output_len"), r.get("num_iters"));
-        System.out.printf("%-34s %.4f s%n", "avg latency", (double) r.get("avg_latency"));
-        @SuppressWarnings("unchecked")
-        Map<String, Double> pct = (Map<String, Double>) r.get("percentiles");
-        pct.forEach((p, v) -> System.out.printf("%-34s %.4f s%n", p + "% percentile latency", v));
-        System.out.printf("%-34s %.2f ms (p99 %.2f ms)%n", "time to first token p50", 1e3 * (double) r.get("ttft_p50"), 1e3 * (double) r.get("ttft_p99"));
-        System.out.printf("%-34s %.2f ms (p99 %.2f ms)%n", "time per output token mean", 1e3 * (double) r.get("tpot_mean"), 1e3 * (double) r.get("tpot_p99"));
-        System.out.printf("%-34s %.2f tokens/s%n", "decode throughput", (double) r.get("decode_tokens_per_s"));
-        System.out.printf("%-34s %.3f GB/step = %.2f GB/s%n", "weights streamed per decode step",
-                (long) r.get("weight_bytes_per_decode_step") / 1e9, (double) r.get("decode_weight_bytes_per_s") / 1e9);
-        if (r.containsKey("bandwidth_fraction")) {
-            System.out.printf("%-34s %.2f GB/s%n", "measured read bandwidth (host)", (double) r.get("measured_read_bandwidth_bytes_per_s") / 1e9);
-            System.out.printf("%-34s %.1f %%%n", "share of bandwidth at decode", 100 * (double) r.get("bandwidth_fraction"));
-        }
+        r.put("percentiles", percentiles).put("latencies", latencies);
+        r.seconds("ttft", "time to first token", ttft);
+        r.seconds("tpot", "time per output token", tpot);
+        r.put("decode_tokens_per_s", batchSize / meanTpot).row("decode throughput", "%.2f tokens/s", batchSize / meanTpot);
+        r.put("weight_bytes_per_decode_step", weightBytes).put("decode_weight_bytes_per_s", weightBytes / meanTpot)
+                .row("weights streamed per decode step", "%.3f GB/step = %.2f GB/s", weightBytes / 1e9, weightBytes / meanTpot / 1e9);
     }
 
     /** Bytes one decode step reads: every decoder layer, the final norm and the LM head (one embedding row is noise). */
@@ -178,13 +128,5 @@ public final class LatencyCommand implements Callable<Integer> {
                 .filter(n -> n.startsWith("model.language_model.layers.") || n.equals("model.language_model.norm.weight") || n.equals("lm_head.weight"))
                 .mapToLong(n -> weights.get(n).data().byteSize())
                 .sum();
-    }
-
-    /** vLLM's dummy prompts: random token ids, here after a BOS and below the image token so no image is implied. */
-    private static int[][] randomPrompts(int vocab, int batch, int length) {
-        Random random = new Random(0);
-        int[][] prompts = new int[batch][length];
-        for (int[] p : prompts) Arrays.setAll(p, i -> i == 0 ? 1 : 3 + random.nextInt(Math.min(vocab, 32000) - 3));
-        return prompts;
     }
 }

@@ -1,0 +1,38 @@
+package dev.vlm4j.models;
+
+import dev.vlm4j.backend.Backend;
+import dev.vlm4j.backend.Tensor;
+import dev.vlm4j.input.ProcessedImage;
+import dev.vlm4j.model.LlavaConfig;
+import dev.vlm4j.model.Weights;
+
+/**
+ * The image path of LLaVA alone — the CLIP vision tower, then the projector — on a {@link Backend}, without the
+ * language model or a KV cache: what {@code vlm bench vision} times. {@link LlavaModelRunner} runs the same two
+ * pieces inside its prefill.
+ */
+public final class LlavaImageEncoder implements AutoCloseable {
+
+    private final ClipVisionTower visionTower;
+    private final LlavaProjector projector;
+
+    /** Uploads the vision tower's and the projector's weights; {@code weights} must stay open while the encoder is used. */
+    public LlavaImageEncoder(Backend backend, Weights weights, LlavaConfig config) {
+        this.visionTower = new ClipVisionTower(backend, weights, config);
+        this.projector = new LlavaProjector(backend, weights, config);
+    }
+
+    /**
+     * Image embeddings {@code [image_feature_size, D]} of pixel values {@code [1, 3, H, W]}, queued on the backend
+     * (a GPU may still be computing them on return); valid until the next call.
+     */
+    public Tensor encode(ProcessedImage pixelValues) {
+        return projector.forward(visionTower.forward(pixelValues));
+    }
+
+    @Override
+    public void close() {
+        visionTower.close();
+        projector.close();
+    }
+}
