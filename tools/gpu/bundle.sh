@@ -10,6 +10,8 @@
 # The device runs the lead's checkout, so the bundle goes into that checkout's ignored .gpu/ folder.
 set -euo pipefail
 WT="$(cd "$(dirname "$0")/../.." && pwd)"
+BENCH_ONLY=0 # --bench-only: leave out the test classes and JUnit (about 2 MB), for benchmark runs
+if [ "${1:-}" = "--bench-only" ]; then BENCH_ONLY=1; shift; fi
 DEST="${1:-/work/main/.gpu}"
 source "$WT/bin/java-home.sh"
 M2="${M2_REPO:-$HOME/.m2/repository}"
