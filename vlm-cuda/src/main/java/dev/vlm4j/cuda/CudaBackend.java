@@ -4,14 +4,17 @@ import dev.vlm4j.Dtype;
 import dev.vlm4j.backend.Backend;
 import dev.vlm4j.backend.DeviceMemory;
 import dev.vlm4j.backend.IntTensor;
+import dev.vlm4j.backend.SampledToken;
 import dev.vlm4j.backend.ShapedTensor;
 import dev.vlm4j.backend.Tensor;
+import dev.vlm4j.backend.TokenSampling;
 import dev.vlm4j.model.DType;
 import dev.vlm4j.model.WeightTensor;
 
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 
@@ -51,6 +54,7 @@ public final class CudaBackend implements Backend {
     private final Gemm gemm;
     private final HostStaging staging;
     private final DeviceErrors errors;
+    private final CudaSampler sampler;
     private final DType weightType; // null: each weight keeps its stored type
     private final int activationMode; // common.cuh ActivationMode: what ops round their f32 outputs to
     private final boolean syncEveryOp;
@@ -90,6 +94,7 @@ public final class CudaBackend implements Backend {
             this.gemm = new Gemm(device, libraries.cublasLt);
             this.staging = new HostStaging(device, STAGING_BYTES);
             this.errors = new DeviceErrors(device);
+            this.sampler = new CudaSampler(device, kernels, staging, this::synchronize);
             LOG.log(System.Logger.Level.INFO, "CUDA backend on {0}, weights {1}; {2}; {3}", device,
                     weightType == null ? "as stored" : weightType, libraries.description, cache);
         } catch (RuntimeException | Error e) {
@@ -184,6 +189,12 @@ public final class CudaBackend implements Backend {
         if (dst.length > 0) device.driver.copyDeviceToHost(stage, s.address, stage.byteSize(), device.stream);
         synchronize();
         MemorySegment.copy(stage, JAVA_FLOAT, 0, dst, 0, dst.length);
+    }
+
+    @Override
+    public List<SampledToken> sample(Tensor logits, List<TokenSampling> samples, int numLogprobs) {
+        if (closed) throw new IllegalStateException("the CUDA backend is closed");
+        return sampler.sample(cuda(logits), samples, numLogprobs);
     }
 
     /** Waits for every queued op; throws the first bad-index error a kernel recorded since the last wait. */
@@ -283,6 +294,7 @@ public final class CudaBackend implements Backend {
     private DevicePointer matmulInput(long bytes) {
         if (matmulInputBytes < bytes) {
             if (matmulInput != null) device.free(matmulInput.address());
+            sampler.close();
             matmulInputBytes = Math.max(bytes, 2 * matmulInputBytes);
             matmulInput = new DevicePointer(device.allocate(matmulInputBytes));
         }
