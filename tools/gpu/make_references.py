@@ -9,6 +9,8 @@ Outputs (under --out):
   kernels/<op>-<i>.json   one case of one Backend op: {"op", "name", "params", "arrays": {name: file}, "dtypes": {name: dtype}}
   kernels/*.npy           its inputs and expected outputs, float32 or int32. An input whose dtype is bf16 or f16 holds
                           values already rounded to that type, so the Java side stores them exactly.
+  sampling/<i>.json       one Backend.sample case: per-sample parameters and the expected tokens, ranks and top ids;
+  sampling/<i>.*.npy      its logits [R, V] (float32) and expected log-probabilities (float32, -inf kept)
   llava/<ckpt>/<photo>.json       HF transformers bfloat16 on the GPU: greedy 64-token continuation of the fixture prompt
                                   and, teacher-forced on prompt + continuation, the argmax at each of those 64 positions;
                                   reference_stable marks the positions where HF bf16 sdpa, bf16 eager and float32 all
@@ -211,6 +213,86 @@ def attention_cases(c):
                "out": out.reshape(b * seq, h * hd)})
 
 
+def reference_sample(row, greedy, temperature, top_k, top_p, min_p, uniform, k):
+    """vLLM 0.4's sampler on one row, without penalties, in float64 where vLLM's numbers are probabilities and in
+    float32 where they are logits (the division by the temperature, x - max): temperature (1 when greedy); top-k keeps
+    the logits >= the k-th largest; top-p walks the tokens by ascending probability (equal logits: the higher id first)
+    and removes them while the running sum stays <= 1 - top_p, never the most probable; min-p removes the tokens below
+    min_p times the top probability; log_softmax of what is left. Greedy takes the first argmax; a draw takes the
+    first token, in id order, where the cumulative probability exceeds `uniform` (the last possible one if none).
+    Returns (token, logprob, rank, top ids, top logprobs); rank = 1 + the tokens with a larger log-probability; the top
+    k are ordered by log-probability, then ascending id."""
+    n = row.numel()
+    ids = np.arange(n)
+    x = row / torch.tensor(temperature, dtype=torch.float32)
+    xmax = x.max()
+    d = (x - xmax).to(torch.float64)
+    e = torch.exp(d)
+    keep = torch.ones(n, dtype=torch.bool)
+    if 0 < top_k < n:
+        kth = torch.sort(x, descending=True).values[top_k - 1]
+        keep &= x >= kth
+    if top_p < 1:
+        p = torch.where(keep, e / e[keep].sum(), torch.zeros_like(e))
+        ascending = torch.from_numpy(np.lexsort((-ids, x.numpy())))  # by logit, then higher id first
+        removed = torch.cumsum(p[ascending], 0) <= 1 - top_p
+        removed[-1] = False
+        keep[ascending[removed]] = False
+    if min_p > 0:
+        total = e[keep].sum()
+        keep &= ~(e / total < min_p * (1 / total))
+    lp = torch.where(keep, d - torch.log(e[keep].sum()), torch.full_like(d, float("-inf")))
+    if greedy:
+        token = int(torch.argmax(lp))
+    else:
+        over = (torch.cumsum(torch.exp(lp), 0) > uniform).nonzero()
+        token = int(over[0]) if len(over) else int(keep.nonzero()[-1])
+    rank = 1 + int((lp > lp[token]).sum())
+    top = np.lexsort((ids, -lp.numpy()))[:k]
+    return token, float(lp[token]), rank, top.tolist(), lp[top].tolist()
+
+
+def sampling_cases(out):
+    """Backend.sample cases: random logits with ties (copies of the maximum and of other values), -inf and +-0, rows
+    sampled several times (best_of), greedy and random samples with every filter mix, uniforms including 0 and
+    1 - 2^-53, and 0 to 20 log-probabilities."""
+    d = os.path.join(out, "sampling")
+    os.makedirs(d, exist_ok=True)
+    for i, (v, rows, samples, k) in enumerate([(37, 6, 40, 5), (37, 3, 12, 37), (32064, 16, 48, 20), (32064, 4, 8, 0),
+                                               (151936, 8, 24, 20), (151936, 2, 4, 1)]):
+        logits = (torch.randn(rows, v, dtype=torch.float64) * torch.empty(rows, 1, dtype=torch.float64).uniform_(0.5, 6)).float()
+        for r in range(rows):
+            row = logits[r]
+            top = int(torch.argmax(row))
+            row[torch.randint(0, v, (3,))] = float(row[top])                          # ties at the maximum
+            row[torch.randint(0, v, (v // 10,))] = float(row[int(torch.randint(0, v, ()))])  # a large tie elsewhere
+            row[torch.randint(0, v, (v // 20,))] = float("-inf")
+            if r % 3 == 0:
+                row[torch.randint(0, v, (4,))] = 0.0
+                row[torch.randint(0, v, (4,))] = -0.0
+            if r % 4 == 1:
+                row.mul_(1e-3)  # a flat row: top-p and min-p keep most of it
+        cases = []
+        for s in range(samples):
+            row = s % rows
+            greedy = s % 5 == 0
+            temperature = 1.0 if greedy else float(np.float32(np.random.choice([1.0, 0.7, 1.3, 0.25, 3.0])))
+            top_k = int(np.random.choice([-1, -1, 1, 5, 50, v - 1, v]))
+            top_p = float(np.random.choice([1.0, 1.0, 0.95, 0.5, 0.05, 1e-9]))
+            min_p = float(np.random.choice([0.0, 0.0, 0.05, 0.3, 1.0]))
+            uniform = 0.0 if greedy else [0.0, 1 - 2 ** -53, float(torch.rand(1, dtype=torch.float64))][s % 3]
+            token, logprob, rank, top_ids, top_logprobs = reference_sample(logits[row], greedy, temperature, top_k, top_p,
+                                                                          min_p, uniform, min(k, v))
+            cases.append({"row": row, "greedy": greedy, "temperature": temperature, "top_k": top_k, "top_p": top_p,
+                          "min_p": min_p, "uniform": uniform, "token": token, "rank": rank, "top_ids": top_ids})
+            cases[-1]["logprobs"] = f"{i}.logprobs-{s}.npy"
+            np.save(os.path.join(d, cases[-1]["logprobs"]), np.array([logprob] + top_logprobs, dtype=np.float32))
+        np.save(os.path.join(d, f"{i}.logits.npy"), logits.numpy())
+        with open(os.path.join(d, f"{i}.json"), "w") as f:
+            json.dump({"name": f"V{v} R{rows} S{samples} k{k}", "logits": f"{i}.logits.npy", "num_logprobs": k,
+                       "samples": cases}, f)
+
+
 def pixels(testdata, checkpoint, photo):
     """Pillow's pixel values of a fixture photo, as LlavaFixtures.pixels decodes them: lut[c][crop[y, x, c]]."""
     processor = "clip336" if checkpoint == "llava-tiny" else "clip224"
@@ -274,6 +356,7 @@ def main():
     args = ap.parse_args()
     seed = int(time.time())
     torch.manual_seed(seed)
+    np.random.seed(seed % 2 ** 32)
     print(f"seed {seed}, torch {torch.__version__}, cuda {torch.cuda.is_available()}", flush=True)
     cases = Cases(args.out)
     for part in (rows_cases, dense_cases, attention_cases):
@@ -281,6 +364,9 @@ def main():
         part(cases)
         print(f"{part.__name__}: {time.time() - t0:.1f} s", flush=True)
     print("cases:", cases.count, flush=True)
+    t0 = time.time()
+    sampling_cases(args.out)
+    print(f"sampling_cases: {time.time() - t0:.1f} s", flush=True)
     if args.kernels_only:
         return
     t0 = time.time()
