@@ -8,13 +8,14 @@ import dev.vlm4j.engine.StepLogits;
 
 import java.util.List;
 
-/** A step's logits on the backend: sampled there ({@link Backend#sample}); rows cross to the host only when asked for. */
-final class DeviceLogits implements StepLogits {
+/** A step's logits on a backend: sampled there ({@link Backend#sample}); rows cross to the host only when asked for. */
+public final class DeviceLogits implements StepLogits {
 
     private final Backend backend;
     private final Tensor logits; // [R, V] the runner's buffer, valid until its next forward
 
-    DeviceLogits(Backend backend, Tensor logits) {
+    /** @param logits [R, V] f32, read until the owner's next forward writes it */
+    public DeviceLogits(Backend backend, Tensor logits) {
         this.backend = backend;
         this.logits = logits;
     }
