@@ -23,7 +23,7 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
 
 /**
  * The CUDA backend: every op queued on one stream of one GPU, kernels compiled at first use with NVRTC, matmuls
- * through cuBLASLt. Nothing waits for the GPU except {@link #copyToHost}.
+ * through cuBLASLt. Nothing waits for the GPU except {@link #copyToHost} and {@link #sample}.
  *
  * <p>Numerics. Matrices (2-D and larger weights) live on the device in the backend's weight type: the
  * checkpoint's own ({@link Dtype#AUTO}) or the one asked for, rounded to nearest even once at upload. Vectors
