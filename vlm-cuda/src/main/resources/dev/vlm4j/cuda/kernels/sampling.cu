@@ -61,24 +61,16 @@ __device__ double block_sum_d(double v, Scratch& s) {
     return total;
 }
 
-__device__ int block_sum_i(int v, Scratch& s) {
-    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(FULL_MASK, v, offset);
+// An int reduction (sum, max) over the block: combine is associative and commutative.
+template <typename Combine>
+__device__ int block_reduce_i(int v, Combine combine, Scratch& s) {
+    for (int offset = 16; offset > 0; offset >>= 1) v = combine(v, __shfl_xor_sync(FULL_MASK, v, offset));
     __syncthreads();
     if ((threadIdx.x & 31) == 0) s.i[threadIdx.x >> 5] = v;
     __syncthreads();
-    int total = 0;
-    for (int w = 0; w < (int) (blockDim.x >> 5); w++) total += s.i[w];
+    int total = s.i[0];
+    for (int w = 1; w < (int) (blockDim.x >> 5); w++) total = combine(total, s.i[w]);
     return total;
-}
-
-__device__ int block_max_i(int v, Scratch& s) {
-    for (int offset = 16; offset > 0; offset >>= 1) v = max(v, __shfl_xor_sync(FULL_MASK, v, offset));
-    __syncthreads();
-    if ((threadIdx.x & 31) == 0) s.i[threadIdx.x >> 5] = v;
-    __syncthreads();
-    int best = s.i[0];
-    for (int w = 1; w < (int) (blockDim.x >> 5); w++) best = max(best, s.i[w]);
-    return best;
 }
 
 // (v, i) becomes the better of itself and (v2, i2): the larger value, the smaller index among equal ones.
@@ -383,7 +375,7 @@ extern "C" __global__ void __launch_bounds__(512) sample_rows(const float* __res
         }
     }
     double log_sum = log(block_sum_d(sum, s));
-    last_kept = block_max_i(last_kept, s);
+    last_kept = block_reduce_i(last_kept, [](int a, int b) { return max(a, b); }, s);
 
     int token = p.greedy ? argmax : draw(r, log_sum, p.uniform, last_kept, s);
     double logprob = (double) __fsub_rn(r.scaled(token), r.max) - log_sum;
@@ -393,7 +385,7 @@ extern "C" __global__ void __launch_bounds__(512) sample_rows(const float* __res
             float xs = r.scaled(i);
             above += r.kept(i, xs, &ei) && (double) __fsub_rn(xs, r.max) - log_sum > logprob;
         }
-        above = block_sum_i(above, s);
+        above = block_reduce_i(above, [](int a, int b) { return a + b; }, s);
     }
     double* row_d = out_d + (long long) blockIdx.x * (1 + k);
     int* row_i = out_i + (long long) blockIdx.x * (2 + k);
