@@ -35,6 +35,10 @@ import java.util.function.IntFunction;
  * first argmax; a random draw takes one uniform number from the request's generator and walks the distribution in
  * token id order, so a seeded request consumes its generator the same way in any batch. Prompt log-probabilities
  * skip penalties and min_tokens, as vLLM's prompt rows do.
+ *
+ * <p>Steps 1 and 2 need the sequence's tokens and stay on the host. Steps 3 to 5 with the choice and its report are
+ * {@link dev.vlm4j.backend.Backend#sample}: {@link #sample} here is the definition (the CPU backend runs it), and the
+ * CUDA backend's sampling.cu computes the same on the device.
  */
 public final class Sampler {
 
