@@ -121,20 +121,16 @@ struct Row {
 
     __device__ bool kept_by_top_k(float xs) const { return ukey(xs) >= min_key; }
 
-    // Whether token i (scaled logit xs) is kept; its exp(xs - max) in *e_out when it is.
-    __device__ bool kept(int i, float xs, double* e_out) const {
+    // Whether token i (scaled logit xs) is kept.
+    __device__ bool kept(int i, float xs) const {
         if (!kept_by_top_k(xs) || p_key(xs, i) < min_p_key) return false;
-        double ei = e(xs);
-        if (min_p && ei / min_p_sum < min_p_bound) return false;
-        *e_out = ei;
-        return true;
+        return !min_p || !(e(xs) / min_p_sum < min_p_bound);
     }
 
     // The processed logit: scaled, or -inf where a filter removed it.
     __device__ float processed(int i) const {
         float xs = scaled(i);
-        double unused;
-        return kept(i, xs, &unused) ? xs : NEG_INF;
+        return kept(i, xs) ? xs : NEG_INF;
     }
 };
 
@@ -243,8 +239,7 @@ __device__ int draw(const Row& r, double log_sum, double u, int last_kept, Scrat
     int begin = warp * segment, end = min(r.n, begin + segment);
     auto term = [&](int i) {
         float xs = r.scaled(i);
-        double unused;
-        return r.kept(i, xs, &unused) ? exp((double) __fsub_rn(xs, r.max) - log_sum) : 0.0;
+        return r.kept(i, xs) ? exp((double) __fsub_rn(xs, r.max) - log_sum) : 0.0;
     };
     double part = 0;
     for (int i = begin + lane; i < end; i += 32) part += term(i);
@@ -356,9 +351,10 @@ extern "C" __global__ void __launch_bounds__(512) sample_rows(const float* __res
         r.min_p_key = cut == NONE ? r.p_key(r.max, argmax) : cut;  // nothing exceeds: the most probable alone
     }
     if (p.min_p > 0) {
-        double sum = 0, ei;
+        double sum = 0;
         for (int i = threadIdx.x; i < n; i += blockDim.x) {
-            if (r.kept(i, r.scaled(i), &ei)) sum += ei;
+            float xs = r.scaled(i);
+            if (r.kept(i, xs)) sum += r.e(xs);
         }
         r.min_p_sum = block_sum_d(sum, s);
         r.min_p_bound = p.min_p * (1 / r.min_p_sum);
@@ -366,11 +362,12 @@ extern "C" __global__ void __launch_bounds__(512) sample_rows(const float* __res
     }
 
     // log(sum exp(x - max)) of the processed row, and its last token (the draw's end).
-    double sum = 0, ei;
+    double sum = 0;
     int last_kept = -1;
     for (int i = threadIdx.x; i < n; i += blockDim.x) {
-        if (r.kept(i, r.scaled(i), &ei)) {
-            sum += ei;
+        float xs = r.scaled(i);
+        if (r.kept(i, xs)) {
+            sum += r.e(xs);
             last_kept = i;
         }
     }
@@ -383,7 +380,7 @@ extern "C" __global__ void __launch_bounds__(512) sample_rows(const float* __res
     if (!p.greedy) {  // the first argmax has rank 1
         for (int i = threadIdx.x; i < n; i += blockDim.x) {
             float xs = r.scaled(i);
-            above += r.kept(i, xs, &ei) && (double) __fsub_rn(xs, r.max) - log_sum > logprob;
+            above += (double) __fsub_rn(xs, r.max) - log_sum > logprob && r.kept(i, xs);
         }
         above = block_reduce_i(above, [](int a, int b) { return a + b; }, s);
     }
