@@ -105,8 +105,8 @@ struct Row {
     int n;
     float temperature;
     float max;                    // of the scaled row (no filter removes it)
-    unsigned min_key;             // top-k: ukey(scaled) >= min_key; 0 keeps all
-    unsigned long long min_p_key; // top-p: p_key >= min_p_key; 0 keeps all
+    unsigned top_k_min;           // top-k: ukey(scaled) >= top_k_min; 0 keeps all
+    unsigned long long top_p_min; // top-p: p_key >= top_p_min; 0 keeps all
     unsigned id_mask;             // covers every token id
     bool min_p;
     double min_p_sum, min_p_bound;
@@ -119,11 +119,11 @@ struct Row {
         return ((unsigned long long) ukey(xs) << 32) | (~(unsigned) i & id_mask);
     }
 
-    __device__ bool kept_by_top_k(float xs) const { return ukey(xs) >= min_key; }
+    __device__ bool kept_by_top_k(float xs) const { return ukey(xs) >= top_k_min; }
 
     // Whether token i (scaled logit xs) is kept.
     __device__ bool kept(int i, float xs) const {
-        if (!kept_by_top_k(xs) || p_key(xs, i) < min_p_key) return false;
+        if (!kept_by_top_k(xs) || p_key(xs, i) < top_p_min) return false;
         return !min_p || !(e(xs) / min_p_sum < min_p_bound);
     }
 
@@ -292,7 +292,10 @@ __device__ void top_logprobs(const Row& r, double log_sum, int k, int low_bits, 
     __syncthreads();
     for (int i = threadIdx.x; i < r.n; i += blockDim.x) {
         unsigned long long key = key_of(i);
-        if (key <= kth) logprobs[atomicAdd(&s.gathered, 1)] = __longlong_as_double((long long) key);
+        if (key <= kth) {
+            int slot = atomicAdd(&s.gathered, 1);
+            if (slot < k) logprobs[slot] = __longlong_as_double((long long) key);  // exactly k keys: keys are unique
+        }
     }
     __syncthreads();
     for (int j = threadIdx.x; j < k; j += blockDim.x) {
@@ -316,8 +319,8 @@ extern "C" __global__ void __launch_bounds__(512) sample_rows(const float* __res
     r.x = logits + (long long) p.row * n;
     r.n = n;
     r.temperature = p.temperature;
-    r.min_key = 0;
-    r.min_p_key = 0;
+    r.top_k_min = 0;
+    r.top_p_min = 0;
     int low_bits = 32 - __clz(max(n - 1, 1));
     r.id_mask = (1u << low_bits) - 1;
     r.min_p = false;
@@ -334,7 +337,7 @@ extern "C" __global__ void __launch_bounds__(512) sample_rows(const float* __res
             *key = (unsigned long long) ~ukey(r.scaled(i)) << 32;
             *w = 1;
         }, p.top_k - 1, 0, s);
-        r.min_key = ~(unsigned) (kth >> 32);
+        r.top_k_min = ~(unsigned) (kth >> 32);
     }
     if (p.top_p < 1.0) {  // removes, least probable first, while the removed mass stays <= 1 - top_p
         double sum = 0;
@@ -348,7 +351,7 @@ extern "C" __global__ void __launch_bounds__(512) sample_rows(const float* __res
             *key = r.p_key(xs, i);
             *w = r.kept_by_top_k(xs) ? r.e(xs) / sum : 0.0;
         }, 1.0 - p.top_p, low_bits, s);
-        r.min_p_key = cut == NONE ? r.p_key(r.max, argmax) : cut;  // nothing exceeds: the most probable alone
+        r.top_p_min = cut == NONE ? r.p_key(r.max, argmax) : cut;  // nothing exceeds: the most probable alone
     }
     if (p.min_p > 0) {
         double sum = 0;
