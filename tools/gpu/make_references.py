@@ -220,8 +220,9 @@ def reference_sample(row, greedy, temperature, top_k, top_p, min_p, uniform, k):
     and removes them while the running sum stays <= 1 - top_p, never the most probable; min-p removes the tokens below
     min_p times the top probability; log_softmax of what is left. Greedy takes the first argmax; a draw takes the
     first token, in id order, where the cumulative probability exceeds `uniform` (the last possible one if none).
-    Returns (token, logprob, rank, top ids, top logprobs); rank = 1 + the tokens with a larger log-probability; the top
-    k are ordered by log-probability, then ascending id."""
+    Returns (token, window, logprob, rank, top ids, top logprobs): window is the id range [first, last] a draw may
+    also end in when summed in another order (the token alone where no partial sum is within 1e-10 of the uniform);
+    rank = 1 + the tokens with a larger log-probability; the top k are ordered by log-probability, then ascending id."""
     n = row.numel()
     ids = np.arange(n)
     x = row / torch.tensor(temperature, dtype=torch.float32)
@@ -244,12 +245,20 @@ def reference_sample(row, greedy, temperature, top_k, top_p, min_p, uniform, k):
     lp = torch.where(keep, d - torch.log(e[keep].sum()), torch.full_like(d, float("-inf")))
     if greedy:
         token = int(torch.argmax(lp))
+        window = [token, token]
     else:
-        over = (torch.cumsum(torch.exp(lp), 0) > uniform).nonzero()
+        inclusive = torch.cumsum(torch.exp(lp), 0)
+        over = (inclusive > uniform).nonzero()
         token = int(over[0]) if len(over) else int(keep.nonzero()[-1])
+        # Where the cumulative sum passes within summation rounding of the target (always so at 1 - 2^-53 when the
+        # last tokens are improbable), a sum in another order may stop at another token of this id range.
+        eps = 1e-10
+        exclusive = inclusive - torch.exp(lp)
+        possible = (keep & (inclusive > uniform - eps) & (exclusive <= uniform + eps)).nonzero()
+        window = [min(token, int(possible[0])), max(token, int(possible[-1]))] if len(possible) else [token, token]
     rank = 1 + int((lp > lp[token]).sum())
     top = np.lexsort((ids, -lp.numpy()))[:k]
-    return token, float(lp[token]), rank, top.tolist(), lp[top].tolist()
+    return token, window, float(lp[token]), rank, top.tolist(), lp[top].tolist()
 
 
 def sampling_cases(out):
@@ -281,10 +290,11 @@ def sampling_cases(out):
             top_p = float(np.random.choice([1.0, 1.0, 0.95, 0.5, 0.05, 1e-9]))
             min_p = float(np.random.choice([0.0, 0.0, 0.05, 0.3, 1.0]))
             uniform = 0.0 if greedy else [0.0, 1 - 2 ** -53, float(torch.rand(1, dtype=torch.float64))][s % 3]
-            token, logprob, rank, top_ids, top_logprobs = reference_sample(logits[row], greedy, temperature, top_k, top_p,
+            token, window, logprob, rank, top_ids, top_logprobs = reference_sample(logits[row], greedy, temperature, top_k, top_p,
                                                                           min_p, uniform, min(k, v))
             cases.append({"row": row, "greedy": greedy, "temperature": temperature, "top_k": top_k, "top_p": top_p,
-                          "min_p": min_p, "uniform": uniform, "token": token, "rank": rank, "top_ids": top_ids})
+                          "min_p": min_p, "uniform": uniform, "token": token, "token_window": window, "rank": rank,
+                          "top_ids": top_ids})
             cases[-1]["logprobs"] = f"{i}.logprobs-{s}.npy"
             np.save(os.path.join(d, cases[-1]["logprobs"]), np.array([logprob] + top_logprobs, dtype=np.float32))
         np.save(os.path.join(d, f"{i}.logits.npy"), logits.numpy())

@@ -34,7 +34,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * PyTorch implementation of vLLM 0.4's sampler (sampling_cases: random logits with ties, -inf and ±0, V of 37, 32064
  * and 151936, greedy and random samples with every filter mix, uniforms including 0 and 1 - 2^-53). Tokens, ranks
  * and top ids must be equal; log-probabilities within {@link #LOGPROB_TOLERANCE} × max(1, |expected|) (the
- * references store them as f32; both sides compute them in double). Without CUDA only the CPU runs the cases.
+ * references store them as f32; both sides compute them in double). A draw whose cumulative sum passes within 1e-10
+ * of its target (as at 1 - 2^-53 when the last tokens are improbable) depends on the order of the sum: there another
+ * kept token of the reference's window is right too, and its rank and log-probability are not compared. Without
+ * CUDA only the CPU runs the cases.
  */
 @Tag("gpu")
 class SamplingReferenceTest {
@@ -91,13 +94,19 @@ class SamplingReferenceTest {
             JsonNode expected = node.get("samples").get(i);
             SampledToken actual = sampled.get(i);
             String what = node.get("name").asText() + " sample " + i + " " + samples.get(i);
-            assertEquals(expected.get("token").asInt(), actual.token(), what + ": token");
-            assertEquals(expected.get("rank").asInt(), actual.rank(), what + ": rank");
+            float[] logprobs = GpuTests.npy(dir.resolve(expected.get("logprobs").asText())).floats();
+            if (actual.token() == expected.get("token").asInt()) {
+                assertEquals(expected.get("rank").asInt(), actual.rank(), what + ": rank");
+                assertLogprob(logprobs[0], actual.logprob(), what + ": logprob");
+            } else { // the draw ended within summation rounding of the target: another token of the window may be taken
+                JsonNode window = expected.get("token_window");
+                assertTrue(window.get(0).asInt() <= actual.token() && actual.token() <= window.get(1).asInt()
+                        && actual.logprob() > Double.NEGATIVE_INFINITY, what + ": token " + actual.token() + ", expected "
+                        + expected.get("token").asInt() + " or a possible token of " + window);
+            }
             int[] topIds = new int[expected.get("top_ids").size()];
             for (int j = 0; j < topIds.length; j++) topIds[j] = expected.get("top_ids").get(j).asInt();
             assertArrayEquals(topIds, actual.topIds(), what + ": top ids");
-            float[] logprobs = GpuTests.npy(dir.resolve(expected.get("logprobs").asText())).floats();
-            assertLogprob(logprobs[0], actual.logprob(), what + ": logprob");
             for (int j = 0; j < topIds.length; j++) assertLogprob(logprobs[j + 1], actual.topLogprobs()[j], what + ": top logprob " + j);
         }
     }
