@@ -31,6 +31,7 @@ final class Driver {
     static final int POOL_USED_MEM_HIGH = 8;
 
     static final int STREAM_NON_BLOCKING = 0x1;
+    static final int CAPTURE_MODE_THREAD_LOCAL = 1; // CUstreamCaptureMode: only this thread's unsafe calls are refused
     static final int EVENT_DEFAULT = 0x0;
     static final int ERROR_OUT_OF_MEMORY = 2;
 
@@ -40,7 +41,8 @@ final class Driver {
             cuMemPoolSetAttribute, cuMemPoolGetAttribute, cuMemAllocAsync, cuMemFreeAsync, cuMemGetInfo, cuMemHostAlloc,
             cuMemFreeHost, cuMemcpyHtoDAsync, cuMemcpyDtoHAsync, cuMemcpyDtoDAsync, cuMemsetD8Async, cuModuleLoadData,
             cuModuleUnload, cuModuleGetFunction, cuLaunchKernel, cuEventCreate, cuEventRecord, cuEventSynchronize,
-            cuEventElapsedTime, cuEventDestroy;
+            cuEventElapsedTime, cuEventDestroy, cuStreamBeginCapture, cuStreamEndCapture, cuGraphInstantiate, cuGraphLaunch,
+            cuGraphExecDestroy, cuGraphDestroy;
 
     Driver(NativeLibrary lib) {
         cuGetErrorName = lib.function("cuGetErrorName", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
@@ -80,6 +82,12 @@ final class Driver {
         cuEventSynchronize = lib.function("cuEventSynchronize", FunctionDescriptor.of(JAVA_INT, ADDRESS));
         cuEventElapsedTime = lib.function("cuEventElapsedTime_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS));
         cuEventDestroy = lib.function("cuEventDestroy_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        cuStreamBeginCapture = lib.function("cuStreamBeginCapture_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+        cuStreamEndCapture = lib.function("cuStreamEndCapture", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+        cuGraphInstantiate = lib.function("cuGraphInstantiateWithFlags", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG));
+        cuGraphLaunch = lib.function("cuGraphLaunch", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+        cuGraphExecDestroy = lib.function("cuGraphExecDestroy", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        cuGraphDestroy = lib.function("cuGraphDestroy", FunctionDescriptor.of(JAVA_INT, ADDRESS));
     }
 
     // ---------------------------------------------------------------- errors
@@ -190,6 +198,33 @@ final class Driver {
 
     void destroyEvent(MemorySegment event) {
         check(NativeCall.status(() -> (int) cuEventDestroy.invokeExact(event)), "cuEventDestroy");
+    }
+
+    // ---------------------------------------------------------------- graphs
+
+    void beginCapture(MemorySegment stream, int mode) {
+        check(NativeCall.status(() -> (int) cuStreamBeginCapture.invokeExact(stream, mode)), "cuStreamBeginCapture");
+    }
+
+    /** Ends the stream's capture: the graph it recorded; throws when the capture was invalidated (an unsafe call in it). */
+    MemorySegment endCapture(MemorySegment stream) {
+        return addressOut("cuStreamEndCapture", out -> (int) cuStreamEndCapture.invokeExact(stream, out));
+    }
+
+    MemorySegment instantiate(MemorySegment graph) {
+        return addressOut("cuGraphInstantiate", out -> (int) cuGraphInstantiate.invokeExact(out, graph, 0L));
+    }
+
+    void launchGraph(MemorySegment exec, MemorySegment stream) {
+        check(NativeCall.status(() -> (int) cuGraphLaunch.invokeExact(exec, stream)), "cuGraphLaunch");
+    }
+
+    void destroyGraphExec(MemorySegment exec) {
+        check(NativeCall.status(() -> (int) cuGraphExecDestroy.invokeExact(exec)), "cuGraphExecDestroy");
+    }
+
+    void destroyGraph(MemorySegment graph) {
+        check(NativeCall.status(() -> (int) cuGraphDestroy.invokeExact(graph)), "cuGraphDestroy");
     }
 
     // ---------------------------------------------------------------- memory

@@ -16,15 +16,23 @@ import org.junit.jupiter.api.TestFactory;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.Map;
 import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /**
  * Every op of the CUDA backend against PyTorch (float64, from the same inputs) on the cases
  * tools/gpu/make_references.py drew at random for this run: several shapes each, ragged batches, block tables with
  * shuffled blocks, chunks that end on and straddle block edges, and unused table entries that no cache has.
  * Outputs are poisoned with NaN first, so an element the op did not write fails.
+ *
+ * <p>A case whose {@code mode} is bf16 or f16 runs on a backend in that mode, whose KV cache is of that type; its
+ * inputs are rounded to that type by the reference (as the mode's keys, values and queries are), its caches are
+ * filled and read back through {@link CudaBackend#copy} (exact: the values are representable), and attention's
+ * output, which the mode rounds to its type, is held to {@link #SIXTEEN_BIT_OUTPUT}.
  */
 @Tag("gpu")
 class KernelReferenceTest {
@@ -32,17 +40,33 @@ class KernelReferenceTest {
     /** ‖out − ref‖ / ‖ref‖ bounds: f32 arithmetic, longer sums for the reductions and products. */
     private static final double ELEMENTWISE = 1e-6, REDUCTION = 1e-5;
 
-    private static CudaBackend backend;
+    /**
+     * ‖out − ref‖ / ‖ref‖ bounds for an output rounded to nearest in a 16-bit type, against the unrounded float64
+     * reference: each element is off by at most the unit roundoff u (2⁻⁸ for bf16's 8 significant bits, 2⁻¹¹ for
+     * f16's 11; the outputs here are far from f16's subnormals), so the relative L2 error is too, plus the f32
+     * arithmetic's REDUCTION.
+     */
+    private static final Map<DType, Double> SIXTEEN_BIT_OUTPUT = Map.of(DType.BF16, 0x1p-8 + REDUCTION, DType.F16, 0x1p-11 + REDUCTION);
+
+    private static final Map<String, CudaBackend> backends = new HashMap<>(); // by the cases' mode: f32, bf16, f16
 
     @BeforeAll
     static void open() {
         GpuTests.assumeCuda();
-        backend = new CudaBackend(0, Dtype.AUTO);
     }
 
     @AfterAll
     static void close() {
-        if (backend != null) backend.close();
+        backends.values().forEach(CudaBackend::close);
+    }
+
+    private static CudaBackend backend(String mode) {
+        return backends.computeIfAbsent(mode, m -> new CudaBackend(0, switch (m) {
+            case "f32" -> Dtype.AUTO;
+            case "bf16" -> Dtype.BFLOAT16;
+            case "f16" -> Dtype.FLOAT16;
+            default -> throw new IllegalArgumentException("mode " + m);
+        }));
     }
 
     @TestFactory
@@ -62,6 +86,7 @@ class KernelReferenceTest {
     }
 
     private static void run(Case c) {
+        CudaBackend backend = c.backend;
         switch (c.op) {
             case "embedding" -> {
                 Tensor out = c.poisoned("out");
@@ -87,6 +112,12 @@ class KernelReferenceTest {
                 int offset = c.node.get("params").get("row_offset").asInt();
                 Tensor x = c.activationAtRow("x", offset), out = c.poisonedAtRow("out", offset);
                 backend.matmul(x, c.weight("w"), c.has("bias") ? c.weight("bias") : null, out);
+                c.assertClose("out", out, REDUCTION);
+            }
+            case "add_rms_norm" -> {
+                Tensor x = c.activation("x"), out = c.poisoned("out");
+                backend.addRmsNorm(x, c.activation("delta"), c.weight("weight"), c.param("eps"), out);
+                c.assertClose("sum", x, ELEMENTWISE);
                 c.assertClose("out", out, REDUCTION);
             }
             case "add" -> {
@@ -120,16 +151,23 @@ class KernelReferenceTest {
                 c.assertClose("out", x, ELEMENTWISE);
             }
             case "write_kv_cache" -> {
-                Tensor kCache = c.activation("k_cache"), vCache = c.activation("v_cache");
+                Tensor kCache = c.kvCache("k_cache"), vCache = c.kvCache("v_cache");
                 backend.writeKvCache(c.activation("k"), c.activation("v"), c.ints("slots"), kCache, vCache);
-                c.assertExact("k_cache_out", kCache);
-                c.assertExact("v_cache_out", vCache);
+                c.assertExact("k_cache_out", c.widenedCache(kCache));
+                c.assertExact("v_cache_out", c.widenedCache(vCache));
+            }
+            case "copy_to_cache" -> {
+                Tensor cache = backend.allocateKvCache(c.array("out").shape());
+                assertEquals(c.dtype("out"), cache.dtype(), "the KV cache type of a " + c.mode + " backend");
+                backend.copy(c.activation("src"), cache);
+                c.assertExact("out", c.widenedCache(cache));
             }
             case "paged_attention" -> {
                 Tensor out = c.poisoned("out");
-                backend.pagedAttention(c.activation("q"), c.activation("k_cache"), c.activation("v_cache"), c.ints("positions"),
+                backend.pagedAttention(c.activation("q"), c.kvCache("k_cache"), c.kvCache("v_cache"), c.ints("positions"),
                         c.ints("token_seq"), c.ints("block_tables"), c.param("scale"), out);
-                c.assertClose("out", out, REDUCTION);
+                DType cacheType = c.dtype("k_cache");
+                c.assertClose("out", out, cacheType == DType.F32 ? REDUCTION : SIXTEEN_BIT_OUTPUT.get(cacheType));
             }
             case "attention" -> {
                 Tensor out = c.poisoned("out");
@@ -145,14 +183,18 @@ class KernelReferenceTest {
     /** One reference case: its JSON and arrays, and the device tensors made from them. */
     private static final class Case {
         final Path dir;
-        final String id, op;
+        final String id, op, mode;
         final JsonNode node;
+        final CudaBackend backend;
 
         Case(Path dir, String id, JsonNode node) {
             this.dir = dir;
             this.id = id;
             this.node = node;
             this.op = node.get("op").asText();
+            JsonNode m = node.get("params").get("mode");
+            this.mode = m == null ? "f32" : m.asText();
+            this.backend = backend(mode);
         }
 
         boolean has(String name) {
@@ -200,6 +242,22 @@ class KernelReferenceTest {
             Tensor whole = backend.allocate(shape);
             backend.copyToDevice(GpuTests.nans(whole.numel()), whole);
             return whole.rows(offset, shape[0]);
+        }
+
+        /** A KV cache of the backend's cache type (which must be the case's) holding the array's values. */
+        Tensor kvCache(String name) {
+            NpyArray a = array(name);
+            Tensor cache = backend.allocateKvCache(a.shape());
+            assertEquals(dtype(name), cache.dtype(), "the KV cache type of a " + mode + " backend");
+            backend.copy(activation(name), cache);
+            return cache;
+        }
+
+        /** A KV cache widened to f32, to read back. */
+        Tensor widenedCache(Tensor cache) {
+            Tensor f32 = backend.allocate(cache.shape());
+            backend.copy(cache, f32);
+            return f32;
         }
 
         Tensor weight(String name) {

@@ -28,7 +28,7 @@ class KernelTimingsTest {
         try (CudaBackend b = new CudaBackend(0, Dtype.AUTO)) {
             System.out.println("timings on " + b.deviceDescription());
             Tensor w = weight(b, random, "w", I, D), wd = weight(b, random, "wd", D, I), wq = weight(b, random, "wq", D, D);
-            for (int n : new int[] {1, 8, 64, 600}) {
+            for (int n : new int[] {1, 2, 4, 8, 64, 600}) {
                 Tensor x = activation(b, random, n, D), out = b.allocate(n, I);
                 double ms = time(b, () -> b.matmul(x, w, null, out));
                 report("matmul bf16 " + n + "x" + D + " . " + I + "x" + D, ms, 2.0 * n * D * I, 2L * I * D + 4L * n * (D + I));
@@ -41,20 +41,9 @@ class KernelTimingsTest {
             }
             Tensor x = activation(b, random, 1, D), normed = b.allocate(1, D), normWeight = b.allocate(D);
             report("rmsNorm 1x4096", time(b, () -> b.rmsNorm(x, normWeight, 1e-5f, normed)), 0, 8L * D);
-            for (int context : new int[] {512, 4096}) {
-                for (int seqs : new int[] {1, 32}) {
-                    int blocksPerSeq = context / BLOCK, blocks = seqs * blocksPerSeq;
-                    Tensor kc = randomLarge(b, random, blocks * BLOCK, HEADS * HEAD_DIM).view(0, blocks, BLOCK, HEADS, HEAD_DIM);
-                    Tensor q = activation(b, random, seqs, HEADS * HEAD_DIM), out = b.allocate(seqs, HEADS * HEAD_DIM);
-                    int[] positions = new int[seqs], tokenSeq = IntStream.range(0, seqs).toArray();
-                    Arrays.fill(positions, context - 1);
-                    IntTensor pos = ints(b, positions), seq = ints(b, tokenSeq);
-                    IntTensor tables = b.allocateInts(seqs, blocksPerSeq);
-                    b.copyToDevice(IntStream.range(0, blocks).toArray(), tables);
-                    double ms = time(b, () -> b.pagedAttention(q, kc, kc, pos, seq, tables, 0.088f, out));
-                    report("pagedAttention decode " + seqs + " seqs x " + context + " positions, 32 heads hd 128", ms, 0,
-                            2L * 4 * (long) seqs * context * HEADS * HEAD_DIM);
-                }
+            pagedAttentionTimings(b, random);
+            try (CudaBackend bf16 = new CudaBackend(0, Dtype.BFLOAT16)) {
+                pagedAttentionTimings(bf16, random);
             }
             Tensor q = activation(b, random, 577, 1024), out = b.allocate(577, 1024);
             double ms = time(b, () -> b.attention(q, q, q, 16, 577, 0.125f, out));
@@ -62,7 +51,30 @@ class KernelTimingsTest {
         }
     }
 
-    private static double time(CudaBackend b, Runnable op) {
+    /** Decode attention over the backend's own KV cache type: f32 for Dtype.AUTO, bf16 for Dtype.BFLOAT16. */
+    private static void pagedAttentionTimings(CudaBackend b, Random random) {
+        for (int context : new int[] {512, 4096}) {
+            for (int seqs : new int[] {1, 32}) {
+                int blocksPerSeq = context / BLOCK, blocks = seqs * blocksPerSeq;
+                Tensor kc = b.allocateKvCache(blocks, BLOCK, HEADS, HEAD_DIM);
+                try (Tensor random32 = randomLarge(b, random, blocks * BLOCK, HEADS * HEAD_DIM)) {
+                    b.copy(random32, kc);
+                }
+                Tensor q = activation(b, random, seqs, HEADS * HEAD_DIM), out = b.allocate(seqs, HEADS * HEAD_DIM);
+                int[] positions = new int[seqs], tokenSeq = IntStream.range(0, seqs).toArray();
+                Arrays.fill(positions, context - 1);
+                IntTensor pos = ints(b, positions), seq = ints(b, tokenSeq);
+                IntTensor tables = b.allocateInts(seqs, blocksPerSeq);
+                b.copyToDevice(IntStream.range(0, blocks).toArray(), tables);
+                double ms = time(b, () -> b.pagedAttention(q, kc, kc, pos, seq, tables, 0.088f, out));
+                report("pagedAttention decode " + seqs + " seqs x " + context + " positions, 32 heads hd 128, " + kc.dtype() + " cache", ms,
+                        0, 2L * kc.dtype().byteSize() * (long) seqs * context * HEADS * HEAD_DIM);
+                kc.close();
+            }
+        }
+    }
+
+    static double time(CudaBackend b, Runnable op) {
         for (int i = 0; i < 3; i++) op.run();
         b.deviceMemory(); // synchronises
         double[] ms = new double[15];
@@ -76,7 +88,7 @@ class KernelTimingsTest {
         return ms[ms.length / 2];
     }
 
-    private static void report(String what, double ms, double flops, long bytes) {
+    static void report(String what, double ms, double flops, long bytes) {
         System.out.printf("TIMING %-62s %9.4f ms  %7.1f TFLOP/s  %7.1f GB/s%n", what, ms, flops / ms / 1e9, bytes / ms / 1e6);
     }
 
@@ -86,7 +98,7 @@ class KernelTimingsTest {
         return b.upload(GpuTests.weight("timing." + name, DType.BF16, values, rows, cols));
     }
 
-    private static Tensor activation(CudaBackend b, Random random, int rows, int cols) {
+    static Tensor activation(CudaBackend b, Random random, int rows, int cols) {
         float[] values = new float[rows * cols];
         for (int i = 0; i < values.length; i++) values[i] = (float) random.nextGaussian();
         Tensor t = b.allocate(rows, cols);
@@ -102,7 +114,7 @@ class KernelTimingsTest {
         return t;
     }
 
-    private static IntTensor ints(CudaBackend b, int[] values) {
+    static IntTensor ints(CudaBackend b, int[] values) {
         IntTensor t = b.allocateInts(values.length);
         b.copyToDevice(values, t);
         return t;

@@ -40,14 +40,13 @@ class LlavaCudaParityTest {
     /**
      * Last-position logits of the prompt have cosine ≥ 0.999 with HF's; teacher-forced on HF's 64-token greedy
      * continuation (prefill, then one decode step per token, KV cache in shuffled blocks), the top-1 token agrees
-     * with HF's at ≥ 99 % of the positions (issue 5's criterion). KNOWN FAILURE on these fixtures: the tiny
-     * checkpoints' top-2 logits are often within one bf16 rounding step, so even two faithful HF runs disagree
-     * (2026-11-26, H200: HF bf16 eager vs bf16 sdpa agree at 182/192 and 175/192 positions; ours 187/192 and
-     * 181/192). The fix is a fixture whose logits are separated beyond bf16 rounding, not a looser rule; the
-     * agreement where HF's own runs agree is printed for diagnosis only.
+     * with HF's at ≥ 99 % of the positions (issue 5's criteria). The top-1 criterion is asserted on the trained
+     * checkpoints (make_references.py trains the fixtures for a few seconds on the GPU): with random weights the top-2
+     * logits are often within one bf16 rounding step, so even two faithful HF runs disagree (2026-11-26, H200: HF bf16
+     * eager vs bf16 sdpa at 182/192 and 175/192 positions) and agreement there is printed, not asserted.
      */
     @ParameterizedTest
-    @ValueSource(strings = {"llava-tiny", "llava-tiny-gqa"})
+    @ValueSource(strings = {"llava-tiny", "llava-tiny-gqa", "llava-tiny-trained", "llava-tiny-gqa-trained"})
     void bfloat16MatchesTransformersInBfloat16(String checkpoint) throws IOException {
         GpuTests.assumeCuda();
         Path refs = GpuTests.references().resolve("llava").resolve(checkpoint);
@@ -89,7 +88,7 @@ class LlavaCudaParityTest {
                 stableAgree, stablePositions));
         report.forEach(System.out::println);
         assertTrue(minCosine >= 0.999, checkpoint + ": last-position logits cosine " + minCosine + " " + report);
-        assertTrue(agree >= 0.99 * positions, checkpoint + ": teacher-forced top-1 agreement " + report);
+        if (trained(checkpoint)) assertTrue(agree >= 0.99 * positions, checkpoint + ": teacher-forced top-1 agreement " + report);
     }
 
     /**
@@ -145,10 +144,16 @@ class LlavaCudaParityTest {
         assertTrue(worst <= 1e-3 * scale, what + ": max |diff| " + worst + " exceeds 1e-3 x " + scale);
     }
 
+    /** A fixture checkpoint, or a trained one that make_references.py wrote beside the references. */
     static Path checkpointDir(String checkpoint) {
+        if (trained(checkpoint)) return GpuTests.references().resolve("checkpoints").resolve(checkpoint);
         String testdata = System.getProperty("vlm4j.testdata");
         if (testdata == null) throw new IllegalStateException("system property vlm4j.testdata is not set");
         return Path.of(testdata, "checkpoints", checkpoint);
+    }
+
+    private static boolean trained(String checkpoint) {
+        return checkpoint.endsWith("-trained");
     }
 
     static LlavaConfig config(String checkpoint) {

@@ -3,6 +3,7 @@ package dev.vlm4j.cuda;
 import dev.vlm4j.Dtype;
 import dev.vlm4j.backend.DeviceMemory;
 import dev.vlm4j.engine.KvCacheProfiler;
+import dev.vlm4j.engine.KvCacheSize;
 import dev.vlm4j.engine.SequenceChunk;
 import dev.vlm4j.input.ProcessedImage;
 import dev.vlm4j.model.Checkpoint;
@@ -17,13 +18,14 @@ import java.util.List;
 import java.util.Random;
 import java.util.stream.IntStream;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Sizing the KV cache the way vLLM's profile run does, through {@link CudaBackend#deviceMemory()}: a worst-case
  * step (max_num_seqs image prompts filling max_num_batched_tokens) measures the peak; the cache then gets
- * gpu_memory_utilization × total − peak; a runner with that many blocks must load and run a step whose blocks are
- * the cache's last ones, and stay within its share.
+ * gpu_memory_utilization × total − peak in blocks of the bf16 cache's size (half an f32 one's); a runner with that many
+ * blocks must load and run a step whose blocks are the cache's last ones, and stay within its share.
  */
 @Tag("gpu")
 class MemoryProfileTest {
@@ -45,6 +47,7 @@ class MemoryProfileTest {
             DeviceMemory memory = backend.deviceMemory().orElseThrow();
             System.out.printf("KV cache %d blocks of %d tokens%n", blocks, BLOCK_SIZE);
             try (LlavaModelRunner runner = LlavaModelRunner.create(backend, weights, config, blocks, BLOCK_SIZE)) {
+                assertEquals(KvCacheSize.bytesPerBlock(config.text(), BLOCK_SIZE, 2), runner.bytesPerBlock(), "a bf16 cache: 2 bytes a number");
                 backend.resetPeakMemory();
                 int[] lastBlocks = IntStream.range(blocks - blocksPerSequence, blocks).toArray();
                 float[] logits = runner.forward(List.of(new SequenceChunk(imagePrompt(config, perSequence), 0, lastBlocks,

@@ -32,6 +32,13 @@ public interface Backend extends AutoCloseable {
     /** A zero-filled f32 tensor. */
     Tensor allocate(int... shape);
 
+    /**
+     * A zero-filled tensor for keys or values of the paged KV cache, in the type the backend keeps them in: f32, or
+     * a 16-bit type where the backend's activations are already rounded to it (so storing them there is exact).
+     * Only {@link #writeKvCache}, {@link #pagedAttention} and {@link #copy} take it.
+     */
+    Tensor allocateKvCache(int... shape);
+
     /** A zero-filled int tensor. */
     IntTensor allocateInts(int... shape);
 
@@ -63,7 +70,10 @@ public interface Backend extends AutoCloseable {
     /** {@code out[i] = src[rows[i]]}. src [T, D], rows [S], out [S, D]. */
     void gatherRows(Tensor src, IntTensor rows, Tensor out);
 
-    /** {@code dst = src} element for element, widening src to f32. Same numel. */
+    /**
+     * {@code dst = src} element for element, converted to dst's type: widened to f32, or rounded to nearest even where
+     * dst is a 16-bit KV cache of {@link #allocateKvCache}. Same numel.
+     */
     void copy(Tensor src, Tensor dst);
 
     // ---------------------------------------------------------------- dense math
@@ -79,6 +89,15 @@ public interface Backend extends AutoCloseable {
 
     /** RMSNorm over the last dimension, HF Llama's: {@code weight * (x / sqrt(mean(x²) + eps))}. x [n, d], out [n, d]. */
     void rmsNorm(Tensor x, Tensor weight, float eps, Tensor out);
+
+    /**
+     * The residual add and the next RMSNorm in one: {@code x += delta}, then {@code out = rmsNorm(x)}. x, delta, out
+     * [n, d] f32. A backend may fuse them (one pass over x instead of three); the result is that of the two ops.
+     */
+    default void addRmsNorm(Tensor x, Tensor delta, Tensor weight, float eps, Tensor out) {
+        add(x, delta);
+        rmsNorm(x, weight, eps, out);
+    }
 
     /** In place: {@code x * sigmoid(1.702 x)}. */
     void quickGelu(Tensor x);
@@ -102,7 +121,7 @@ public interface Backend extends AutoCloseable {
     /**
      * Writes keys and values into the paged cache: token t goes to slot {@code slots[t]}, that is block
      * {@code slots[t] / blockSize}, offset {@code slots[t] % blockSize}. k, v [T, kvHeads * headDim],
-     * slots [T], kCache, vCache [numBlocks, blockSize, kvHeads, headDim].
+     * slots [T], kCache, vCache [numBlocks, blockSize, kvHeads, headDim] from {@link #allocateKvCache}.
      */
     void writeKvCache(Tensor k, Tensor v, IntTensor slots, Tensor kCache, Tensor vCache);
 
@@ -111,7 +130,7 @@ public interface Backend extends AutoCloseable {
      * {@code positions[t]} attends to that sequence's positions {@code 0 .. positions[t]}, position p being in
      * block {@code blockTables[seq][p / blockSize]}. Grouped-query: head h reads kv head
      * {@code h / (heads / kvHeads)}. q, out [T, heads * headDim], kCache, vCache [numBlocks, blockSize,
-     * kvHeads, headDim], positions [T], tokenSeq [T], blockTables [S, maxBlocksPerSeq].
+     * kvHeads, headDim] from {@link #allocateKvCache}, positions [T], tokenSeq [T], blockTables [S, maxBlocksPerSeq].
      */
     void pagedAttention(Tensor q, Tensor kCache, Tensor vCache, IntTensor positions, IntTensor tokenSeq,
                         IntTensor blockTables, float scale, Tensor out);
@@ -121,6 +140,22 @@ public interface Backend extends AutoCloseable {
      * q, k, v, out [B * seqLen, heads * headDim].
      */
     void attention(Tensor q, Tensor k, Tensor v, int heads, int seqLen, float scale, Tensor out);
+
+    // ---------------------------------------------------------------- graphs
+
+    /** Whether {@link #capture} records graphs here (a GPU backend: replaying saves a launch per op). */
+    default boolean supportsGraphs() {
+        return false;
+    }
+
+    /**
+     * Runs {@code ops} in recording mode: the ops they call are recorded, not run, into a graph to {@link Graph#replay}.
+     * The ops must not allocate, free or copy from or to the host; run them once for real first, so that every
+     * kernel is loaded and every scratch buffer has its size.
+     */
+    default Graph capture(Runnable ops) {
+        throw new UnsupportedOperationException("graph capture on the " + name() + " backend");
+    }
 
     /**
      * The device's memory, waiting for queued work first; empty where the backend computes in host memory (the CPU,

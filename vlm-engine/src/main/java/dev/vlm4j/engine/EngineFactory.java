@@ -66,7 +66,7 @@ public final class EngineFactory {
                         + " that can be stored in KV cache (" + (long) numBlocks * args.blockSize() + "). Try increasing "
                         + (cpu ? "cpu_kv_cache_space" : "gpu_memory_utilization") + " or decreasing max_model_len when initializing the engine.");
             }
-            LlavaModelRunner runner = LlavaModelRunner.create(backend, weights, config, numBlocks, args.blockSize());
+            LlavaModelRunner runner = LlavaModelRunner.create(backend, weights, config, numBlocks, args.blockSize(), args.enforceEager());
             opened.add(runner);
             CacheConfig cache = new CacheConfig(args.enablePrefixCaching(), KvCacheSize.swapBlocks(config.text(), args.blockSize(), args.swapSpace()));
             LLMEngine engine = new LLMEngine(runner, tokenizer, scheduling, cache, vl.imageTokenId(), args.seed());

@@ -43,13 +43,13 @@ public final class KvCacheProfiler {
             worstCase.add(new SequenceChunk(ids, 0, IntStream.range(nextBlock, nextBlock + blocks).toArray(), dummyImage(imageInputShape), 0));
             nextBlock += blocks;
         }
-        long peak;
+        long peak, bytesPerBlock; // bytesPerBlock in the backend's KV cache type: a 16-bit cache gets twice the blocks of an f32 one
         try (LlavaModelRunner profile = LlavaModelRunner.create(backend, weights, config, nextBlock, blockSize)) {
             backend.resetPeakMemory();
             profile.forward(worstCase);
             peak = backend.deviceMemory().orElseThrow().peakUsedBytes();
+            bytesPerBlock = profile.bytesPerBlock();
         }
-        long bytesPerBlock = KvCacheSize.bytesPerBlock(config.text(), blockSize, Float.BYTES);
         long budget = (long) (gpuMemoryUtilization * memory.totalBytes()) - peak;
         if (budget < bytesPerBlock) {
             throw new IllegalArgumentException(String.format("No room for the KV cache: the profile step (%d images, %d tokens) peaked at"

@@ -37,10 +37,12 @@ final class LlamaDecoder implements AutoCloseable {
             Tensor postAttentionNorm,      // [D]
             Tensor gate, Tensor up,        // [I, D]
             Tensor down,                   // [D, I]
-            Tensor kCache, Tensor vCache) {} // [numBlocks, blockSize, KV, hd]
+            Tensor kCache, Tensor vCache) {} // [numBlocks + 1, blockSize, KV, hd] in the backend's KV cache type; the last block is padBlock()
 
-    // Activations for up to `capacity` tokens and `rowCapacity` logit rows.
-    private int capacity, rowCapacity;
+    private final int numBlocks;
+
+    // Activations for up to `capacity` tokens and `rowCapacity` logit rows; `allocations` counts their (re)allocations.
+    private int capacity, rowCapacity, allocations;
     private Tensor x;      // [capacity, D] the residual stream
     private Tensor h;      // [capacity, D] normed
     private Tensor q;      // [capacity, H*hd]
@@ -53,7 +55,8 @@ final class LlamaDecoder implements AutoCloseable {
     private Tensor last;   // [rowCapacity, D] the rows whose logits are wanted
     private Tensor lastNormed; // [rowCapacity, D] and normed
     private Tensor logits; // [rowCapacity, V]
-    private float[] hostBlock; // [blockSize * KV * hd] one layer's keys or values of one block, on the host
+    private Tensor blockF32;   // [1, blockSize, KV, hd] one layer's keys or values of one block, as f32 for the host
+    private float[] hostBlock; // [blockSize * KV * hd] the same, on the host
 
     LlamaDecoder(Backend backend, Weights weights, TextConfig config, int numBlocks, int blockSize) {
         if (!config.hiddenAct().equals("silu")) {
@@ -67,6 +70,7 @@ final class LlamaDecoder implements AutoCloseable {
         this.config = config;
         this.qWidth = config.numAttentionHeads() * config.headDim();
         this.kvWidth = config.numKeyValueHeads() * config.headDim();
+        this.numBlocks = numBlocks;
 
         embedTokens = backend.upload(weights.get(PREFIX + "embed_tokens.weight"));
         layers = new ArrayList<>();
@@ -81,8 +85,8 @@ final class LlamaDecoder implements AutoCloseable {
                     upload(weights, p + "post_attention_layernorm.weight"),
                     upload(weights, p + "mlp.gate_proj.weight"), upload(weights, p + "mlp.up_proj.weight"),
                     upload(weights, p + "mlp.down_proj.weight"),
-                    backend.allocate(numBlocks, blockSize, config.numKeyValueHeads(), config.headDim()),
-                    backend.allocate(numBlocks, blockSize, config.numKeyValueHeads(), config.headDim())));
+                    backend.allocateKvCache(numBlocks + 1, blockSize, config.numKeyValueHeads(), config.headDim()),
+                    backend.allocateKvCache(numBlocks + 1, blockSize, config.numKeyValueHeads(), config.headDim())));
         }
         norm = upload(weights, PREFIX + "norm.weight");
         lmHead = config.tieWordEmbeddings() && !weights.contains("lm_head.weight") ? embedTokens : upload(weights, "lm_head.weight");
@@ -140,10 +144,11 @@ final class LlamaDecoder implements AutoCloseable {
         Tensor delta = this.delta.rows(0, tokens); // [T, D]
         Tensor gate = this.gate.rows(0, tokens);   // [T, I]
         Tensor up = this.up.rows(0, tokens);       // [T, I]
-        for (Layer layer : layers) {
+        backend.rmsNorm(x, layers.getFirst().inputNorm, eps, h);
+        for (int l = 0; l < layers.size(); l++) {
+            Layer layer = layers.get(l);
             // Attention: this step's keys and values go into the cache first, then every query reads its
             // sequence's cached positions up to its own.
-            backend.rmsNorm(x, layer.inputNorm, eps, h);
             backend.matmul(h, layer.q, layer.qBias, q);
             backend.matmul(h, layer.k, layer.kBias, k);
             backend.matmul(h, layer.v, layer.vBias, v);
@@ -152,15 +157,15 @@ final class LlamaDecoder implements AutoCloseable {
             backend.writeKvCache(k, v, in.slots, layer.kCache, layer.vCache);
             backend.pagedAttention(q, layer.kCache, layer.vCache, in.positions, in.tokenSeq, in.blockTables, scale, attn);
             backend.matmul(attn, layer.o, null, delta);
-            backend.add(x, delta);
+            backend.addRmsNorm(x, delta, layer.postAttentionNorm, eps, h); // residual, then the MLP's norm
 
             // MLP: down(silu(gate(h)) * up(h)).
-            backend.rmsNorm(x, layer.postAttentionNorm, eps, h);
             backend.matmul(h, layer.gate, null, gate);
             backend.matmul(h, layer.up, null, up);
             backend.siluMul(gate, up, gate);
             backend.matmul(gate, layer.down, null, delta);
-            backend.add(x, delta);
+            if (l + 1 < layers.size()) backend.addRmsNorm(x, delta, layers.get(l + 1).inputNorm, eps, h); // and the next layer's
+            else backend.add(x, delta);
         }
     }
 
@@ -176,8 +181,28 @@ final class LlamaDecoder implements AutoCloseable {
         return logits;
     }
 
+    /**
+     * The cache block no sequence owns (the block manager hands out blocks 0 .. numBlocks - 1): padding tokens of a
+     * replayed graph write their keys and values there.
+     */
+    int padBlock() {
+        return numBlocks;
+    }
+
+    /** Allocates activations for steps of up to {@code tokens} tokens and {@code rows} logit rows now. */
+    void reserve(int tokens, int rows) {
+        ensureCapacity(tokens);
+        ensureRowCapacity(rows);
+    }
+
+    /** Changes whenever an activation tensor is reallocated (graphs recorded on the old ones are then stale). */
+    int allocations() {
+        return allocations;
+    }
+
     private void ensureCapacity(int tokens) {
         if (tokens <= capacity) return;
+        allocations++;
         closeActivations();
         capacity = Math.max(tokens, 2 * capacity);
         int d = config.hiddenSize(), i = config.intermediateSize();
@@ -194,6 +219,7 @@ final class LlamaDecoder implements AutoCloseable {
 
     private void ensureRowCapacity(int rows) {
         if (rows <= rowCapacity) return;
+        allocations++;
         if (last != null) {
             last.close();
             lastNormed.close();
@@ -218,25 +244,40 @@ final class LlamaDecoder implements AutoCloseable {
         return 2 * layers.size() * blockFloats();
     }
 
-    /** Block {@code block}'s keys and values into {@code dst}, layer by layer, keys before values. */
+    /** Device bytes of one block over all layers, in the cache's own type (2 a number for a 16-bit cache). */
+    long bytesPerBlock() {
+        return (long) floatsPerBlock() * layers.getFirst().kCache.dtype().byteSize();
+    }
+
+    /**
+     * Block {@code block}'s keys and values into {@code dst}, layer by layer, keys before values: widened to f32 on
+     * the device (exact), then copied.
+     */
     void copyBlockToHost(int block, float[] dst) {
         int per = blockFloats(), at = 0;
+        Tensor staged = blockF32();
         for (Layer layer : layers) {
             for (Tensor cache : List.of(layer.kCache, layer.vCache)) {
-                backend.copyToHost(cache.rows(block, block + 1), hostBlock(per));
+                backend.copy(cache.rows(block, block + 1), staged);
+                backend.copyToHost(staged, hostBlock);
                 System.arraycopy(hostBlock, 0, dst, at, per);
                 at += per;
             }
         }
     }
 
-    /** The reverse of {@link #copyBlockToHost}. */
+    /**
+     * The reverse of {@link #copyBlockToHost}: f32 to the device, then into the cache's type (exact for values that
+     * came from a cache of that type).
+     */
     void copyBlockFromHost(float[] src, int block) {
         int per = blockFloats(), at = 0;
+        Tensor staged = blockF32();
         for (Layer layer : layers) {
             for (Tensor cache : List.of(layer.kCache, layer.vCache)) {
-                System.arraycopy(src, at, hostBlock(per), 0, per);
-                backend.copyToDevice(hostBlock, cache.rows(block, block + 1));
+                System.arraycopy(src, at, hostBlock, 0, per);
+                backend.copyToDevice(hostBlock, staged);
+                backend.copy(staged, cache.rows(block, block + 1));
                 at += per;
             }
         }
@@ -246,9 +287,13 @@ final class LlamaDecoder implements AutoCloseable {
         return (int) (layers.getFirst().kCache.numel() / layers.getFirst().kCache.dim(0));
     }
 
-    private float[] hostBlock(int size) {
-        if (hostBlock == null) hostBlock = new float[size];
-        return hostBlock;
+    /** The f32 staging block and its host copy, made at the first swap (outside any step). */
+    private Tensor blockF32() {
+        if (blockF32 == null) {
+            blockF32 = backend.allocate(1, layers.getFirst().kCache.dim(1), config.numKeyValueHeads(), config.headDim());
+            hostBlock = new float[blockFloats()];
+        }
+        return blockF32;
     }
 
     private void closeActivations() {
@@ -265,6 +310,7 @@ final class LlamaDecoder implements AutoCloseable {
             logits.close();
         }
         cosSin.close();
+        if (blockF32 != null) blockF32.close();
         for (Layer layer : layers) {
             layer.kCache.close();
             layer.vCache.close();

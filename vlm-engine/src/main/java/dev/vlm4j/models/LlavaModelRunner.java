@@ -30,8 +30,9 @@ public final class LlavaModelRunner implements ModelRunner {
     private final LlamaDecoder languageModel;
     private final StepInputs inputs;
     private final Tensor imageFeatures; // [F, Dv] features given as input (image_input_type image_features)
+    private final DecodeGraphs decodeGraphs; // null: every step eager
 
-    private LlavaModelRunner(Backend backend, Weights weights, LlavaConfig config, int numBlocks, int blockSize) {
+    private LlavaModelRunner(Backend backend, Weights weights, LlavaConfig config, int numBlocks, int blockSize, boolean enforceEager) {
         this.backend = backend;
         this.config = config;
         this.numBlocks = numBlocks;
@@ -43,17 +44,25 @@ public final class LlavaModelRunner implements ModelRunner {
         this.languageModel = new LlamaDecoder(backend, weights, config.text(), numBlocks, blockSize);
         this.inputs = new StepInputs(backend);
         this.imageFeatures = backend.allocate(config.imageFeatureSize(), config.vision().hiddenSize());
+        this.decodeGraphs = enforceEager || !backend.supportsGraphs() ? null
+                : new DecodeGraphs(backend, languageModel, config.text().maxPositionEmbeddings(), blockSize);
     }
 
     /**
-     * A runner whose KV cache holds {@code numBlocks} blocks of {@code blockSize} token slots per layer. The
-     * weights must stay open while the runner is used.
+     * A runner whose KV cache holds {@code numBlocks} blocks of {@code blockSize} token slots per layer, replaying
+     * decode steps as graphs where the backend records them. The weights must stay open while the runner is used.
      */
     public static LlavaModelRunner create(Backend backend, Weights weights, LlavaConfig config, int numBlocks, int blockSize) {
+        return create(backend, weights, config, numBlocks, blockSize, false);
+    }
+
+    /** As {@link #create(Backend, Weights, LlavaConfig, int, int)}; {@code enforceEager} (vLLM's flag): no graphs. */
+    public static LlavaModelRunner create(Backend backend, Weights weights, LlavaConfig config, int numBlocks, int blockSize,
+                                          boolean enforceEager) {
         if (numBlocks <= 0 || blockSize <= 0) {
             throw new IllegalArgumentException("numBlocks and blockSize must be positive, got " + numBlocks + ", " + blockSize);
         }
-        return new LlavaModelRunner(backend, weights, config, numBlocks, blockSize);
+        return new LlavaModelRunner(backend, weights, config, numBlocks, blockSize, enforceEager);
     }
 
     @Override
@@ -80,6 +89,7 @@ public final class LlavaModelRunner implements ModelRunner {
     @Override
     public StepLogits forwardLogits(List<SequenceChunk> chunks) {
         StepPlan plan = StepPlan.of(chunks, limits);
+        if (decodeGraphs != null && decodeGraphs.serves(plan)) return new DeviceLogits(backend, decodeGraphs.forward(plan));
         inputs.upload(plan);
 
         // Text embeddings, with each image's embeddings written over its <image> tokens.
@@ -106,6 +116,11 @@ public final class LlavaModelRunner implements ModelRunner {
     @Override
     public int floatsPerBlock() {
         return languageModel.floatsPerBlock();
+    }
+
+    /** Device bytes of one KV block over all layers, keys and values, in the backend's KV cache type. */
+    public long bytesPerBlock() {
+        return languageModel.bytesPerBlock();
     }
 
     @Override
@@ -149,6 +164,7 @@ public final class LlavaModelRunner implements ModelRunner {
 
     @Override
     public void close() {
+        if (decodeGraphs != null) decodeGraphs.close();
         visionTower.close();
         projector.close();
         languageModel.close();

@@ -26,6 +26,17 @@ final class StepInputs implements AutoCloseable {
         this.backend = backend;
     }
 
+    /** Inputs whose buffer holds {@code capacity} indices from the start. */
+    StepInputs(Backend backend, int capacity) {
+        this.backend = backend;
+        this.buffer = backend.allocateInts(capacity);
+    }
+
+    /** Indices of a decode step of {@code seqs} sequences with block tables {@code width} wide. */
+    static int decodeSize(int seqs, int width) {
+        return Math.multiplyExact(seqs, 5 + width); // ids, positions, slots, sequences, logit rows; the table
+    }
+
     /** Sends {@code plan}'s indices to the device and points the views at them. */
     void upload(StepPlan plan) {
         int[][] parts = {plan.tokenIds(), plan.positions(), plan.slots(), plan.tokenSeq(), plan.logitRows(),

@@ -43,6 +43,34 @@ record StepPlan(int[] tokenIds, int[] positions, int[] slots, int[] tokenSeq, in
         return logitRows.length;
     }
 
+    /** Whether every sequence brings one token and wants its logits, with no image: a decode step. */
+    boolean isDecode() {
+        return numTokens() == numSeqs() && numLogitRows() == numTokens() && images.isEmpty();
+    }
+
+    /**
+     * This decode step laid out as one of {@code seqs} sequences whose block tables are {@code width} wide, the
+     * shape a recorded graph replays: the added sequences compute one token at position 0 whose key and value go to
+     * block {@code padBlock} (no sequence's), and their logits are not wanted.
+     */
+    StepPlan padded(int seqs, int width, int padBlock, int blockSize) {
+        int n = numTokens();
+        if (!isDecode() || seqs < n || width < maxBlocks) {
+            throw new IllegalArgumentException("cannot pad a step of " + n + " tokens, " + numSeqs() + " sequences and "
+                    + maxBlocks + " blocks each to " + seqs + " sequences of " + width + " blocks");
+        }
+        int[] ids = Arrays.copyOf(tokenIds, seqs), pos = Arrays.copyOf(positions, seqs), slot = Arrays.copyOf(slots, seqs);
+        int[] seq = new int[seqs], rows = new int[seqs], tables = new int[seqs * width];
+        Arrays.fill(slot, n, seqs, padBlock * blockSize);
+        for (int s = 0; s < seqs; s++) {
+            seq[s] = s;
+            rows[s] = s;
+            if (s < n) System.arraycopy(blockTables, s * maxBlocks, tables, s * width, maxBlocks);
+            else Arrays.fill(tables, s * width, (s + 1) * width, padBlock);
+        }
+        return new StepPlan(ids, pos, slot, seq, rows, new int[0], new int[0], tables, width, List.of());
+    }
+
     static StepPlan of(List<SequenceChunk> chunks, Limits limits) {
         if (chunks.isEmpty()) throw new IllegalArgumentException("a forward step needs at least one chunk");
         int tokens = 0, maxBlocks = 1, rows = 0;

@@ -1,10 +1,18 @@
-// Scaled dot-product attention, one block per (query row, head): the paged causal form for the decoder and the
-// dense form for CLIP share one core, which takes where each key (and its value) row starts.
+// Scaled dot-product attention, one block per (query row, head[, partition]): the paged causal form for the decoder
+// and the dense form for CLIP share one core, which takes where each key (and its value) row starts.
 //
-// The core streams the keys once with an online softmax: each warp keeps a running max m, a running sum l of
+// The core streams a range of keys once with an online softmax: each warp keeps a running max m, a running sum l of
 // exp(s - m) and an accumulator of exp(s - m) * v over its share of the keys, rescaling both whenever m grows; the
 // warps' partial states are then merged. Lane j of a warp owns head dimensions j, j + 32, …, so a key row is read
 // coalesced and its dot product is one warp reduction.
+//
+// Paged attention splits long contexts ("FlashDecoding"): when few (token, head) pairs would leave most SMs idle,
+// the context is cut into partitions of partitionSize positions, each one block's work, and every block writes its
+// unnormalised state (m, l, acc) to scratch; merge_partitions then rescales the states to their common max and
+// normalises. With one partition the block writes the output row itself.
+//
+// The KV cache holds f32, bf16 or f16 (the activation type of the backend's mode, whose values the cache then
+// stores exactly); keys and values are widened as they are read. q and out are f32.
 #include "common.cuh"
 
 constexpr int MAX_HEAD_DIM = 256;
@@ -28,10 +36,27 @@ struct DenseKeys {
     __device__ __forceinline__ long long row(int p) const { return (first + p) * width + headOffset; }
 };
 
-// out[0 .. headDim) = softmax(scale * q.k_p) . v_p over the n keys p; every thread of the block must call it.
-template <typename Keys>
-__device__ void attend(const float* __restrict__ q, const float* __restrict__ k, const float* __restrict__ v, Keys keys,
-                       int n, int headDim, float scale, int mode, float* __restrict__ out) {
+// Where attend's result goes. Without maxSum: the output row, normalised and rounded to the activation type. With
+// it: one partition's state for merge_partitions, acc unnormalised (relative to the partition's max) in `row`, and
+// its max and sum in maxSum. (One type for both, so attend has one instance and one set of shared arrays.)
+struct Result {
+    float* row;     // [headDim]
+    float* maxSum;  // [2] or null
+    int mode;
+    __device__ __forceinline__ void write(int d, float acc, float sum) const { row[d] = maxSum ? acc : act(acc / sum, mode); }
+    __device__ __forceinline__ void state(float m, float l) const {
+        if (maxSum) {
+            maxSum[0] = m;
+            maxSum[1] = l;
+        }
+    }
+};
+
+// softmax(scale * q.k_p) . v_p over the keys p in [begin, end) (at least one), into `result`; every thread of the
+// block must call it.
+template <typename C, typename Keys>
+__device__ void attend(const float* __restrict__ q, const C* __restrict__ k, const C* __restrict__ v, Keys keys,
+                       int begin, int end, int headDim, float scale, Result result) {
     __shared__ float partMax[WARPS], partSum[WARPS];
     __shared__ float partAcc[WARPS][MAX_HEAD_DIM];
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -43,15 +68,15 @@ __device__ void attend(const float* __restrict__ q, const float* __restrict__ k,
         acc[j] = 0.f;
     }
     float m = NEG_INF, l = 0.f;
-    for (int p = warp; p < n; p += WARPS) {
+    for (int p = begin + warp; p < end; p += WARPS) {
         long long row = keys.row(p);
-        const float* kr = k + row;
-        const float* vr = v + row;
+        const C* kr = k + row;
+        const C* vr = v + row;
         float dot = 0.f;
 #pragma unroll
         for (int j = 0; j < PER_LANE; j++) {
             int d = lane + 32 * j;
-            if (d < headDim) dot += qr[j] * kr[d];
+            if (d < headDim) dot += qr[j] * to_float(kr[d]);
         }
         float s = warp_sum(dot) * scale;
         float mNew = fmaxf(m, s);
@@ -61,7 +86,7 @@ __device__ void attend(const float* __restrict__ q, const float* __restrict__ k,
 #pragma unroll
         for (int j = 0; j < PER_LANE; j++) {
             int d = lane + 32 * j;
-            if (d < headDim) acc[j] = acc[j] * correction + e * vr[d];
+            if (d < headDim) acc[j] = acc[j] * correction + e * to_float(vr[d]);
         }
         m = mNew;
     }
@@ -82,37 +107,101 @@ __device__ void attend(const float* __restrict__ q, const float* __restrict__ k,
         weight[w] = expf(partMax[w] - max);  // 0 for a warp that saw no key
         sum += partSum[w] * weight[w];
     }
+    if (threadIdx.x == 0) result.state(max, sum);
     for (int d = threadIdx.x; d < headDim; d += blockDim.x) {
         float o = 0.f;
         for (int w = 0; w < WARPS; w++) o += partAcc[w][d] * weight[w];
-        out[d] = act(o / sum, mode);
+        result.write(d, o, sum);
     }
 }
 
-// Causal attention over the paged cache. q, out [T, heads * headDim]; grid (T, heads), block 32 * WARPS.
-extern "C" __global__ void __launch_bounds__(32 * WARPS)
-paged_attention(const float* q, const float* kCache, const float* vCache, const int* positions, const int* tokenSeq,
-                const int* blockTables, float* out, int heads, int kvHeads, int headDim, int blockSize, int numBlocks,
-                int seqs, int maxBlocks, float scale, ErrorRecord* err, int mode) {
-    int t = blockIdx.x, h = blockIdx.y;
-    int seq = tokenSeq[t], position = positions[t];
-    if (seq < 0 || seq >= seqs || position < 0 || position / blockSize >= maxBlocks) {
-        if (threadIdx.x == 0 && h == 0) report(err, ERR_BLOCK_TABLE, t, seq, position);
-        return;
+// Token t's sequence and position if they are valid for the block tables, else -1 (and the error is reported once).
+__device__ __forceinline__ int checked_position(const int* positions, const int* tokenSeq, int t, int seqs, int maxBlocks,
+                                                int blockSize, bool reporter, ErrorRecord* err, int* seq) {
+    *seq = tokenSeq[t];
+    int position = positions[t];
+    if (*seq < 0 || *seq >= seqs || position < 0 || position / blockSize >= maxBlocks) {
+        if (reporter && threadIdx.x == 0) report(err, ERR_BLOCK_TABLE, t, *seq, position);
+        return -1;
     }
+    return position;
+}
+
+// Causal attention over the paged cache, partition `part` of token t's context: positions
+// [part * partitionSize, min((part + 1) * partitionSize, position + 1)). A partition that starts past the token's
+// position has no work (the host sizes partitions for the longest context the block tables can hold).
+// q, out [T, heads * headDim]; partitionAcc [T, heads, partitions, headDim], partitionMaxSum [T, heads, partitions, 2]
+// (unused with one partition); grid (T, heads * partitions), block 32 * WARPS.
+template <typename C>
+__device__ void paged_attention(const float* q, const C* kCache, const C* vCache, const int* positions, const int* tokenSeq,
+                                const int* blockTables, float* out, float* partitionAcc, float* partitionMaxSum, int heads,
+                                int kvHeads, int headDim, int blockSize, int numBlocks, int seqs, int maxBlocks, int partitionSize,
+                                float scale, ErrorRecord* err, int mode) {
+    int t = blockIdx.x, h = blockIdx.y % heads, part = blockIdx.y / heads, partitions = gridDim.y / heads;
+    int seq;
+    int position = checked_position(positions, tokenSeq, t, seqs, maxBlocks, blockSize, blockIdx.y == 0, err, &seq);
+    int begin = part * partitionSize;
+    if (position < begin) return;  // a bad token (reported), or a partition past this token's context
+    int end = min(begin + partitionSize, position + 1);
     const int* table = blockTables + (long long) seq * maxBlocks;
+    long long state = ((long long) t * heads + h) * partitions + part;
     int bad = 0;
-    for (int b = threadIdx.x; b <= position / blockSize; b += blockDim.x) {
+    for (int b = begin / blockSize + threadIdx.x; b <= (end - 1) / blockSize; b += blockDim.x) {
         int id = table[b];
         if (id < 0 || id >= numBlocks) {
             bad = 1;
             if (h == 0) report(err, ERR_BLOCK_ID, id, numBlocks, t);
         }
     }
-    if (__syncthreads_or(bad)) return;
-    long long row = ((long long) t * heads + h) * headDim;
+    if (__syncthreads_or(bad)) {
+        if (partitions > 1 && threadIdx.x == 0) partitionMaxSum[2 * state + 1] = -1.f;  // tells the merge to leave the row alone
+        return;
+    }
     PagedKeys keys{table, blockSize, kvHeads, headDim, h / (heads / kvHeads)};
-    attend(q + row, kCache, vCache, keys, position + 1, headDim, scale, mode, out + row);
+    long long row = ((long long) t * heads + h) * headDim;
+    Result result = partitions == 1 ? Result{out + row, nullptr, mode}
+                                    : Result{partitionAcc + state * headDim, partitionMaxSum + 2 * state, mode};
+    attend(q + row, kCache, vCache, keys, begin, end, headDim, scale, result);
+}
+
+#define PAGED_ATTENTION(C, N)                                                                                      \
+    extern "C" __global__ void __launch_bounds__(32 * WARPS) paged_attention_##N(                                \
+            const float* q, const C* kCache, const C* vCache, const int* positions, const int* tokenSeq,         \
+            const int* blockTables, float* out, float* partitionAcc, float* partitionMaxSum, int heads, int kvHeads, \
+            int headDim, int blockSize, int numBlocks, int seqs, int maxBlocks, int partitionSize, float scale,  \
+            ErrorRecord* err, int mode) {                                                                          \
+        paged_attention(q, kCache, vCache, positions, tokenSeq, blockTables, out, partitionAcc, partitionMaxSum, heads, \
+                        kvHeads, headDim, blockSize, numBlocks, seqs, maxBlocks, partitionSize, scale, err, mode); \
+    }
+FOR_EACH_DTYPE(PAGED_ATTENTION)
+
+// out[t, h] from the states of the partitions paged_attention wrote for token t, head h: each is rescaled from its
+// own max to the largest, then the sums and accumulators add up. Grid (T, heads), block 32 * WARPS.
+extern "C" __global__ void __launch_bounds__(32 * WARPS)
+merge_partitions(const float* partitionAcc, const float* partitionMaxSum, const int* positions, const int* tokenSeq,
+                 float* out, int heads, int headDim, int blockSize, int seqs, int maxBlocks, int partitions, int partitionSize,
+                 int mode) {
+    int t = blockIdx.x, h = blockIdx.y;
+    int seq;
+    int position = checked_position(positions, tokenSeq, t, seqs, maxBlocks, blockSize, false, nullptr, &seq);
+    if (position < 0) return;
+    int used = position / partitionSize + 1;
+    long long first = ((long long) t * heads + h) * partitions;
+    const float* maxSum = partitionMaxSum + 2 * first;
+    float max = NEG_INF;
+    for (int i = 0; i < used; i++) {
+        if (maxSum[2 * i + 1] < 0.f) return;  // a partition met a bad block id (reported)
+        max = fmaxf(max, maxSum[2 * i]);
+    }
+    float sum = 0.f;
+    for (int i = 0; i < used; i++) sum += maxSum[2 * i + 1] * expf(maxSum[2 * i] - max);
+    const float* acc = partitionAcc + first * headDim;
+    Result result{out + ((long long) t * heads + h) * headDim, nullptr, mode};
+    for (int d = threadIdx.x; d < headDim; d += blockDim.x) {
+        float o = 0.f;
+        for (int i = 0; i < used; i++) o += acc[(long long) i * headDim + d] * expf(maxSum[2 * i] - max);
+        result.write(d, o, sum);
+    }
 }
 
 // Non-causal attention within groups of seqLen consecutive rows. q, k, v, out [B * seqLen, heads * headDim];
@@ -123,5 +212,5 @@ dense_attention(const float* q, const float* k, const float* v, float* out, int 
     int r = blockIdx.x, h = blockIdx.y, width = heads * headDim;
     long long row = (long long) r * width + h * headDim;
     DenseKeys keys{(long long) (r / seqLen) * seqLen, width, h * headDim};
-    attend(q + row, k, v, keys, seqLen, headDim, scale, mode, out + row);
+    attend(q + row, k, v, keys, 0, seqLen, headDim, scale, Result{out + row, nullptr, mode});
 }

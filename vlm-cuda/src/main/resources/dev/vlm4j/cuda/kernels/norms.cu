@@ -15,6 +15,24 @@ extern "C" __global__ void rms_norm(const float* __restrict__ x, const float* __
     for (int i = threadIdx.x; i < d; i += blockDim.x) o[i] = act(act(row[i] * inv, mode) * weight[i], mode);
 }
 
+// x += delta (rounded as the add op rounds), then out = rms_norm(x): the residual add and the next norm of a decoder
+// layer in one pass. x, delta, out [n, d]; grid n.
+extern "C" __global__ void add_rms_norm(float* __restrict__ x, const float* __restrict__ delta, const float* __restrict__ weight,
+                                        float* __restrict__ out, int d, float eps, int mode) {
+    __shared__ float scratch[32];
+    float* row = x + (long long) blockIdx.x * d;
+    const float* add = delta + (long long) blockIdx.x * d;
+    float sum = 0.f;
+    for (int i = threadIdx.x; i < d; i += blockDim.x) {
+        float v = act(row[i] + add[i], mode);
+        row[i] = v;
+        sum += v * v;
+    }
+    float inv = 1.f / sqrtf(block_sum(sum, scratch) / d + eps);
+    float* o = out + (long long) blockIdx.x * d;
+    for (int i = threadIdx.x; i < d; i += blockDim.x) o[i] = act(act(row[i] * inv, mode) * weight[i], mode);
+}
+
 // out = (x - mean) / sqrt(var + eps) * weight + bias, biased variance (two passes over the row).
 extern "C" __global__ void layer_norm(const float* __restrict__ x, const float* __restrict__ weight, const float* __restrict__ bias,
                                       float* __restrict__ out, int d, float eps, int mode) {

@@ -47,9 +47,11 @@ FOR_EACH_DTYPE(GATHER)
     }
 FOR_EACH_DTYPE(SCATTER)
 
-// Token t's key and value rows go to slot slots[t] of the caches [numBlocks * blockSize, width]; grid T.
-extern "C" __global__ void write_kv_cache(const float* k, const float* v, const int* slots, float* kCache, float* vCache,
-                                          int width, long long numSlots, ErrorRecord* err) {
+// Token t's key and value rows go to slot slots[t] of the caches [numBlocks * blockSize, width], stored as C
+// (exact in a 16-bit mode, whose keys and values are already rounded to C); grid T.
+template <typename C>
+__device__ void write_kv_cache(const float* k, const float* v, const int* slots, C* kCache, C* vCache, int width,
+                               long long numSlots, ErrorRecord* err) {
     int t = blockIdx.x, slot = slots[t];
     if (slot < 0 || slot >= numSlots) {
         if (threadIdx.x == 0) report(err, ERR_KV_SLOT, slot, (int) min(numSlots, (long long) 0x7fffffff), t);
@@ -57,10 +59,17 @@ extern "C" __global__ void write_kv_cache(const float* k, const float* v, const 
     }
     long long src = (long long) t * width, dst = (long long) slot * width;
     for (int i = threadIdx.x; i < width; i += blockDim.x) {
-        kCache[dst + i] = k[src + i];
-        vCache[dst + i] = v[src + i];
+        kCache[dst + i] = from_float<C>(k[src + i]);
+        vCache[dst + i] = from_float<C>(v[src + i]);
     }
 }
+
+#define WRITE_KV_CACHE(C, N)                                                                                       \
+    extern "C" __global__ void write_kv_cache_##N(const float* k, const float* v, const int* slots, C* kCache,   \
+                                                  C* vCache, int width, long long numSlots, ErrorRecord* err) {  \
+        write_kv_cache(k, v, slots, kCache, vCache, width, numSlots, err);                                         \
+    }
+FOR_EACH_DTYPE(WRITE_KV_CACHE)
 
 // In place on row t of x [T, heads * headDim], HF's rotate_half convention; cosSin [maxPositions, headDim] holds
 // cos in the first half of a row and sin in the second. In a 16-bit mode, as in HF: cos and sin are rounded to the

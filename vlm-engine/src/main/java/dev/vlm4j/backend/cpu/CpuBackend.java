@@ -37,6 +37,12 @@ public final class CpuBackend implements Backend {
         return CpuTensor.allocate(DType.F32, shape);
     }
 
+    /** The CPU keeps keys and values in f32, as its activations. */
+    @Override
+    public Tensor allocateKvCache(int... shape) {
+        return allocate(shape);
+    }
+
     @Override
     public IntTensor allocateInts(int... shape) {
         return CpuIntTensor.allocate(shape);
