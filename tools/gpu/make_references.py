@@ -9,6 +9,8 @@ Outputs (under --out):
   kernels/<op>-<i>.json   one case of one Backend op: {"op", "name", "params", "arrays": {name: file}, "dtypes": {name: dtype}}
   kernels/*.npy           its inputs and expected outputs, float32 or int32. An input whose dtype is bf16 or f16 holds
                           values already rounded to that type, so the Java side stores them exactly.
+  sampling/<i>.json       one Backend.sample case: per-sample parameters and the expected tokens, ranks and top ids;
+  sampling/<i>.*.npy      its logits [R, V] (float32) and expected log-probabilities (float32, -inf kept)
   flash_attention/...     the same for the tensor-core prefill attention (16-bit modes): float64 attention of
                           bf16/f16 inputs, and the error PyTorch's own sdpa in that dtype makes on the case.
   llava/<ckpt>/<photo>.json       HF transformers bfloat16 on the GPU: greedy 64-token continuation of the fixture prompt
@@ -262,6 +264,94 @@ def attention_cases(c):
                "out": out.reshape(b * seq, h * hd)})
 
 
+def reference_sample(row, greedy, temperature, top_k, top_p, min_p, uniform, k):
+    """vLLM 0.4's sampler on one row, without penalties, in float64 where vLLM's numbers are probabilities and in
+    float32 where they are logits (the division by the temperature, x - max): temperature (1 when greedy); top-k keeps
+    the logits >= the k-th largest; top-p walks the tokens by ascending probability (equal logits: the higher id first)
+    and removes them while the running sum stays <= 1 - top_p, never the most probable; min-p removes the tokens below
+    min_p times the top probability; log_softmax of what is left. Greedy takes the first argmax; a draw takes the
+    first token, in id order, where the cumulative probability exceeds `uniform` (the last possible one if none).
+    Returns (token, window, logprob, rank, top ids, top logprobs): window is the id range [first, last] a draw may
+    also end in when summed in another order (the token alone where no partial sum is within 1e-10 of the uniform);
+    rank = 1 + the tokens with a larger log-probability; the top k are ordered by log-probability, then ascending id."""
+    n = row.numel()
+    ids = np.arange(n)
+    x = row / torch.tensor(temperature, dtype=torch.float32)
+    xmax = x.max()
+    d = (x - xmax).to(torch.float64)
+    e = torch.exp(d)
+    keep = torch.ones(n, dtype=torch.bool)
+    if 0 < top_k < n:
+        kth = torch.sort(x, descending=True).values[top_k - 1]
+        keep &= x >= kth
+    if top_p < 1:
+        p = torch.where(keep, e / e[keep].sum(), torch.zeros_like(e))
+        ascending = torch.from_numpy(np.lexsort((-ids, x.numpy())))  # by logit, then higher id first
+        removed = torch.cumsum(p[ascending], 0) <= 1 - top_p
+        removed[-1] = False
+        keep[ascending[removed]] = False
+    if min_p > 0:
+        total = e[keep].sum()
+        keep &= ~(e / total < min_p * (1 / total))
+    lp = torch.where(keep, d - torch.log(e[keep].sum()), torch.full_like(d, float("-inf")))
+    if greedy:
+        token = int(torch.argmax(lp))
+        window = [token, token]
+    else:
+        inclusive = torch.cumsum(torch.exp(lp), 0)
+        over = (inclusive > uniform).nonzero()
+        token = int(over[0]) if len(over) else int(keep.nonzero()[-1])
+        # Where the cumulative sum passes within summation rounding of the target (always so at 1 - 2^-53 when the
+        # last tokens are improbable), a sum in another order may stop at another token of this id range.
+        eps = 1e-10
+        exclusive = inclusive - torch.exp(lp)
+        possible = (keep & (inclusive > uniform - eps) & (exclusive <= uniform + eps)).nonzero()
+        window = [min(token, int(possible[0])), max(token, int(possible[-1]))] if len(possible) else [token, token]
+    rank = 1 + int((lp > lp[token]).sum())
+    top = np.lexsort((ids, -lp.numpy()))[:k]
+    return token, window, float(lp[token]), rank, top.tolist(), lp[top].tolist()
+
+
+def sampling_cases(out):
+    """Backend.sample cases: random logits with ties (copies of the maximum and of other values), -inf and +-0, rows
+    sampled several times (best_of), greedy and random samples with every filter mix, uniforms including 0 and
+    1 - 2^-53, and 0 to 20 log-probabilities."""
+    d = os.path.join(out, "sampling")
+    os.makedirs(d, exist_ok=True)
+    for i, (v, rows, samples, k) in enumerate([(37, 6, 40, 5), (37, 3, 12, 37), (32064, 16, 48, 20), (32064, 4, 8, 0),
+                                               (151936, 8, 24, 20), (151936, 2, 4, 1)]):
+        logits = (torch.randn(rows, v, dtype=torch.float64) * torch.empty(rows, 1, dtype=torch.float64).uniform_(0.5, 6)).float()
+        for r in range(rows):
+            row = logits[r]
+            top = int(torch.argmax(row))
+            row[torch.randint(0, v, (3,))] = float(row[top])                          # ties at the maximum
+            row[torch.randint(0, v, (v // 10,))] = float(row[int(torch.randint(0, v, ()))])  # a large tie elsewhere
+            row[torch.randint(0, v, (v // 20,))] = float("-inf")
+            if r % 3 == 0:
+                row[torch.randint(0, v, (4,))] = 0.0
+                row[torch.randint(0, v, (4,))] = -0.0
+            if r % 4 == 1:
+                row.mul_(1e-3)  # a flat row: top-p and min-p keep most of it
+        cases = []
+        for s in range(samples):
+            row = s % rows
+            greedy = s % 5 == 0
+            temperature = 1.0 if greedy else float(np.float32(np.random.choice([1.0, 0.7, 1.3, 0.25, 3.0])))
+            top_k = int(np.random.choice([-1, -1, 1, 5, 50, v - 1, v]))
+            top_p = float(np.random.choice([1.0, 1.0, 0.95, 0.5, 0.05, 1e-9]))
+            min_p = float(np.random.choice([0.0, 0.0, 0.05, 0.3, 1.0]))
+            uniform = 0.0 if greedy else [0.0, 1 - 2 ** -53, float(torch.rand(1, dtype=torch.float64))][s % 3]
+            token, window, logprob, rank, top_ids, top_logprobs = reference_sample(logits[row], greedy, temperature, top_k, top_p,
+                                                                          min_p, uniform, min(k, v))
+            cases.append({"row": row, "greedy": greedy, "temperature": temperature, "top_k": top_k, "top_p": top_p,
+                          "min_p": min_p, "uniform": uniform, "token": token, "token_window": window, "rank": rank,
+                          "top_ids": top_ids})
+            cases[-1]["logprobs"] = f"{i}.logprobs-{s}.npy"
+            np.save(os.path.join(d, cases[-1]["logprobs"]), np.array([logprob] + top_logprobs, dtype=np.float32))
+        np.save(os.path.join(d, f"{i}.logits.npy"), logits.numpy())
+        with open(os.path.join(d, f"{i}.json"), "w") as f:
+            json.dump({"name": f"V{v} R{rows} S{samples} k{k}", "logits": f"{i}.logits.npy", "num_logprobs": k,
+                       "samples": cases}, f)
 def sdpa(q, k, v, mask, dtype):
     """PyTorch's sdpa in `dtype`, as HF runs it (kv heads repeated, output in dtype), as float64. q [H, n, hd], k, v
     [H, ctx, hd] float64 holding dtype values; mask [n, ctx] bool (True: attend) or None."""
@@ -424,6 +514,7 @@ def main():
     args = ap.parse_args()
     seed = int(time.time())
     torch.manual_seed(seed)
+    np.random.seed(seed % 2 ** 32)
     print(f"seed {seed}, torch {torch.__version__}, cuda {torch.cuda.is_available()}", flush=True)
     cases = Cases(args.out)
     for part in (rows_cases, dense_cases, attention_cases):
@@ -431,6 +522,9 @@ def main():
         part(cases)
         print(f"{part.__name__}: {time.time() - t0:.1f} s", flush=True)
     print("cases:", cases.count, flush=True)
+    t0 = time.time()
+    sampling_cases(args.out)
+    print(f"sampling_cases: {time.time() - t0:.1f} s", flush=True)
     t0 = time.time()
     flash_attention_cases(args.out)
     print(f"flash_attention_cases: {time.time() - t0:.1f} s", flush=True)

@@ -5,8 +5,10 @@ import dev.vlm4j.backend.Backend;
 import dev.vlm4j.backend.DeviceMemory;
 import dev.vlm4j.backend.Graph;
 import dev.vlm4j.backend.IntTensor;
+import dev.vlm4j.backend.SampledToken;
 import dev.vlm4j.backend.ShapedTensor;
 import dev.vlm4j.backend.Tensor;
+import dev.vlm4j.backend.TokenSampling;
 import dev.vlm4j.model.DType;
 import dev.vlm4j.model.WeightTensor;
 
@@ -23,7 +25,7 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
 
 /**
  * The CUDA backend: every op queued on one stream of one GPU, kernels compiled at first use with NVRTC, matmuls
- * through cuBLASLt. Nothing waits for the GPU except {@link #copyToHost}.
+ * through cuBLASLt. Nothing waits for the GPU except {@link #copyToHost} and {@link #sample}.
  *
  * <p>Numerics. Matrices (2-D and larger weights) live on the device in the backend's weight type: the
  * checkpoint's own ({@link Dtype#AUTO}) or the one asked for, rounded to nearest even once at upload. Vectors
@@ -66,6 +68,7 @@ public final class CudaBackend implements Backend {
     private final Gemm gemm;
     private final HostStaging staging;
     private final DeviceErrors errors;
+    private final CudaSampler sampler;
     private final DType weightType; // null: each weight keeps its stored type
     private final int activationMode; // common.cuh ActivationMode: what ops round their f32 outputs to
     private final DType kvCacheType;  // the activation type: keys and values are already rounded to it
@@ -121,6 +124,7 @@ public final class CudaBackend implements Backend {
             this.gemm = new Gemm(device, libraries.cublasLt);
             this.staging = new HostStaging(device, STAGING_BYTES);
             this.errors = new DeviceErrors(device);
+            this.sampler = new CudaSampler(device, kernels, staging, this::synchronize);
             // Allocated once, at its largest: split attention never allocates while a step is queued.
             this.maxPartitionStates = PARTITION_BLOCKS_PER_SM * device.multiprocessors;
             this.partitionAcc = new DevicePointer(device.allocate((long) maxPartitionStates * MAX_HEAD_DIM * Float.BYTES));
@@ -225,6 +229,12 @@ public final class CudaBackend implements Backend {
         if (dst.length > 0) device.driver.copyDeviceToHost(stage, s.address, stage.byteSize(), device.stream);
         synchronize();
         MemorySegment.copy(stage, JAVA_FLOAT, 0, dst, 0, dst.length);
+    }
+
+    @Override
+    public List<SampledToken> sample(Tensor logits, List<TokenSampling> samples, int numLogprobs) {
+        if (closed) throw new IllegalStateException("the CUDA backend is closed");
+        return sampler.sample(cuda(logits), samples, numLogprobs);
     }
 
     /** Waits for every queued op; throws the first bad-index error a kernel recorded since the last wait. */
@@ -662,6 +672,7 @@ public final class CudaBackend implements Backend {
             if (flashTiles != null) device.free(flashTiles.address());
             device.free(partitionAcc.address());
             device.free(partitionMaxSum.address());
+            sampler.close();
             for (CudaTensor t : uploads.values()) device.free(t.address);
             uploads.clear();
             kernels.close();

@@ -2,12 +2,13 @@ package dev.vlm4j.backend;
 
 import dev.vlm4j.model.WeightTensor;
 
+import java.util.List;
 import java.util.Optional;
 
 /**
  * The op set the models are written against. A model run is a sequence of these calls on opaque device
- * tensors; no op returns data to the host except {@link #copyToHost}, so a GPU backend can queue a whole step
- * (and capture it) without a round trip. Per-step metadata reaches the device with {@link #copyToDevice(int[],
+ * tensors; no op returns data to the host except {@link #copyToHost} and {@link #sample}, so a GPU backend can
+ * queue a whole step (and capture it) without a round trip. Per-step metadata reaches the device with {@link #copyToDevice(int[],
  * IntTensor)} once per step, before the ops that read it.
  *
  * <p>Conventions: activations are f32; weights ({@code w}, {@code weight}, {@code bias}, {@code table}) may be
@@ -49,6 +50,14 @@ public interface Backend extends AutoCloseable {
 
     /** Device → host, the only way back: {@code dst.length == src.numel()}, src f32. Waits for queued work. */
     void copyToHost(Tensor src, float[] dst);
+
+    /**
+     * Samples a token from rows of {@code logits} [R, V] on the device, one per entry of {@code samples} (in its order),
+     * and brings back only the tokens, their log-probabilities and ranks, and the {@code numLogprobs} most probable
+     * tokens of each processed row (at most V): vLLM 0.4's sampler as the engine's {@code Sampler} defines it (see
+     * {@link TokenSampling}). Waits for queued work.
+     */
+    List<SampledToken> sample(Tensor logits, List<TokenSampling> samples, int numLogprobs);
 
     // ---------------------------------------------------------------- rows
 

@@ -13,8 +13,12 @@ final class BeamSearch {
 
     private BeamSearch() {}
 
-    /** The candidates, best first; equal scores in (parent, token) order, as a flat index would sort. */
-    static List<OutputProcessor.Sample> candidates(List<Sequence> parents, List<double[]> logprobs, int beamWidth, boolean first) {
+    /**
+     * The candidates, best first; equal scores in (parent, token) order, as a flat index would sort; each reports the
+     * {@code numLogprobs} most probable tokens of its parent's row.
+     */
+    static List<OutputProcessor.Sample> candidates(List<Sequence> parents, List<double[]> logprobs, int beamWidth, boolean first,
+                                                   int numLogprobs) {
         int want = 2 * beamWidth;
         record Candidate(int parent, int token, double score) {}
         List<Candidate> all = new ArrayList<>();
@@ -27,7 +31,7 @@ final class BeamSearch {
                 .thenComparingInt(Candidate::parent).thenComparingInt(Candidate::token));
         List<OutputProcessor.Sample> samples = new ArrayList<>(want);
         for (Candidate c : all.subList(0, Math.min(want, all.size()))) {
-            samples.add(new OutputProcessor.Sample(parents.get(c.parent()), c.token(), logprobs.get(c.parent())));
+            samples.add(new OutputProcessor.Sample(parents.get(c.parent()), Sampler.sampled(logprobs.get(c.parent()), c.token(), numLogprobs)));
         }
         return samples;
     }

@@ -119,19 +119,25 @@ public final class LLMEngine {
             chunks.add(chunk);
             rows += chunk.numLogitRows();
         }
-        float[] logits = runner.forward(chunks);
-        int vocab = runner.vocabSize();
-        if (logits.length != (long) rows * vocab) {
-            throw new IllegalStateException("the model returned " + logits.length + " logits for " + rows + " rows of vocabulary " + vocab);
+        StepLogits logits = runner.forwardLogits(chunks);
+        if (logits.numRows() != rows || logits.vocabSize() != runner.vocabSize()) {
+            throw new IllegalStateException("the model returned " + logits.numRows() + " rows of vocabulary " + logits.vocabSize()
+                    + " for " + rows + " rows of vocabulary " + runner.vocabSize());
         }
 
         Map<Sequence, Integer> lastRow = new IdentityHashMap<>();
+        List<StepSampler.PromptRow> promptRows = new ArrayList<>();
         LinkedHashSet<SequenceGroup> groups = new LinkedHashSet<>();
         int row = 0;
         for (int i = 0; i < chunks.size(); i++) {
             ScheduledSequence s = scheduled.scheduled().get(i);
             SequenceChunk chunk = chunks.get(i);
-            if (chunk.allLogits()) addPromptLogprobs(s.group(), chunk, logits, row, vocab);
+            if (chunk.allLogits()) {
+                for (int j = 0; j < chunk.tokenIds().length; j++) {
+                    int position = chunk.startPosition() + j;
+                    if (s.group().wantsPromptLogprobs(position)) promptRows.add(new StepSampler.PromptRow(s.group(), position, row + j));
+                }
+            }
             s.sequence().markComputed(s.numTokens());
             blocks.registerComputedBlocks(s.sequence());
             row += chunk.numLogitRows();
@@ -139,18 +145,17 @@ public final class LLMEngine {
             groups.add(s.group());
         }
 
+        List<SequenceGroup> ready = groups.stream().filter(g -> g.numUncomputedTokens() == 0).toList(); // others are part way through a prompt
+        Map<SequenceGroup, List<OutputProcessor.Sample>> samples = StepSampler.sample(logits, promptRows, ready, lastRow);
         double now = now();
-        List<SequenceGroup> progressed = new ArrayList<>();
-        for (SequenceGroup group : groups) {
-            if (group.numUncomputedTokens() > 0) continue; // part way through a prompt: nothing to sample yet
-            outputs.process(group, sample(group, logits, lastRow, vocab));
+        for (SequenceGroup group : ready) {
+            outputs.process(group, samples.get(group));
             group.markTokenGenerated(now);
             if (group.isFinished()) group.markFinished(now);
-            progressed.add(group);
         }
         scheduler.freeFinished();
 
-        for (SequenceGroup group : progressed) {
+        for (SequenceGroup group : ready) {
             results.add(group.toRequestOutput());
             if (group.isFinished()) requests.remove(group.requestId());
         }
@@ -170,46 +175,6 @@ public final class LLMEngine {
     private float[] hostBlock(int host) {
         if (swapSpace[host] == null) swapSpace[host] = new float[runner.floatsPerBlock()];
         return swapSpace[host];
-    }
-
-    /** The prompt log-probabilities of a chunk's rows: vLLM processes prompt rows without penalties or min_tokens. */
-    private static void addPromptLogprobs(SequenceGroup group, SequenceChunk chunk, float[] logits, int firstRow, int vocab) {
-        for (int j = 0; j < chunk.tokenIds().length; j++) {
-            int position = chunk.startPosition() + j;
-            if (!group.wantsPromptLogprobs(position)) continue;
-            float[] processed = Arrays.copyOfRange(logits, (firstRow + j) * vocab, (firstRow + j + 1) * vocab);
-            Sampler.process(processed, group.params(), null, null, null);
-            group.addPromptLogprobs(position, Sampler.logSoftmax(processed));
-        }
-    }
-
-    /**
-     * The request's samples of this step from each running sequence's processed log-probabilities (vLLM's
-     * {@code _sample}): greedy takes the argmax; random sampling draws best_of tokens from the one sequence at the
-     * first step, then one per sequence; beam search takes the 2 × best_of best continuations by cumulative
-     * log-probability.
-     */
-    private List<OutputProcessor.Sample> sample(SequenceGroup group, float[] logits, Map<Sequence, Integer> lastRow, int vocab) {
-        SamplingParams params = group.params();
-        List<Sequence> parents = group.unfinishedSequences();
-        List<double[]> logprobs = new ArrayList<>(parents.size());
-        for (Sequence seq : parents) {
-            int row = lastRow.get(seq);
-            float[] processed = Arrays.copyOfRange(logits, row * vocab, (row + 1) * vocab);
-            Sampler.process(processed, params, seq.promptTokenIds(), seq.outputTokenIdArray(), group.stopTokenIds());
-            logprobs.add(Sampler.logSoftmax(processed));
-        }
-        if (params.useBeamSearch()) return BeamSearch.candidates(parents, logprobs, params.bestOf(), group.isPromptPhase());
-        List<OutputProcessor.Sample> samples = new ArrayList<>();
-        int draws = group.isPromptPhase() ? params.bestOf() : 1;
-        for (int i = 0; i < parents.size(); i++) {
-            for (int d = 0; d < draws; d++) {
-                double[] lp = logprobs.get(i);
-                int token = params.temperature() < Sampler.SAMPLING_EPS ? Sampler.argmax(lp) : Sampler.draw(lp, group.random().nextDouble());
-                samples.add(new OutputProcessor.Sample(parents.get(i), token, lp));
-            }
-        }
-        return samples;
     }
 
     /**

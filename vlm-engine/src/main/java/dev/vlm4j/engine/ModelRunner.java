@@ -25,6 +25,14 @@ public interface ModelRunner extends AutoCloseable {
     float[] forward(List<SequenceChunk> chunks);
 
     /**
+     * {@link #forward}, leaving the logits where the runner computed them: what the engine calls, so that a GPU runner
+     * sends only sampled tokens to the host. A runner that computes on the host need not override it.
+     */
+    default StepLogits forwardLogits(List<SequenceChunk> chunks) {
+        return StepLogits.onHost(forward(chunks), vocabSize());
+    }
+
+    /**
      * Copies every layer's keys and values of block {@code src[i]} into block {@code dst[i]}, in order: the
      * copy-on-write of a block that forked sequences share, before one of them writes into it. A runner without
      * block copies cannot serve n &gt; 1, best_of &gt; 1 or beam search.

@@ -3,6 +3,7 @@ package dev.vlm4j.engine;
 import dev.vlm4j.EarlyStopping;
 import dev.vlm4j.Logprob;
 import dev.vlm4j.SamplingParams;
+import dev.vlm4j.backend.SampledToken;
 import dev.vlm4j.tokenizer.IncrementalDetokenizer;
 import dev.vlm4j.tokenizer.Tokenizer;
 
@@ -27,8 +28,8 @@ import java.util.function.LongSupplier;
  */
 final class OutputProcessor {
 
-    /** One continuation: a token for a parent sequence, chosen from the parent's processed log-probabilities. */
-    record Sample(Sequence parent, int token, double[] logprobs) {}
+    /** One continuation: a token for a parent sequence, with what is reported about it (from the parent's processed row). */
+    record Sample(Sequence parent, SampledToken sampled) {}
 
     /** An extended sequence and the parent it continues (itself, or the one it forked from). */
     private record Child(Sequence seq, Sequence parent) {}
@@ -77,9 +78,10 @@ final class OutputProcessor {
     private void append(Sequence seq, SequenceGroup group, Sample sample) {
         Integer k = group.params().logprobs();
         IncrementalDetokenizer detokenizer = seq.detokenizer();
-        Map<Integer, Logprob> entry = k == null ? null : Sampler.topLogprobs(sample.logprobs(), sample.token(), k, detokenizer::peek);
-        String newText = detokenizer.next(sample.token());
-        seq.appendToken(sample.token(), sample.logprobs()[sample.token()], newText, entry);
+        SampledToken sampled = sample.sampled();
+        Map<Integer, Logprob> entry = k == null ? null : Sampler.topLogprobs(sampled, k, detokenizer::peek);
+        String newText = detokenizer.next(sampled.token());
+        seq.appendToken(sampled.token(), sampled.logprob(), newText, entry);
         stopChecker.check(seq, group, newText);
     }
 

@@ -2,10 +2,14 @@ package dev.vlm4j.engine;
 
 import dev.vlm4j.Logprob;
 import dev.vlm4j.SamplingParams;
+import dev.vlm4j.backend.SampledToken;
+import dev.vlm4j.backend.TokenSampling;
 
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.BitSet;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.function.IntFunction;
@@ -31,6 +35,10 @@ import java.util.function.IntFunction;
  * first argmax; a random draw takes one uniform number from the request's generator and walks the distribution in
  * token id order, so a seeded request consumes its generator the same way in any batch. Prompt log-probabilities
  * skip penalties and min_tokens, as vLLM's prompt rows do.
+ *
+ * <p>Steps 1 and 2 need the sequence's tokens and stay on the host. Steps 3 to 5 with the choice and its report are
+ * {@link dev.vlm4j.backend.Backend#sample}: {@link #sample} here is the definition (the CPU backend runs it), and the
+ * CUDA backend's sampling.cu computes the same on the device.
  */
 public final class Sampler {
 
@@ -47,16 +55,75 @@ public final class Sampler {
      * @param stopTokenIds   what min_tokens masks: EOS unless ignore_eos, and stop_token_ids
      */
     public static void process(float[] row, SamplingParams params, int[] promptTokenIds, int[] outputTokenIds, Set<Integer> stopTokenIds) {
-        if (promptTokenIds != null) {
-            if (outputTokenIds.length < params.minTokens()) {
-                for (int id : stopTokenIds) if (id >= 0 && id < row.length) row[id] = Float.NEGATIVE_INFINITY;
-            }
-            applyPenalties(row, promptTokenIds, outputTokenIds, params.presencePenalty(), params.frequencyPenalty(),
-                    params.repetitionPenalty());
+        if (promptTokenIds != null) applyPenaltiesAndMinTokens(row, params, promptTokenIds, outputTokenIds, stopTokenIds);
+        applyFilters(row, tokenSampling(0, params, 0));
+    }
+
+    /** Steps 1 and 2 above, the part of processing that only the host does (it needs the sequence's tokens). */
+    static void applyPenaltiesAndMinTokens(float[] row, SamplingParams params, int[] promptTokenIds, int[] outputTokenIds,
+                                           Set<Integer> stopTokenIds) {
+        if (outputTokenIds.length < params.minTokens()) {
+            for (int id : stopTokenIds) if (id >= 0 && id < row.length) row[id] = Float.NEGATIVE_INFINITY;
         }
-        applyTemperature(row, params.temperature() < SAMPLING_EPS ? 1.0 : params.temperature());
-        applyTopKTopP(row, params.topK(), params.topP());
-        if (params.minP() > 0) applyMinP(row, params.minP());
+        applyPenalties(row, promptTokenIds, outputTokenIds, params.presencePenalty(), params.frequencyPenalty(),
+                params.repetitionPenalty());
+    }
+
+    /** Whether a sequence's next row needs step 1 or 2 (penalties, an active min_tokens mask), which only the host applies. */
+    static boolean needsPenaltiesOrMinTokens(SamplingParams params, int outputLength, Set<Integer> stopTokenIds) {
+        boolean minTokens = outputLength < params.minTokens() && !stopTokenIds.isEmpty();
+        return minTokens || params.presencePenalty() != 0 || params.frequencyPenalty() != 0 || params.repetitionPenalty() != 1.0;
+    }
+
+    /**
+     * Steps 3 to 5 and the choice for a row of a request: greedy below {@link #SAMPLING_EPS} (dividing by 1), else a
+     * draw landing at {@code uniform}.
+     */
+    public static TokenSampling tokenSampling(int row, SamplingParams params, double uniform) {
+        boolean greedy = params.temperature() < SAMPLING_EPS;
+        return new TokenSampling(row, greedy, greedy ? 1f : (float) params.temperature(), params.topK(), params.topP(),
+                params.minP(), greedy ? 0 : uniform);
+    }
+
+    /** Steps 3 to 5 in place: temperature, top-k and top-p, min-p. */
+    static void applyFilters(float[] row, TokenSampling s) {
+        applyTemperature(row, s.temperature());
+        applyTopKTopP(row, s.topK(), s.topP());
+        if (s.minP() > 0) applyMinP(row, s.minP());
+    }
+
+    /**
+     * The host's {@link dev.vlm4j.backend.Backend#sample}: the token of each entry from its row ({@code rows} gives a
+     * fresh copy that may be changed: penalties already applied where the engine needs them), with its
+     * log-probability, rank and the {@code numLogprobs} most probable tokens. Consecutive entries with the same
+     * distribution (best_of draws from one row) process it once.
+     */
+    public static List<SampledToken> sample(IntFunction<float[]> rows, List<TokenSampling> samples, int numLogprobs) {
+        List<SampledToken> out = new ArrayList<>(samples.size());
+        double[] logprobs = null;
+        TokenSampling previous = null;
+        for (TokenSampling s : samples) {
+            if (previous == null || !previous.sameDistribution(s)) {
+                float[] row = rows.apply(s.row());
+                applyFilters(row, s);
+                logprobs = logSoftmax(row);
+            }
+            int token = s.greedy() ? argmax(logprobs) : draw(logprobs, s.uniform());
+            out.add(sampled(logprobs, token, numLogprobs));
+            previous = s;
+        }
+        return out;
+    }
+
+    /** What vLLM reports with a chosen token: its log-probability, its rank (1 + the tokens more probable), the top k. */
+    static SampledToken sampled(double[] logprobs, int chosen, int k) {
+        double value = logprobs[chosen];
+        int rank = 1;
+        for (double lp : logprobs) if (lp > value) rank++;
+        int[] top = topK(logprobs, k);
+        double[] topLogprobs = new double[top.length];
+        for (int i = 0; i < top.length; i++) topLogprobs[i] = logprobs[top[i]];
+        return new SampledToken(chosen, value, rank, top, topLogprobs);
     }
 
     /** vLLM's penalties (see the class comment); neutral values leave the row untouched. */
@@ -87,10 +154,9 @@ public final class Sampler {
     }
 
     /** Divides the logits by the temperature in float32, as vLLM does. */
-    static void applyTemperature(float[] row, double temperature) {
-        if (temperature == 1.0) return;
-        float t = (float) temperature;
-        for (int i = 0; i < row.length; i++) row[i] /= t;
+    static void applyTemperature(float[] row, float temperature) {
+        if (temperature == 1f) return;
+        for (int i = 0; i < row.length; i++) row[i] /= temperature;
     }
 
     /** Sets the logits that top-k and then top-p remove to -inf; {@code topK <= 0} and {@code topP >= 1} disable each. */
@@ -172,21 +238,18 @@ public final class Sampler {
     }
 
     /**
-     * vLLM's logprobs of one position: the chosen token with its rank (1 + the tokens more probable), then the
-     * {@code k} most probable with ranks 1..k, in a map ordered as vLLM's dict (the chosen token first, keeping that
-     * place when it is among the top k).
+     * vLLM's logprobs of one position: the chosen token with its rank, then the first {@code k} of the most probable
+     * with ranks 1..k, in a map ordered as vLLM's dict (the chosen token first, keeping that place when it is among
+     * the top k).
      *
      * @param decode the text of each token in the map (the detokenizer's view at this position)
      */
-    public static Map<Integer, Logprob> topLogprobs(double[] logprobs, int chosen, int k, IntFunction<String> decode) {
-        double value = logprobs[chosen];
-        int rank = 1;
-        for (double lp : logprobs) if (lp > value) rank++;
+    public static Map<Integer, Logprob> topLogprobs(SampledToken sampled, int k, IntFunction<String> decode) {
         Map<Integer, Logprob> entries = new LinkedHashMap<>();
-        entries.put(chosen, new Logprob(value, rank, decode.apply(chosen)));
-        int[] top = topK(logprobs, k);
-        for (int i = 0; i < top.length; i++) {
-            entries.put(top[i], new Logprob(logprobs[top[i]], i + 1, decode.apply(top[i])));
+        entries.put(sampled.token(), new Logprob(sampled.logprob(), sampled.rank(), decode.apply(sampled.token())));
+        for (int i = 0; i < Math.min(k, sampled.topIds().length); i++) {
+            int id = sampled.topIds()[i];
+            entries.put(id, new Logprob(sampled.topLogprobs()[i], i + 1, decode.apply(id)));
         }
         return entries;
     }
@@ -253,7 +316,7 @@ public final class Sampler {
     private static int[] descendingOrder(float[] row) {
         long[] keys = new long[row.length];
         for (int i = 0; i < row.length; i++) {
-            int bits = Float.floatToIntBits(row[i]);
+            int bits = row[i] == 0 ? 0 : Float.floatToIntBits(row[i]); // -0 and +0 are equal logits: ordered by id
             int ascending = bits ^ ((bits >> 31) & 0x7fffffff); // an int that orders like the float
             keys[i] = ((long) ~ascending << 32) | i;           // sorts by descending logit, then ascending id
         }

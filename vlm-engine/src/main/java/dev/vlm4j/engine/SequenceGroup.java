@@ -131,7 +131,7 @@ public final class SequenceGroup {
 
     /** Whether the row of prompt position {@code position} gives a prompt log-probability not collected yet. */
     boolean wantsPromptLogprobs(int position) {
-        return promptLogprobs != null && position + 1 == promptLogprobs.size() && position + 1 < promptTokenIds.size();
+        return promptLogprobs != null && position + 1 >= promptLogprobs.size() && position + 1 < promptTokenIds.size();
     }
 
     /**
@@ -142,8 +142,12 @@ public final class SequenceGroup {
     void addPromptLogprobs(int position, double[] logprobs) {
         if (!wantsPromptLogprobs(position)) return;
         int next = position + 1;
+        if (next != promptLogprobs.size()) {
+            throw new IllegalStateException("prompt log-probabilities of position " + position + " before those of " + (promptLogprobs.size() - 1));
+        }
         int token = promptTokenIds.get(next);
-        promptLogprobs.add(Sampler.topLogprobs(logprobs, token, params.promptLogprobs(), promptDetokenizer::peek));
+        int k = params.promptLogprobs();
+        promptLogprobs.add(Sampler.topLogprobs(Sampler.sampled(logprobs, token, k), k, promptDetokenizer::peek));
         promptDetokenizer.next(token);
     }
 

@@ -4,17 +4,19 @@ import dev.vlm4j.backend.Backend;
 import dev.vlm4j.backend.Tensor;
 import dev.vlm4j.engine.ModelRunner;
 import dev.vlm4j.engine.SequenceChunk;
+import dev.vlm4j.engine.StepLogits;
 import dev.vlm4j.input.ProcessedImage;
 import dev.vlm4j.model.LlavaConfig;
 import dev.vlm4j.model.Weights;
 
 import java.util.Arrays;
 import java.util.List;
+import java.util.stream.IntStream;
 
 /**
  * LLaVA-1.5 ({@code LlavaForConditionalGeneration}) on a {@link Backend}: the CLIP vision tower, the projector
- * and the Llama decoder with its paged KV cache. One {@link #forward} runs whole prompts, prompt chunks and
- * decode tokens of many sequences as one flat batch.
+ * and the Llama decoder with its paged KV cache. One {@link #forwardLogits} runs whole prompts, prompt chunks and
+ * decode tokens of many sequences as one flat batch, and leaves the logits on the backend for sampling.
  */
 public final class LlavaModelRunner implements ModelRunner {
 
@@ -80,8 +82,14 @@ public final class LlavaModelRunner implements ModelRunner {
 
     @Override
     public float[] forward(List<SequenceChunk> chunks) {
+        StepLogits logits = forwardLogits(chunks);
+        return logits.rowsToHost(IntStream.range(0, logits.numRows()).toArray());
+    }
+
+    @Override
+    public StepLogits forwardLogits(List<SequenceChunk> chunks) {
         StepPlan plan = StepPlan.of(chunks, limits);
-        if (decodeGraphs != null && decodeGraphs.serves(plan)) return toHost(decodeGraphs.forward(plan));
+        if (decodeGraphs != null && decodeGraphs.serves(plan)) return new DeviceLogits(backend, decodeGraphs.forward(plan));
         inputs.upload(plan);
 
         // Text embeddings, with each image's embeddings written over its <image> tokens.
@@ -92,13 +100,7 @@ public final class LlavaModelRunner implements ModelRunner {
         }
 
         languageModel.forward(x, inputs);
-        return toHost(languageModel.logits(x, inputs, plan.numLogitRows())); // [R, V]
-    }
-
-    private float[] toHost(Tensor logits) {
-        float[] out = new float[Math.toIntExact(logits.numel())];
-        backend.copyToHost(logits, out);
-        return out;
+        return new DeviceLogits(backend, languageModel.logits(x, inputs, plan.numLogitRows())); // [R, V]
     }
 
     @Override

@@ -23,6 +23,12 @@ final class CountingRunner implements ModelRunner {
         return runner.forward(chunks);
     }
 
+    @Override
+    public StepLogits forwardLogits(List<SequenceChunk> chunks) {
+        for (SequenceChunk c : chunks) tokens += c.tokenIds().length;
+        return runner.forwardLogits(chunks);
+    }
+
     @Override public void copyBlocks(int[] src, int[] dst) { runner.copyBlocks(src, dst); }
     @Override public int floatsPerBlock() { return runner.floatsPerBlock(); }
     @Override public void copyBlockToHost(int block, float[] dst) { swappedOut++; runner.copyBlockToHost(block, dst); }

@@ -47,7 +47,7 @@ class SamplerTest {
 
     private static Set<Integer> minP(double temperature, double minP) {
         float[] row = LOGITS.clone();
-        Sampler.applyTemperature(row, temperature);
+        Sampler.applyTemperature(row, (float) temperature);
         Sampler.applyMinP(row, minP);
         return kept(row);
     }
@@ -186,7 +186,7 @@ class SamplerTest {
     @Test
     void topLogprobsListTheChosenTokenFirstThenTheTopKWithRanks() {
         double[] lp = processed(SamplingParams.builder().temperature(1.0).build());
-        Map<Integer, Logprob> entry = Sampler.topLogprobs(lp, 4, 3, id -> "t" + id);
+        Map<Integer, Logprob> entry = Sampler.topLogprobs(Sampler.sampled(lp, 4, 3), 3, id -> "t" + id);
         assertEquals(List.of(4, 2, 6, 0), List.copyOf(entry.keySet()), "chosen first, then ids 2 and 6 (tied, ascending) and 0");
         assertEquals(6, entry.get(4).rank(), "five tokens are more probable than id 4 (0.5)");
         assertEquals(List.of(1, 2, 3), List.of(entry.get(2).rank(), entry.get(6).rank(), entry.get(0).rank()));
@@ -194,12 +194,12 @@ class SamplerTest {
         assertEquals("t4", entry.get(4).decodedToken());
 
         // The chosen token among the top k keeps its first place and takes its top-k rank (vLLM's dict update).
-        entry = Sampler.topLogprobs(lp, 6, 2, id -> null);
+        entry = Sampler.topLogprobs(Sampler.sampled(lp, 6, 2), 2, id -> null);
         assertEquals(List.of(6, 2), List.copyOf(entry.keySet()));
         assertEquals(2, entry.get(6).rank());
         assertEquals(1, entry.get(2).rank());
 
-        entry = Sampler.topLogprobs(lp, 5, 0, id -> null);
+        entry = Sampler.topLogprobs(Sampler.sampled(lp, 5, 0), 0, id -> null);
         assertEquals(Map.of(5, new Logprob(lp[5], 8, null)), entry, "logprobs=0: the chosen token alone");
     }
 

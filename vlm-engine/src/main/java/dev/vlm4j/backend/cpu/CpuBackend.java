@@ -2,13 +2,17 @@ package dev.vlm4j.backend.cpu;
 
 import dev.vlm4j.backend.Backend;
 import dev.vlm4j.backend.IntTensor;
+import dev.vlm4j.backend.SampledToken;
 import dev.vlm4j.backend.Tensor;
+import dev.vlm4j.backend.TokenSampling;
+import dev.vlm4j.engine.Sampler;
 import dev.vlm4j.model.DType;
 import dev.vlm4j.model.WeightTensor;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
+import java.util.List;
 
 /**
  * The CPU backend: Vector API kernels on all cores, tensors in host memory. Weights stay where the checkpoint
@@ -63,6 +67,21 @@ public final class CpuBackend implements Backend {
         CpuTensor s = cpu(src);
         Shapes.check(s.dtype == DType.F32 && s.numel() == dst.length, "copyToHost", "src f32 of " + dst.length + " elements", s);
         MemorySegment.copy(s.data, Widen.F32, 0, dst, 0, dst.length);
+    }
+
+    /** The host's sampler itself, on copies of the rows. */
+    @Override
+    public List<SampledToken> sample(Tensor logits, List<TokenSampling> samples, int numLogprobs) {
+        CpuTensor l = cpu(logits);
+        Shapes.check(l.dtype == DType.F32 && l.shape().length == 2, "sample", "logits f32 [R, V]", l);
+        if (numLogprobs < 0) throw new IllegalArgumentException("sample: numLogprobs " + numLogprobs + " is negative");
+        int rows = l.dim(0), vocab = l.dim(1);
+        return Sampler.sample(row -> {
+            if (row >= rows) throw new IllegalArgumentException("sample: row " + row + " is outside the logits' " + rows + " rows");
+            float[] copy = new float[vocab];
+            MemorySegment.copy(l.data, Widen.F32, (long) row * vocab * Float.BYTES, copy, 0, vocab);
+            return copy;
+        }, samples, numLogprobs);
     }
 
     @Override
