@@ -79,6 +79,7 @@ public final class CudaBackend implements Backend {
     private final List<CudaGraph> graphs = new ArrayList<>(); // not yet closed by their owners
     private DevicePointer matmulInput; // a matmul's x rounded to the weights' 16-bit type; grows
     private long matmulInputBytes;
+    private final List<DevicePointer> retired = new ArrayList<>(); // outgrown scratch that recorded graphs may still read
     private DevicePointer flashTiles; // [T + 2] ints: flash_tiles' split of a prefill batch into row tiles; grows
     private long flashTilesBytes;
     private final int maxPartitionStates;        // (token, head, partition) states the scratch below holds
@@ -350,8 +351,8 @@ public final class CudaBackend implements Backend {
     /** Scratch for a matmul's rounded input, reused while large enough (a free is ordered after queued work). */
     private DevicePointer matmulInput(long bytes) {
         if (matmulInputBytes < bytes) {
-            if (matmulInput != null) device.free(matmulInput.address());
-            if (flashTiles != null) device.free(flashTiles.address());
+            if (matmulInput != null && graphs.isEmpty()) device.free(matmulInput.address());
+            else if (matmulInput != null) retired.add(matmulInput); // a graph replays on this address: keep it till close
             matmulInputBytes = Math.max(bytes, 2 * matmulInputBytes);
             matmulInput = new DevicePointer(device.allocate(matmulInputBytes));
         }
@@ -669,6 +670,7 @@ public final class CudaBackend implements Backend {
             }
             for (CudaGraph graph : List.copyOf(graphs)) graph.close();
             if (matmulInput != null) device.free(matmulInput.address());
+            for (DevicePointer p : retired) device.free(p.address());
             if (flashTiles != null) device.free(flashTiles.address());
             device.free(partitionAcc.address());
             device.free(partitionMaxSum.address());

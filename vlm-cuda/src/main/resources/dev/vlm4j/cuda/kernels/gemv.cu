@@ -13,6 +13,14 @@ constexpr int UNROLL = 8;  // 16-byte weight loads in flight per lane
 template <typename T> __device__ __forceinline__ float low(unsigned v) { return to_float(T{(unsigned short) (v & 0xffffu)}); }
 template <typename T> __device__ __forceinline__ float high(unsigned v) { return to_float(T{(unsigned short) (v >> 16)}); }
 
+// 16 bytes of weights, read once: not kept in L1, so that x (read by every warp of the SM) stays there. Through L1,
+// the weight stream evicted x and each warp fetched it again from L2: twice the weights' bytes for an f32 row.
+__device__ __forceinline__ uint4 load_streaming(const uint4* p) {
+    uint4 v;
+    asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
+    return v;
+}
+
 // x rounded to T, widened back: the value the tensor cores would multiply.
 template <typename T> __device__ __forceinline__ float rounded(float x) { return to_float(from_float<T>(x)); }
 
@@ -34,7 +42,7 @@ __device__ __forceinline__ void gemv(const float* __restrict__ x, const T* __res
 #pragma unroll
         for (int u = 0; u < UNROLL; u++) {
             int i = base + 32 * u;
-            p[u] = i < packs ? __ldg(packed + i) : uint4{};
+            p[u] = i < packs ? load_streaming(packed + i) : uint4{};
         }
 #pragma unroll
         for (int u = 0; u < UNROLL; u++) {
