@@ -17,7 +17,10 @@ import java.util.List;
  * @param tokenSeq     [T] the chunk (sequence) each token belongs to
  * @param logitRows    [R] the rows whose logits the step returns: each chunk's last token, or every token of a chunk
  *                     that asks for all its logits
- * @param imageSrcRows [K] for each image token of the step, its row among its image's embeddings
+ * @param imageSrcRows [K] for each image token of the step, its row among its image's embeddings. The image tokens of a
+ *                     chunk that carries an image are its image's positions, in order, up to image_feature_size of them;
+ *                     any other {@code <image>} id (one the model generated, then decoded or recomputed) is an ordinary
+ *                     token, embedded from the table, as vLLM merges image embeddings only into a prompt's image positions
  * @param imageDstRows [K] and its row in the batch
  * @param blockTables  [S, maxBlocks] each chunk's block table, cut or padded (with block 0, never read) to maxBlocks
  * @param images       the images whose embeddings this step needs, each with its range of the image rows
@@ -96,7 +99,7 @@ record StepPlan(int[] tokenIds, int[] positions, int[] slots, int[] tokenSeq, in
                 positions[row] = position;
                 slots[row] = c.blockTable()[position / limits.blockSize()] * limits.blockSize() + position % limits.blockSize();
                 tokenSeq[row] = s;
-                if (c.tokenIds()[i] == limits.imageTokenId()) {
+                if (c.image() != null && c.tokenIds()[i] == limits.imageTokenId() && imageRow < limits.imageFeatureSize()) {
                     imageSrc[imageRows] = imageRow++;
                     imageDst[imageRows++] = row;
                 }
@@ -132,20 +135,14 @@ record StepPlan(int[] tokenIds, int[] positions, int[] slots, int[] tokenSeq, in
                         + limits.numBlocks() + " blocks");
             }
         }
-        int imageTokens = 0;
         for (int id : c.tokenIds()) {
             if (id < 0 || id >= limits.vocabSize()) {
                 throw new IllegalArgumentException(chunk + "token id " + id + " is outside the vocabulary [0, " + limits.vocabSize() + ")");
             }
-            if (id == limits.imageTokenId()) imageTokens++;
         }
-        if (imageTokens == 0) return;
-        if (c.image() == null) {
-            throw new IllegalArgumentException(chunk + imageTokens + " image tokens (id " + limits.imageTokenId() + ") but no image");
-        }
-        if (c.imageTokensBefore() < 0 || c.imageTokensBefore() + imageTokens > limits.imageFeatureSize()) {
-            throw new IllegalArgumentException(chunk + "image tokens " + c.imageTokensBefore() + " .. "
-                    + (c.imageTokensBefore() + imageTokens - 1) + " exceed the image's " + limits.imageFeatureSize() + " embeddings");
+        if (c.image() != null && (c.imageTokensBefore() < 0 || c.imageTokensBefore() > limits.imageFeatureSize())) {
+            throw new IllegalArgumentException(chunk + c.imageTokensBefore() + " image tokens before the chunk, outside [0, "
+                    + limits.imageFeatureSize() + "]");
         }
     }
 }

@@ -34,8 +34,7 @@ class LlavaModelRunnerErrorsTest {
             refused("block table", () -> runner.forward(List.of(new SequenceChunk(new int[] {next}, prompt.length, new int[] {0, 1}, null, 576))));
             refused("outside the cache", () -> runner.forward(List.of(new SequenceChunk(new int[] {5}, 0, new int[] {96}, null, 0))));
             refused("vocabulary", () -> runner.forward(List.of(new SequenceChunk(new int[] {40000}, prompt.length, blocks, null, 576))));
-            refused("no image", () -> runner.forward(List.of(new SequenceChunk(prompt, 0, blocks, null, 0))));
-            refused("exceed the image", () -> runner.forward(List.of(new SequenceChunk(prompt, 0, blocks, pixels, 10))));
+            refused("image tokens before the chunk", () -> runner.forward(List.of(new SequenceChunk(prompt, 0, blocks, pixels, 577))));
             refused("max_position_embeddings", () -> runner.forward(List.of(new SequenceChunk(new int[] {5}, 4096, new int[257], null, 576))));
             refused("pixel values [1, 3, 336, 336]", () -> runner.forward(List.of(new SequenceChunk(prompt, 0, blocks,
                     new ProcessedImage(ProcessedImage.Kind.PIXEL_VALUES, new float[3 * 224 * 224], new int[] {1, 3, 224, 224}), 0))));
@@ -44,6 +43,12 @@ class LlavaModelRunnerErrorsTest {
 
             float[] again = runner.forward(List.of(new SequenceChunk(new int[] {next}, prompt.length, blocks, null, 576)));
             assertArrayEquals(expected, again, "the decode step after the refused ones");
+
+            // A generated <image> id decodes as an ordinary token (vLLM merges image embeddings into the prompt's image
+            // positions only): its logits are those of the table's row for 32000, whatever image the sequence had.
+            float[] generatedImageToken = runner.forward(List.of(new SequenceChunk(new int[] {32000}, prompt.length, blocks, null, 576)));
+            float[] sameWithImage = runner.forward(List.of(new SequenceChunk(new int[] {32000}, prompt.length, blocks, pixels, 576)));
+            assertArrayEquals(generatedImageToken, sameWithImage, "a 577th image token is text");
         }
     }
 
