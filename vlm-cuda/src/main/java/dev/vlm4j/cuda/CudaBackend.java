@@ -61,7 +61,7 @@ public final class CudaBackend implements Backend {
     private static final int MIN_PARTITION = 128;
     private static final int PARTITION_BLOCKS_PER_SM = 8;
     private static final long STAGING_BYTES = 16L << 20;
-    private static final int GEMV_MAX_ROWS = 4, GEMV_WARPS = 8; // gemv.cu: entry points for 1..4 rows, WARPS
+    private static final int GEMV_MAX_ROWS = 4, GEMV_WARPS = 8, GEMV_COLUMNS = 2; // gemv.cu: entry points for 1..4 rows, WARPS, COLUMNS
 
     private final CudaDevice device;
     private final Kernels kernels;
@@ -332,12 +332,12 @@ public final class CudaBackend implements Backend {
         afterOp();
     }
 
-    /** A decode-shaped matmul (gemv.cu): x rounded to w's type as it is read, one warp per output column. */
+    /** A decode-shaped matmul (gemv.cu): x rounded to w's type as it is read, a few warps per output column. */
     private void gemv(CudaTensor x, CudaTensor w, CudaTensor bias, CudaTensor out) {
         int k = x.cols(), m = w.dim(0);
         boolean vectorized = k % 8 == 0 && x.address % 16 == 0 && w.address % 16 == 0;
         try (CudaTensor bias32 = bias == null ? null : widened(bias)) {
-            launch("gemv", "gemv_" + suffix(w.dtype) + "_" + x.rows(), (m + GEMV_WARPS - 1) / GEMV_WARPS, 1, 32 * GEMV_WARPS,
+            launch("gemv", "gemv_" + suffix(w.dtype) + "_" + x.rows(), (m + GEMV_COLUMNS - 1) / GEMV_COLUMNS, 1, 32 * GEMV_WARPS,
                     x, w, bias32 == null ? new DevicePointer(0) : bias32, out, k, m, vectorized ? 1 : 0, activationMode);
         }
     }

@@ -1,13 +1,16 @@
 // Matrix-vector products for decode steps: out [n, m] = x [n, k] · wᵀ (+ bias) for n ≤ 4 rows, w [m, k] in
 // bf16 or f16. A decode step's matmuls have this shape and are bound by reading w once; a GEMM library tiles them for
-// large n and reaches 0.2–1.9 TB/s on them (H100), so these kernels stream w instead: one warp per output column,
+// large n and reaches 0.2–1.9 TB/s on them (H100), so these kernels stream w instead: a few warps per output column,
 // 16-byte loads (8 weights), several in flight per lane, x read through the L1 cache (small, and every warp reads it).
 // x is rounded to w's type as it is loaded, as the tensor-core GEMM path rounds it, and products are summed in f32;
 // the result is rounded per the activation mode, as after the GEMM.
 #include "common.cuh"
 
-constexpr int WARPS = 8;   // per block: 8 output columns
-constexpr int UNROLL = 8;  // 16-byte weight loads in flight per lane
+constexpr int WARPS = 8;                  // per block
+constexpr int SPLIT = 4;                  // warps per output column: a column (one weight row) is 4–22 KB, and with one
+                                          // warp each a matrix of 4096–11008 columns ends in a partly filled wave
+constexpr int COLUMNS = WARPS / SPLIT;    // output columns per block
+constexpr int UNROLL = 8;                 // 16-byte weight loads in flight per lane
 
 // The two 16-bit values packed in a 32-bit word, widened: low half first (memory order).
 template <typename T> __device__ __forceinline__ float low(unsigned v) { return to_float(T{(unsigned short) (v & 0xffffu)}); }
@@ -27,51 +30,60 @@ template <typename T> __device__ __forceinline__ float rounded(float x) { return
 template <typename T, int N>
 __device__ __forceinline__ void gemv(const float* __restrict__ x, const T* __restrict__ w, const float* __restrict__ bias,
                                      float* __restrict__ out, int k, int m, int vectorized, int mode) {
-    int column = blockIdx.x * WARPS + (threadIdx.x >> 5), lane = threadIdx.x & 31;
-    if (column >= m) return;
-    const T* row = w + (long long) column * k;
+    __shared__ float partial[WARPS][N];
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int column = blockIdx.x * COLUMNS + warp / SPLIT, part = warp % SPLIT;
     float acc[N];
 #pragma unroll
     for (int r = 0; r < N; r++) acc[r] = 0.f;
-    // UNROLL loads per lane are issued before any is used: with one in flight a lane waits a whole memory latency per
-    // 16 bytes, and a matrix of 4096 columns leaves too few warps per SM to cover it (measured: half the bandwidth).
-    int packs = vectorized ? k / 8 : 0;
-    const uint4* packed = reinterpret_cast<const uint4*>(row);
-    for (int base = lane; base < packs; base += 32 * UNROLL) {
-        uint4 p[UNROLL];
+    if (column < m) {
+        const T* row = w + (long long) column * k;
+        // The SPLIT warps of a column take interleaved 512-byte pieces of its row. UNROLL loads per lane are issued
+        // before any is used: with one in flight a lane waits a whole memory latency per 16 bytes.
+        int packs = vectorized ? k / 8 : 0, stride = 32 * SPLIT;
+        const uint4* packed = reinterpret_cast<const uint4*>(row);
+        for (int base = part * 32 + lane; base < packs; base += stride * UNROLL) {
+            uint4 p[UNROLL];
 #pragma unroll
-        for (int u = 0; u < UNROLL; u++) {
-            int i = base + 32 * u;
-            p[u] = i < packs ? load_streaming(packed + i) : uint4{};
-        }
+            for (int u = 0; u < UNROLL; u++) {
+                int i = base + stride * u;
+                p[u] = i < packs ? load_streaming(packed + i) : uint4{};
+            }
 #pragma unroll
-        for (int u = 0; u < UNROLL; u++) {
-            int i = base + 32 * u;
-            if (i >= packs) break;
-            float wv[8] = {low<T>(p[u].x), high<T>(p[u].x), low<T>(p[u].y), high<T>(p[u].y),
-                           low<T>(p[u].z), high<T>(p[u].z), low<T>(p[u].w), high<T>(p[u].w)};
+            for (int u = 0; u < UNROLL; u++) {
+                int i = base + stride * u;
+                if (i >= packs) break;
+                float wv[8] = {low<T>(p[u].x), high<T>(p[u].x), low<T>(p[u].y), high<T>(p[u].y),
+                               low<T>(p[u].z), high<T>(p[u].z), low<T>(p[u].w), high<T>(p[u].w)};
 #pragma unroll
-            for (int r = 0; r < N; r++) {
-                const float4* xr = reinterpret_cast<const float4*>(x + (long long) r * k) + 2 * i;
-                float4 a = __ldg(xr), b = __ldg(xr + 1);
-                acc[r] += wv[0] * rounded<T>(a.x) + wv[1] * rounded<T>(a.y) + wv[2] * rounded<T>(a.z) + wv[3] * rounded<T>(a.w)
-                        + wv[4] * rounded<T>(b.x) + wv[5] * rounded<T>(b.y) + wv[6] * rounded<T>(b.z) + wv[7] * rounded<T>(b.w);
+                for (int r = 0; r < N; r++) {
+                    const float4* xr = reinterpret_cast<const float4*>(x + (long long) r * k) + 2 * i;
+                    float4 a = __ldg(xr), b = __ldg(xr + 1);
+                    acc[r] += wv[0] * rounded<T>(a.x) + wv[1] * rounded<T>(a.y) + wv[2] * rounded<T>(a.z) + wv[3] * rounded<T>(a.w)
+                            + wv[4] * rounded<T>(b.x) + wv[5] * rounded<T>(b.y) + wv[6] * rounded<T>(b.z) + wv[7] * rounded<T>(b.w);
+                }
             }
         }
-    }
-    for (int j = packs * 8 + lane; j < k; j += 32) {  // the whole row when unaligned, else nothing
-        float wj = to_float(row[j]);
+        for (int j = packs * 8 + part * 32 + lane; j < k; j += stride) {  // the whole row when unaligned, else nothing
+            float wj = to_float(row[j]);
 #pragma unroll
-        for (int r = 0; r < N; r++) acc[r] += wj * rounded<T>(x[(long long) r * k + j]);
+            for (int r = 0; r < N; r++) acc[r] += wj * rounded<T>(x[(long long) r * k + j]);
+        }
     }
 #pragma unroll
     for (int r = 0; r < N; r++) {
         float sum = warp_sum(acc[r]);
-        if (lane == 0) out[(long long) r * m + column] = act(bias ? sum + bias[column] : sum, mode);
+        if (lane == 0) partial[warp][r] = sum;
+    }
+    __syncthreads();
+    if (part == 0 && lane < N && column < m) {  // lane r sums row r's parts, in a fixed order
+        float sum = 0.f;
+        for (int q = 0; q < SPLIT; q++) sum += partial[warp + q][lane];
+        out[(long long) lane * m + column] = act(bias ? sum + bias[column] : sum, mode);
     }
 }
 
-// Entry points gemv_<type>_<n>: grid ceil(m / WARPS), block 32 * WARPS. `vectorized`: k % 8 == 0 and x, w 16-byte aligned.
+// Entry points gemv_<type>_<n>: grid ceil(m / COLUMNS), block 32 * WARPS. `vectorized`: k % 8 == 0 and x, w 16-byte aligned.
 #define GEMV_ENTRY(T, name, N)                                                                                         \
     extern "C" __global__ void __launch_bounds__(32 * WARPS)                                                          \
     gemv_##name##_##N(const float* x, const T* w, const float* bias, float* out, int k, int m, int vectorized, int mode) { \
