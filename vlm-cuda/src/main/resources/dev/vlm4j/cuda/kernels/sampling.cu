@@ -261,12 +261,14 @@ __device__ int draw(const Row& r, double log_sum, double u, int last_kept, Scrat
         double cumulative = s.below;
         for (int base = owner * segment; base < r.n; base += 32) {
             int i = base + lane;
-            double inclusive = i < r.n ? term(i) : 0.0;
+            double own = i < r.n ? term(i) : 0.0, inclusive = own;
             for (int offset = 1; offset < 32; offset <<= 1) {
                 double v = __shfl_up_sync(FULL_MASK, inclusive, offset);
                 if (lane >= offset) inclusive += v;
             }
-            unsigned over = __ballot_sync(FULL_MASK, cumulative + inclusive > u);
+            // Only a kept token can be drawn: the scan groups its additions differently per lane, so a removed token's
+            // prefix (its neighbour's, re-added) can land a rounding step above u where its neighbour's did not.
+            unsigned over = __ballot_sync(FULL_MASK, own > 0 && cumulative + inclusive > u);
             if (over) {
                 if (lane == 0) s.i[0] = base + __ffs(over) - 1;
                 break;
