@@ -23,7 +23,7 @@ import java.util.stream.IntStream;
 final class ClipVisionTower implements AutoCloseable {
 
     /**
-     * The most images one call takes. The activations grow to the largest batch seen, so this bounds them (7.4 M floats
+     * The most images one call takes. The activations grow to the largest batch seen, so this bounds them (7.8 M floats
      * an image at CLIP-L/336), while a full batch still gives each matmul ~37k rows. Larger steps run in batches of it.
      */
     static final int MAX_IMAGES = 64;
@@ -40,7 +40,7 @@ final class ClipVisionTower implements AutoCloseable {
     private final Tensor preNormWeight;       // [Dv]
     private final Tensor preNormBias;         // [Dv]
     private final List<Layer> layers;         // the first visionLayersToRun() encoder layers
-    private final float[] imagePatches;       // [N+1, 3*P*P] host: one image unfolded, row 0 (the class token's) zero
+    private final int pixelRows;              // 3*H*(W/P): one image's pixel values as rows of P
 
     private record Layer(
             Tensor norm1Weight, Tensor norm1Bias, // [Dv]
@@ -54,7 +54,9 @@ final class ClipVisionTower implements AutoCloseable {
 
     // Activations of up to `capacity` images (B below), grown to the largest batch seen and reused.
     private int capacity;
-    private Tensor patches;          // [B*(N+1), 3*P*P] unfolded pixel values, image after image
+    private Tensor pixels;           // [1 + B*3*H*(W/P), P] a zero row, then each image's pixel values [3, H, W]
+    private IntTensor patchSources;  // [B*(N+1)*3*P] the row of `pixels` each row of P values of `patches` copies
+    private Tensor patches;          // [B*(N+1), 3*P*P] unfolded pixel values, image after image, row 0 of each zero
     private IntTensor positionRows;  // [B*(N+1)] each image's rows 0 .. N: the row of classAndPositions each token adds
     private IntTensor featureRows;   // [B*N] strategy 'default': the rows of `hidden` that hold patches (null for 'full')
     private Tensor hidden;           // [B*(N+1), Dv] the residual stream
@@ -84,8 +86,13 @@ final class ClipVisionTower implements AutoCloseable {
             throw new IllegalArgumentException("vision_feature_layer " + llava.visionFeatureLayer() + " is outside the "
                     + config.numHiddenLayers() + " layers of the vision tower");
         }
+        if (config.imageSize() % config.patchSize() != 0) {
+            throw new UnsupportedOperationException("vision image_size " + config.imageSize() + " that patch_size "
+                    + config.patchSize() + " does not divide");
+        }
         int dv = config.hiddenSize(), patchArea = config.numChannels() * config.patchSize() * config.patchSize();
         this.tokens = config.numPatches() + 1;
+        this.pixelRows = config.numChannels() * config.imageSize() * config.gridSize();
 
         patchEmbedding = backend.upload(weights.get(PREFIX + "embeddings.patch_embedding.weight")).view(0, dv, patchArea);
         // The class token's row of the patches is zero, so its patch embedding is zero and adding this row gives
@@ -108,7 +115,6 @@ final class ClipVisionTower implements AutoCloseable {
                     upload(weights, p + "mlp.fc1.weight"), upload(weights, p + "mlp.fc1.bias"),
                     upload(weights, p + "mlp.fc2.weight"), upload(weights, p + "mlp.fc2.bias")));
         }
-        imagePatches = new float[tokens * patchArea];
     }
 
     private Tensor upload(Weights weights, String name) {
@@ -125,21 +131,24 @@ final class ClipVisionTower implements AutoCloseable {
         float eps = (float) config.layerNormEps();
         float scale = (float) (1 / Math.sqrt(config.headDim()));
         ensureCapacity(batch);
-        Tensor patches = this.patches.rows(0, rows); // [B*(N+1), 3*P*P]
-        Tensor hidden = this.hidden.rows(0, rows);   // [B*(N+1), Dv]
-        Tensor normed = this.normed.rows(0, rows);   // [B*(N+1), Dv]
-        Tensor q = this.q.rows(0, rows);             // [B*(N+1), Dv]
-        Tensor k = this.k.rows(0, rows);             // [B*(N+1), Dv]
-        Tensor v = this.v.rows(0, rows);             // [B*(N+1), Dv]
-        Tensor attn = this.attn.rows(0, rows);       // [B*(N+1), Dv]
-        Tensor delta = this.delta.rows(0, rows);     // [B*(N+1), Dv]
-        Tensor mlp = this.mlp.rows(0, rows);         // [B*(N+1), I]
+        int patchSegments = rows * config.numChannels() * config.patchSize(); // rows of P values in `patches`
+        Tensor pixels = this.pixels.rows(0, 1 + batch * pixelRows); // [1 + B*3*H*(W/P), P]
+        Tensor patches = this.patches.rows(0, rows);                 // [B*(N+1), 3*P*P]
+        Tensor hidden = this.hidden.rows(0, rows);                   // [B*(N+1), Dv]
+        Tensor normed = this.normed.rows(0, rows);                   // [B*(N+1), Dv]
+        Tensor q = this.q.rows(0, rows);                             // [B*(N+1), Dv]
+        Tensor k = this.k.rows(0, rows);                             // [B*(N+1), Dv]
+        Tensor v = this.v.rows(0, rows);                             // [B*(N+1), Dv]
+        Tensor attn = this.attn.rows(0, rows);                       // [B*(N+1), Dv]
+        Tensor delta = this.delta.rows(0, rows);                     // [B*(N+1), Dv]
+        Tensor mlp = this.mlp.rows(0, rows);                         // [B*(N+1), I]
 
-        // Embeddings: [0; patches · Wᵀ] + [class; 0] + positions, then pre-LayerNorm.
+        // Embeddings: [0; patches · Wᵀ] + [class; 0] + positions, then pre-LayerNorm. The pixels are unfolded into
+        // patches on the device, so the host only copies them.
         for (int b = 0; b < batch; b++) {
-            unfoldPatches(images.get(b).data());
-            backend.copyToDevice(imagePatches, patches.rows(b * tokens, (b + 1) * tokens));
+            backend.copyToDevice(images.get(b).data(), pixels.rows(1 + b * pixelRows, 1 + (b + 1) * pixelRows));
         }
+        backend.gatherRows(pixels, patchSources.view(0, patchSegments), patches.view(0, patchSegments, config.patchSize()));
         backend.matmul(patches, patchEmbedding, null, hidden);
         backend.gatherRows(classAndPositions, positionRows.view(0, rows), delta);
         backend.add(hidden, delta);
@@ -184,22 +193,23 @@ final class ClipVisionTower implements AutoCloseable {
     }
 
     /**
-     * pixels [3, H, W] → rows 1 .. N of {@link #imagePatches}: patch n = (row, col) of the grid row-major, each in
-     * (c, y, x) order. Row 0 is never written.
+     * {@link #patchSources} of {@code images} images: the unfolded patches seen as rows of P values (image, token, channel,
+     * row y of the patch) — patch n = (row, col) of the grid row-major — each from its row of {@link #pixels}; the class
+     * token's from row 0, which is zero.
      */
-    private void unfoldPatches(float[] pixels) {
+    private int[] patchSources(int images) {
         int p = config.patchSize(), grid = config.gridSize(), size = config.imageSize(), channels = config.numChannels();
-        int i = channels * p * p;
-        for (int gy = 0; gy < grid; gy++) {
-            for (int gx = 0; gx < grid; gx++) {
+        int[] sources = new int[images * tokens * channels * p];
+        int i = 0;
+        for (int b = 0; b < images; b++) {
+            i += channels * p; // the class token
+            for (int n = 0; n < config.numPatches(); n++) {
                 for (int c = 0; c < channels; c++) {
-                    for (int y = 0; y < p; y++) {
-                        System.arraycopy(pixels, (c * size + gy * p + y) * size + gx * p, imagePatches, i, p);
-                        i += p;
-                    }
+                    for (int y = 0; y < p; y++) sources[i++] = 1 + b * pixelRows + (c * size + n / grid * p + y) * grid + n % grid;
                 }
             }
         }
+        return sources;
     }
 
     /** Activations for batches of up to {@code images} images: grown exactly, so the profile step's batch stays the peak. */
@@ -208,6 +218,10 @@ final class ClipVisionTower implements AutoCloseable {
         closeActivations();
         capacity = images;
         int rows = images * tokens, dv = config.hiddenSize(), n = config.numPatches();
+        pixels = backend.allocate(1 + images * pixelRows, config.patchSize());
+        int[] sources = patchSources(images);
+        patchSources = backend.allocateInts(sources.length);
+        backend.copyToDevice(sources, patchSources);
         patches = backend.allocate(rows, config.numChannels() * config.patchSize() * config.patchSize());
         positionRows = backend.allocateInts(rows);
         backend.copyToDevice(IntStream.range(0, rows).map(r -> r % tokens).toArray(), positionRows);
@@ -228,7 +242,8 @@ final class ClipVisionTower implements AutoCloseable {
 
     private void closeActivations() {
         if (capacity == 0) return;
-        for (Tensor t : List.of(patches, hidden, normed, q, k, v, attn, delta, mlp)) t.close();
+        for (Tensor t : List.of(pixels, patches, hidden, normed, q, k, v, attn, delta, mlp)) t.close();
+        patchSources.close();
         positionRows.close();
         if (!keepClassToken) {
             featureRows.close();
