@@ -1,6 +1,7 @@
 package dev.vlm4j.models;
 
 import dev.vlm4j.backend.Backend;
+import dev.vlm4j.backend.IntTensor;
 import dev.vlm4j.backend.Tensor;
 import dev.vlm4j.input.ProcessedImage;
 import dev.vlm4j.model.LlavaConfig;
@@ -10,13 +11,22 @@ import dev.vlm4j.model.Weights;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.stream.IntStream;
 
 /**
  * The CLIP ViT vision tower as LLaVA uses it: patch embedding (a convolution with stride = kernel, run as a
  * matmul over unfolded patches), class token, position embeddings, pre-LayerNorm, then the encoder layers up to
- * {@code vision_feature_layer} only — no post-LayerNorm, no pooling. One image per call.
+ * {@code vision_feature_layer} only — no post-LayerNorm, no pooling. A call runs a batch of up to {@link #MAX_IMAGES}
+ * images as one set of B*(N+1) rows: every matmul, norm and activation sees the whole batch, and attention stays
+ * within each image's N+1 rows.
  */
 final class ClipVisionTower implements AutoCloseable {
+
+    /**
+     * The most images one call takes. The activations grow to the largest batch seen, so this bounds them (7.8 M floats
+     * an image at CLIP-L/336), while a full batch still gives each matmul ~37k rows. Larger steps run in batches of it.
+     */
+    static final int MAX_IMAGES = 64;
 
     private static final String PREFIX = "model.vision_tower.vision_model.";
 
@@ -25,12 +35,12 @@ final class ClipVisionTower implements AutoCloseable {
     private final boolean keepClassToken;
     private final int tokens; // N + 1: patches and the class token
 
-    private final Tensor patchEmbedding;    // [Dv, 3*P*P] (stored [Dv, 3, P, P])
-    private final Tensor classEmbedding;    // [1, Dv]
-    private final Tensor positionEmbedding; // [N+1, Dv]
-    private final Tensor preNormWeight;     // [Dv]
-    private final Tensor preNormBias;       // [Dv]
-    private final List<Layer> layers;       // the first visionLayersToRun() encoder layers
+    private final Tensor patchEmbedding;      // [Dv, 3*P*P] (stored [Dv, 3, P, P])
+    private final Tensor classAndPositions;   // [N+1, Dv] the position embeddings, the class embedding added to row 0
+    private final Tensor preNormWeight;       // [Dv]
+    private final Tensor preNormBias;         // [Dv]
+    private final List<Layer> layers;         // the first visionLayersToRun() encoder layers
+    private final int pixelRows;              // 3*H*(W/P): one image's pixel values as rows of P
 
     private record Layer(
             Tensor norm1Weight, Tensor norm1Bias, // [Dv]
@@ -42,16 +52,22 @@ final class ClipVisionTower implements AutoCloseable {
             Tensor fc1Weight, Tensor fc1Bias,     // [I, Dv], [I]
             Tensor fc2Weight, Tensor fc2Bias) {}  // [Dv, I], [Dv]
 
-    // Activations of one image.
-    private final Tensor patches; // [N, 3*P*P] unfolded pixel values
-    private final Tensor hidden;  // [N+1, Dv] the residual stream
-    private final Tensor normed;  // [N+1, Dv]
-    private final Tensor q;       // [N+1, Dv]
-    private final Tensor k;       // [N+1, Dv]
-    private final Tensor v;       // [N+1, Dv]
-    private final Tensor attn;    // [N+1, Dv]
-    private final Tensor delta;   // [N+1, Dv] a sublayer's output before the residual add
-    private final Tensor mlp;     // [N+1, I]
+    // Activations of up to `capacity` images (B below), grown to the largest batch seen and reused.
+    private int capacity;
+    private Tensor pixels;           // [1 + B*3*H*(W/P), P] a zero row, then each image's pixel values [3, H, W]
+    private IntTensor patchSources;  // [B*(N+1)*3*P] the row of `pixels` each row of P values of `patches` copies
+    private Tensor patches;          // [B*(N+1), 3*P*P] unfolded pixel values, image after image, row 0 of each zero
+    private IntTensor positionRows;  // [B*(N+1)] each image's rows 0 .. N: the row of classAndPositions each token adds
+    private IntTensor featureRows;   // [B*N] strategy 'default': the rows of `hidden` that hold patches (null for 'full')
+    private Tensor hidden;           // [B*(N+1), Dv] the residual stream
+    private Tensor normed;           // [B*(N+1), Dv]
+    private Tensor q;                // [B*(N+1), Dv]
+    private Tensor k;                // [B*(N+1), Dv]
+    private Tensor v;                // [B*(N+1), Dv]
+    private Tensor attn;             // [B*(N+1), Dv]
+    private Tensor delta;            // [B*(N+1), Dv] a sublayer's output before the residual add
+    private Tensor mlp;              // [B*(N+1), I]
+    private Tensor features;         // [B*N, Dv] strategy 'default': the patch rows of `hidden` (null for 'full')
 
     ClipVisionTower(Backend backend, Weights weights, LlavaConfig llava) {
         this.backend = backend;
@@ -70,12 +86,20 @@ final class ClipVisionTower implements AutoCloseable {
             throw new IllegalArgumentException("vision_feature_layer " + llava.visionFeatureLayer() + " is outside the "
                     + config.numHiddenLayers() + " layers of the vision tower");
         }
+        if (config.imageSize() % config.patchSize() != 0) {
+            throw new UnsupportedOperationException("vision image_size " + config.imageSize() + " that patch_size "
+                    + config.patchSize() + " does not divide");
+        }
         int dv = config.hiddenSize(), patchArea = config.numChannels() * config.patchSize() * config.patchSize();
         this.tokens = config.numPatches() + 1;
+        this.pixelRows = config.numChannels() * config.imageSize() * config.gridSize();
 
         patchEmbedding = backend.upload(weights.get(PREFIX + "embeddings.patch_embedding.weight")).view(0, dv, patchArea);
-        classEmbedding = backend.upload(weights.get(PREFIX + "embeddings.class_embedding")).view(0, 1, dv);
-        positionEmbedding = backend.upload(weights.get(PREFIX + "embeddings.position_embedding.weight"));
+        // The class token's row of the patches is zero, so its patch embedding is zero and adding this row gives
+        // class + position 0, as CLIP's concatenation does.
+        classAndPositions = backend.allocate(tokens, dv);
+        backend.copy(backend.upload(weights.get(PREFIX + "embeddings.position_embedding.weight")), classAndPositions);
+        backend.add(classAndPositions.rows(0, 1), backend.upload(weights.get(PREFIX + "embeddings.class_embedding")));
         preNormWeight = backend.upload(weights.get(PREFIX + "pre_layrnorm.weight"));
         preNormBias = backend.upload(weights.get(PREFIX + "pre_layrnorm.bias"));
         layers = new ArrayList<>();
@@ -91,43 +115,48 @@ final class ClipVisionTower implements AutoCloseable {
                     upload(weights, p + "mlp.fc1.weight"), upload(weights, p + "mlp.fc1.bias"),
                     upload(weights, p + "mlp.fc2.weight"), upload(weights, p + "mlp.fc2.bias")));
         }
-
-        patches = backend.allocate(config.numPatches(), patchArea);
-        hidden = backend.allocate(tokens, dv);
-        normed = backend.allocate(tokens, dv);
-        q = backend.allocate(tokens, dv);
-        k = backend.allocate(tokens, dv);
-        v = backend.allocate(tokens, dv);
-        attn = backend.allocate(tokens, dv);
-        delta = backend.allocate(tokens, dv);
-        mlp = backend.allocate(tokens, config.intermediateSize());
     }
 
     private Tensor upload(Weights weights, String name) {
         return backend.upload(weights.get(name));
     }
 
-    /** Image features {@code [image_feature_size, Dv]} of pixel values {@code [1, 3, H, W]}; valid until the next call. */
-    Tensor forward(ProcessedImage image) {
-        int size = config.imageSize();
-        int[] expected = {1, config.numChannels(), size, size};
-        if (image.kind() != ProcessedImage.Kind.PIXEL_VALUES || !Arrays.equals(image.shape(), expected)
-                || image.data().length != Arrays.stream(expected).reduce(1, Math::multiplyExact)) {
-            throw new IllegalArgumentException("the vision tower takes pixel values " + Arrays.toString(expected) + ", got " + image);
-        }
+    /**
+     * Image features {@code [B*F, Dv]} of B pixel values {@code [1, 3, H, W]}, image after image ({@code F} rows each:
+     * N patches, or the class token and the patches under strategy 'full'); valid until the next call.
+     */
+    Tensor forward(List<ProcessedImage> images) {
+        check(images);
+        int batch = images.size(), rows = batch * tokens;
         float eps = (float) config.layerNormEps();
         float scale = (float) (1 / Math.sqrt(config.headDim()));
+        ensureCapacity(batch);
+        int patchSegments = rows * config.numChannels() * config.patchSize(); // rows of P values in `patches`
+        Tensor pixels = this.pixels.rows(0, 1 + batch * pixelRows); // [1 + B*3*H*(W/P), P]
+        Tensor patches = this.patches.rows(0, rows);                 // [B*(N+1), 3*P*P]
+        Tensor hidden = this.hidden.rows(0, rows);                   // [B*(N+1), Dv]
+        Tensor normed = this.normed.rows(0, rows);                   // [B*(N+1), Dv]
+        Tensor q = this.q.rows(0, rows);                             // [B*(N+1), Dv]
+        Tensor k = this.k.rows(0, rows);                             // [B*(N+1), Dv]
+        Tensor v = this.v.rows(0, rows);                             // [B*(N+1), Dv]
+        Tensor attn = this.attn.rows(0, rows);                       // [B*(N+1), Dv]
+        Tensor delta = this.delta.rows(0, rows);                     // [B*(N+1), Dv]
+        Tensor mlp = this.mlp.rows(0, rows);                         // [B*(N+1), I]
 
-        // Embeddings: [class; patches · Wᵀ] + positions, then pre-LayerNorm.
-        backend.copyToDevice(unfoldPatches(image.data()), patches);
-        backend.matmul(patches, patchEmbedding, null, hidden.rows(1, tokens));
-        backend.copy(classEmbedding, hidden.rows(0, 1));
-        backend.add(hidden, positionEmbedding);
+        // Embeddings: [0; patches · Wᵀ] + [class; 0] + positions, then pre-LayerNorm. The pixels are unfolded into
+        // patches on the device, so the host only copies them.
+        for (int b = 0; b < batch; b++) {
+            backend.copyToDevice(images.get(b).data(), pixels.rows(1 + b * pixelRows, 1 + (b + 1) * pixelRows));
+        }
+        backend.gatherRows(pixels, patchSources.view(0, patchSegments), patches.view(0, patchSegments, config.patchSize()));
+        backend.matmul(patches, patchEmbedding, null, hidden);
+        backend.gatherRows(classAndPositions, positionRows.view(0, rows), delta);
+        backend.add(hidden, delta);
         backend.layerNorm(hidden, preNormWeight, preNormBias, eps, normed);
         backend.copy(normed, hidden);
 
         for (Layer layer : layers) {
-            // Self-attention, non-causal over the image's tokens.
+            // Self-attention, non-causal over each image's tokens.
             backend.layerNorm(hidden, layer.norm1Weight, layer.norm1Bias, eps, normed);
             backend.matmul(normed, layer.qWeight, layer.qBias, q);
             backend.matmul(normed, layer.kWeight, layer.kBias, k);
@@ -143,29 +172,88 @@ final class ClipVisionTower implements AutoCloseable {
             backend.matmul(mlp, layer.fc2Weight, layer.fc2Bias, delta);
             backend.add(hidden, delta);
         }
-        return keepClassToken ? hidden : hidden.rows(1, tokens);
+        if (keepClassToken) return hidden;
+        Tensor features = this.features.rows(0, batch * config.numPatches()); // [B*N, Dv]
+        backend.gatherRows(hidden, featureRows.view(0, features.dim(0)), features);
+        return features;
     }
 
-    /** pixels [3, H, W] → patches [N, 3*P*P], patch n = (row, col) of the grid row-major, each in (c, y, x) order. */
-    private float[] unfoldPatches(float[] pixels) {
+    private void check(List<ProcessedImage> images) {
+        if (images.isEmpty() || images.size() > MAX_IMAGES) {
+            throw new IllegalArgumentException("the vision tower takes 1 to " + MAX_IMAGES + " images a call, got " + images.size());
+        }
+        int size = config.imageSize();
+        int[] expected = {1, config.numChannels(), size, size};
+        for (ProcessedImage image : images) {
+            if (image.kind() != ProcessedImage.Kind.PIXEL_VALUES || !Arrays.equals(image.shape(), expected)
+                    || image.data().length != Arrays.stream(expected).reduce(1, Math::multiplyExact)) {
+                throw new IllegalArgumentException("the vision tower takes pixel values " + Arrays.toString(expected) + ", got " + image);
+            }
+        }
+    }
+
+    /**
+     * {@link #patchSources} of {@code images} images: the unfolded patches seen as rows of P values (image, token, channel,
+     * row y of the patch) — patch n = (row, col) of the grid row-major — each from its row of {@link #pixels}; the class
+     * token's from row 0, which is zero.
+     */
+    private int[] patchSources(int images) {
         int p = config.patchSize(), grid = config.gridSize(), size = config.imageSize(), channels = config.numChannels();
-        float[] out = new float[grid * grid * channels * p * p];
+        int[] sources = new int[images * tokens * channels * p];
         int i = 0;
-        for (int gy = 0; gy < grid; gy++) {
-            for (int gx = 0; gx < grid; gx++) {
+        for (int b = 0; b < images; b++) {
+            i += channels * p; // the class token
+            for (int n = 0; n < config.numPatches(); n++) {
                 for (int c = 0; c < channels; c++) {
-                    for (int y = 0; y < p; y++) {
-                        System.arraycopy(pixels, (c * size + gy * p + y) * size + gx * p, out, i, p);
-                        i += p;
-                    }
+                    for (int y = 0; y < p; y++) sources[i++] = 1 + b * pixelRows + (c * size + n / grid * p + y) * grid + n % grid;
                 }
             }
         }
-        return out;
+        return sources;
+    }
+
+    /** Activations for batches of up to {@code images} images: grown exactly, so the profile step's batch stays the peak. */
+    private void ensureCapacity(int images) {
+        if (images <= capacity) return;
+        closeActivations();
+        capacity = images;
+        int rows = images * tokens, dv = config.hiddenSize(), n = config.numPatches();
+        pixels = backend.allocate(1 + images * pixelRows, config.patchSize());
+        int[] sources = patchSources(images);
+        patchSources = backend.allocateInts(sources.length);
+        backend.copyToDevice(sources, patchSources);
+        patches = backend.allocate(rows, config.numChannels() * config.patchSize() * config.patchSize());
+        positionRows = backend.allocateInts(rows);
+        backend.copyToDevice(IntStream.range(0, rows).map(r -> r % tokens).toArray(), positionRows);
+        hidden = backend.allocate(rows, dv);
+        normed = backend.allocate(rows, dv);
+        q = backend.allocate(rows, dv);
+        k = backend.allocate(rows, dv);
+        v = backend.allocate(rows, dv);
+        attn = backend.allocate(rows, dv);
+        delta = backend.allocate(rows, dv);
+        mlp = backend.allocate(rows, config.intermediateSize());
+        if (!keepClassToken) {
+            featureRows = backend.allocateInts(images * n);
+            backend.copyToDevice(IntStream.range(0, images * n).map(r -> r / n * tokens + 1 + r % n).toArray(), featureRows);
+            features = backend.allocate(images * n, dv);
+        }
+    }
+
+    private void closeActivations() {
+        if (capacity == 0) return;
+        for (Tensor t : List.of(pixels, patches, hidden, normed, q, k, v, attn, delta, mlp)) t.close();
+        patchSources.close();
+        positionRows.close();
+        if (!keepClassToken) {
+            featureRows.close();
+            features.close();
+        }
     }
 
     @Override
     public void close() {
-        for (Tensor t : List.of(patches, hidden, normed, q, k, v, attn, delta, mlp)) t.close();
+        closeActivations();
+        classAndPositions.close();
     }
 }

@@ -6,12 +6,17 @@ import dev.vlm4j.input.ProcessedImage;
 import dev.vlm4j.model.LlavaConfig;
 import dev.vlm4j.model.Weights;
 
+import java.util.List;
+
 /**
  * The image path of LLaVA alone — the CLIP vision tower, then the projector — on a {@link Backend}, without the
  * language model or a KV cache: what {@code vlm bench vision} times. {@link LlavaModelRunner} runs the same two
- * pieces inside its prefill.
+ * pieces inside its prefill, on the same batches.
  */
 public final class LlavaImageEncoder implements AutoCloseable {
+
+    /** The most images one {@link #encode} takes: the vision tower's batch. */
+    public static final int MAX_IMAGES = ClipVisionTower.MAX_IMAGES;
 
     private final ClipVisionTower visionTower;
     private final LlavaProjector projector;
@@ -23,10 +28,11 @@ public final class LlavaImageEncoder implements AutoCloseable {
     }
 
     /**
-     * Image embeddings {@code [image_feature_size, D]} of pixel values {@code [1, 3, H, W]}, queued on the backend
-     * (a GPU may still be computing them on return); valid until the next call.
+     * Image embeddings {@code [B * image_feature_size, D]}, image after image, of 1 to {@link #MAX_IMAGES} pixel values
+     * {@code [1, 3, H, W]} run as one batch, queued on the backend (a GPU may still be computing them on return); valid
+     * until the next call.
      */
-    public Tensor encode(ProcessedImage pixelValues) {
+    public Tensor encode(List<ProcessedImage> pixelValues) {
         return projector.forward(visionTower.forward(pixelValues));
     }
 

@@ -92,11 +92,22 @@ public final class LlavaModelRunner implements ModelRunner {
         if (decodeGraphs != null && decodeGraphs.serves(plan)) return new DeviceLogits(backend, decodeGraphs.forward(plan));
         inputs.upload(plan);
 
-        // Text embeddings, with each image's embeddings written over its <image> tokens.
+        // Text embeddings, with each image's embeddings written over its <image> tokens: the step's pixel values go
+        // through the vision tower and the projector together (in batches of up to ClipVisionTower.MAX_IMAGES), features
+        // given as input through the projector one image at a time.
         Tensor x = languageModel.embed(inputs, plan.numTokens()); // [T, D]
+        List<StepPlan.ImageRows> pixelValues = plan.images().stream()
+                .filter(image -> image.image().kind() == ProcessedImage.Kind.PIXEL_VALUES).toList();
+        for (int from = 0; from < pixelValues.size(); from += ClipVisionTower.MAX_IMAGES) {
+            int to = Math.min(from + ClipVisionTower.MAX_IMAGES, pixelValues.size());
+            List<StepPlan.ImageRows> batch = pixelValues.subList(from, to);
+            Tensor features = visionTower.forward(batch.stream().map(StepPlan.ImageRows::image).toList()); // [B*F, Dv]
+            mergeImageEmbeddings(projector.forward(features), batch, x); // [B*F, D]
+        }
         for (StepPlan.ImageRows image : plan.images()) {
-            Tensor embeddings = projector.forward(visionFeatures(image.image())); // [F, D]
-            backend.scatterRows(embeddings, inputs.imageSrcRows(image), inputs.imageDstRows(image), x);
+            if (image.image().kind() == ProcessedImage.Kind.IMAGE_FEATURES) {
+                mergeImageEmbeddings(projector.forward(inputFeatures(image.image())), List.of(image), x); // [F, D]
+            }
         }
 
         languageModel.forward(x, inputs);
@@ -147,19 +158,23 @@ public final class LlavaModelRunner implements ModelRunner {
         }
     }
 
-    /** [F, Dv]: the vision tower's selected features of pixel values, or the features given as input. */
-    private Tensor visionFeatures(ProcessedImage image) {
-        return switch (image.kind()) {
-            case PIXEL_VALUES -> visionTower.forward(image);
-            case IMAGE_FEATURES -> {
-                int[] expected = {1, config.imageFeatureSize(), config.vision().hiddenSize()};
-                if (!Arrays.equals(image.shape(), expected) || image.data().length != imageFeatures.numel()) {
-                    throw new IllegalArgumentException("image features must be " + Arrays.toString(expected) + ", got " + image);
-                }
-                backend.copyToDevice(image.data(), imageFeatures);
-                yield imageFeatures;
-            }
-        };
+    /** Writes image b's embeddings, rows {@code [b*F, (b+1)*F)} of {@code embeddings}, over its <image> tokens in x [T, D]. */
+    private void mergeImageEmbeddings(Tensor embeddings, List<StepPlan.ImageRows> images, Tensor x) {
+        int f = config.imageFeatureSize();
+        for (int b = 0; b < images.size(); b++) {
+            StepPlan.ImageRows image = images.get(b);
+            backend.scatterRows(embeddings.rows(b * f, (b + 1) * f), inputs.imageSrcRows(image), inputs.imageDstRows(image), x);
+        }
+    }
+
+    /** [F, Dv]: image features given as input (image_input_type image_features), on the device. */
+    private Tensor inputFeatures(ProcessedImage image) {
+        int[] expected = {1, config.imageFeatureSize(), config.vision().hiddenSize()};
+        if (!Arrays.equals(image.shape(), expected) || image.data().length != imageFeatures.numel()) {
+            throw new IllegalArgumentException("image features must be " + Arrays.toString(expected) + ", got " + image);
+        }
+        backend.copyToDevice(image.data(), imageFeatures);
+        return imageFeatures;
     }
 
     @Override

@@ -10,8 +10,10 @@ import dev.vlm4j.model.Weights;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
 import java.util.Random;
@@ -44,8 +46,25 @@ class LlavaParityTest {
         try (Backend backend = new CpuBackend(); Weights weights = Checkpoint.open(LlavaFixtures.checkpoint(checkpoint));
              ClipVisionTower tower = new ClipVisionTower(backend, weights, config(checkpoint))) {
             float[] features = new float[ref.visionFeatures().length];
-            backend.copyToHost(tower.forward(LlavaFixtures.pixels(checkpoint, photo)), features);
+            backend.copyToHost(tower.forward(List.of(LlavaFixtures.pixels(checkpoint, photo))), features);
             Logits.assertClose(ref.visionFeatures(), features, TOLERANCE, checkpoint + " " + photo + " vision features");
+        }
+    }
+
+    /** The three photos as one batch of the vision tower: each image's features still match transformers'. */
+    @ParameterizedTest
+    @ValueSource(strings = {LLAVA_TINY, LLAVA_TINY_GQA})
+    void threePhotosInOneTowerBatchMatchTransformers(String checkpoint) {
+        List<LlavaFixtures.Case> refs = LlavaFixtures.PHOTOS.stream().map(photo -> LlavaFixtures.load(checkpoint, photo)).toList();
+        try (Backend backend = new CpuBackend(); Weights weights = Checkpoint.open(LlavaFixtures.checkpoint(checkpoint));
+             ClipVisionTower tower = new ClipVisionTower(backend, weights, config(checkpoint))) {
+            int each = refs.getFirst().visionFeatures().length;
+            float[] features = new float[refs.size() * each];
+            backend.copyToHost(tower.forward(LlavaFixtures.PHOTOS.stream().map(photo -> LlavaFixtures.pixels(checkpoint, photo)).toList()), features);
+            for (int b = 0; b < refs.size(); b++) {
+                Logits.assertClose(refs.get(b).visionFeatures(), Arrays.copyOfRange(features, b * each, (b + 1) * each), TOLERANCE,
+                        checkpoint + " " + refs.get(b).photo() + " vision features, batch of three");
+            }
         }
     }
 

@@ -25,9 +25,10 @@ import picocli.CommandLine.Option;
 
 /**
  * {@code vlm bench vision}: the image path alone — CLIP vision tower and projector, no language model, no KV cache —
- * on batches of {@code batch-size} images, timed per batch after warm-up. Reports images/s, time per batch and the
- * FLOP/s reached (the matmul and attention FLOPs of one image, counted from config.json), to set against the
- * device's bf16 GEMM ceiling.
+ * on batches of {@code batch-size} images, timed per batch after warm-up. A batch runs as one call of the encoder (in
+ * calls of up to {@link LlavaImageEncoder#MAX_IMAGES} images where it is larger, as the model runner's prefill does).
+ * Reports images/s, time per batch and the FLOP/s reached (the matmul and attention FLOPs of one image, counted from
+ * config.json), to set against the device's bf16 GEMM ceiling.
  */
 @Command(name = "vision", mixinStandardHelpOptions = true, sortOptions = false,
         description = "Speed of the vision tower + projector alone on batches of images: images/s, ms/batch, FLOP/s.")
@@ -71,7 +72,9 @@ public final class VisionCommand implements Callable<Integer> {
             backend.resetPeakMemory();
             for (int i = 0; i < warmup + iters; i++) {
                 long start = System.nanoTime();
-                for (ProcessedImage image : batch) encoder.encode(image);
+                for (int from = 0; from < batchSize; from += LlavaImageEncoder.MAX_IMAGES) {
+                    encoder.encode(batch.subList(from, Math.min(from + LlavaImageEncoder.MAX_IMAGES, batchSize)));
+                }
                 backend.deviceMemory(); // waits for the queued batch (the backend SPI's contract): the end of the batch
                 if (i >= warmup) seconds[i - warmup] = (System.nanoTime() - start) / 1e9;
                 bar.advance(1);
