@@ -114,9 +114,9 @@ public final class Sequence {
     }
 
     public List<Integer> outputTokenIds() {
-        List<Integer> ids = new ArrayList<>(outputLength());
-        for (int i = promptLength; i < tokens.size(); i++) ids.add(tokens.get(i));
-        return ids;
+        Integer[] ids = new Integer[outputLength()];
+        for (int i = 0; i < ids.length; i++) ids[i] = tokens.get(promptLength + i);
+        return List.of(ids); // immutable without nulls: a CompletionOutput takes it without copying
     }
 
     ProcessedImage image() {

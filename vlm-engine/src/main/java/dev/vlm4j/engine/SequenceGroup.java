@@ -50,7 +50,9 @@ public final class SequenceGroup {
                   RandomGenerator random, Sequence sequence, IncrementalDetokenizer promptDetokenizer, double arrivalTime) {
         this.requestId = requestId;
         this.prompt = prompt;
-        this.promptTokenIds = Arrays.stream(prompt.tokenIds()).boxed().toList();
+        // List.of, not Stream.toList: a list that allows no nulls is what List.copyOf passes through uncopied, and
+        // every step's RequestOutput takes this one.
+        this.promptTokenIds = List.of(Arrays.stream(prompt.tokenIds()).boxed().toArray(Integer[]::new));
         this.params = params;
         this.maxOutputTokens = maxOutputTokens;
         this.stopTokenIds = Set.copyOf(stopTokenIds);
@@ -87,6 +89,7 @@ public final class SequenceGroup {
     }
 
     public List<Sequence> unfinishedSequences() {
+        if (sequences.size() == 1) return sequences.getFirst().isFinished() ? List.of() : List.of(sequences.getFirst());
         return sequences.stream().filter(s -> !s.isFinished()).toList();
     }
 
