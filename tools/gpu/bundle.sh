@@ -30,6 +30,8 @@ if [ ! -f "$DEST/jre.tar.xz" ]; then
   "$JAVA_HOME/bin/jlink" --add-modules java.base,java.logging,jdk.incubator.vector,java.management,java.sql,java.xml,java.net.http,jdk.unsupported \
       --strip-debug --no-man-pages \
       --no-header-files --compress=zip-9 --output /tmp/vlm4j-jre/jre
+  # jlink leaves the JDK's native symbol tables in place (libjvm.so: 30 MB, 25 MB stripped): ~1 MB less to send
+  find /tmp/vlm4j-jre/jre -name '*.so' -exec strip --strip-unneeded {} \;
   tar -C /tmp/vlm4j-jre -cf - jre | xz -T0 -9e > "$DEST/jre.tar.xz"
 fi
 rm -rf "$DEST/classes" "$DEST/lib"
@@ -45,8 +47,9 @@ for jar in $(tr ':' ' ' < /tmp/vlm4j-cuda-cp.txt); do
     junit-*|opentest4j-*|apiguardian-*) [ "$BENCH_ONLY" = 1 ] || cp "$jar" "$DEST/lib/" ;;
     imageio-*|common-image-*|common-io-*|common-lang-*|commons-imaging-*) ;;  # image decoding: the runtime has no java.desktop
     tokenizers-*.jar)                           # native libraries for five platforms; keep linux-x86_64's
+      # and without its symbol table (15.5 MB -> 11.8 MB unpacked)
       rm -rf /tmp/vlm4j-tok && mkdir -p /tmp/vlm4j-tok && (cd /tmp/vlm4j-tok && unzip -q "$jar" -x 'native/lib/win-*' 'native/lib/osx-*' 'native/lib/linux-aarch64/*' \
-        && zip -q -9 -r "$DEST/lib/$(basename "$jar")" .) ;;
+        && find . -name '*.so' -exec strip --strip-unneeded {} \; && zip -q -9 -r "$DEST/lib/$(basename "$jar")" .) ;;
     *) cp "$jar" "$DEST/lib/" ;;
   esac
 done
