@@ -14,11 +14,27 @@
 // The KV cache holds f32, bf16 or f16 (the activation type of the backend's mode, whose values the cache then
 // stores exactly); keys and values are widened as they are read. q and out are f32.
 #include "common.cuh"
-#include "keys.cuh"
 
 constexpr int MAX_HEAD_DIM = 256;
 constexpr int PER_LANE = MAX_HEAD_DIM / 32;
 constexpr int WARPS = 4;  // the block size is 32 * WARPS
+
+// Element offset of key (and value) position p of one sequence and kv head in a paged cache [blocks, blockSize, kvHeads, headDim].
+struct PagedKeys {
+    const int* table;  // the sequence's block ids
+    int blockSize, kvHeads, headDim, kvHead;
+    __device__ __forceinline__ long long row(int p) const {
+        long long slot = (long long) table[p / blockSize] * blockSize + p % blockSize;
+        return (slot * kvHeads + kvHead) * headDim;
+    }
+};
+
+// Element offset of key row p of a group of rows starting at `first`, head h, in [rows, heads * headDim].
+struct DenseKeys {
+    long long first;
+    int width, headOffset;
+    __device__ __forceinline__ long long row(int p) const { return (first + p) * width + headOffset; }
+};
 
 // Where attend's result goes. Without maxSum: the output row, normalised and rounded to the activation type. With
 // it: one partition's state for merge_partitions, acc unnormalised (relative to the partition's max) in `row`, and

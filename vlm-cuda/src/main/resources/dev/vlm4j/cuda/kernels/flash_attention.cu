@@ -13,7 +13,6 @@
 // -1), which is all the masking there is. The S accumulator's layout is that of P's A fragment, so P never leaves
 // the registers.
 #include "common.cuh"
-#include "keys.cuh"
 
 constexpr int BLOCK_N = 64;            // keys per shared-memory tile
 constexpr int FLASH_THREADS = 128;     // 4 warps
@@ -60,6 +59,26 @@ template <typename C> __device__ __forceinline__ void load8(const C* p, float x[
     }
 }
 
+// ---------------------------------------------------------------- where the keys are
+
+// Element offset of key (and value) position p of one sequence and kv head in a paged cache
+// [blocks, blockSize, kvHeads, headDim].
+struct PagedRows {
+    const int* table;  // the sequence's block ids
+    int blockSize, kvHeads, headDim, kvHead;
+    __device__ __forceinline__ long long at(int p) const {
+        long long slot = (long long) table[p / blockSize] * blockSize + p % blockSize;
+        return (slot * kvHeads + kvHead) * headDim;
+    }
+};
+
+// Element offset of row p of a group of rows starting at `first`, at column `column`, in [rows, width].
+struct DenseRows {
+    long long first;
+    int width, column;
+    __device__ __forceinline__ long long at(int p) const { return (first + p) * width + column; }
+};
+
 // ---------------------------------------------------------------- one tile of query rows
 
 template <typename T, int D> struct Staged {
@@ -75,7 +94,7 @@ __device__ __forceinline__ void stage(Staged<T, D>& s, const C* __restrict__ k, 
     for (int c = threadIdx.x; c < BLOCK_N * D / 8; c += FLASH_THREADS) {
         int n = c / (D / 8), d = c % (D / 8) * 8;
         float x[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
-        if (kt + n < nKeys) load8(k + rows.row(kt + n) + d, x);
+        if (kt + n < nKeys) load8(k + rows.at(kt + n) + d, x);
         uint4 packed{pack<T>(x[0], x[1]), pack<T>(x[2], x[3]), pack<T>(x[4], x[5]), pack<T>(x[6], x[7])};
         *(uint4*) &s.k[n][d] = packed;
     }
@@ -83,8 +102,8 @@ __device__ __forceinline__ void stage(Staged<T, D>& s, const C* __restrict__ k, 
     for (int c = threadIdx.x; c < BLOCK_N / 2 * D / 8; c += FLASH_THREADS) {
         int pair = c % (BLOCK_N / 2), d = c / (BLOCK_N / 2) * 8, n = 2 * pair;
         float a[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f}, b[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
-        if (kt + n < nKeys) load8(v + rows.row(kt + n) + d, a);
-        if (kt + n + 1 < nKeys) load8(v + rows.row(kt + n + 1) + d, b);
+        if (kt + n < nKeys) load8(v + rows.at(kt + n) + d, a);
+        if (kt + n + 1 < nKeys) load8(v + rows.at(kt + n + 1) + d, b);
 #pragma unroll
         for (int i = 0; i < 8; i++) *(unsigned*) &s.vt[d + i][n] = pack<T>(a[i], b[i]);
     }
@@ -271,7 +290,7 @@ __device__ void dense(const float* q, const float* k, const float* v, float* out
     int group = blockIdx.x / tiles, tile = blockIdx.x % tiles, h = blockIdx.y, width = heads * D;
     long long groupStart = (long long) group * seqLen;
     int rows = min(BLOCK_M, seqLen - tile * BLOCK_M);
-    DenseKeys keys{groupStart, width, h * D};
+    DenseRows keys{groupStart, width, h * D};
     flash_tile<T, D>(q, k, v, keys, groupStart + tile * BLOCK_M, rows, width, h * D, SeesAll{seqLen - 1}, seqLen, scale,
                      mode, out, s);
 }
@@ -348,7 +367,7 @@ __device__ void paged(const float* q, const C* kCache, const C* vCache, const in
         }
         if (__syncthreads_or(badBlock)) continue;
 
-        PagedKeys keys{table, blockSize, kvHeads, D, h / (heads / kvHeads)};
+        PagedRows keys{table, blockSize, kvHeads, D, h / (heads / kvHeads)};
         flash_tile<T, D>(q, kCache, vCache, keys, first, rows, width, h * D, SeesOwnPosition{positions + first}, nKeys,
                          scale, mode, out, s);
     }
