@@ -1,0 +1,108 @@
+package dev.vlm4j.engine;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import dev.vlm4j.SamplingParams;
+import dev.vlm4j.backend.SampledToken;
+import dev.vlm4j.backend.TokenSampling;
+import dev.vlm4j.input.ProcessedPrompt;
+import dev.vlm4j.testing.Testdata;
+import dev.vlm4j.tokenizer.Tokenizer;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+/**
+ * The engine's own host time per step — scheduling, sampling bookkeeping, detokenization, stop checks, request
+ * outputs — with a runner that costs nothing: its logits are never computed and its sampler returns random tokens at
+ * once. A GPU waits this long between steps (nothing overlaps it yet). A benchmark, not a test: run it with
+ * {@code java -cp <vlm-engine test classpath> dev.vlm4j.engine.EngineHostBenchmark [--output-json FILE] [BATCH ...]}
+ * (see docs/benchmarks.md). Each batch: BATCH requests of a 596-token prompt (LLaVA's 576 image tokens + 20, as
+ * ids), 128 output tokens each with ignore_eos, all submitted at once; reported per decode step with the whole batch
+ * running.
+ */
+public final class EngineHostBenchmark {
+
+    private static final int PROMPT_LEN = 596, OUTPUT_LEN = 128, VOCAB = 32064;
+
+    private EngineHostBenchmark() {}
+
+    public static void main(String[] args) throws Exception {
+        Path json = null;
+        List<Integer> batches = new ArrayList<>();
+        for (int i = 0; i < args.length; i++) {
+            if (args[i].equals("--output-json")) json = Path.of(args[++i]);
+            else batches.add(Integer.parseInt(args[i]));
+        }
+        if (batches.isEmpty()) batches = List.of(1, 256);
+        Tokenizer tokenizer = Tokenizer.load(Testdata.checkpoint("llava-tiny"));
+        Map<String, Object> results = new LinkedHashMap<>();
+        System.out.printf("%-8s %14s %14s%n", "batch", "decode steps", "host ms/step");
+        for (int batch : batches) {
+            for (int warm = 0; warm < 2; warm++) decodeStepMillis(tokenizer, batch); // JIT warm-up
+            double[] ms = decodeStepMillis(tokenizer, batch);
+            double mean = Arrays.stream(ms).average().orElse(Double.NaN);
+            System.out.printf("%-8d %14d %14.3f%n", batch, ms.length, mean);
+            results.put("batch_" + batch, Map.of("decode_steps", ms.length, "host_ms_per_decode_step_mean", mean));
+        }
+        if (json != null) new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValue(json.toFile(), results);
+    }
+
+    /** Host milliseconds of each engine step in which all {@code batch} requests decode. */
+    private static double[] decodeStepMillis(Tokenizer tokenizer, int batch) {
+        SplittableRandom random = new SplittableRandom(1);
+        int blocksPerRequest = (PROMPT_LEN + OUTPUT_LEN + 15) / 16;
+        LLMEngine engine = new LLMEngine(new FreeRunner(blocksPerRequest * batch + 16, random), tokenizer,
+                new SchedulerConfig(batch, Math.max(4096, PROMPT_LEN), 4096), 32000, 0);
+        SamplingParams params = SamplingParams.builder().temperature(1.0).ignoreEos(true).maxTokens(OUTPUT_LEN).build();
+        for (int r = 0; r < batch; r++) {
+            int[] ids = random.ints(PROMPT_LEN, 3, 31000).toArray();
+            engine.addRequest("r" + r, new ProcessedPrompt(null, ids, null), params);
+        }
+        List<Double> decode = new ArrayList<>();
+        while (engine.hasUnfinishedRequests()) {
+            boolean allDecoding = engine.numRunningRequests() == batch && engine.numWaitingRequests() == 0;
+            long start = System.nanoTime();
+            engine.step();
+            if (allDecoding) decode.add((System.nanoTime() - start) / 1e6);
+        }
+        return decode.stream().mapToDouble(Double::doubleValue).toArray();
+    }
+
+    /** A runner whose forward costs nothing and whose sampler draws uniformly random tokens. */
+    private record FreeRunner(int numBlocks, SplittableRandom random) implements ModelRunner {
+        @Override public int blockSize() { return 16; }
+        @Override public int vocabSize() { return VOCAB; }
+
+        @Override
+        public float[] forward(List<SequenceChunk> chunks) {
+            throw new UnsupportedOperationException("the benchmark's runner has no logits on the host");
+        }
+
+        @Override
+        public StepLogits forwardLogits(List<SequenceChunk> chunks) {
+            int rows = chunks.stream().mapToInt(SequenceChunk::numLogitRows).sum();
+            return new StepLogits() {
+                @Override public int numRows() { return rows; }
+                @Override public int vocabSize() { return VOCAB; }
+
+                @Override
+                public List<SampledToken> sample(List<TokenSampling> samples, int numLogprobs) {
+                    return samples.stream().map(s -> new SampledToken(random.nextInt(3, 31000), -1.0, 1, new int[0], new double[0])).toList();
+                }
+
+                @Override
+                public float[] rowsToHost(int[] rowIds) {
+                    throw new UnsupportedOperationException("the benchmark's requests are all sampled by the runner");
+                }
+            };
+        }
+
+        @Override public void close() {}
+    }
+}
