@@ -149,8 +149,78 @@ def dense_cases(c):
         x = f32(rnd(n, scale=4.0))
         c.add("quick_gelu", f"n{n}", {}, {"x": x, "out": x * torch.sigmoid(1.702 * x)})
         c.add("gelu", f"n{n}", {}, {"x": x, "out": 0.5 * x * (1 + torch.erf(x / 2 ** 0.5))})
-        g, u = f32(rnd(n, scale=4.0)), f32(rnd(n))
-        c.add("silu_mul", f"n{n}", {}, {"gate": g, "up": u, "out": torch.nn.functional.silu(g) * u})
+    for n, i in [(1, 11008), (7, 1000), (577, 4096)]:
+        gate_up = f32(rnd(n, 2 * i, scale=4.0))
+        g, u = gate_up[:, :i], gate_up[:, i:]
+        c.add("silu_mul", f"n{n} i{i}", {}, {"gate_up": gate_up, "out": torch.nn.functional.silu(g) * u})
+
+
+def sixteen_bit_cases(c):
+    """Ops of a backend in a 16-bit mode, whose activations are stored in that type: inputs of that type, expected
+    outputs what PyTorch computes in that dtype on the GPU (HF's ops, rounding where they round)."""
+    for mode in ("bf16", "f16"):
+        dt = DTYPES[mode]
+
+        def run(fn, *xs):
+            return fn(*(x.to(dt).cuda() for x in xs)).double().cpu()
+
+        for n, k, m, bias in [(1, 4096, 4096, False), (3, 4096, 11008, True), (4, 11008, 4096, False), (33, 4096, 12288, False),
+                              (577, 1024, 4096, True), (300, 512, 1000, True)]:
+            x, w = rnd(n, k, dtype=mode), rnd(m, k, scale=k ** -0.5, dtype=mode)
+            arrays, dtypes = {"x": x, "w": w}, {"w": mode}
+            if bias:
+                b = rnd(m, dtype=mode)
+                arrays["bias"], dtypes["bias"] = b, mode
+                arrays["out"] = run(torch.nn.functional.linear, x, w, b)
+            else:
+                arrays["out"] = run(torch.nn.functional.linear, x, w)
+            c.add("matmul", f"n{n} k{k} m{m} bias={bias} {mode} mode", {"row_offset": 0, "mode": mode}, arrays, dtypes)
+        n = 577 * 1024
+        x, y = rnd(n, scale=4.0, dtype=mode), rnd(n, dtype=mode)
+        c.add("add", f"n{n} {mode} mode", {"mode": mode}, {"x": x, "y": y, "out": run(torch.add, x, y)})
+        c.add("quick_gelu", f"n{n} {mode} mode", {"mode": mode}, {"x": x, "out": run(lambda v: v * torch.sigmoid(1.702 * v), x)})
+        c.add("gelu", f"n{n} {mode} mode", {"mode": mode}, {"x": x, "out": run(torch.nn.functional.gelu, x)})
+        gate_up = rnd(300, 2 * 1000, scale=4.0, dtype=mode)
+        c.add("silu_mul", f"n300 i1000 {mode} mode", {"mode": mode},
+              {"gate_up": gate_up, "out": run(lambda g, u: torch.nn.functional.silu(g) * u, gate_up[:, :1000], gate_up[:, 1000:])})
+        for rows, d, eps in [(1, 4096, 1e-5), (600, 5120, 1e-6)]:
+            x, delta, w, b = rnd(rows, d, scale=2.0, dtype=mode), rnd(rows, d, dtype=mode), rnd(d, dtype=mode), rnd(d, dtype=mode)
+
+            def rms_norm(v, weight):  # HF LlamaRMSNorm
+                h = v.float()
+                h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + eps)
+                return weight * h.to(v.dtype)
+
+            c.add("rms_norm", f"n{rows} d{d} {mode} mode", {"eps": eps, "mode": mode},
+                  {"x": x, "weight": w, "out": run(rms_norm, x, w)}, {"weight": mode})
+            c.add("add_rms_norm", f"n{rows} d{d} {mode} mode", {"eps": eps, "mode": mode},
+                  {"x": x, "delta": delta, "weight": w, "sum": run(torch.add, x, delta),
+                   "out": run(lambda a, e, weight: rms_norm(a + e, weight), x, delta, w)}, {"weight": mode})
+            c.add("layer_norm", f"n{rows} d{d} {mode} mode", {"eps": eps, "mode": mode},
+                  {"x": x, "weight": w, "bias": b, "out": run(lambda v, weight, bias: torch.nn.functional.layer_norm(v, (d,), weight, bias, eps), x, w, b)},
+                  {"weight": mode, "bias": mode})
+        table = rnd(4000, 4096, dtype=mode)
+        ids = torch.randint(0, 4000, (37,))
+        c.add("embedding", f"V4000 D4096 T37 {mode} mode", {"mode": mode}, {"table": table, "ids": ids, "out": table[ids]}, {"table": mode})
+        src = rnd(600, 4096, dtype=mode)
+        rows = torch.randint(0, 600, (7,))
+        c.add("gather_rows", f"R600 D4096 S7 {mode} mode", {"mode": mode}, {"src": src, "rows": rows, "out": src[rows]}, {"src": mode})
+        src_rows, dst_rows = torch.randint(0, 600, (576,)), torch.randperm(700)[:576]
+        dst = rnd(700, 4096, dtype=mode)
+        expected = dst.clone()
+        expected[dst_rows] = src[src_rows]
+        c.add("scatter_rows", f"R600 D4096 K576 T700 {mode} mode", {"mode": mode},
+              {"src": src, "src_rows": src_rows, "dst_rows": dst_rows, "dst": dst, "out": expected}, {"src": mode})
+        # Dense attention at a head size the tensor-core kernels do not take (they take 64 and 128): float64 attention
+        # of the 16-bit inputs, the output rounded once.
+        for b, seq, h, hd in [(2, 257, 4, 32), (3, 10, 2, 80)]:
+            q, k, v = (rnd(b, seq, h, hd, dtype=mode) for _ in range(3))
+            scale = hd ** -0.5
+            weights = torch.softmax(torch.einsum("bqhd,bkhd->bhqk", q, k) * scale, dim=-1)
+            out = torch.einsum("bhqk,bkhd->bqhd", weights, v)
+            c.add("attention", f"B{b} L{seq} H{h} hd{hd} {mode} mode", {"heads": h, "seq_len": seq, "scale": scale, "mode": mode},
+                  {"q": q.reshape(b * seq, h * hd), "k": k.reshape(b * seq, h * hd), "v": v.reshape(b * seq, h * hd),
+                   "out": out.reshape(b * seq, h * hd)})
 
 
 def block_tables(contexts, bs, extra):
@@ -175,33 +245,42 @@ def split_on_132_sms(tokens, heads, max_context):
 
 
 def attention_cases(c):
-    for t, h, hd, p in [(1, 32, 128, 4096), (300, 4, 8, 4096), (5, 2, 64, 10)]:
-        x = f32(rnd(t, h * hd))
+    # Rotary on the queries and keys of a qkv row, then keys and values into the paged cache, in f32 (float64
+    # reference) and in the 16-bit modes (PyTorch in that dtype on the GPU: HF's apply_rotary_pos_emb rounds cos, sin,
+    # each product and the sum; caches and qkv of that type).
+    for t, h, kvh, hd, p, nb, bs, mode in [(1, 32, 32, 128, 4096, 4, 16, "f32"), (300, 4, 2, 8, 4096, 40, 16, "f32"),
+                                           (5, 2, 1, 64, 10, 3, 16, "f32"), (37, 32, 8, 128, 4096, 20, 16, "bf16"),
+                                           (1, 32, 32, 128, 4096, 4, 16, "bf16"), (300, 8, 8, 64, 2048, 40, 16, "f16")]:
+        dt = None if mode == "f32" else DTYPES[mode]
+        qkv = f32(rnd(t, (h + 2 * kvh) * hd)) if dt is None else rnd(t, (h + 2 * kvh) * hd, dtype=mode)
         positions = torch.randint(0, p, (t,))
         positions[0] = p - 1
         if t > 1:
             positions[1] = 0
+        slots = torch.randperm(nb * bs)[:t]
         angles = torch.arange(p, dtype=torch.float64)[:, None] * (10000.0 ** (-torch.arange(0, hd, 2, dtype=torch.float64) / hd))
         cos_sin = f32(torch.cat([angles.cos(), angles.sin()], dim=1))
         half = hd // 2
+        kc, vc = (f32(rnd(nb, bs, kvh, hd)) if dt is None else rnd(nb, bs, kvh, hd, dtype=mode) for _ in range(2))
+        qk = qkv[:, :(h + kvh) * hd].reshape(t, h + kvh, hd)
         cos, sin = cos_sin[positions, :half], cos_sin[positions, half:]
-        xh = x.view(t, h, hd)
-        x1, x2 = xh[..., :half], xh[..., half:]
-        out = torch.cat([x1 * cos[:, None] - x2 * sin[:, None], x2 * cos[:, None] + x1 * sin[:, None]], dim=-1).reshape(t, h * hd)
-        c.add("rotary", f"T{t} H{h} hd{hd} P{p}", {}, {"x": x, "positions": positions, "cos_sin": cos_sin, "out": out})
-    # KV caches in f32 (the f32 backend) and in bf16 / f16 (a backend in that mode, whose cache is of that type and
-    # whose keys, values and queries are already rounded to it: the inputs here are rounded the same way).
-    for t, nb, bs, kvh, hd, dt in [(1, 4, 16, 1, 8, "f32"), (37, 20, 16, 4, 8, "f32"), (300, 40, 16, 8, 128, "f32"),
-                                   (37, 20, 16, 4, 8, "bf16"), (300, 40, 16, 8, 128, "bf16"), (5, 3, 16, 2, 64, "f16")]:
-        k, v = rnd(t, kvh * hd, dtype=dt), rnd(t, kvh * hd, dtype=dt)
-        slots = torch.randperm(nb * bs)[:t]
-        kc, vc = rnd(nb, bs, kvh, hd, dtype=dt), rnd(nb, bs, kvh, hd, dtype=dt)
+        if dt is None:
+            x1, x2 = qk[..., :half], qk[..., half:]
+            rotated = torch.cat([x1 * cos[:, None] - x2 * sin[:, None], x2 * cos[:, None] + x1 * sin[:, None]], dim=-1)
+        else:
+            x = qk.to(dt).cuda()
+            cos2 = torch.cat([cos, cos], dim=-1).to(dt).cuda()[:, None]
+            sin2 = torch.cat([sin, sin], dim=-1).to(dt).cuda()[:, None]
+            rotate_half = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+            rotated = ((x * cos2) + (rotate_half * sin2)).double().cpu()
         ke, ve = kc.clone().view(nb * bs, -1), vc.clone().view(nb * bs, -1)
-        ke[slots], ve[slots] = k, v
-        c.add("write_kv_cache", f"T{t} blocks{nb} bs{bs} kv{kvh} hd{hd} {dt} cache", {"mode": dt},
-              {"k": k, "v": v, "slots": slots, "k_cache": kc, "v_cache": vc,
-               "k_cache_out": ke.view(nb, bs, kvh, hd), "v_cache_out": ve.view(nb, bs, kvh, hd)},
-              {"k_cache": dt, "v_cache": dt})
+        ke[slots] = rotated[:, h:].reshape(t, kvh * hd)
+        ve[slots] = qkv[:, (h + kvh) * hd:]
+        dtypes = {} if dt is None else {name: mode for name in ("qkv", "k_cache", "v_cache")}
+        c.add("rotary_write_kv_cache", f"T{t} H{h} KV{kvh} hd{hd} P{p} {mode}", {"mode": mode},
+              {"qkv": qkv, "positions": positions, "cos_sin": cos_sin, "slots": slots, "k_cache": kc, "v_cache": vc,
+               "q": rotated[:, :h].reshape(t, h * hd), "k_cache_out": ke.view(nb, bs, kvh, hd), "v_cache_out": ve.view(nb, bs, kvh, hd)},
+              dtypes)
     # f32 into a 16-bit KV cache: round to nearest even, as torch's .to(dtype).
     for n in [1, 1000, 4097]:
         for dt in ("bf16", "f16"):
@@ -517,7 +596,7 @@ def main():
     np.random.seed(seed % 2 ** 32)
     print(f"seed {seed}, torch {torch.__version__}, cuda {torch.cuda.is_available()}", flush=True)
     cases = Cases(args.out)
-    for part in (rows_cases, dense_cases, attention_cases):
+    for part in (rows_cases, dense_cases, attention_cases, sixteen_bit_cases):
         t0 = time.time()
         part(cases)
         print(f"{part.__name__}: {time.time() - t0:.1f} s", flush=True)

@@ -30,13 +30,13 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
  * <p>Numerics. Matrices (2-D and larger weights) live on the device in the backend's weight type: the
  * checkpoint's own ({@link Dtype#AUTO}) or the one asked for, rounded to nearest even once at upload. Vectors
  * (1-D weights: norm weights, biases, embeddings of one row) are rounded to that type too, then kept widened to
- * f32. Activations are f32 tensors, as the SPI says, and every reduction accumulates in f32. A matmul with 16-bit
- * weights rounds its f32 input to the weights' type and runs on the tensor cores with f32 accumulation; with f32
- * weights it is an f32 GEMM without TF32. With {@link Dtype#BFLOAT16} or {@link Dtype#FLOAT16} the model computes
- * in that type, as PyTorch does: each op rounds the values it writes to it (at PyTorch's op boundaries: RMSNorm
- * before and after its weight, SiLU before the product, each rotary product), while the tensors stay f32;
- * {@link Dtype#AUTO} and {@link Dtype#FLOAT32} keep f32 activations. The KV cache is kept in the activation type
- * (bf16 or f16 in those modes, else f32): the keys and values written to it are already rounded to that type.
+ * f32. Every reduction accumulates in f32. With {@link Dtype#BFLOAT16} or {@link Dtype#FLOAT16} the model computes
+ * in that type, as PyTorch does: activations are stored in it, so each op rounds the values it writes (and, at
+ * PyTorch's op boundaries inside an op, its intermediates: RMSNorm before its weight, SiLU before the product, each
+ * rotary product), and matmuls run on the tensor cores with f32 accumulation, writing that type.
+ * {@link Dtype#AUTO} and {@link Dtype#FLOAT32} keep f32 activations; there a matmul with 16-bit weights rounds its
+ * input to the weights' type, and one with f32 weights is an f32 GEMM without TF32. The KV cache is kept in the
+ * activation type: storing keys and values is exact.
  *
  * <p>Bad indices (token ids, rows, slots, positions, block tables) are caught by the kernels, which leave the row
  * alone and record the error; it is thrown, naming the op and index, by the next {@link #copyToHost}. With
@@ -70,8 +70,7 @@ public final class CudaBackend implements Backend {
     private final DeviceErrors errors;
     private final CudaSampler sampler;
     private final DType weightType; // null: each weight keeps its stored type
-    private final int activationMode; // common.cuh ActivationMode: what ops round their f32 outputs to
-    private final DType kvCacheType;  // the activation type: keys and values are already rounded to it
+    private final DType activationType; // of activations and the KV cache: F32, or the 16-bit type of a 16-bit mode
     private final boolean syncEveryOp;
     private final boolean gemvEnabled; // VLM4J_CUDA_GEMV=0 sends decode-shaped matmuls to cuBLASLt too (to compare)
     private final OpProfiler profiler; // VLM4J_CUDA_PROFILE=1: GPU time per op, logged at close; else null
@@ -108,15 +107,10 @@ public final class CudaBackend implements Backend {
                 case FLOAT16 -> DType.F16;
                 case BFLOAT16 -> DType.BF16;
             };
-            this.activationMode = switch (dtype) {
-                case AUTO, FLOAT32 -> 0;
-                case BFLOAT16 -> 1;
-                case FLOAT16 -> 2;
-            };
-            this.kvCacheType = switch (activationMode) {
-                case 1 -> DType.BF16;
-                case 2 -> DType.F16;
-                default -> DType.F32;
+            this.activationType = switch (dtype) {
+                case AUTO, FLOAT32 -> DType.F32;
+                case BFLOAT16 -> DType.BF16;
+                case FLOAT16 -> DType.F16;
             };
             this.syncEveryOp = "1".equals(System.getenv("VLM4J_CUDA_SYNC"));
             this.gemvEnabled = !"0".equals(System.getenv("VLM4J_CUDA_GEMV"));
@@ -152,17 +146,37 @@ public final class CudaBackend implements Backend {
 
     @Override
     public Tensor upload(WeightTensor weight) {
-        WeightKey key = new WeightKey(weight.name(), weight.data().address(), weight.data().byteSize());
+        return upload(weight.name(), List.of(weight));
+    }
+
+    /** Each part copied from host memory into its rows of one device tensor: no stacked copy on the host. */
+    @Override
+    public Tensor uploadStacked(String name, List<WeightTensor> parts) {
+        return upload(name, parts);
+    }
+
+    /** {@code parts} stacked along their first dimension (one part: a weight as it is). */
+    private Tensor upload(String name, List<WeightTensor> parts) {
+        WeightTensor first = parts.getFirst();
+        WeightKey key = new WeightKey(name, first.data().address(), parts.stream().mapToLong(p -> p.data().byteSize()).sum());
         CudaTensor uploaded = uploads.get(key);
         if (uploaded != null) return uploaded;
-        int[] shape = Arrays.stream(weight.shape()).mapToInt(Math::toIntExact).toArray();
-        DType modelType = weightType == null ? weight.dtype() : weightType;
+        int[] shape = Arrays.stream(first.shape()).mapToInt(Math::toIntExact).toArray();
+        shape[0] = Math.toIntExact(parts.stream().mapToLong(p -> p.shape()[0]).sum());
+        for (WeightTensor part : parts) {
+            Checks.require(part.dtype() == first.dtype() && Arrays.equals(part.shape(), 1, part.shape().length, first.shape(), 1,
+                    first.shape().length) && part.data().byteSize() == part.numel() * part.dtype().byteSize(), "upload " + name,
+                    "parts of one type and row shape, each as many bytes as its shape takes", part, first);
+        }
+        DType modelType = weightType == null ? first.dtype() : weightType;
         DType deviceType = shape.length == 1 ? DType.F32 : modelType;
-        Checks.require(weight.data().byteSize() == ShapedTensor.numel(shape) * weight.dtype().byteSize(), "upload",
-                "as many bytes as " + Arrays.toString(shape) + " " + weight.dtype() + " takes", weight);
 
-        CudaTensor stored = new CudaTensor(device.allocate(weight.data().byteSize()), weight.dtype(), shape, null);
-        if (stored.bytes() > 0) device.driver.copyHostToDevice(stored.address, weight.data(), stored.bytes(), device.stream);
+        CudaTensor stored = new CudaTensor(device.allocate(key.bytes()), first.dtype(), shape, null);
+        long at = 0;
+        for (WeightTensor part : parts) {
+            if (part.data().byteSize() > 0) device.driver.copyHostToDevice(stored.address + at, part.data(), part.data().byteSize(), device.stream);
+            at += part.data().byteSize();
+        }
         CudaTensor rounded = converted(stored, modelType);
         CudaTensor result = converted(rounded, deviceType);
         if (rounded != stored && rounded != result) device.free(rounded.address);
@@ -179,15 +193,26 @@ public final class CudaBackend implements Backend {
         return out;
     }
 
+    /** In bf16 and f16 modes activations are of that type (half an f32 tensor's bytes); else f32. */
     @Override
     public Tensor allocate(int... shape) {
-        return zeroed(new CudaTensor(device.allocate(ShapedTensor.numel(shape) * Float.BYTES), DType.F32, shape, device));
+        return zeroed(activations(shape));
     }
 
-    /** In bf16 and f16 modes the cache is in that type (half an f32 cache's bytes); else f32. */
+    /** The cache is of the activation type. */
     @Override
     public Tensor allocateKvCache(int... shape) {
-        return zeroed(new CudaTensor(device.allocate(ShapedTensor.numel(shape) * kvCacheType.byteSize()), kvCacheType, shape, device));
+        return allocate(shape);
+    }
+
+    /** An uninitialised activation tensor, freed on close. */
+    private CudaTensor activations(int... shape) {
+        return new CudaTensor(device.allocate(ShapedTensor.numel(shape) * activationType.byteSize()), activationType, shape, device);
+    }
+
+    /** An uninitialised f32 tensor, freed on close. */
+    private CudaTensor f32(int... shape) {
+        return new CudaTensor(device.allocate(ShapedTensor.numel(shape) * Float.BYTES), DType.F32, shape, device);
     }
 
     @Override
@@ -202,14 +227,23 @@ public final class CudaBackend implements Backend {
         return t;
     }
 
+    /** Into a 16-bit activation through an f32 copy on the device, rounded there. */
     @Override
     public void copyToDevice(float[] src, Tensor dst) {
         CudaTensor d = cuda(dst);
-        Checks.require(d.dtype == DType.F32 && d.numel() == src.length, "copyToDevice", "dst f32 of " + src.length + " elements", d);
+        Checks.require(d.dtype == activationType && d.numel() == src.length, "copyToDevice",
+                "dst an activation (" + activationType + ") of " + src.length + " elements", d);
         if (src.length == 0) return;
         MemorySegment stage = staging.take((long) src.length * Float.BYTES);
         MemorySegment.copy(src, 0, stage, JAVA_FLOAT, 0, src.length);
-        device.driver.copyHostToDevice(d.address, stage, stage.byteSize(), device.stream);
+        if (d.dtype == DType.F32) {
+            device.driver.copyHostToDevice(d.address, stage, stage.byteSize(), device.stream);
+            return;
+        }
+        try (CudaTensor f32 = f32(d.shape())) {
+            device.driver.copyHostToDevice(f32.address, stage, stage.byteSize(), device.stream);
+            copy(f32, d);
+        }
     }
 
     @Override
@@ -222,20 +256,27 @@ public final class CudaBackend implements Backend {
         device.driver.copyHostToDevice(d.address, stage, stage.byteSize(), device.stream);
     }
 
+    /** From a 16-bit activation through an f32 copy on the device, widened there. */
     @Override
     public void copyToHost(Tensor src, float[] dst) {
         CudaTensor s = cuda(src);
-        Checks.require(s.dtype == DType.F32 && s.numel() == dst.length, "copyToHost", "src f32 of " + dst.length + " elements", s);
+        Checks.require(s.dtype == activationType && s.numel() == dst.length, "copyToHost",
+                "src an activation (" + activationType + ") of " + dst.length + " elements", s);
         MemorySegment stage = staging.take((long) dst.length * Float.BYTES);
-        if (dst.length > 0) device.driver.copyDeviceToHost(stage, s.address, stage.byteSize(), device.stream);
-        synchronize();
+        try (CudaTensor f32 = widened(s)) {
+            if (dst.length > 0) device.driver.copyDeviceToHost(stage, f32.address, stage.byteSize(), device.stream);
+            synchronize();
+        }
         MemorySegment.copy(stage, JAVA_FLOAT, 0, dst, 0, dst.length);
     }
 
+    /** The sampling kernels read f32 logits: 16-bit ones are widened first (exactly). */
     @Override
     public List<SampledToken> sample(Tensor logits, List<TokenSampling> samples, int numLogprobs) {
         if (closed) throw new IllegalStateException("the CUDA backend is closed");
-        return sampler.sample(cuda(logits), samples, numLogprobs);
+        try (CudaTensor f32 = widened(cuda(logits))) {
+            return sampler.sample(f32, samples, numLogprobs);
+        }
     }
 
     /** Waits for every queued op; throws the first bad-index error a kernel recorded since the last wait. */
@@ -265,18 +306,19 @@ public final class CudaBackend implements Backend {
     public void embedding(Tensor table, IntTensor ids, Tensor out) {
         CudaTensor t = cuda(table), o = cuda(out);
         CudaIntTensor i = cuda(ids);
-        Checks.require(t.shape().length == 2 && o.dtype == DType.F32 && o.rows() == i.numel() && o.cols() == t.cols(), "embedding",
-                "table [V, D], out f32 [" + i.numel() + ", D]", t, i, o);
-        launchRows("rows", "embedding_" + suffix(t.dtype), o.rows(), o.cols(), t, i, o, t.dim(0), t.cols(), errors.record);
+        Checks.require(t.shape().length == 2 && o.dtype == activationType && o.rows() == i.numel() && o.cols() == t.cols(), "embedding",
+                "table [V, D], out an activation [" + i.numel() + ", D]", t, i, o);
+        launchRows("rows", "embedding_" + suffix(t.dtype) + "_" + suffix(o.dtype), o.rows(), o.cols(), t, i, o, t.dim(0), t.cols(),
+                errors.record);
     }
 
     @Override
     public void scatterRows(Tensor src, IntTensor srcRows, IntTensor dstRows, Tensor dst) {
         CudaTensor s = cuda(src), d = cuda(dst);
         CudaIntTensor from = cuda(srcRows), to = cuda(dstRows);
-        Checks.require(d.dtype == DType.F32 && s.cols() == d.cols() && from.numel() == to.numel(), "scatterRows",
-                "src and dst f32 of one row width, as many source as destination rows", s, from, to, d);
-        launchRows("rows", "scatter_rows_" + suffix(s.dtype), Math.toIntExact(from.numel()), d.cols(), s, from, to, d,
+        Checks.require(d.dtype == activationType && s.cols() == d.cols() && from.numel() == to.numel(), "scatterRows",
+                "src and dst (an activation) of one row width, as many source as destination rows", s, from, to, d);
+        launchRows("rows", "scatter_rows_" + suffix(s.dtype) + "_" + suffix(d.dtype), Math.toIntExact(from.numel()), d.cols(), s, from, to, d,
                 s.rows(), d.rows(), d.cols(), errors.record);
     }
 
@@ -284,9 +326,10 @@ public final class CudaBackend implements Backend {
     public void gatherRows(Tensor src, IntTensor rows, Tensor out) {
         CudaTensor s = cuda(src), o = cuda(out);
         CudaIntTensor r = cuda(rows);
-        Checks.require(o.dtype == DType.F32 && o.cols() == s.cols() && o.rows() == r.numel(), "gatherRows",
-                "out f32 [" + r.numel() + ", " + s.cols() + "]", s, r, o);
-        launchRows("rows", "gather_rows_" + suffix(s.dtype), o.rows(), o.cols(), s, r, o, s.rows(), s.cols(), errors.record);
+        Checks.require(o.dtype == activationType && o.cols() == s.cols() && o.rows() == r.numel(), "gatherRows",
+                "out an activation [" + r.numel() + ", " + s.cols() + "]", s, r, o);
+        launchRows("rows", "gather_rows_" + suffix(s.dtype) + "_" + suffix(o.dtype), o.rows(), o.cols(), s, r, o, s.rows(), s.cols(),
+                errors.record);
     }
 
     @Override
@@ -302,14 +345,19 @@ public final class CudaBackend implements Backend {
     public void matmul(Tensor x, Tensor w, Tensor bias, Tensor out) {
         CudaTensor a = cuda(x), b = cuda(w), o = cuda(out), c = bias == null ? null : cuda(bias);
         int n = a.rows(), k = a.cols(), m = b.dim(0);
-        Checks.require(a.dtype == DType.F32 && o.dtype == DType.F32, "matmul", "x and out f32", a, o);
-        Checks.require(b.shape().length == 2 && b.dim(1) == k, "matmul", "w [m, " + k + "]", a, b);
+        Checks.require(a.dtype == activationType && o.dtype == activationType, "matmul", "x and out activations (" + activationType + ")", a, o);
+        Checks.require(b.shape().length == 2 && b.dim(1) == k && (b.dtype == a.dtype || a.dtype == DType.F32), "matmul",
+                "w [m, " + k + "] of x's type, or any type with f32 x", a, b);
         Checks.require(o.rows() == n && o.cols() == m, "matmul", "out [" + n + ", " + m + "]", o);
         Checks.require(c == null || c.numel() == m, "matmul", "bias [" + m + "]", c);
         if (n == 0 || m == 0) return;
         if (k == 0) {
             zeroed(o);
-            if (c != null) addBias(o, c);
+            if (c != null) {
+                try (CudaTensor product = zeroed(f32(o.shape()))) {
+                    addBias(product, c, o);
+                }
+            }
             return;
         }
         if (b.dtype != DType.F32 && n <= GEMV_MAX_ROWS && gemvEnabled) {
@@ -317,34 +365,47 @@ public final class CudaBackend implements Backend {
             return;
         }
         long input = a.address;
-        if (b.dtype != DType.F32) {
+        if (b.dtype != a.dtype) { // f32 activations, 16-bit weights: x rounded to the weights' type
             DevicePointer rounded = matmulInput(a.numel() * b.dtype.byteSize());
             launchElementwise("convert_f32_" + suffix(b.dtype), a.numel(), a, rounded, a.numel());
             input = rounded.address();
         }
         try (CudaTensor bias32 = c == null ? null : widened(c)) {
-            MemorySegment start = profiler == null ? null : profiler.begin();
-            boolean biasAdded = gemm.matmul(input, b.address, b.dtype, bias32 == null ? 0 : bias32.address, o.address, n, k, m);
-            if (profiler != null) profiler.end("cublasLt " + suffix(b.dtype) + " " + n + "x" + k + "x" + m, start);
-            if (!biasAdded) addBias(o, bias32);
-            else if (activationMode != 0) launchElementwise("round_activations", o.numel(), o, o.numel(), activationMode);
+            long biasAddress = bias32 == null ? 0 : bias32.address;
+            if (c == null || gemm.fusesBias(input, b.address, b.dtype, biasAddress, o.address, o.dtype, n, k, m)) {
+                gemm(input, b, biasAddress, o, n, k, m);
+            } else {
+                // Without a bias epilogue: the product in f32, then the bias added and the sum rounded once, as the
+                // epilogue would.
+                try (CudaTensor product = o.dtype == DType.F32 ? o.view(0, o.shape()) : f32(o.shape())) {
+                    gemm(input, b, 0, product, n, k, m);
+                    addBias(product, bias32, o);
+                }
+            }
         }
         afterOp();
     }
 
-    /** A decode-shaped matmul (gemv.cu): x rounded to w's type as it is read, a few warps per output column. */
+    private void gemm(long x, CudaTensor w, long bias, CudaTensor out, int n, int k, int m) {
+        MemorySegment start = profiler == null ? null : profiler.begin();
+        gemm.matmul(x, w.address, w.dtype, bias, out.address, out.dtype, n, k, m);
+        if (profiler != null) profiler.end("cublasLt " + suffix(w.dtype) + "->" + suffix(out.dtype) + " " + n + "x" + k + "x" + m, start);
+    }
+
+    /** A decode-shaped matmul (gemv.cu): f32 x rounded to w's type as it is read, a few warps per output column. */
     private void gemv(CudaTensor x, CudaTensor w, CudaTensor bias, CudaTensor out) {
         int k = x.cols(), m = w.dim(0);
         boolean vectorized = k % 8 == 0 && x.address % 16 == 0 && w.address % 16 == 0;
         try (CudaTensor bias32 = bias == null ? null : widened(bias)) {
-            launch("gemv", "gemv_" + suffix(w.dtype) + "_" + x.rows(), (m + GEMV_COLUMNS - 1) / GEMV_COLUMNS, 1, 32 * GEMV_WARPS,
-                    x, w, bias32 == null ? new DevicePointer(0) : bias32, out, k, m, vectorized ? 1 : 0, activationMode);
+            launch("gemv", "gemv_" + suffix(w.dtype) + "_" + suffix(x.dtype) + "_" + x.rows(), (m + GEMV_COLUMNS - 1) / GEMV_COLUMNS, 1,
+                    32 * GEMV_WARPS, x, w, bias32 == null ? new DevicePointer(0) : bias32, out, k, m, vectorized ? 1 : 0);
         }
     }
 
-    private void addBias(CudaTensor out, CudaTensor bias) {
+    /** {@code out = product + bias}, rounded once to out's type; product [n, m] f32 (may be out itself when f32). */
+    private void addBias(CudaTensor product, CudaTensor bias, CudaTensor out) {
         try (CudaTensor bias32 = widened(bias)) {
-            launchElementwise("add_bias", out.numel(), out, bias32, out.numel(), out.cols(), activationMode);
+            launchElementwise("add_bias_" + suffix(out.dtype), out.numel(), product, bias32, out, out.numel(), out.cols());
         }
     }
 
@@ -365,7 +426,7 @@ public final class CudaBackend implements Backend {
      */
     private CudaTensor widened(CudaTensor t) {
         if (t.dtype == DType.F32) return t.view(0, t.shape());
-        CudaTensor f32 = new CudaTensor(device.allocate(t.numel() * Float.BYTES), DType.F32, t.shape(), device);
+        CudaTensor f32 = f32(t.shape());
         launchElementwise("convert_" + suffix(t.dtype) + "_f32", t.numel(), t, f32, t.numel());
         return f32;
     }
@@ -373,8 +434,8 @@ public final class CudaBackend implements Backend {
     @Override
     public void add(Tensor x, Tensor y) {
         CudaTensor a = cuda(x), b = cuda(y);
-        Checks.require(a.dtype == DType.F32 && a.numel() == b.numel(), "add", "x f32 and y of the same numel", a, b);
-        launchElementwise("add_" + suffix(b.dtype), a.numel(), a, b, a.numel(), activationMode);
+        Checks.require(a.dtype == activationType && a.numel() == b.numel(), "add", "x an activation and y of the same numel", a, b);
+        launchElementwise("add_" + suffix(b.dtype) + "_" + suffix(a.dtype), a.numel(), a, b, a.numel());
     }
 
     @Override
@@ -383,7 +444,7 @@ public final class CudaBackend implements Backend {
         checkNorm("layerNorm", a, w, o);
         Checks.require(c.numel() == a.cols(), "layerNorm", "bias [" + a.cols() + "]", c);
         try (CudaTensor w32 = widened(w); CudaTensor c32 = widened(c)) {
-            launchNorm("layer_norm", a.rows(), a.cols(), a, w32, c32, o, a.cols(), eps, activationMode);
+            launchNorm("layer_norm_" + suffix(a.dtype), a.rows(), a.cols(), a, w32, c32, o, a.cols(), eps);
         }
     }
 
@@ -392,7 +453,7 @@ public final class CudaBackend implements Backend {
         CudaTensor a = cuda(x), w = cuda(weight), o = cuda(out);
         checkNorm("rmsNorm", a, w, o);
         try (CudaTensor w32 = widened(w)) {
-            launchNorm("rms_norm", a.rows(), a.cols(), a, w32, o, a.cols(), eps, activationMode);
+            launchNorm("rms_norm_" + suffix(a.dtype), a.rows(), a.cols(), a, w32, o, a.cols(), eps);
         }
     }
 
@@ -400,9 +461,9 @@ public final class CudaBackend implements Backend {
     public void addRmsNorm(Tensor x, Tensor delta, Tensor weight, float eps, Tensor out) {
         CudaTensor a = cuda(x), b = cuda(delta), w = cuda(weight), o = cuda(out);
         checkNorm("addRmsNorm", a, w, o);
-        Checks.require(b.dtype == DType.F32 && b.numel() == a.numel(), "addRmsNorm", "delta f32 of x's shape", a, b);
+        Checks.require(b.dtype == activationType && b.numel() == a.numel(), "addRmsNorm", "delta an activation of x's shape", a, b);
         try (CudaTensor w32 = widened(w)) {
-            launchNorm("add_rms_norm", a.rows(), a.cols(), a, b, w32, o, a.cols(), eps, activationMode);
+            launchNorm("add_rms_norm_" + suffix(a.dtype), a.rows(), a.cols(), a, b, w32, o, a.cols(), eps);
         }
     }
 
@@ -415,58 +476,53 @@ public final class CudaBackend implements Backend {
         launch("norms", kernel, rows, 1, Math.clamp((width / 4 + 31) / 32 * 32, 32, 1024), args);
     }
 
-    private static void checkNorm(String op, CudaTensor x, CudaTensor weight, CudaTensor out) {
-        Checks.require(x.dtype == DType.F32 && out.dtype == DType.F32 && x.numel() == out.numel() && out.cols() == x.cols(),
-                op, "x and out f32 of one shape", x, out);
+    private void checkNorm(String op, CudaTensor x, CudaTensor weight, CudaTensor out) {
+        Checks.require(x.dtype == activationType && out.dtype == activationType && x.numel() == out.numel() && out.cols() == x.cols(),
+                op, "x and out activations of one shape", x, out);
         Checks.require(weight.numel() == x.cols(), op, "weight [" + x.cols() + "]", weight);
     }
 
     @Override
     public void quickGelu(Tensor x) {
-        CudaTensor a = cuda(x);
-        Checks.require(a.dtype == DType.F32, "quickGelu", "x f32", a);
-        launchElementwise("quick_gelu", a.numel(), a, a.numel(), activationMode);
+        CudaTensor a = activation("quickGelu", x);
+        launchElementwise("quick_gelu_" + suffix(a.dtype), a.numel(), a, a.numel());
     }
 
     @Override
     public void gelu(Tensor x) {
-        CudaTensor a = cuda(x);
-        Checks.require(a.dtype == DType.F32, "gelu", "x f32", a);
-        launchElementwise("gelu", a.numel(), a, a.numel(), activationMode);
+        CudaTensor a = activation("gelu", x);
+        launchElementwise("gelu_" + suffix(a.dtype), a.numel(), a, a.numel());
     }
 
     @Override
-    public void siluMul(Tensor gate, Tensor up, Tensor out) {
-        CudaTensor g = cuda(gate), u = cuda(up), o = cuda(out);
-        Checks.require(g.dtype == DType.F32 && u.dtype == DType.F32 && o.dtype == DType.F32 && g.numel() == u.numel()
-                && g.numel() == o.numel(), "siluMul", "gate, up, out f32 of one numel", g, u, o);
-        launchElementwise("silu_mul", o.numel(), g, u, o, o.numel(), activationMode);
+    public void siluMul(Tensor gateUp, Tensor out) {
+        CudaTensor g = activation("siluMul", gateUp), o = activation("siluMul", out);
+        Checks.require(g.rows() == o.rows() && g.cols() == 2 * o.cols(), "siluMul", "gateUp [n, 2i], out [n, i]", g, o);
+        launchElementwise("silu_mul_" + suffix(o.dtype), o.numel(), g, o, o.numel(), o.cols());
+    }
+
+    private CudaTensor activation(String op, Tensor t) {
+        CudaTensor c = cuda(t);
+        Checks.require(c.dtype == activationType, op, "an activation (" + activationType + ")", c);
+        return c;
     }
 
     // ---------------------------------------------------------------- attention
 
     @Override
-    public void rotary(Tensor x, IntTensor positions, Tensor cosSin) {
-        CudaTensor a = cuda(x), table = cuda(cosSin);
-        CudaIntTensor p = cuda(positions);
-        int headDim = table.cols(), width = a.cols();
-        Checks.require(a.dtype == DType.F32 && table.dtype == DType.F32 && headDim % 2 == 0 && width % headDim == 0
-                && p.numel() == a.rows(), "rotary", "x f32 [T, heads*headDim], positions [T], cosSin f32 [maxPositions, headDim]",
-                a, p, table);
-        launchRows("rows", "rotary", a.rows(), width / 2, a, p, table, width, headDim, table.rows(), errors.record, activationMode);
-    }
-
-    @Override
-    public void writeKvCache(Tensor k, Tensor v, IntTensor slots, Tensor kCache, Tensor vCache) {
-        CudaTensor key = cuda(k), value = cuda(v), kc = cuda(kCache), vc = cuda(vCache);
-        CudaIntTensor s = cuda(slots);
-        int width = key.cols();
-        Checks.require(key.dtype == DType.F32 && value.dtype == DType.F32 && value.rows() == key.rows() && value.cols() == width
-                && s.numel() == key.rows() && kc.dtype == vc.dtype && kc.shape().length == 4
-                && Arrays.equals(kc.shape(), vc.shape()) && (long) kc.dim(2) * kc.dim(3) == width, "writeKvCache",
-                "k, v f32 [T, kvHeads*headDim], slots [T], caches of one type [blocks, blockSize, kvHeads, headDim]", key, value, s, kc, vc);
-        launchRows("rows", "write_kv_cache_" + suffix(kc.dtype), key.rows(), width, key, value, s, kc, vc, width,
-                (long) kc.dim(0) * kc.dim(1), errors.record);
+    public void rotaryWriteKvCache(Tensor qkv, IntTensor positions, Tensor cosSin, IntTensor slots, Tensor kCache, Tensor vCache, Tensor q) {
+        CudaTensor x = activation("rotaryWriteKvCache", qkv), table = activation("rotaryWriteKvCache", cosSin);
+        CudaTensor queries = activation("rotaryWriteKvCache", q), kc = cuda(kCache), vc = cuda(vCache);
+        CudaIntTensor p = cuda(positions), s = cuda(slots);
+        Checks.require(kc.shape().length == 4 && Arrays.equals(kc.shape(), vc.shape()) && kc.dtype == activationType
+                && vc.dtype == activationType, "rotaryWriteKvCache", "caches of the activation type [blocks, blockSize, kvHeads, headDim]", kc, vc);
+        int headDim = kc.dim(3), kvHeads = kc.dim(2), heads = queries.cols() / headDim;
+        Checks.require(table.cols() == headDim && headDim % 2 == 0 && queries.cols() % headDim == 0
+                && x.cols() == (heads + 2 * kvHeads) * headDim && queries.rows() == x.rows() && p.numel() == x.rows()
+                && s.numel() == x.rows(), "rotaryWriteKvCache", "qkv [T, (heads + 2 kvHeads) * headDim], q [T, heads * headDim], "
+                + "positions and slots [T], cosSin [maxPositions, headDim]", x, queries, p, s, table, kc);
+        launchRows("rows", "rotary_write_kv_cache_" + suffix(x.dtype), x.rows(), (heads + kvHeads) * headDim / 2, x, p, table, s, queries,
+                kc, vc, heads, kvHeads, headDim, table.rows(), (long) kc.dim(0) * kc.dim(1), errors.record);
     }
 
     @Override
@@ -479,12 +535,13 @@ public final class CudaBackend implements Backend {
                 "caches of one type [blocks, blockSize, kvHeads, headDim], blockTables [S, maxBlocks]", kc, vc, tables);
         int blockSize = kc.dim(1), kvHeads = kc.dim(2), headDim = kc.dim(3);
         int width = query.cols(), heads = width / headDim, tokens = query.rows();
-        Checks.require(query.dtype == DType.F32 && o.dtype == DType.F32 && o.numel() == query.numel() && width % headDim == 0
-                && heads % kvHeads == 0 && pos.numel() == tokens && seq.numel() == tokens, "pagedAttention",
-                "q, out f32 [T, heads*headDim], heads a multiple of kvHeads, positions and tokenSeq [T]", query, kc, pos, seq, o);
+        Checks.require(query.dtype == activationType && o.dtype == activationType && kc.dtype == activationType && o.numel() == query.numel()
+                && width % headDim == 0 && heads % kvHeads == 0 && pos.numel() == tokens && seq.numel() == tokens, "pagedAttention",
+                "q, out and the caches of the activation type, q and out [T, heads*headDim], heads a multiple of kvHeads, positions "
+                        + "and tokenSeq [T]", query, kc, pos, seq, o);
         requireHeadDim("pagedAttention", headDim);
         if (tokens == 0) return;
-        if (tokens != tables.dim(0) && flashAttention(headDim) && (kc.dtype == DType.F32 || kc.dtype == activationType())) {
+        if (tokens != tables.dim(0) && flashAttention(headDim)) {
             flashPagedAttention(query, kc, vc, pos, seq, tables, scale, o);
             return;
         }
@@ -494,10 +551,10 @@ public final class CudaBackend implements Backend {
         int partitionSize = Math.max(1, Math.ceilDiv(maxContext, partitions));
         launch("attention", "paged_attention_" + suffix(kc.dtype), tokens, heads * partitions, ATTENTION_THREADS, query, kc, vc, pos,
                 seq, tables, o, partitionAcc, partitionMaxSum, heads, kvHeads, headDim, blockSize, kc.dim(0), tables.dim(0), tables.dim(1),
-                partitionSize, scale, errors.record, activationMode);
+                partitionSize, scale, errors.record);
         if (partitions > 1) {
-            launch("attention", "merge_partitions", tokens, heads, ATTENTION_THREADS, partitionAcc, partitionMaxSum, pos, seq, o, heads,
-                    headDim, blockSize, tables.dim(0), tables.dim(1), partitions, partitionSize, activationMode);
+            launch("attention", "merge_partitions_" + suffix(o.dtype), tokens, heads, ATTENTION_THREADS, partitionAcc, partitionMaxSum, pos,
+                    seq, o, heads, headDim, blockSize, tables.dim(0), tables.dim(1), partitions, partitionSize);
         }
     }
 
@@ -516,39 +573,34 @@ public final class CudaBackend implements Backend {
     public void attention(Tensor q, Tensor k, Tensor v, int heads, int seqLen, float scale, Tensor out) {
         CudaTensor query = cuda(q), key = cuda(k), value = cuda(v), o = cuda(out);
         int width = query.cols(), rows = query.rows();
-        Checks.require(query.dtype == DType.F32 && key.dtype == DType.F32 && value.dtype == DType.F32 && o.dtype == DType.F32
-                && heads > 0 && seqLen > 0 && width % heads == 0 && rows % seqLen == 0 && key.numel() == query.numel()
+        Checks.require(query.dtype == activationType && key.dtype == activationType && value.dtype == activationType
+                && o.dtype == activationType && heads > 0 && seqLen > 0 && width % heads == 0 && rows % seqLen == 0 && key.numel() == query.numel()
                 && value.numel() == query.numel() && o.numel() == query.numel(), "attention",
-                "q, k, v, out f32 [B*" + seqLen + ", heads*headDim]", query, key, value, o);
+                "q, k, v, out activations [B*" + seqLen + ", heads*headDim]", query, key, value, o);
         requireHeadDim("attention", width / heads);
         if (rows == 0) return;
         if (flashAttention(width / heads)) {
             int tiles = (seqLen + flashBlockRows(width / heads) - 1) / flashBlockRows(width / heads); // per group
-            launch("flash_attention", "flash_dense_" + suffix(activationType()) + "_hd" + width / heads, rows / seqLen * tiles, heads,
-                    FLASH_THREADS, query, key, value, o, heads, seqLen, scale, activationMode);
+            launch("flash_attention", "flash_dense_" + suffix(activationType) + "_hd" + width / heads, rows / seqLen * tiles, heads,
+                    FLASH_THREADS, query, key, value, o, heads, seqLen, scale);
             return;
         }
-        launch("attention", "dense_attention", rows, heads, ATTENTION_THREADS, query, key, value, o, heads, width / heads, seqLen, scale,
-                activationMode);
+        launch("attention", "dense_attention_" + suffix(activationType), rows, heads, ATTENTION_THREADS, query, key, value, o, heads,
+                width / heads, seqLen, scale);
     }
 
     /**
      * Whether attention with this head size runs on the tensor cores (flash_attention.cu): in the 16-bit modes only,
-     * where q, k, v are already of that type and PyTorch's bf16/f16 sdpa, which rounds P to it, is the reference;
-     * float32 mode keeps the exact f32 kernels.
+     * where q, k, v are of that type and PyTorch's bf16/f16 sdpa, which rounds P to it, is the reference; float32 mode
+     * keeps the exact f32 kernels.
      */
     private boolean flashAttention(int headDim) {
-        return activationMode != 0 && (headDim == 64 || headDim == 128);
+        return activationType != DType.F32 && (headDim == 64 || headDim == 128);
     }
 
     /** Query rows per block of the tensor-core kernels: flash_attention.cu BLOCK_ROWS. */
     private static int flashBlockRows(int headDim) {
         return headDim == 64 ? 128 : 64;
-    }
-
-    /** The 16-bit type of the activations in a 16-bit mode. */
-    private DType activationType() {
-        return activationMode == 1 ? DType.BF16 : DType.F16;
     }
 
     /**
@@ -569,9 +621,9 @@ public final class CudaBackend implements Backend {
         int rows = flashBlockRows(headDim);
         launch("flash_attention", "flash_tiles", 1, 1, 1024, tokenSeq, tokens, rows, flashTiles);
         int blocks = Math.min(Math.min(tokens, 65535), (tokens + rows - 1) / rows + seqs); // per head; 65535: the grid's y limit
-        launch("flash_attention", "flash_paged_" + suffix(activationType()) + "_" + suffix(kCache.dtype) + "_hd" + headDim, heads,
-                blocks, FLASH_THREADS, q, kCache, vCache, positions, tokenSeq, tables, flashTiles, out, heads, kCache.dim(2),
-                kCache.dim(1), kCache.dim(0), seqs, tables.dim(1), scale, errors.record, activationMode);
+        launch("flash_attention", "flash_paged_" + suffix(activationType) + "_hd" + headDim, heads, blocks, FLASH_THREADS, q, kCache,
+                vCache, positions, tokenSeq, tables, flashTiles, out, heads, kCache.dim(2), kCache.dim(1), kCache.dim(0), seqs,
+                tables.dim(1), scale, errors.record);
     }
 
     private static void requireHeadDim(String op, int headDim) {

@@ -45,8 +45,8 @@ final class DeviceErrors implements AutoCloseable {
             case 1 -> "embedding: token id " + a + " (row " + c + ") is outside the vocabulary [0, " + b + ")";
             case 2 -> (c == 0 ? "gatherRows" : c == 1 ? "scatterRows source" : "scatterRows destination") + " index " + a
                     + " is outside [0, " + b + ")";
-            case 3 -> "rotary: position " + a + " (row " + c + ") is outside the table's " + b + " positions (max_position_embeddings)";
-            case 4 -> "writeKvCache: slot " + a + " (token " + c + ") is outside the cache's " + b + " slots";
+            case 3 -> "rotaryWriteKvCache: position " + a + " (row " + c + ") is outside the table's " + b + " positions (max_position_embeddings)";
+            case 4 -> "rotaryWriteKvCache: slot " + a + " (token " + c + ") is outside the cache's " + b + " slots";
             case 5 -> "pagedAttention: token " + a + " of sequence " + b + " at position " + c + " is outside the block tables";
             case 6 -> "pagedAttention: block " + a + " (token " + c + ") is outside the cache's " + b + " blocks";
             default -> "a kernel reported error " + code + " (" + a + ", " + b + ", " + c + ")";

@@ -12,9 +12,10 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
- * {@code out[n, m] = x[n, k] · w[m, k]ᵀ (+ bias[m])} through cuBLASLt, f32 accumulation, f32 output. Row-major
- * {@code out} is column-major {@code outᵀ = op(w) · xᵀ} with {@code op = T}, so A is w (k × m, ld k), B is x
- * (k × n, ld k) and D is out (m × n, ld m). A and B share w's type: f32, or f16/bf16 with x already rounded to it.
+ * {@code out[n, m] = x[n, k] · w[m, k]ᵀ (+ bias[m])} through cuBLASLt, f32 accumulation, out in f32 or w's 16-bit
+ * type (rounded once, after the bias). Row-major {@code out} is column-major {@code outᵀ = op(w) · xᵀ} with
+ * {@code op = T}, so A is w (k × m, ld k), B is x (k × n, ld k) and D is out (m × n, ld m). A and B share w's type:
+ * f32, or f16/bf16 with x already of it. The bias is f32.
  *
  * <p>Each distinct problem (sizes, type, bias, pointer alignments) gets a plan once: descriptors and the algorithm
  * cuBLASLt's heuristic picks, cached. Where the heuristic offers nothing with the bias epilogue, the plan runs
@@ -26,7 +27,7 @@ final class Gemm implements AutoCloseable {
     static final long WORKSPACE_BYTES = 32L << 20;
     private static final int MAX_PLANS = 4096;
 
-    private record Key(int n, int k, int m, DType type, boolean bias, int alignA, int alignB, int alignD, int alignBias) {}
+    private record Key(int n, int k, int m, DType type, DType outType, boolean bias, int alignA, int alignB, int alignD, int alignBias) {}
 
     private record Plan(MemorySegment desc, MemorySegment a, MemorySegment b, MemorySegment d, MemorySegment algo, boolean fusedBias) {}
 
@@ -56,18 +57,18 @@ final class Gemm implements AutoCloseable {
         this.biasPointer = arena.allocate(JAVA_LONG);
     }
 
+    /** Whether {@link #matmul} with these arguments adds a (non-null) bias in its epilogue. */
+    boolean fusesBias(long x, long w, DType type, long bias, long out, DType outType, int n, int k, int m) {
+        return plan(x, w, type, bias, out, outType, n, k, m).fusedBias();
+    }
+
     /**
-     * Queues the product; {@code x} is f32 when {@code w} is, else x already in w's 16-bit type. Returns false when
-     * a bias was asked for but not fused: the caller adds it.
+     * Queues the product; {@code x} is f32 when {@code w} is, else x already in w's 16-bit type; out f32 or w's type.
+     * A bias (0: none) must be one that {@link #fusesBias}.
      */
-    boolean matmul(long x, long w, DType type, long bias, long out, int n, int k, int m) {
-        boolean withBias = bias != 0;
-        Key key = new Key(n, k, m, type, withBias, alignment(w), alignment(x), alignment(out), withBias ? alignment(bias) : 0);
-        Plan plan = plans.get(key);
-        if (plan == null) {
-            plan = plan(key);
-            plans.put(key, plan);
-        }
+    void matmul(long x, long w, DType type, long bias, long out, DType outType, int n, int k, int m) {
+        Plan plan = plan(x, w, type, bias, out, outType, n, k, m);
+        if (bias != 0 && !plan.fusedBias()) throw new IllegalStateException("cuBLASLt has no bias epilogue for this matmul");
         if (plan.fusedBias()) {
             biasPointer.set(JAVA_LONG, 0, bias);
             lt.setMatmulDescAttribute(plan.desc(), CublasLt.DESC_BIAS_POINTER, biasPointer);
@@ -75,7 +76,17 @@ final class Gemm implements AutoCloseable {
         device.enter();
         lt.matmul(handle, plan.desc(), alpha, w, plan.a(), x, plan.b(), beta, out, plan.d(), out, plan.d(), plan.algo(),
                 workspace, WORKSPACE_BYTES, device.stream);
-        return plan.fusedBias() || !withBias;
+    }
+
+    private Plan plan(long x, long w, DType type, long bias, long out, DType outType, int n, int k, int m) {
+        boolean withBias = bias != 0;
+        Key key = new Key(n, k, m, type, outType, withBias, alignment(w), alignment(x), alignment(out), withBias ? alignment(bias) : 0);
+        Plan plan = plans.get(key);
+        if (plan == null) {
+            plan = plan(key);
+            plans.put(key, plan);
+        }
+        return plan;
     }
 
     private Plan plan(Key key) {
@@ -93,15 +104,11 @@ final class Gemm implements AutoCloseable {
     }
 
     private Plan tryPlan(Key key, boolean fuseBias) {
-        int type = switch (key.type()) {
-            case F32 -> CublasLt.R_32F;
-            case F16 -> CublasLt.R_16F;
-            case BF16 -> CublasLt.R_16BF;
-        };
+        int type = cudaType(key.type());
         MemorySegment desc = lt.createMatmulDesc(CublasLt.COMPUTE_32F, CublasLt.R_32F);
         MemorySegment a = lt.createLayout(type, key.k(), key.m(), key.k());
         MemorySegment b = lt.createLayout(type, key.k(), key.n(), key.k());
-        MemorySegment d = lt.createLayout(CublasLt.R_32F, key.m(), key.n(), key.m());
+        MemorySegment d = lt.createLayout(cudaType(key.outType()), key.m(), key.n(), key.m());
         MemorySegment preference = lt.createPreference();
         try (Arena local = Arena.ofConfined()) {
             lt.setMatmulDescAttribute(desc, CublasLt.DESC_TRANSA, local.allocateFrom(JAVA_INT, CublasLt.OP_T));
@@ -111,6 +118,7 @@ final class Gemm implements AutoCloseable {
             if (fuseBias) {
                 // The heuristic reads the bias pointer's alignment: give it one as aligned as the real ones.
                 lt.setMatmulDescAttribute(desc, CublasLt.DESC_BIAS_POINTER, local.allocateFrom(JAVA_LONG, (long) key.alignBias()));
+                lt.setMatmulDescAttribute(desc, CublasLt.DESC_BIAS_DATA_TYPE, local.allocateFrom(JAVA_INT, CublasLt.R_32F));
             }
             lt.setPreferenceAttribute(preference, CublasLt.PREF_MAX_WORKSPACE_BYTES, local.allocateFrom(JAVA_LONG, WORKSPACE_BYTES));
             lt.setPreferenceAttribute(preference, CublasLt.PREF_MIN_ALIGNMENT_A, local.allocateFrom(JAVA_INT, key.alignA()));
@@ -132,6 +140,14 @@ final class Gemm implements AutoCloseable {
         } finally {
             lt.destroyPreference(preference);
         }
+    }
+
+    private static int cudaType(DType type) {
+        return switch (type) {
+            case F32 -> CublasLt.R_32F;
+            case F16 -> CublasLt.R_16F;
+            case BF16 -> CublasLt.R_16BF;
+        };
     }
 
     /** The largest power of two, up to 256, that divides the address: what cuBLASLt may assume of it. */

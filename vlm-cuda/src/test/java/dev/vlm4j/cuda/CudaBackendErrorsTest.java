@@ -75,11 +75,20 @@ class CudaBackendErrorsTest {
 
     @Test
     void aSlotOutsideTheCacheIsReported() {
-        Tensor cache = backend.allocate(2, 4, 1, 8);
-        Tensor k = backend.allocate(1, 8);
-        backend.writeKvCache(k, k, ints(8), cache, cache);
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> backend.copyToHost(k, new float[8]));
+        Tensor cache = backend.allocate(2, 4, 1, 8); // 8 slots
+        Tensor qkv = backend.allocate(1, 3 * 8), q = backend.allocate(1, 8), cosSin = backend.allocate(16, 8);
+        backend.rotaryWriteKvCache(qkv, ints(0), cosSin, ints(8), cache, cache, q);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> backend.copyToHost(q, new float[8]));
         assertTrue(e.getMessage().contains("slot 8"), e.getMessage());
+    }
+
+    @Test
+    void aPositionBeyondTheRotaryTableIsReported() {
+        Tensor cache = backend.allocate(2, 4, 1, 8);
+        Tensor qkv = backend.allocate(1, 3 * 8), q = backend.allocate(1, 8), cosSin = backend.allocate(16, 8);
+        backend.rotaryWriteKvCache(qkv, ints(16), cosSin, ints(0), cache, cache, q);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> backend.copyToHost(q, new float[8]));
+        assertTrue(e.getMessage().contains("16"), e.getMessage());
     }
 
     @Test

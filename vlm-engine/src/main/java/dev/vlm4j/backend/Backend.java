@@ -11,10 +11,13 @@ import java.util.Optional;
  * queue a whole step (and capture it) without a round trip. Per-step metadata reaches the device with {@link #copyToDevice(int[],
  * IntTensor)} once per step, before the ops that read it.
  *
- * <p>Conventions: activations are f32; weights ({@code w}, {@code weight}, {@code bias}, {@code table}) may be
- * in their stored dtype (F32, F16 or BF16) and are widened inside the op; accumulation is f32. Shapes are given
- * as {@code [rows, cols]}; an op checks them and throws {@link IllegalArgumentException} on a mismatch. Unless
- * said otherwise, outputs must not alias inputs.
+ * <p>Conventions: activations are tensors from {@link #allocate}, in the backend's activation type: f32, or a 16-bit
+ * type where the backend computes in it (as PyTorch does in that dtype: each op rounds what it writes), so that
+ * activations are stored in half the bytes. The host sees them as f32 ({@link #copyToDevice(float[], Tensor)},
+ * {@link #copyToHost}). Weights ({@code w}, {@code weight}, {@code bias}, {@code table}) may be in their stored
+ * dtype (F32, F16 or BF16) and are widened inside the op; accumulation is f32. Shapes are given as
+ * {@code [rows, cols]}; an op checks them and throws {@link IllegalArgumentException} on a mismatch. Unless said
+ * otherwise, outputs must not alias inputs.
  */
 public interface Backend extends AutoCloseable {
 
@@ -29,26 +32,35 @@ public interface Backend extends AutoCloseable {
      */
     Tensor upload(WeightTensor weight);
 
-    /** A zero-filled f32 tensor. */
+    /**
+     * The weights {@code parts} (one type, one row width) stacked along their first dimension as one weight, named
+     * {@code name}: how a model runs several projections of one input as one matmul (vLLM's QKVParallelLinear and
+     * MergedColumnParallelLinear). The default copies them into host memory and uploads the copy.
+     */
+    default Tensor uploadStacked(String name, List<WeightTensor> parts) {
+        return upload(WeightTensor.stacked(name, parts));
+    }
+
+    /** A zero-filled activation tensor, of the backend's activation type. */
     Tensor allocate(int... shape);
 
     /**
-     * A zero-filled tensor for keys or values of the paged KV cache, in the type the backend keeps them in: f32, or
-     * a 16-bit type where the backend's activations are already rounded to it (so storing them there is exact).
-     * Only {@link #writeKvCache}, {@link #pagedAttention} and {@link #copy} take it.
+     * A zero-filled tensor for keys or values of the paged KV cache, in the type the backend keeps them in: the
+     * activation type, so that storing the keys and values is exact. Only {@link #rotaryWriteKvCache},
+     * {@link #pagedAttention} and {@link #copy} take it.
      */
     Tensor allocateKvCache(int... shape);
 
     /** A zero-filled int tensor. */
     IntTensor allocateInts(int... shape);
 
-    /** Host → device: {@code src.length == dst.numel()}, dst f32. */
+    /** Host → device: {@code src.length == dst.numel()}, dst an activation (rounded to nearest even if 16-bit). */
     void copyToDevice(float[] src, Tensor dst);
 
     /** Host → device for step metadata: {@code src.length == dst.numel()}. */
     void copyToDevice(int[] src, IntTensor dst);
 
-    /** Device → host, the only way back: {@code dst.length == src.numel()}, src f32. Waits for queued work. */
+    /** Device → host, the only way back: {@code dst.length == src.numel()}, src an activation (widened). Waits for queued work. */
     void copyToHost(Tensor src, float[] dst);
 
     /**
@@ -61,7 +73,7 @@ public interface Backend extends AutoCloseable {
 
     // ---------------------------------------------------------------- rows
 
-    /** {@code out[t] = table[ids[t]]} widened to f32. table [V, D], ids [T], out [T, D]. */
+    /** {@code out[t] = table[ids[t]]}. table [V, D], ids [T], out [T, D]. */
     void embedding(Tensor table, IntTensor ids, Tensor out);
 
     /** {@code dst[dstRows[i]] = src[srcRows[i]]}. src [R, D], srcRows [K], dstRows [K], dst [T, D]. */
@@ -71,8 +83,8 @@ public interface Backend extends AutoCloseable {
     void gatherRows(Tensor src, IntTensor rows, Tensor out);
 
     /**
-     * {@code dst = src} element for element, converted to dst's type: widened to f32, or rounded to nearest even where
-     * dst is a 16-bit KV cache of {@link #allocateKvCache}. Same numel.
+     * {@code dst = src} element for element, converted to dst's type: widened, or rounded to nearest even where dst is
+     * 16-bit. Same numel.
      */
     void copy(Tensor src, Tensor dst);
 
@@ -92,7 +104,7 @@ public interface Backend extends AutoCloseable {
 
     /**
      * The residual add and the next RMSNorm in one: {@code x += delta}, then {@code out = rmsNorm(x)}. x, delta, out
-     * [n, d] f32. A backend may fuse them (one pass over x instead of three); the result is that of the two ops.
+     * [n, d]. A backend may fuse them (one pass over x instead of three); the result is that of the two ops.
      */
     default void addRmsNorm(Tensor x, Tensor delta, Tensor weight, float eps, Tensor out) {
         add(x, delta);
@@ -105,25 +117,27 @@ public interface Backend extends AutoCloseable {
     /** In place: {@code x * (1 + erf(x / √2)) / 2}, erf exact to f32. */
     void gelu(Tensor x);
 
-    /** {@code out = silu(gate) * up}, {@code silu(g) = g * sigmoid(g)}. gate, up, out [n, i]; out may be gate or up. */
-    void siluMul(Tensor gate, Tensor up, Tensor out);
+    /**
+     * vLLM's SiluAndMul: {@code out = silu(gate) * up}, {@code silu(g) = g * sigmoid(g)}, where gateUp [n, 2i] holds
+     * gate in its first i columns and up in the others (as one matmul of the stacked projections writes them).
+     * out [n, i].
+     */
+    void siluMul(Tensor gateUp, Tensor out);
 
     // ---------------------------------------------------------------- attention
 
     /**
-     * In place, rotary embedding in HF's rotate_half convention on each head of {@code x}:
-     * {@code x1' = x1·cos − x2·sin, x2' = x2·cos + x1·sin} for the halves x1, x2 of a head.
-     * x [T, heads * headDim], positions [T], cosSin [maxPositions, headDim]: row p holds
-     * {@code cos(p·f_i)} in its first half and {@code sin(p·f_i)} in its second, i < headDim / 2.
+     * Rotary embedding of the queries and keys, and the keys and values written into the paged cache, in one op (as
+     * vLLM's rotary embedding and reshape_and_cache, fused). {@code qkv} [T, (heads + 2 kvHeads) * headDim] holds each
+     * token's query heads, key heads and value heads side by side, as the stacked q, k, v projections write them.
+     * Rotary embedding, in HF's rotate_half convention, turns the halves x1, x2 of a query or key head into
+     * {@code x1·cos − x2·sin, x2·cos + x1·sin}; cosSin [maxPositions, headDim]: row p holds {@code cos(p·f_i)} in its
+     * first half and {@code sin(p·f_i)} in its second, i < headDim / 2. The rotated queries go to {@code q}
+     * [T, heads * headDim]; token t's rotated keys and its values go to slot {@code slots[t]} of kCache and vCache
+     * [numBlocks, blockSize, kvHeads, headDim] from {@link #allocateKvCache}, that is block {@code slots[t] / blockSize},
+     * offset {@code slots[t] % blockSize}. positions [T], slots [T]; qkv is left as it was.
      */
-    void rotary(Tensor x, IntTensor positions, Tensor cosSin);
-
-    /**
-     * Writes keys and values into the paged cache: token t goes to slot {@code slots[t]}, that is block
-     * {@code slots[t] / blockSize}, offset {@code slots[t] % blockSize}. k, v [T, kvHeads * headDim],
-     * slots [T], kCache, vCache [numBlocks, blockSize, kvHeads, headDim] from {@link #allocateKvCache}.
-     */
-    void writeKvCache(Tensor k, Tensor v, IntTensor slots, Tensor kCache, Tensor vCache);
+    void rotaryWriteKvCache(Tensor qkv, IntTensor positions, Tensor cosSin, IntTensor slots, Tensor kCache, Tensor vCache, Tensor q);
 
     /**
      * Causal attention over the paged cache: token t of sequence {@code tokenSeq[t]} at position

@@ -6,6 +6,7 @@ import dev.vlm4j.model.TextConfig;
 import dev.vlm4j.model.Weights;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -30,12 +31,10 @@ final class LlamaDecoder implements AutoCloseable {
 
     private record Layer(
             Tensor inputNorm,              // [D]
-            Tensor q, Tensor qBias,        // [H*hd, D], [H*hd] or null
-            Tensor k, Tensor kBias,        // [KV*hd, D], [KV*hd] or null
-            Tensor v, Tensor vBias,        // [KV*hd, D], [KV*hd] or null
+            Tensor qkv, Tensor qkvBias,    // [(H+2KV)*hd, D] q_proj, k_proj, v_proj stacked; their biases [(H+2KV)*hd] or null
             Tensor o,                      // [D, H*hd]
             Tensor postAttentionNorm,      // [D]
-            Tensor gate, Tensor up,        // [I, D]
+            Tensor gateUp,                 // [2I, D] gate_proj, up_proj stacked
             Tensor down,                   // [D, I]
             Tensor kCache, Tensor vCache) {} // [numBlocks + 1, blockSize, KV, hd] in the backend's KV cache type; the last block is padBlock()
 
@@ -45,17 +44,16 @@ final class LlamaDecoder implements AutoCloseable {
     private int capacity, rowCapacity, allocations;
     private Tensor x;      // [capacity, D] the residual stream
     private Tensor h;      // [capacity, D] normed
-    private Tensor q;      // [capacity, H*hd]
-    private Tensor k;      // [capacity, KV*hd]
-    private Tensor v;      // [capacity, KV*hd]
+    private Tensor qkv;    // [capacity, (H+2KV)*hd] queries, keys, values
+    private Tensor q;      // [capacity, H*hd] rotated queries
     private Tensor attn;   // [capacity, H*hd]
     private Tensor delta;  // [capacity, D] a sublayer's output before the residual add
-    private Tensor gate;   // [capacity, I], then silu(gate) * up
-    private Tensor up;     // [capacity, I]
+    private Tensor gateUp; // [capacity, 2I] gate, up
+    private Tensor mlp;    // [capacity, I] silu(gate) * up
     private Tensor last;   // [rowCapacity, D] the rows whose logits are wanted
     private Tensor lastNormed; // [rowCapacity, D] and normed
     private Tensor logits; // [rowCapacity, V]
-    private Tensor blockF32;   // [1, blockSize, KV, hd] one layer's keys or values of one block, as f32 for the host
+    private Tensor staged;     // [1, blockSize, KV, hd] one layer's keys or values of one block, as an activation for the host
     private float[] hostBlock; // [blockSize * KV * hd] the same, on the host
 
     LlamaDecoder(Backend backend, Weights weights, TextConfig config, int numBlocks, int blockSize) {
@@ -78,12 +76,12 @@ final class LlamaDecoder implements AutoCloseable {
             String p = PREFIX + "layers." + l + ".";
             layers.add(new Layer(
                     upload(weights, p + "input_layernorm.weight"),
-                    upload(weights, p + "self_attn.q_proj.weight"), uploadIfPresent(weights, p + "self_attn.q_proj.bias"),
-                    upload(weights, p + "self_attn.k_proj.weight"), uploadIfPresent(weights, p + "self_attn.k_proj.bias"),
-                    upload(weights, p + "self_attn.v_proj.weight"), uploadIfPresent(weights, p + "self_attn.v_proj.bias"),
+                    stacked(weights, p + "self_attn.qkv_proj.weight", p + "self_attn.q_proj.weight", p + "self_attn.k_proj.weight",
+                            p + "self_attn.v_proj.weight"),
+                    qkvBias(weights, p + "self_attn."),
                     upload(weights, p + "self_attn.o_proj.weight"),
                     upload(weights, p + "post_attention_layernorm.weight"),
-                    upload(weights, p + "mlp.gate_proj.weight"), upload(weights, p + "mlp.up_proj.weight"),
+                    stacked(weights, p + "mlp.gate_up_proj.weight", p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"),
                     upload(weights, p + "mlp.down_proj.weight"),
                     backend.allocateKvCache(numBlocks + 1, blockSize, config.numKeyValueHeads(), config.headDim()),
                     backend.allocateKvCache(numBlocks + 1, blockSize, config.numKeyValueHeads(), config.headDim())));
@@ -98,8 +96,20 @@ final class LlamaDecoder implements AutoCloseable {
         return backend.upload(weights.get(name));
     }
 
-    private Tensor uploadIfPresent(Weights weights, String name) {
-        return weights.contains(name) ? upload(weights, name) : null;
+    /** The weights {@code parts} stacked along their rows as one, {@code name} (vLLM's name for the merged projection). */
+    private Tensor stacked(Weights weights, String name, String... parts) {
+        return backend.uploadStacked(name, Arrays.stream(parts).map(weights::get).toList());
+    }
+
+    /** The q, k and v projections' biases stacked as one, or null where the checkpoint has none (Llama). */
+    private Tensor qkvBias(Weights weights, String prefix) {
+        List<String> names = List.of(prefix + "q_proj.bias", prefix + "k_proj.bias", prefix + "v_proj.bias");
+        long present = names.stream().filter(weights::contains).count();
+        if (present == 0) return null;
+        if (present < names.size()) {
+            throw new UnsupportedOperationException("attention with biases on only some of q_proj, k_proj and v_proj (" + prefix + ")");
+        }
+        return stacked(weights, prefix + "qkv_proj.bias", names.toArray(String[]::new));
     }
 
     /**
@@ -136,34 +146,28 @@ final class LlamaDecoder implements AutoCloseable {
         int tokens = x.dim(0);
         float eps = (float) config.rmsNormEps();
         float scale = (float) (1 / Math.sqrt(config.headDim()));
-        Tensor h = this.h.rows(0, tokens);         // [T, D]
-        Tensor q = this.q.rows(0, tokens);         // [T, H*hd]
-        Tensor k = this.k.rows(0, tokens);         // [T, KV*hd]
-        Tensor v = this.v.rows(0, tokens);         // [T, KV*hd]
-        Tensor attn = this.attn.rows(0, tokens);   // [T, H*hd]
-        Tensor delta = this.delta.rows(0, tokens); // [T, D]
-        Tensor gate = this.gate.rows(0, tokens);   // [T, I]
-        Tensor up = this.up.rows(0, tokens);       // [T, I]
+        Tensor h = this.h.rows(0, tokens);           // [T, D]
+        Tensor qkv = this.qkv.rows(0, tokens);       // [T, (H+2KV)*hd]
+        Tensor q = this.q.rows(0, tokens);           // [T, H*hd]
+        Tensor attn = this.attn.rows(0, tokens);     // [T, H*hd]
+        Tensor delta = this.delta.rows(0, tokens);   // [T, D]
+        Tensor gateUp = this.gateUp.rows(0, tokens); // [T, 2I]
+        Tensor mlp = this.mlp.rows(0, tokens);       // [T, I]
         backend.rmsNorm(x, layers.getFirst().inputNorm, eps, h);
         for (int l = 0; l < layers.size(); l++) {
             Layer layer = layers.get(l);
             // Attention: this step's keys and values go into the cache first, then every query reads its
             // sequence's cached positions up to its own.
-            backend.matmul(h, layer.q, layer.qBias, q);
-            backend.matmul(h, layer.k, layer.kBias, k);
-            backend.matmul(h, layer.v, layer.vBias, v);
-            backend.rotary(q, in.positions, cosSin);
-            backend.rotary(k, in.positions, cosSin);
-            backend.writeKvCache(k, v, in.slots, layer.kCache, layer.vCache);
+            backend.matmul(h, layer.qkv, layer.qkvBias, qkv);
+            backend.rotaryWriteKvCache(qkv, in.positions, cosSin, in.slots, layer.kCache, layer.vCache, q);
             backend.pagedAttention(q, layer.kCache, layer.vCache, in.positions, in.tokenSeq, in.blockTables, scale, attn);
             backend.matmul(attn, layer.o, null, delta);
             backend.addRmsNorm(x, delta, layer.postAttentionNorm, eps, h); // residual, then the MLP's norm
 
             // MLP: down(silu(gate(h)) * up(h)).
-            backend.matmul(h, layer.gate, null, gate);
-            backend.matmul(h, layer.up, null, up);
-            backend.siluMul(gate, up, gate);
-            backend.matmul(gate, layer.down, null, delta);
+            backend.matmul(h, layer.gateUp, null, gateUp);
+            backend.siluMul(gateUp, mlp);
+            backend.matmul(mlp, layer.down, null, delta);
             if (l + 1 < layers.size()) backend.addRmsNorm(x, delta, layers.get(l + 1).inputNorm, eps, h); // and the next layer's
             else backend.add(x, delta);
         }
@@ -208,13 +212,12 @@ final class LlamaDecoder implements AutoCloseable {
         int d = config.hiddenSize(), i = config.intermediateSize();
         x = backend.allocate(capacity, d);
         h = backend.allocate(capacity, d);
+        qkv = backend.allocate(capacity, qWidth + 2 * kvWidth);
         q = backend.allocate(capacity, qWidth);
-        k = backend.allocate(capacity, kvWidth);
-        v = backend.allocate(capacity, kvWidth);
         attn = backend.allocate(capacity, qWidth);
         delta = backend.allocate(capacity, d);
-        gate = backend.allocate(capacity, i);
-        up = backend.allocate(capacity, i);
+        gateUp = backend.allocate(capacity, 2 * i);
+        mlp = backend.allocate(capacity, i);
     }
 
     private void ensureRowCapacity(int rows) {
@@ -250,12 +253,12 @@ final class LlamaDecoder implements AutoCloseable {
     }
 
     /**
-     * Block {@code block}'s keys and values into {@code dst}, layer by layer, keys before values: widened to f32 on
-     * the device (exact), then copied.
+     * Block {@code block}'s keys and values into {@code dst}, layer by layer, keys before values: copied to an
+     * activation on the device (exact: the cache is of the activation type), then to the host.
      */
     void copyBlockToHost(int block, float[] dst) {
         int per = blockFloats(), at = 0;
-        Tensor staged = blockF32();
+        Tensor staged = staged();
         for (Layer layer : layers) {
             for (Tensor cache : List.of(layer.kCache, layer.vCache)) {
                 backend.copy(cache.rows(block, block + 1), staged);
@@ -267,12 +270,12 @@ final class LlamaDecoder implements AutoCloseable {
     }
 
     /**
-     * The reverse of {@link #copyBlockToHost}: f32 to the device, then into the cache's type (exact for values that
-     * came from a cache of that type).
+     * The reverse of {@link #copyBlockToHost}: to an activation on the device, then into the cache (exact for values
+     * that came from a cache of that type).
      */
     void copyBlockFromHost(float[] src, int block) {
         int per = blockFloats(), at = 0;
-        Tensor staged = blockF32();
+        Tensor staged = staged();
         for (Layer layer : layers) {
             for (Tensor cache : List.of(layer.kCache, layer.vCache)) {
                 System.arraycopy(src, at, hostBlock, 0, per);
@@ -287,18 +290,18 @@ final class LlamaDecoder implements AutoCloseable {
         return (int) (layers.getFirst().kCache.numel() / layers.getFirst().kCache.dim(0));
     }
 
-    /** The f32 staging block and its host copy, made at the first swap (outside any step). */
-    private Tensor blockF32() {
-        if (blockF32 == null) {
-            blockF32 = backend.allocate(1, layers.getFirst().kCache.dim(1), config.numKeyValueHeads(), config.headDim());
+    /** The staging block and its host copy, made at the first swap (outside any step). */
+    private Tensor staged() {
+        if (staged == null) {
+            staged = backend.allocate(1, layers.getFirst().kCache.dim(1), config.numKeyValueHeads(), config.headDim());
             hostBlock = new float[blockFloats()];
         }
-        return blockF32;
+        return staged;
     }
 
     private void closeActivations() {
         if (x == null) return;
-        for (Tensor t : List.of(x, h, q, k, v, attn, delta, gate, up)) t.close();
+        for (Tensor t : List.of(x, h, qkv, q, attn, delta, gateUp, mlp)) t.close();
     }
 
     @Override
@@ -310,7 +313,7 @@ final class LlamaDecoder implements AutoCloseable {
             logits.close();
         }
         cosSin.close();
-        if (blockF32 != null) blockF32.close();
+        if (staged != null) staged.close();
         for (Layer layer : layers) {
             layer.kCache.close();
             layer.vCache.close();

@@ -11,8 +11,8 @@
 // unnormalised state (m, l, acc) to scratch; merge_partitions then rescales the states to their common max and
 // normalises. With one partition the block writes the output row itself.
 //
-// The KV cache holds f32, bf16 or f16 (the activation type of the backend's mode, whose values the cache then
-// stores exactly); keys and values are widened as they are read. q and out are f32.
+// q, out, the KV cache and CLIP's k and v are activations of type A (f32, bf16 or f16: the cache is of the
+// activation type, whose values it stores exactly); they are widened as they are read, and all arithmetic is f32.
 #include "common.cuh"
 
 constexpr int MAX_HEAD_DIM = 256;
@@ -36,14 +36,17 @@ struct DenseKeys {
     __device__ __forceinline__ long long row(int p) const { return (first + p) * width + headOffset; }
 };
 
-// Where attend's result goes. Without maxSum: the output row, normalised and rounded to the activation type. With
-// it: one partition's state for merge_partitions, acc unnormalised (relative to the partition's max) in `row`, and
-// its max and sum in maxSum. (One type for both, so attend has one instance and one set of shared arrays.)
-struct Result {
-    float* row;     // [headDim]
+// Where attend's result goes. Without maxSum: the output row, normalised and rounded to A. With it: one partition's
+// state for merge_partitions, acc unnormalised (relative to the partition's max) in `acc`, and its max and sum in
+// maxSum. (One type for both, so attend has one instance and one set of shared arrays.)
+template <typename A> struct Result {
+    A* row;         // [headDim] or null
+    float* acc;     // [headDim] or null
     float* maxSum;  // [2] or null
-    int mode;
-    __device__ __forceinline__ void write(int d, float acc, float sum) const { row[d] = maxSum ? acc : act(acc / sum, mode); }
+    __device__ __forceinline__ void write(int d, float o, float sum) const {
+        if (maxSum) acc[d] = o;
+        else row[d] = from_float<A>(o / sum);
+    }
     __device__ __forceinline__ void state(float m, float l) const {
         if (maxSum) {
             maxSum[0] = m;
@@ -55,8 +58,8 @@ struct Result {
 // softmax(scale * q.k_p) . v_p over the keys p in [begin, end) (at least one), into `result`; every thread of the
 // block must call it.
 template <typename C, typename Keys>
-__device__ void attend(const float* __restrict__ q, const C* __restrict__ k, const C* __restrict__ v, Keys keys,
-                       int begin, int end, int headDim, float scale, Result result) {
+__device__ void attend(const C* __restrict__ q, const C* __restrict__ k, const C* __restrict__ v, Keys keys,
+                       int begin, int end, int headDim, float scale, Result<C> result) {
     __shared__ float partMax[WARPS], partSum[WARPS];
     __shared__ float partAcc[WARPS][MAX_HEAD_DIM];
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -64,7 +67,7 @@ __device__ void attend(const float* __restrict__ q, const C* __restrict__ k, con
 #pragma unroll
     for (int j = 0; j < PER_LANE; j++) {
         int d = lane + 32 * j;
-        qr[j] = d < headDim ? q[d] : 0.f;
+        qr[j] = d < headDim ? to_float(q[d]) : 0.f;
         acc[j] = 0.f;
     }
     float m = NEG_INF, l = 0.f;
@@ -133,10 +136,10 @@ __device__ __forceinline__ int checked_position(const int* positions, const int*
 // q, out [T, heads * headDim]; partitionAcc [T, heads, partitions, headDim], partitionMaxSum [T, heads, partitions, 2]
 // (unused with one partition); grid (T, heads * partitions), block 32 * WARPS.
 template <typename C>
-__device__ void paged_attention(const float* q, const C* kCache, const C* vCache, const int* positions, const int* tokenSeq,
-                                const int* blockTables, float* out, float* partitionAcc, float* partitionMaxSum, int heads,
+__device__ void paged_attention(const C* q, const C* kCache, const C* vCache, const int* positions, const int* tokenSeq,
+                                const int* blockTables, C* out, float* partitionAcc, float* partitionMaxSum, int heads,
                                 int kvHeads, int headDim, int blockSize, int numBlocks, int seqs, int maxBlocks, int partitionSize,
-                                float scale, ErrorRecord* err, int mode) {
+                                float scale, ErrorRecord* err) {
     int t = blockIdx.x, h = blockIdx.y % heads, part = blockIdx.y / heads, partitions = gridDim.y / heads;
     int seq;
     int position = checked_position(positions, tokenSeq, t, seqs, maxBlocks, blockSize, blockIdx.y == 0, err, &seq);
@@ -159,28 +162,28 @@ __device__ void paged_attention(const float* q, const C* kCache, const C* vCache
     }
     PagedKeys keys{table, blockSize, kvHeads, headDim, h / (heads / kvHeads)};
     long long row = ((long long) t * heads + h) * headDim;
-    Result result = partitions == 1 ? Result{out + row, nullptr, mode}
-                                    : Result{partitionAcc + state * headDim, partitionMaxSum + 2 * state, mode};
+    Result<C> result = partitions == 1 ? Result<C>{out + row, nullptr, nullptr}
+                                       : Result<C>{nullptr, partitionAcc + state * headDim, partitionMaxSum + 2 * state};
     attend(q + row, kCache, vCache, keys, begin, end, headDim, scale, result);
 }
 
 #define PAGED_ATTENTION(C, N)                                                                                      \
     extern "C" __global__ void __launch_bounds__(32 * WARPS) paged_attention_##N(                                \
-            const float* q, const C* kCache, const C* vCache, const int* positions, const int* tokenSeq,         \
-            const int* blockTables, float* out, float* partitionAcc, float* partitionMaxSum, int heads, int kvHeads, \
+            const C* q, const C* kCache, const C* vCache, const int* positions, const int* tokenSeq,             \
+            const int* blockTables, C* out, float* partitionAcc, float* partitionMaxSum, int heads, int kvHeads,  \
             int headDim, int blockSize, int numBlocks, int seqs, int maxBlocks, int partitionSize, float scale,  \
-            ErrorRecord* err, int mode) {                                                                          \
+            ErrorRecord* err) {                                                                                    \
         paged_attention(q, kCache, vCache, positions, tokenSeq, blockTables, out, partitionAcc, partitionMaxSum, heads, \
-                        kvHeads, headDim, blockSize, numBlocks, seqs, maxBlocks, partitionSize, scale, err, mode); \
+                        kvHeads, headDim, blockSize, numBlocks, seqs, maxBlocks, partitionSize, scale, err);      \
     }
 FOR_EACH_DTYPE(PAGED_ATTENTION)
 
 // out[t, h] from the states of the partitions paged_attention wrote for token t, head h: each is rescaled from its
 // own max to the largest, then the sums and accumulators add up. Grid (T, heads), block 32 * WARPS.
-extern "C" __global__ void __launch_bounds__(32 * WARPS)
-merge_partitions(const float* partitionAcc, const float* partitionMaxSum, const int* positions, const int* tokenSeq,
-                 float* out, int heads, int headDim, int blockSize, int seqs, int maxBlocks, int partitions, int partitionSize,
-                 int mode) {
+template <typename A>
+__device__ void merge_partitions(const float* partitionAcc, const float* partitionMaxSum, const int* positions, const int* tokenSeq,
+                                 A* out, int heads, int headDim, int blockSize, int seqs, int maxBlocks, int partitions,
+                                 int partitionSize) {
     int t = blockIdx.x, h = blockIdx.y;
     int seq;
     int position = checked_position(positions, tokenSeq, t, seqs, maxBlocks, blockSize, false, nullptr, &seq);
@@ -196,7 +199,7 @@ merge_partitions(const float* partitionAcc, const float* partitionMaxSum, const 
     float sum = 0.f;
     for (int i = 0; i < used; i++) sum += maxSum[2 * i + 1] * expf(maxSum[2 * i] - max);
     const float* acc = partitionAcc + first * headDim;
-    Result result{out + ((long long) t * heads + h) * headDim, nullptr, mode};
+    Result<A> result{out + ((long long) t * heads + h) * headDim, nullptr, nullptr};
     for (int d = threadIdx.x; d < headDim; d += blockDim.x) {
         float o = 0.f;
         for (int i = 0; i < used; i++) o += acc[(long long) i * headDim + d] * expf(maxSum[2 * i] - max);
@@ -206,11 +209,23 @@ merge_partitions(const float* partitionAcc, const float* partitionMaxSum, const 
 
 // Non-causal attention within groups of seqLen consecutive rows. q, k, v, out [B * seqLen, heads * headDim];
 // grid (B * seqLen, heads), block 32 * WARPS.
-extern "C" __global__ void __launch_bounds__(32 * WARPS)
-dense_attention(const float* q, const float* k, const float* v, float* out, int heads, int headDim, int seqLen, float scale,
-                int mode) {
+template <typename A>
+__device__ void dense_attention(const A* q, const A* k, const A* v, A* out, int heads, int headDim, int seqLen, float scale) {
     int r = blockIdx.x, h = blockIdx.y, width = heads * headDim;
     long long row = (long long) r * width + h * headDim;
     DenseKeys keys{(long long) (r / seqLen) * seqLen, width, h * headDim};
-    attend(q + row, k, v, keys, 0, seqLen, headDim, scale, Result{out + row, nullptr, mode});
+    attend(q + row, k, v, keys, 0, seqLen, headDim, scale, Result<A>{out + row, nullptr, nullptr});
 }
+
+#define ATTENTION_ENTRY_POINTS(A, N)                                                                               \
+    extern "C" __global__ void __launch_bounds__(32 * WARPS) merge_partitions_##N(                               \
+            const float* partitionAcc, const float* partitionMaxSum, const int* positions, const int* tokenSeq,  \
+            A* out, int heads, int headDim, int blockSize, int seqs, int maxBlocks, int partitions, int partitionSize) { \
+        merge_partitions(partitionAcc, partitionMaxSum, positions, tokenSeq, out, heads, headDim, blockSize, seqs,  \
+                         maxBlocks, partitions, partitionSize);                                                    \
+    }                                                                                                              \
+    extern "C" __global__ void __launch_bounds__(32 * WARPS) dense_attention_##N(                                \
+            const A* q, const A* k, const A* v, A* out, int heads, int headDim, int seqLen, float scale) {       \
+        dense_attention(q, k, v, out, heads, headDim, seqLen, scale);                                              \
+    }
+FOR_EACH_DTYPE(ATTENTION_ENTRY_POINTS)

@@ -3,7 +3,7 @@
 // Self-contained (no CUDA headers), so that NVRTC needs no include path.
 #pragma once
 
-// Storage types of weights: the bits of an IEEE half or a bfloat16. Arithmetic is always in f32.
+// 16-bit storage types of weights and activations: the bits of an IEEE half or a bfloat16. Arithmetic is always in f32.
 struct bf16 { unsigned short bits; };
 struct f16 { unsigned short bits; };
 
@@ -29,19 +29,24 @@ template <> __device__ __forceinline__ f16 from_float<f16>(float x) {
     return r;
 }
 
-// Activations are f32 in memory. In a 16-bit mode (ACT_BF16, ACT_F16) each op rounds what it writes to that type,
-// at the points where PyTorch's ops in that dtype round theirs, so that the model computes what it computes in
-// bf16 or f16; ACT_F32 keeps full f32.
-enum ActivationMode { ACT_F32 = 0, ACT_BF16 = 1, ACT_F16 = 2 };
+// Activations are stored in the backend's activation type A: f32, or in a 16-bit mode (bf16, f16) that type, so
+// that each op rounds what it writes to A as PyTorch's ops in that dtype do. Where a PyTorch op rounds an
+// intermediate too (RMSNorm before its weight, SiLU before the product), the kernel rounds it with rounded<A>.
+template <typename T> __device__ __forceinline__ float rounded(float x) { return to_float(from_float<T>(x)); }
 
-__device__ __forceinline__ float act(float x, int mode) {
-    return mode == ACT_BF16 ? to_float(from_float<bf16>(x)) : mode == ACT_F16 ? to_float(from_float<f16>(x)) : x;
-}
+template <typename A, typename B> struct same_type { static constexpr bool value = false; };
+template <typename A> struct same_type<A, A> { static constexpr bool value = true; };
 
 #define NEG_INF __int_as_float(0xff800000)
 
 // Instantiates a kernel template once per storage type, as extern "C" entry points name_f32, name_f16, name_bf16.
 #define FOR_EACH_DTYPE(X) X(float, f32) X(f16, f16) X(bf16, bf16)
+// Once per (source type, activation type) pair, as entry points name_<source>_<activation>: a weight or an
+// activation of any type read into activations of any type.
+#define FOR_EACH_TYPE_PAIR(X)                                                                                    \
+    X(float, f32, float, f32) X(f16, f16, float, f32) X(bf16, bf16, float, f32)                                  \
+    X(float, f32, f16, f16) X(f16, f16, f16, f16) X(bf16, bf16, f16, f16)                                        \
+    X(float, f32, bf16, bf16) X(f16, f16, bf16, bf16) X(bf16, bf16, bf16, bf16)
 
 // Codes of the error record; DeviceErrors.java turns them into messages.
 enum ErrorCode {

@@ -7,7 +7,7 @@
 // (K as [key][dim], V transposed as [dim][key], so that both are read as mma B fragments with one 32-bit load per
 // register). Per key tile each warp computes S = Q.K^T with mma.m16n8k16 (f32 accumulation), scales and masks it, updates its rows'
 // running max m and sum l in f32, rounds P = exp(S - m) to T and accumulates O += P.V with mma. At the end O / l
-// is rounded per the activation mode and written as f32.
+// is rounded to T and written. q, k, v, out and the KV cache are all of the activation type T.
 //
 // Each row carries the last key it may see (dense: seqLen - 1; causal: its position; a row past the tile's end:
 // -1), which is all the masking there is. The S accumulator's layout is that of P's A fragment, so P never leaves
@@ -43,21 +43,6 @@ template <> __device__ __forceinline__ void mma<f16>(float c[4], const unsigned 
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-// Eight consecutive elements of a K or V row, widened to f32 (one 32-byte or 16-byte load).
-__device__ __forceinline__ void load8(const float* p, float x[8]) {
-    float4 a = *(const float4*) p, b = *(const float4*) (p + 4);
-    x[0] = a.x; x[1] = a.y; x[2] = a.z; x[3] = a.w;
-    x[4] = b.x; x[5] = b.y; x[6] = b.z; x[7] = b.w;
-}
-template <typename C> __device__ __forceinline__ void load8(const C* p, float x[8]) {
-    uint4 raw = *(const uint4*) p;
-    unsigned words[4] = {raw.x, raw.y, raw.z, raw.w};
-#pragma unroll
-    for (int i = 0; i < 4; i++) {
-        x[2 * i] = to_float(C{(unsigned short) (words[i] & 0xffffu)});
-        x[2 * i + 1] = to_float(C{(unsigned short) (words[i] >> 16)});
-    }
-}
 
 // ---------------------------------------------------------------- where the keys are
 
@@ -81,31 +66,37 @@ struct DenseRows {
 
 // ---------------------------------------------------------------- one tile of query rows
 
+// Elements d .. d + 7 of key (or value) row p (one 16-byte load), or zeros past the nKeys keys (whose rows may not exist).
+template <typename T, typename Rows>
+__device__ __forceinline__ uint4 load8(const T* __restrict__ base, Rows rows, int p, int d, int nKeys) {
+    return p < nKeys ? *(const uint4*) (base + rows.at(p) + d) : uint4{0u, 0u, 0u, 0u};
+}
+
 template <typename T, int D> struct Staged {
     unsigned short k[BLOCK_N][D + PAD];   // K tile [key][dim], as T's bits
     unsigned short vt[D][BLOCK_N + PAD];  // V tile transposed [dim][key]
 };
 
 // Stages keys kt .. kt + BLOCK_N - 1 of K and V (zeros past nKeys, so that garbage never meets a zero weight).
-template <typename T, int D, typename C, typename Rows>
-__device__ __forceinline__ void stage(Staged<T, D>& s, const C* __restrict__ k, const C* __restrict__ v, Rows rows, int kt,
+template <typename T, int D, typename Rows>
+__device__ __forceinline__ void stage(Staged<T, D>& s, const T* __restrict__ k, const T* __restrict__ v, Rows rows, int kt,
                                       int nKeys) {
-    // K: consecutive threads take consecutive 8-element pieces of one key row (coalesced reads, 16-byte stores).
+    // K: consecutive threads take consecutive 8-element pieces of one key row (coalesced 16-byte reads and stores).
     for (int c = threadIdx.x; c < BLOCK_N * D / 8; c += FLASH_THREADS) {
         int n = c / (D / 8), d = c % (D / 8) * 8;
-        float x[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
-        if (kt + n < nKeys) load8(k + rows.at(kt + n) + d, x);
-        uint4 packed{pack<T>(x[0], x[1]), pack<T>(x[2], x[3]), pack<T>(x[4], x[5]), pack<T>(x[6], x[7])};
-        *(uint4*) &s.k[n][d] = packed;
+        *(uint4*) &s.k[n][d] = load8(k, rows, kt + n, d, nKeys);
     }
-    // V: lane j takes keys 2j and 2j + 1 of 8 dims and stores them as 8 key pairs, one per transposed row.
+    // V: lane j takes keys 2j and 2j + 1 of 8 dims and stores them as 8 key pairs, one per transposed row: the low
+    // halves of a word of each key (dims d + 2i), then the high halves (d + 2i + 1).
     for (int c = threadIdx.x; c < BLOCK_N / 2 * D / 8; c += FLASH_THREADS) {
         int pair = c % (BLOCK_N / 2), d = c / (BLOCK_N / 2) * 8, n = 2 * pair;
-        float a[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f}, b[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
-        if (kt + n < nKeys) load8(v + rows.at(kt + n) + d, a);
-        if (kt + n + 1 < nKeys) load8(v + rows.at(kt + n + 1) + d, b);
+        uint4 a = load8(v, rows, kt + n, d, nKeys), b = load8(v, rows, kt + n + 1, d, nKeys);
+        unsigned aw[4] = {a.x, a.y, a.z, a.w}, bw[4] = {b.x, b.y, b.z, b.w};
 #pragma unroll
-        for (int i = 0; i < 8; i++) *(unsigned*) &s.vt[d + i][n] = pack<T>(a[i], b[i]);
+        for (int i = 0; i < 4; i++) {
+            *(unsigned*) &s.vt[d + 2 * i][n] = __byte_perm(aw[i], bw[i], 0x5410);
+            *(unsigned*) &s.vt[d + 2 * i + 1][n] = __byte_perm(aw[i], bw[i], 0x7632);
+        }
     }
 }
 
@@ -113,10 +104,10 @@ __device__ __forceinline__ void stage(Staged<T, D>& s, const C* __restrict__ k, 
 // q and out rows are [.., width], this head's columns starting at column. Each warp takes MB blocks of 16 rows
 // (rows <= BLOCK_ROWS<D>); thread (g, t) of a warp holds, of each, rows g and g + 8: its rows i = 0 .. 2MB - 1 are
 // 16 (MB warp + i / 2) + g + 8 (i % 2). Every thread of the block must call it.
-template <typename T, int D, typename C, typename Rows, typename Last>
-__device__ void flash_tile(const float* __restrict__ q, const C* __restrict__ k, const C* __restrict__ v, Rows keys,
-                           long long first, int rows, int width, int column, Last last, int nKeys, float scale, int mode,
-                           float* __restrict__ out, Staged<T, D>& s) {
+template <typename T, int D, typename Rows, typename Last>
+__device__ void flash_tile(const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v, Rows keys,
+                           long long first, int rows, int width, int column, Last last, int nKeys, float scale,
+                           T* __restrict__ out, Staged<T, D>& s) {
     constexpr int MB = M_BLOCKS<D>, R = 2 * MB;
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     int g = lane >> 2, t = lane & 3;  // the fragment's row group and column pair
@@ -145,8 +136,7 @@ __device__ void flash_tile(const float* __restrict__ q, const C* __restrict__ k,
 #pragma unroll
             for (int j = 0; j < 4; j++) {
                 int i = 2 * mb + (j & 1), d = 16 * kk + 2 * t + 8 * (j >> 1);
-                float2 x = lastKey[i] >= 0 ? *(const float2*) (q + (first + row[i]) * width + column + d) : float2{0.f, 0.f};
-                qf[mb][kk][j] = pack<T>(x.x, x.y);
+                qf[mb][kk][j] = lastKey[i] >= 0 ? *(const unsigned*) (q + (first + row[i]) * width + column + d) : 0u;
             }
         }
     }
@@ -265,10 +255,10 @@ __device__ void flash_tile(const float* __restrict__ q, const C* __restrict__ k,
 #pragma unroll
     for (int i = 0; i < R; i++) {
         if (lastKey[i] < 0) continue;
-        float* o2 = out + (first + row[i]) * width + column + 2 * t;
+        T* o2 = out + (first + row[i]) * width + column + 2 * t;
         int mb = i / 2, e = 2 * (i % 2);
 #pragma unroll
-        for (int j = 0; j < D / 8; j++) *(float2*) (o2 + 8 * j) = float2{act(o[mb][j][e] / l[i], mode), act(o[mb][j][e + 1] / l[i], mode)};
+        for (int j = 0; j < D / 8; j++) *(unsigned*) (o2 + 8 * j) = pack<T>(o[mb][j][e] / l[i], o[mb][j][e + 1] / l[i]);
     }
 }
 
@@ -282,8 +272,7 @@ struct SeesAll {
 // Non-causal attention within groups of seqLen consecutive rows. q, k, v, out [B * seqLen, heads * D];
 // grid (B * ceil(seqLen / BLOCK_ROWS<D>), heads), FLASH_THREADS threads.
 template <typename T, int D>
-__device__ void dense(const float* q, const float* k, const float* v, float* out, int heads, int seqLen, float scale,
-                      int mode) {
+__device__ void dense(const T* q, const T* k, const T* v, T* out, int heads, int seqLen, float scale) {
     __shared__ __align__(16) Staged<T, D> s;
     constexpr int BLOCK_M = BLOCK_ROWS<D>;
     int tiles = (seqLen + BLOCK_M - 1) / BLOCK_M;
@@ -292,7 +281,7 @@ __device__ void dense(const float* q, const float* k, const float* v, float* out
     int rows = min(BLOCK_M, seqLen - tile * BLOCK_M);
     DenseRows keys{groupStart, width, h * D};
     flash_tile<T, D>(q, k, v, keys, groupStart + tile * BLOCK_M, rows, width, h * D, SeesAll{seqLen - 1}, seqLen, scale,
-                     mode, out, s);
+                     out, s);
 }
 
 // ---------------------------------------------------------------- the paged causal form (decoder prefill)
@@ -331,14 +320,14 @@ struct SeesOwnPosition {
 };
 
 // Causal attention over the paged cache for the tiles flash_tiles made with tileRows = BLOCK_ROWS<D>. q, out
-// [T, heads * D]; caches [numBlocks, blockSize, kvHeads, D] of C; grid (heads, any), FLASH_THREADS threads. Block y
+// [T, heads * D]; caches [numBlocks, blockSize, kvHeads, D]; grid (heads, any), FLASH_THREADS threads. Block y
 // takes tiles n - 1 - y, n - 1 - y - gridDim.y, ...: the last tiles first, since a prompt's last rows see the most
 // keys, and all heads of one tile together. A tile with a bad sequence, position or block id is reported and left
 // unwritten.
-template <typename T, int D, typename C>
-__device__ void paged(const float* q, const C* kCache, const C* vCache, const int* positions, const int* tokenSeq,
-                      const int* blockTables, const int* tiles, float* out, int heads, int kvHeads, int blockSize,
-                      int numBlocks, int seqs, int maxBlocks, float scale, ErrorRecord* err, int mode) {
+template <typename T, int D>
+__device__ void paged(const T* q, const T* kCache, const T* vCache, const int* positions, const int* tokenSeq,
+                      const int* blockTables, const int* tiles, T* out, int heads, int kvHeads, int blockSize,
+                      int numBlocks, int seqs, int maxBlocks, float scale, ErrorRecord* err) {
     __shared__ __align__(16) Staged<T, D> s;
     __shared__ int warpMax[FLASH_THREADS / 32];
     static_assert(BLOCK_ROWS<D> <= FLASH_THREADS, "one thread checks each row of a tile");
@@ -369,30 +358,24 @@ __device__ void paged(const float* q, const C* kCache, const C* vCache, const in
 
         PagedRows keys{table, blockSize, kvHeads, D, h / (heads / kvHeads)};
         flash_tile<T, D>(q, kCache, vCache, keys, first, rows, width, h * D, SeesOwnPosition{positions + first}, nKeys,
-                         scale, mode, out, s);
+                         scale, out, s);
     }
 }
 
 // ---------------------------------------------------------------- entry points
 
-// flash_dense_<T>_hd<D>; flash_paged_<T>_<cache>_hd<D>, the cache f32 (today's) or of the activations' type.
+// flash_dense_<T>_hd<D>, flash_paged_<T>_hd<D>.
 #define FLASH_ENTRY_POINTS(T, name, D)                                                                                  \
     extern "C" __global__ void __launch_bounds__(FLASH_THREADS, 1)                                                      \
-    flash_dense_##name##_hd##D(const float* q, const float* k, const float* v, float* out, int heads, int seqLen,       \
-                               float scale, int mode) {                                                                \
-        dense<T, D>(q, k, v, out, heads, seqLen, scale, mode);                                                          \
+    flash_dense_##name##_hd##D(const T* q, const T* k, const T* v, T* out, int heads, int seqLen, float scale) {       \
+        dense<T, D>(q, k, v, out, heads, seqLen, scale);                                                                \
     }                                                                                                                   \
-    FLASH_PAGED(T, name, D, float, f32)                                                                                 \
-    FLASH_PAGED(T, name, D, T, name)
-
-#define FLASH_PAGED(T, name, D, C, cacheName)                                                                           \
     extern "C" __global__ void __launch_bounds__(FLASH_THREADS, 1)                                                      \
-    flash_paged_##name##_##cacheName##_hd##D(const float* q, const C* kCache, const C* vCache, const int* positions,    \
-                                             const int* tokenSeq, const int* blockTables, const int* tiles, float* out, \
-                                             int heads, int kvHeads, int blockSize, int numBlocks, int seqs,           \
-                                             int maxBlocks, float scale, ErrorRecord* err, int mode) {                 \
-        paged<T, D, C>(q, kCache, vCache, positions, tokenSeq, blockTables, tiles, out, heads, kvHeads, blockSize,      \
-                       numBlocks, seqs, maxBlocks, scale, err, mode);                                                   \
+    flash_paged_##name##_hd##D(const T* q, const T* kCache, const T* vCache, const int* positions, const int* tokenSeq, \
+                               const int* blockTables, const int* tiles, T* out, int heads, int kvHeads, int blockSize,  \
+                               int numBlocks, int seqs, int maxBlocks, float scale, ErrorRecord* err) {                 \
+        paged<T, D>(q, kCache, vCache, positions, tokenSeq, blockTables, tiles, out, heads, kvHeads, blockSize,          \
+                    numBlocks, seqs, maxBlocks, scale, err);                                                            \
     }
 
 FLASH_ENTRY_POINTS(bf16, bf16, 64)

@@ -135,18 +135,13 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public void siluMul(Tensor gate, Tensor up, Tensor out) {
-        Elementwise.siluMul(cpu(gate), cpu(up), cpu(out));
+    public void siluMul(Tensor gateUp, Tensor out) {
+        Elementwise.siluMul(cpu(gateUp), cpu(out));
     }
 
     @Override
-    public void rotary(Tensor x, IntTensor positions, Tensor cosSin) {
-        Rows.rotary(cpu(x), cpu(positions), cpu(cosSin));
-    }
-
-    @Override
-    public void writeKvCache(Tensor k, Tensor v, IntTensor slots, Tensor kCache, Tensor vCache) {
-        Rows.writeKvCache(cpu(k), cpu(v), cpu(slots), cpu(kCache), cpu(vCache));
+    public void rotaryWriteKvCache(Tensor qkv, IntTensor positions, Tensor cosSin, IntTensor slots, Tensor kCache, Tensor vCache, Tensor q) {
+        Rows.rotaryWriteKvCache(cpu(qkv), cpu(positions), cpu(cosSin), cpu(slots), cpu(kCache), cpu(vCache), cpu(q));
     }
 
     @Override

@@ -65,19 +65,24 @@ final class Elementwise {
     }
 
     /** {@code out = gate / (1 + exp(-gate)) * up}. */
-    static void siluMul(CpuTensor gate, CpuTensor up, CpuTensor out) {
-        Shapes.check(gate.dtype == DType.F32 && up.dtype == DType.F32 && out.dtype == DType.F32
-                && gate.numel() == up.numel() && gate.numel() == out.numel(), "siluMul", "gate, up, out f32 of one numel", gate, up, out);
-        forChunks(out, (from, to) -> {
-            int i = from;
-            for (int bound = from + Widen.F.loopBound(to - from); i < bound; i += LANES) {
-                FloatVector g = Widen.f32(gate.data, i);
-                FloatVector silu = g.div(g.neg().lanewise(VectorOperators.EXP).add(1f));
-                silu.mul(Widen.f32(up.data, i)).intoMemorySegment(out.data, i * 4L, F32.order());
-            }
-            for (; i < to; i++) {
-                float g = gate.data.getAtIndex(F32, i);
-                out.data.setAtIndex(F32, i, g / (1f + (float) Math.exp(-g)) * up.data.getAtIndex(F32, i));
+    /** out[r, j] = silu(gateUp[r, j]) * gateUp[r, width + j], out [rows, width]. */
+    static void siluMul(CpuTensor gateUp, CpuTensor out) {
+        int width = out.cols();
+        Shapes.check(gateUp.dtype == DType.F32 && out.dtype == DType.F32 && gateUp.rows() == out.rows() && gateUp.cols() == 2 * width,
+                "siluMul", "gateUp f32 [n, 2i], out f32 [n, i]", gateUp, out);
+        Parallel.forRange(out.rows(), Math.max(1, GRAIN / width), (from, to) -> {
+            for (int r = from; r < to; r++) {
+                long gate = 2L * r * width, up = gate + width, o = (long) r * width;
+                int i = 0;
+                for (int bound = Widen.F.loopBound(width); i < bound; i += LANES) {
+                    FloatVector g = Widen.f32(gateUp.data, gate + i);
+                    FloatVector silu = g.div(g.neg().lanewise(VectorOperators.EXP).add(1f));
+                    silu.mul(Widen.f32(gateUp.data, up + i)).intoMemorySegment(out.data, (o + i) * 4L, F32.order());
+                }
+                for (; i < width; i++) {
+                    float g = gateUp.data.getAtIndex(F32, gate + i);
+                    out.data.setAtIndex(F32, o + i, g / (1f + (float) Math.exp(-g)) * gateUp.data.getAtIndex(F32, up + i));
+                }
             }
         });
     }

@@ -7,7 +7,7 @@ import java.lang.foreign.MemorySegment;
 import static dev.vlm4j.backend.cpu.Widen.F32;
 import static dev.vlm4j.backend.cpu.Widen.LANES;
 
-/** Ops that move whole rows by index: embedding gather, scatter/gather of rows, the KV-cache write, rotary. */
+/** Ops that move whole rows by index: embedding gather, scatter/gather of rows, rotary with the KV-cache write. */
 final class Rows {
 
     private Rows() {}
@@ -47,38 +47,44 @@ final class Rows {
         });
     }
 
-    static void writeKvCache(CpuTensor k, CpuTensor v, CpuIntTensor slots, CpuTensor kCache, CpuTensor vCache) {
-        int width = k.cols();
-        int numSlots = kCache.dim(0) * kCache.dim(1);
-        Shapes.check(v.rows() == k.rows() && v.cols() == width && slots.numel() == k.rows() && kCache.dtype == DType.F32
-                && vCache.numel() == kCache.numel() && (long) kCache.dim(2) * kCache.dim(3) == width, "writeKvCache",
-                "k, v [T, kvHeads*headDim], slots [T], caches f32 [blocks, blockSize, kvHeads, headDim]", k, v, slots, kCache, vCache);
-        forRows(k, (from, to) -> {
+    static void rotaryWriteKvCache(CpuTensor qkv, CpuIntTensor positions, CpuTensor cosSin, CpuIntTensor slots, CpuTensor kCache,
+                                   CpuTensor vCache, CpuTensor q) {
+        int headDim = cosSin.cols(), half = headDim / 2, qWidth = q.cols(), width = qkv.cols();
+        int kvWidth = (width - qWidth) / 2, numSlots = kCache.dim(0) * kCache.dim(1);
+        int heads = qWidth / headDim, kvHeads = kvWidth / headDim;
+        Shapes.check(qkv.dtype == DType.F32 && q.dtype == DType.F32 && cosSin.dtype == DType.F32 && kCache.dtype == DType.F32
+                && vCache.dtype == DType.F32 && headDim % 2 == 0 && qWidth % headDim == 0 && kCache.shape().length == 4
+                && kCache.dim(3) == headDim && (long) kCache.dim(2) * headDim == kvWidth && qWidth + 2 * kvWidth == width
+                && vCache.numel() == kCache.numel() && q.rows() == qkv.rows() && positions.numel() == qkv.rows()
+                && slots.numel() == qkv.rows(), "rotaryWriteKvCache",
+                "qkv f32 [T, (heads + 2 kvHeads) * headDim], q [T, heads * headDim], positions and slots [T], cosSin f32 "
+                        + "[maxPositions, headDim], caches f32 [blocks, blockSize, kvHeads, headDim]", qkv, positions, cosSin, slots, kCache, q);
+        forRows(qkv, (from, to) -> {
             for (int t = from; t < to; t++) {
-                long slot = row(slots.get(t), numSlots, "writeKvCache slot");
-                copyRow(k, (long) t * width, kCache.data, slot * width, width);
-                copyRow(v, (long) t * width, vCache.data, slot * width, width);
+                long table = row(positions.get(t), cosSin.rows(), "rotary position (beyond max_position_embeddings)") * headDim;
+                long slot = row(slots.get(t), numSlots, "rotaryWriteKvCache slot");
+                long src = (long) t * width;
+                for (int head = 0; head < heads + kvHeads; head++) {
+                    boolean query = head < heads;
+                    long dst = query ? (long) t * qWidth + (long) head * headDim : slot * kvWidth + (long) (head - heads) * headDim;
+                    rotate(qkv.data, src + (long) head * headDim, cosSin.data, table, half, query ? q.data : kCache.data, dst);
+                }
+                copyRow(qkv, src + qWidth + kvWidth, vCache.data, slot * kvWidth, kvWidth);
             }
         });
     }
 
-    static void rotary(CpuTensor x, CpuIntTensor positions, CpuTensor cosSin) {
-        int headDim = cosSin.cols(), half = headDim / 2, width = x.cols();
-        Shapes.check(x.dtype == DType.F32 && cosSin.dtype == DType.F32 && width % headDim == 0 && positions.numel() == x.rows(),
-                "rotary", "x f32 [T, heads*headDim], positions [T], cosSin f32 [maxPositions, headDim]", x, positions, cosSin);
-        forRows(x, (from, to) -> {
-            for (int t = from; t < to; t++) {
-                long table = row(positions.get(t), cosSin.rows(), "rotary position (beyond max_position_embeddings)") * headDim;
-                for (long head = (long) t * width; head < (long) (t + 1) * width; head += headDim) {
-                    for (int i = 0; i < half; i++) {
-                        float cos = cosSin.data.getAtIndex(F32, table + i), sin = cosSin.data.getAtIndex(F32, table + half + i);
-                        float x1 = x.data.getAtIndex(F32, head + i), x2 = x.data.getAtIndex(F32, head + half + i);
-                        x.data.setAtIndex(F32, head + i, x1 * cos - x2 * sin);
-                        x.data.setAtIndex(F32, head + half + i, x2 * cos + x1 * sin);
-                    }
-                }
-            }
-        });
+    /**
+     * One head of 2·half elements at {@code x[from]} rotated by the table row at {@code table} (cos in its first half,
+     * sin in its second) into {@code dst[to]}: HF's rotate_half, {@code x1·cos − x2·sin, x2·cos + x1·sin}.
+     */
+    private static void rotate(MemorySegment x, long from, MemorySegment cosSin, long table, int half, MemorySegment dst, long to) {
+        for (int i = 0; i < half; i++) {
+            float cos = cosSin.getAtIndex(F32, table + i), sin = cosSin.getAtIndex(F32, table + half + i);
+            float x1 = x.getAtIndex(F32, from + i), x2 = x.getAtIndex(F32, from + half + i);
+            dst.setAtIndex(F32, to + i, x1 * cos - x2 * sin);
+            dst.setAtIndex(F32, to + half + i, x2 * cos + x1 * sin);
+        }
     }
 
     /** {@code index} as a row of a tensor of {@code rows} rows, or a clear error. */
