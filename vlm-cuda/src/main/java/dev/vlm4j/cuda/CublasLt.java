@@ -19,7 +19,7 @@ final class CublasLt {
     /** cublasOperation_t. */
     static final int OP_N = 0, OP_T = 1;
     /** cublasLtMatmulDescAttributes_t. */
-    static final int DESC_TRANSA = 3, DESC_TRANSB = 4, DESC_EPILOGUE = 7, DESC_BIAS_POINTER = 8, DESC_BIAS_DATA_TYPE = 26;
+    static final int DESC_TRANSA = 3, DESC_TRANSB = 4, DESC_EPILOGUE = 7, DESC_BIAS_POINTER = 8;
     /** cublasLtEpilogue_t. */
     static final int EPILOGUE_DEFAULT = 1, EPILOGUE_BIAS = 4;
     /** cublasLtMatmulPreferenceAttributes_t. */

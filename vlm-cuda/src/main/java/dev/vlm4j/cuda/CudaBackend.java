@@ -370,8 +370,9 @@ public final class CudaBackend implements Backend {
             launchElementwise("convert_f32_" + suffix(b.dtype), a.numel(), a, rounded, a.numel());
             input = rounded.address();
         }
-        try (CudaTensor bias32 = c == null ? null : widened(c)) {
-            long biasAddress = bias32 == null ? 0 : bias32.address;
+        // cuBLASLt's bias epilogue takes the bias in out's type (exact: 1-D weights are rounded to the model's type).
+        try (CudaTensor bias32 = c == null ? null : widened(c); CudaTensor epilogueBias = c == null ? null : asType(bias32, o.dtype)) {
+            long biasAddress = epilogueBias == null ? 0 : epilogueBias.address;
             if (c == null || gemm.fusesBias(input, b.address, b.dtype, biasAddress, o.address, o.dtype, n, k, m)) {
                 gemm(input, b, biasAddress, o, n, k, m);
             } else {
@@ -425,10 +426,13 @@ public final class CudaBackend implements Backend {
      * queued with it.
      */
     private CudaTensor widened(CudaTensor t) {
-        if (t.dtype == DType.F32) return t.view(0, t.shape());
-        CudaTensor f32 = f32(t.shape());
-        launchElementwise("convert_" + suffix(t.dtype) + "_f32", t.numel(), t, f32, t.numel());
-        return f32;
+        return asType(t, DType.F32);
+    }
+
+    /** {@code t} as {@code type}: t itself (closing it does nothing) or a converted temporary that closing frees. */
+    private CudaTensor asType(CudaTensor t, DType type) {
+        if (t.dtype == type) return t.view(0, t.shape());
+        return new CudaTensor(converted(t, type).address, type, t.shape(), device);
     }
 
     @Override

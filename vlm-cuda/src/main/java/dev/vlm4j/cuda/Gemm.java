@@ -15,7 +15,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * {@code out[n, m] = x[n, k] · w[m, k]ᵀ (+ bias[m])} through cuBLASLt, f32 accumulation, out in f32 or w's 16-bit
  * type (rounded once, after the bias). Row-major {@code out} is column-major {@code outᵀ = op(w) · xᵀ} with
  * {@code op = T}, so A is w (k × m, ld k), B is x (k × n, ld k) and D is out (m × n, ld m). A and B share w's type:
- * f32, or f16/bf16 with x already of it. The bias is f32.
+ * f32, or f16/bf16 with x already of it. The bias is of out's type (cuBLASLt refuses an f32 bias with 16-bit D).
  *
  * <p>Each distinct problem (sizes, type, bias, pointer alignments) gets a plan once: descriptors and the algorithm
  * cuBLASLt's heuristic picks, cached. Where the heuristic offers nothing with the bias epilogue, the plan runs
@@ -118,7 +118,6 @@ final class Gemm implements AutoCloseable {
             if (fuseBias) {
                 // The heuristic reads the bias pointer's alignment: give it one as aligned as the real ones.
                 lt.setMatmulDescAttribute(desc, CublasLt.DESC_BIAS_POINTER, local.allocateFrom(JAVA_LONG, (long) key.alignBias()));
-                lt.setMatmulDescAttribute(desc, CublasLt.DESC_BIAS_DATA_TYPE, local.allocateFrom(JAVA_INT, CublasLt.R_32F));
             }
             lt.setPreferenceAttribute(preference, CublasLt.PREF_MAX_WORKSPACE_BYTES, local.allocateFrom(JAVA_LONG, WORKSPACE_BYTES));
             lt.setPreferenceAttribute(preference, CublasLt.PREF_MIN_ALIGNMENT_A, local.allocateFrom(JAVA_INT, key.alignA()));
