@@ -240,7 +240,7 @@ def block_tables(contexts, bs, extra):
 def split_on_132_sms(tokens, heads, max_context):
     """(partitions, positions each) that CudaBackend.partitions picks on a 132-SM card (H100, H200) for the block
     tables' longest context: used only to place test contexts on partition edges."""
-    partitions = max(1, min(8 * 132 // (tokens * heads), -(-max_context // 128)))
+    partitions = max(1, min(32 * 132 // (tokens * heads), -(-max_context // 64)))
     return partitions, -(-max_context // partitions)
 
 

@@ -53,13 +53,13 @@ public final class CudaBackend implements Backend {
     private static final System.Logger LOG = System.getLogger(CudaBackend.class.getName());
     private static final int THREADS = 256;
     private static final int ATTENTION_THREADS = 128; // attention.cu WARPS * 32
-    private static final int MAX_HEAD_DIM = 256;      // attention.cu MAX_HEAD_DIM
+    private static final int MAX_HEAD_DIM = 256;      // attention.cu: the larger kernel size
     private static final int FLASH_THREADS = 128;     // flash_attention.cu FLASH_THREADS
-    // Split paged attention: a partition is at least this many positions (32 keys a warp: shorter ones cost more in
-    // setup and merging than they gain), and the (token, head, partition) blocks of a split launch number about this
-    // many per SM (half the 16 that fit: a warp spends most of a key waiting, so many are needed to cover it).
-    private static final int MIN_PARTITION = 128;
-    private static final int PARTITION_BLOCKS_PER_SM = 8;
+    // Split paged attention: a partition is at least this many positions (a block reads 16 keys at once, so 4 passes:
+    // shorter ones cost more in setup and merging than they gain), and the (token, head, partition) blocks of a split
+    // launch number up to this many per SM (several waves: most of them, past a short context's end, exit at once).
+    private static final int MIN_PARTITION = 64;
+    private static final int PARTITION_BLOCKS_PER_SM = 32;
     private static final long STAGING_BYTES = 64L << 20; // pinned: a batch of images (1.4 MB each at 336 px) between waits
     private static final int GEMV_MAX_ROWS = 4, GEMV_WARPS = 8, GEMV_COLUMNS = 2; // gemv.cu: entry points for 1..4 rows, WARPS, COLUMNS
 
@@ -525,8 +525,9 @@ public final class CudaBackend implements Backend {
                 && x.cols() == (heads + 2 * kvHeads) * headDim && queries.rows() == x.rows() && p.numel() == x.rows()
                 && s.numel() == x.rows(), "rotaryWriteKvCache", "qkv [T, (heads + 2 kvHeads) * headDim], q [T, heads * headDim], "
                 + "positions and slots [T], cosSin [maxPositions, headDim]", x, queries, p, s, table, kc);
-        launchRows("rows", "rotary_write_kv_cache_" + suffix(x.dtype), x.rows(), (heads + kvHeads) * headDim / 2, x, p, table, s, queries,
-                kc, vc, heads, kvHeads, headDim, table.rows(), (long) kc.dim(0) * kc.dim(1), errors.record);
+        if (x.rows() == 0) return;
+        launch("rows", "rotary_write_kv_cache_" + suffix(x.dtype), x.rows(), heads + kvHeads,
+                Math.clamp((headDim / 2 + 31) / 32 * 32, 32, THREADS), x, p, table, s, queries, kc, vc, heads, kvHeads, headDim, table.rows(), (long) kc.dim(0) * kc.dim(1), errors.record);
     }
 
     @Override
@@ -553,9 +554,9 @@ public final class CudaBackend implements Backend {
         int maxContext = (int) Math.min(Integer.MAX_VALUE, (long) tables.dim(1) * blockSize);
         int partitions = partitions(tokens, heads, maxContext);
         int partitionSize = Math.max(1, Math.ceilDiv(maxContext, partitions));
-        launch("attention", "paged_attention_" + suffix(kc.dtype), tokens, heads * partitions, ATTENTION_THREADS, query, kc, vc, pos,
-                seq, tables, o, partitionAcc, partitionMaxSum, heads, kvHeads, headDim, blockSize, kc.dim(0), tables.dim(0), tables.dim(1),
-                partitionSize, scale, errors.record);
+        launch("attention", "paged_attention_" + suffix(kc.dtype) + "_" + attentionSize(headDim), tokens, heads * partitions,
+                ATTENTION_THREADS, query, kc, vc, pos, seq, tables, o, partitionAcc, partitionMaxSum, heads, kvHeads, headDim, blockSize,
+                kc.dim(0), tables.dim(0), tables.dim(1), partitionSize, scale, errors.record);
         if (partitions > 1) {
             launch("attention", "merge_partitions_" + suffix(o.dtype), tokens, heads, ATTENTION_THREADS, partitionAcc, partitionMaxSum, pos,
                     seq, o, heads, headDim, blockSize, tables.dim(0), tables.dim(1), partitions, partitionSize);
@@ -589,8 +590,13 @@ public final class CudaBackend implements Backend {
                     FLASH_THREADS, query, key, value, o, heads, seqLen, scale);
             return;
         }
-        launch("attention", "dense_attention_" + suffix(activationType), rows, heads, ATTENTION_THREADS, query, key, value, o, heads,
-                width / heads, seqLen, scale);
+        launch("attention", "dense_attention_" + suffix(activationType) + "_" + attentionSize(width / heads), rows, heads,
+                ATTENTION_THREADS, query, key, value, o, heads, width / heads, seqLen, scale);
+    }
+
+    /** attention.cu's kernel size for this head size: 128 up to 128, else 256. */
+    private static int attentionSize(int headDim) {
+        return headDim <= 128 ? 128 : MAX_HEAD_DIM;
     }
 
     /**

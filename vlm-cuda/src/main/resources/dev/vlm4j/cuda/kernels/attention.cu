@@ -1,10 +1,12 @@
 // Scaled dot-product attention, one block per (query row, head[, partition]): the paged causal form for the decoder
 // and the dense form for CLIP share one core, which takes where each key (and its value) row starts.
 //
-// The core streams a range of keys once with an online softmax: each warp keeps a running max m, a running sum l of
-// exp(s - m) and an accumulator of exp(s - m) * v over its share of the keys, rescaling both whenever m grows; the
-// warps' partial states are then merged. Lane j of a warp owns head dimensions j, j + 32, …, so a key row is read
-// coalesced and its dot product is one warp reduction.
+// The core streams a range of keys once with an online softmax: each group of GROUP lanes keeps a running max m, a
+// running sum l of exp(s - m) and an accumulator of exp(s - m) * v over its share of the keys, rescaling both
+// whenever m grows; the groups' partial states are then merged. A warp's groups take consecutive keys, so that each
+// step of a warp has GROUPS keys in flight (one key a warp made decode a chain of dependent loads and reductions);
+// lane sub of a group owns head dimensions sub, sub + GROUP, …, so a key row is read coalesced and its dot product is
+// a reduction over the group.
 //
 // Paged attention splits long contexts ("FlashDecoding"): when few (token, head) pairs would leave most SMs idle,
 // the context is cut into partitions of partitionSize positions, each one block's work, and every block writes its
@@ -15,9 +17,12 @@
 // activation type, whose values it stores exactly); they are widened as they are read, and all arithmetic is f32.
 #include "common.cuh"
 
-constexpr int MAX_HEAD_DIM = 256;
-constexpr int PER_LANE = MAX_HEAD_DIM / 32;
-constexpr int WARPS = 4;  // the block size is 32 * WARPS
+constexpr int WARPS = 4;                        // the block size is 32 * WARPS
+constexpr int GROUP = 8;                        // lanes per key: a warp reads GROUPS keys at once
+constexpr int GROUPS = 32 / GROUP;
+// Each kernel comes in two sizes, for head sizes up to D = 128 and up to 256: a lane owns D / GROUP head dimensions
+// (sub, sub + GROUP, ...) and keeps q and its accumulator for them in registers, so the larger size takes twice the
+// registers (and fits fewer blocks on an SM).
 
 // Element offset of key (and value) position p of one sequence and kv head in a paged cache [blocks, blockSize, kvHeads, headDim].
 struct PagedKeys {
@@ -55,65 +60,74 @@ template <typename A> struct Result {
     }
 };
 
+// The lanes of a group: the xor-shuffle sum over GROUP consecutive lanes (every lane of the warp must call it).
+__device__ __forceinline__ float group_sum(float v) {
+    for (int offset = GROUP / 2; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
+    return v;
+}
+
 // softmax(scale * q.k_p) . v_p over the keys p in [begin, end) (at least one), into `result`; every thread of the
 // block must call it.
-template <typename C, typename Keys>
+template <int D, typename C, typename Keys>
 __device__ void attend(const C* __restrict__ q, const C* __restrict__ k, const C* __restrict__ v, Keys keys,
                        int begin, int end, int headDim, float scale, Result<C> result) {
-    __shared__ float partMax[WARPS], partSum[WARPS];
-    __shared__ float partAcc[WARPS][MAX_HEAD_DIM];
-    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    constexpr int STATES = WARPS * GROUPS, PER_LANE = D / GROUP;
+    __shared__ float partMax[STATES], partSum[STATES];
+    __shared__ float partAcc[STATES][D];
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, group = lane / GROUP, sub = lane % GROUP;
+    int state = warp * GROUPS + group;
     float qr[PER_LANE], acc[PER_LANE];
 #pragma unroll
     for (int j = 0; j < PER_LANE; j++) {
-        int d = lane + 32 * j;
+        int d = sub + GROUP * j;
         qr[j] = d < headDim ? to_float(q[d]) : 0.f;
         acc[j] = 0.f;
     }
     float m = NEG_INF, l = 0.f;
-    for (int p = begin + warp; p < end; p += WARPS) {
-        long long row = keys.row(p);
+    // The warp's groups take GROUPS consecutive keys per pass; a group past `end` computes nothing but still shuffles.
+    for (int first = begin + warp * GROUPS; first < end; first += STATES) {
+        int p = first + group;
+        bool valid = p < end;
+        long long row = valid ? keys.row(p) : 0;
         const C* kr = k + row;
         const C* vr = v + row;
         float dot = 0.f;
 #pragma unroll
         for (int j = 0; j < PER_LANE; j++) {
-            int d = lane + 32 * j;
-            if (d < headDim) dot += qr[j] * to_float(kr[d]);
+            int d = sub + GROUP * j;
+            if (valid && d < headDim) dot += qr[j] * to_float(kr[d]);
         }
-        float s = warp_sum(dot) * scale;
+        float s = group_sum(dot) * scale;
+        if (!valid) continue;
         float mNew = fmaxf(m, s);
         float correction = expf(m - mNew);  // 0 for the first key, where m is -inf
         float e = expf(s - mNew);
         l = l * correction + e;
 #pragma unroll
         for (int j = 0; j < PER_LANE; j++) {
-            int d = lane + 32 * j;
+            int d = sub + GROUP * j;
             if (d < headDim) acc[j] = acc[j] * correction + e * to_float(vr[d]);
         }
         m = mNew;
     }
-    if (lane == 0) {
-        partMax[warp] = m;
-        partSum[warp] = l;
+    if (sub == 0) {
+        partMax[state] = m;
+        partSum[state] = l;
     }
 #pragma unroll
     for (int j = 0; j < PER_LANE; j++) {
-        int d = lane + 32 * j;
-        if (d < headDim) partAcc[warp][d] = acc[j];
+        int d = sub + GROUP * j;
+        if (d < headDim) partAcc[state][d] = acc[j];
     }
     __syncthreads();
     float max = NEG_INF;
-    for (int w = 0; w < WARPS; w++) max = fmaxf(max, partMax[w]);
-    float sum = 0.f, weight[WARPS];
-    for (int w = 0; w < WARPS; w++) {
-        weight[w] = expf(partMax[w] - max);  // 0 for a warp that saw no key
-        sum += partSum[w] * weight[w];
-    }
+    for (int w = 0; w < STATES; w++) max = fmaxf(max, partMax[w]);
+    float sum = 0.f;
+    for (int w = 0; w < STATES; w++) sum += partSum[w] * expf(partMax[w] - max);  // 0 for a state that saw no key
     if (threadIdx.x == 0) result.state(max, sum);
     for (int d = threadIdx.x; d < headDim; d += blockDim.x) {
         float o = 0.f;
-        for (int w = 0; w < WARPS; w++) o += partAcc[w][d] * weight[w];
+        for (int w = 0; w < STATES; w++) o += partAcc[w][d] * expf(partMax[w] - max);
         result.write(d, o, sum);
     }
 }
@@ -135,7 +149,7 @@ __device__ __forceinline__ int checked_position(const int* positions, const int*
 // position has no work (the host sizes partitions for the longest context the block tables can hold).
 // q, out [T, heads * headDim]; partitionAcc [T, heads, partitions, headDim], partitionMaxSum [T, heads, partitions, 2]
 // (unused with one partition); grid (T, heads * partitions), block 32 * WARPS.
-template <typename C>
+template <int D, typename C>
 __device__ void paged_attention(const C* q, const C* kCache, const C* vCache, const int* positions, const int* tokenSeq,
                                 const int* blockTables, C* out, float* partitionAcc, float* partitionMaxSum, int heads,
                                 int kvHeads, int headDim, int blockSize, int numBlocks, int seqs, int maxBlocks, int partitionSize,
@@ -164,18 +178,19 @@ __device__ void paged_attention(const C* q, const C* kCache, const C* vCache, co
     long long row = ((long long) t * heads + h) * headDim;
     Result<C> result = partitions == 1 ? Result<C>{out + row, nullptr, nullptr}
                                        : Result<C>{nullptr, partitionAcc + state * headDim, partitionMaxSum + 2 * state};
-    attend(q + row, kCache, vCache, keys, begin, end, headDim, scale, result);
+    attend<D>(q + row, kCache, vCache, keys, begin, end, headDim, scale, result);
 }
 
-#define PAGED_ATTENTION(C, N)                                                                                      \
-    extern "C" __global__ void __launch_bounds__(32 * WARPS) paged_attention_##N(                                \
+#define PAGED_ATTENTION_D(C, N, D)                                                                                 \
+    extern "C" __global__ void __launch_bounds__(32 * WARPS) paged_attention_##N##_##D(                          \
             const C* q, const C* kCache, const C* vCache, const int* positions, const int* tokenSeq,             \
             const int* blockTables, C* out, float* partitionAcc, float* partitionMaxSum, int heads, int kvHeads,  \
             int headDim, int blockSize, int numBlocks, int seqs, int maxBlocks, int partitionSize, float scale,  \
             ErrorRecord* err) {                                                                                    \
-        paged_attention(q, kCache, vCache, positions, tokenSeq, blockTables, out, partitionAcc, partitionMaxSum, heads, \
-                        kvHeads, headDim, blockSize, numBlocks, seqs, maxBlocks, partitionSize, scale, err);      \
+        paged_attention<D>(q, kCache, vCache, positions, tokenSeq, blockTables, out, partitionAcc, partitionMaxSum, heads, \
+                           kvHeads, headDim, blockSize, numBlocks, seqs, maxBlocks, partitionSize, scale, err);   \
     }
+#define PAGED_ATTENTION(C, N) PAGED_ATTENTION_D(C, N, 128) PAGED_ATTENTION_D(C, N, 256)
 FOR_EACH_DTYPE(PAGED_ATTENTION)
 
 // out[t, h] from the states of the partitions paged_attention wrote for token t, head h: each is rescaled from its
@@ -209,12 +224,12 @@ __device__ void merge_partitions(const float* partitionAcc, const float* partiti
 
 // Non-causal attention within groups of seqLen consecutive rows. q, k, v, out [B * seqLen, heads * headDim];
 // grid (B * seqLen, heads), block 32 * WARPS.
-template <typename A>
+template <int D, typename A>
 __device__ void dense_attention(const A* q, const A* k, const A* v, A* out, int heads, int headDim, int seqLen, float scale) {
     int r = blockIdx.x, h = blockIdx.y, width = heads * headDim;
     long long row = (long long) r * width + h * headDim;
     DenseKeys keys{(long long) (r / seqLen) * seqLen, width, h * headDim};
-    attend(q + row, k, v, keys, 0, seqLen, headDim, scale, Result<A>{out + row, nullptr, nullptr});
+    attend<D>(q + row, k, v, keys, 0, seqLen, headDim, scale, Result<A>{out + row, nullptr, nullptr});
 }
 
 #define ATTENTION_ENTRY_POINTS(A, N)                                                                               \
@@ -224,8 +239,12 @@ __device__ void dense_attention(const A* q, const A* k, const A* v, A* out, int 
         merge_partitions(partitionAcc, partitionMaxSum, positions, tokenSeq, out, heads, headDim, blockSize, seqs,  \
                          maxBlocks, partitions, partitionSize);                                                    \
     }                                                                                                              \
-    extern "C" __global__ void __launch_bounds__(32 * WARPS) dense_attention_##N(                                \
+    extern "C" __global__ void __launch_bounds__(32 * WARPS) dense_attention_##N##_128(                          \
             const A* q, const A* k, const A* v, A* out, int heads, int headDim, int seqLen, float scale) {       \
-        dense_attention(q, k, v, out, heads, headDim, seqLen, scale);                                              \
+        dense_attention<128>(q, k, v, out, heads, headDim, seqLen, scale);                                         \
+    }                                                                                                              \
+    extern "C" __global__ void __launch_bounds__(32 * WARPS) dense_attention_##N##_256(                          \
+            const A* q, const A* k, const A* v, A* out, int heads, int headDim, int seqLen, float scale) {       \
+        dense_attention<256>(q, k, v, out, heads, headDim, seqLen, scale);                                         \
     }
 FOR_EACH_DTYPE(ATTENTION_ENTRY_POINTS)

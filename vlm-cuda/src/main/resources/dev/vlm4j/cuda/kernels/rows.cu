@@ -48,41 +48,41 @@ FOR_EACH_TYPE_PAIR(GATHER)
     }
 FOR_EACH_TYPE_PAIR(SCATTER)
 
-// Rotary embedding of token t's queries and keys and the KV-cache write, in one pass over its row of qkv
-// [T, (heads + 2 kvHeads) headDim] (queries, keys and values side by side, as one matmul writes them): the rotated
-// queries go to row t of q [T, heads headDim]; the rotated keys and the values to slot slots[t] of the caches
-// [numSlots, kvHeads headDim], which hold A (a 16-bit cache stores the 16-bit activations exactly). HF's
-// rotate_half convention; cosSin [maxPositions, headDim] holds cos in the first half of a row and sin in the
-// second, already of type A as HF rounds them; each product and the sum are rounded to A, as in HF. Grid T; threads
-// over (head, i < headDim / 2).
+// Rotary embedding of token t's queries and keys and the KV-cache write, one block per (token t, head): qkv
+// [T, (heads + 2 kvHeads) headDim] holds queries, keys and values side by side, as one matmul writes them. Query head
+// h < heads goes rotated to row t of q [T, heads headDim]; key head h - heads goes rotated, with its value head, to
+// slot slots[t] of the caches [numSlots, kvHeads headDim], which hold A (a 16-bit cache stores the 16-bit activations
+// exactly). HF's rotate_half convention; cosSin [maxPositions, headDim] holds cos in the first half of a row and sin
+// in the second, already of type A as HF rounds them; each product and the sum are rounded to A, as in HF.
+// Grid (T, heads + kvHeads); threads over i < headDim / 2.
 template <typename A>
 __device__ void rotary_write_kv_cache(const A* __restrict__ qkv, const int* positions, const A* __restrict__ cosSin, const int* slots,
                                       A* __restrict__ q, A* __restrict__ kCache, A* __restrict__ vCache, int heads, int kvHeads,
                                       int headDim, int maxPositions, long long numSlots, ErrorRecord* err) {
-    int t = blockIdx.x, position = positions[t], slot = slots[t], half = headDim / 2;
+    int t = blockIdx.x, head = blockIdx.y, position = positions[t], slot = slots[t], half = headDim / 2;
+    bool reporter = head == 0 && threadIdx.x == 0;
     if (position < 0 || position >= maxPositions) {
-        if (threadIdx.x == 0) report(err, ERR_POSITION, position, maxPositions, t);
+        if (reporter) report(err, ERR_POSITION, position, maxPositions, t);
         return;
     }
     if (slot < 0 || slot >= numSlots) {
-        if (threadIdx.x == 0) report(err, ERR_KV_SLOT, slot, (int) min(numSlots, (long long) 0x7fffffff), t);
+        if (reporter) report(err, ERR_KV_SLOT, slot, (int) min(numSlots, (long long) 0x7fffffff), t);
         return;
     }
-    int qWidth = heads * headDim, kvWidth = kvHeads * headDim;
+    int qWidth = heads * headDim, kvWidth = kvHeads * headDim, kvHead = head - heads;
     const A* row = qkv + (long long) t * (qWidth + 2 * kvWidth);
+    const A* x = row + head * headDim;
     const A* table = cosSin + (long long) position * headDim;
-    A* queries = q + (long long) t * qWidth;
-    A* keys = kCache + (long long) slot * kvWidth;
-    A* values = vCache + (long long) slot * kvWidth;
-    for (int p = threadIdx.x; p < (heads + kvHeads) * half; p += blockDim.x) {
-        int head = p / half, i = p % half;
-        const A* x = row + head * headDim;
+    A* o = kvHead < 0 ? q + (long long) t * qWidth + head * headDim : kCache + slot * (long long) kvWidth + kvHead * headDim;
+    for (int i = threadIdx.x; i < half; i += blockDim.x) {
         float cos = to_float(table[i]), sin = to_float(table[half + i]), x1 = to_float(x[i]), x2 = to_float(x[half + i]);
-        A* o = head < heads ? queries + head * headDim : keys + (head - heads) * headDim;
         o[i] = from_float<A>(rounded<A>(x1 * cos) - rounded<A>(x2 * sin));
         o[half + i] = from_float<A>(rounded<A>(x2 * cos) + rounded<A>(x1 * sin));
     }
-    for (int j = threadIdx.x; j < kvWidth; j += blockDim.x) values[j] = row[qWidth + kvWidth + j];
+    if (kvHead < 0) return;
+    const A* value = row + qWidth + kvWidth + kvHead * headDim;
+    A* cached = vCache + slot * (long long) kvWidth + kvHead * headDim;
+    for (int i = threadIdx.x; i < headDim; i += blockDim.x) cached[i] = value[i];
 }
 
 #define ROTARY_WRITE_KV_CACHE(A, N)                                                                                 \
