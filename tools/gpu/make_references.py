@@ -80,7 +80,7 @@ def rows_cases(c):
         if t > 1:
             ids[1] = 0
         c.add("embedding", f"V{v} D{d} T{t} {dt}", {}, {"table": table, "ids": ids, "out": table[ids]}, {"table": dt})
-    for r, d, s, dt in [(10, 32, 3, "f32"), (600, 4096, 7, "f32"), (5, 3, 5, "bf16")]:
+    for r, d, s, dt in [(10, 32, 3, "f32"), (600, 4096, 7, "f32"), (5, 3, 5, "bf16"), (5000, 14, 30000, "f32")]:
         src = rnd(r, d, dtype=dt)
         rows = torch.randint(0, r, (s,))
         rows[-1] = r - 1

@@ -39,6 +39,10 @@ template <typename A> struct same_type<A, A> { static constexpr bool value = tru
 
 #define NEG_INF __int_as_float(0xff800000)
 
+// A grid-stride loop over i in [0, n): any grid covers any length.
+#define GRID_STRIDE(i, n) \
+    for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < (n); i += (long long) gridDim.x * blockDim.x)
+
 // Instantiates a kernel template once per storage type, as extern "C" entry points name_f32, name_f16, name_bf16.
 #define FOR_EACH_DTYPE(X) X(float, f32) X(f16, f16) X(bf16, bf16)
 // Once per (source type, activation type) pair, as entry points name_<source>_<activation>: a weight or an

@@ -1,9 +1,5 @@
-// Elementwise kernels over flat arrays: dtype conversion, residual add, activations. Grid-stride loops, so any
-// grid covers any length. x, out: activations of type A (common.cuh); each value written is rounded to A.
+// Elementwise kernels over flat arrays: dtype conversion, residual add, activations. Grid-stride loops. x, out: activations of type A (common.cuh); each value written is rounded to A.
 #include "common.cuh"
-
-#define GRID_STRIDE(i, n) \
-    for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x)
 
 // dst = src converted: widened, or rounded to nearest even as torch's .to(dtype).
 #define CONVERT(S, SN, D, DN)                                                                                       \

@@ -1,5 +1,6 @@
 // Kernels that move whole rows by index: embedding gather, row gather/scatter, and rotary embedding with the KV-cache
-// write. One block per output row; an index out of range is reported (see common.cuh) and its row left alone.
+// write. One block per output row (gather: a grid-stride loop); an index out of range is reported (see common.cuh) and
+// its row left alone.
 // Rows are read from any type S and written as activations of type A.
 #include "common.cuh"
 
@@ -21,16 +22,20 @@ __device__ __forceinline__ void copy_row(const S* __restrict__ src, A* __restric
     }
 FOR_EACH_TYPE_PAIR(EMBEDDING)
 
-// out[i] = src[rows[i]]. src [R, D], rows [S], out [S, D]; grid S.
+// out[i] = src[rows[i]]. src [R, D], rows [S], out [S, D]. A grid-stride loop over the S * D elements, since rows may be
+// short (the vision tower gathers its pixels as rows of 14).
 #define GATHER(S, SN, A, AN)                                                                                        \
     extern "C" __global__ void gather_rows_##SN##_##AN(const S* src, const int* rows, A* out, int srcRows, int d, \
-                                                       ErrorRecord* err) {                                        \
-        int i = blockIdx.x, row = rows[i];                                                                         \
-        if (row < 0 || row >= srcRows) {                                                                           \
-            if (threadIdx.x == 0) report(err, ERR_ROW_INDEX, row, srcRows, 0);                                     \
-            return;                                                                                                \
+                                                       long long n, ErrorRecord* err) {                           \
+        GRID_STRIDE(i, n) {                                                                                        \
+            long long r = i / d, column = i % d;                                                                   \
+            int row = rows[r];                                                                                     \
+            if (row < 0 || row >= srcRows) {                                                                       \
+                if (column == 0) report(err, ERR_ROW_INDEX, row, srcRows, 0);                                      \
+                continue;                                                                                          \
+            }                                                                                                      \
+            out[i] = from_float<A>(to_float(src[(long long) row * d + column]));                                   \
         }                                                                                                          \
-        copy_row(src + (long long) row * d, out + (long long) i * d, d);                                           \
     }
 FOR_EACH_TYPE_PAIR(GATHER)
 
