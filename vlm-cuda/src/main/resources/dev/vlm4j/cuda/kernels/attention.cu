@@ -20,9 +20,6 @@
 constexpr int WARPS = 4;                        // the block size is 32 * WARPS
 constexpr int GROUP = 8;                        // lanes per key: a warp reads GROUPS keys at once
 constexpr int GROUPS = 32 / GROUP;
-// Paged attention's blocks per SM: at most 128 registers a thread at D = 128, 256 at D = 256 (left the whole
-// register file, ptxas spilled a few at ~100).
-template <int D> constexpr int BLOCKS_PER_SM = D <= 128 ? 4 : 2;
 // Each kernel comes in two sizes, for head sizes up to D = 128 and up to 256: a lane owns D / GROUP head dimensions
 // (sub, sub + GROUP, ...) and keeps q and its accumulator for them in registers, so the larger size takes twice the
 // registers (and fits fewer blocks on an SM).
@@ -94,13 +91,11 @@ __device__ void attend(const C* __restrict__ q, const C* __restrict__ k, const C
         long long row = valid ? keys.row(p) : 0;
         const C* kr = k + row;
         const C* vr = v + row;
-        float dot = 0.f, value[PER_LANE];  // the value row is loaded with the key row, not after the reduction
+        float dot = 0.f;
 #pragma unroll
         for (int j = 0; j < PER_LANE; j++) {
             int d = sub + GROUP * j;
-            bool inRow = valid && d < headDim;
-            if (inRow) dot += qr[j] * to_float(kr[d]);
-            value[j] = inRow ? to_float(vr[d]) : 0.f;
+            if (valid && d < headDim) dot += qr[j] * to_float(kr[d]);
         }
         float s = group_sum(dot) * scale;
         if (!valid) continue;
@@ -109,7 +104,10 @@ __device__ void attend(const C* __restrict__ q, const C* __restrict__ k, const C
         float e = expf(s - mNew);
         l = l * correction + e;
 #pragma unroll
-        for (int j = 0; j < PER_LANE; j++) acc[j] = acc[j] * correction + e * value[j];
+        for (int j = 0; j < PER_LANE; j++) {
+            int d = sub + GROUP * j;
+            if (d < headDim) acc[j] = acc[j] * correction + e * to_float(vr[d]);
+        }
         m = mNew;
     }
     if (sub == 0) {
@@ -184,7 +182,7 @@ __device__ void paged_attention(const C* q, const C* kCache, const C* vCache, co
 }
 
 #define PAGED_ATTENTION_D(C, N, D)                                                                                 \
-    extern "C" __global__ void __launch_bounds__(32 * WARPS, BLOCKS_PER_SM<D>) paged_attention_##N##_##D(                          \
+    extern "C" __global__ void __launch_bounds__(32 * WARPS) paged_attention_##N##_##D(                          \
             const C* q, const C* kCache, const C* vCache, const int* positions, const int* tokenSeq,             \
             const int* blockTables, C* out, float* partitionAcc, float* partitionMaxSum, int heads, int kvHeads,  \
             int headDim, int blockSize, int numBlocks, int seqs, int maxBlocks, int partitionSize, float scale,  \
