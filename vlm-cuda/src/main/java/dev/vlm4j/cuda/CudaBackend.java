@@ -527,7 +527,8 @@ public final class CudaBackend implements Backend {
                 + "positions and slots [T], cosSin [maxPositions, headDim]", x, queries, p, s, table, kc);
         if (x.rows() == 0) return;
         launch("rows", "rotary_write_kv_cache_" + suffix(x.dtype), x.rows(), heads + kvHeads,
-                Math.clamp((headDim / 2 + 31) / 32 * 32, 32, THREADS), x, p, table, s, queries, kc, vc, heads, kvHeads, headDim, table.rows(), (long) kc.dim(0) * kc.dim(1), errors.record);
+                Math.clamp((headDim / 2 + 31) / 32 * 32, 32, THREADS), x, p, table, s, queries, kc, vc, heads, kvHeads, headDim,
+                table.rows(), (long) kc.dim(0) * kc.dim(1), errors.record);
     }
 
     @Override

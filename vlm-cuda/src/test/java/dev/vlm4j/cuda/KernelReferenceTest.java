@@ -150,15 +150,15 @@ class KernelReferenceTest {
                 Tensor kCache = c.kvCache("k_cache"), vCache = c.kvCache("v_cache");
                 backend.rotaryWriteKvCache(qkv, c.ints("positions"), c.activation("cos_sin"), c.ints("slots"), kCache, vCache, q);
                 c.assertClose("q", q, c.tolerance(ELEMENTWISE));
-                c.assertClose("k_cache_out", c.widenedCache(kCache), c.tolerance(ELEMENTWISE));
-                c.assertExact("v_cache_out", c.widenedCache(vCache));
+                c.assertClose("k_cache_out", c.cacheCopy(kCache), c.tolerance(ELEMENTWISE));
+                c.assertExact("v_cache_out", c.cacheCopy(vCache));
                 c.assertExact("qkv", qkv);
             }
             case "copy_to_cache" -> {
                 Tensor cache = backend.allocateKvCache(c.array("out").shape());
                 assertEquals(c.dtype("out"), cache.dtype(), "the KV cache type of a " + c.mode + " backend");
                 backend.copy(c.activation("src"), cache);
-                c.assertExact("out", c.widenedCache(cache));
+                c.assertExact("out", c.cacheCopy(cache));
             }
             case "paged_attention" -> {
                 Tensor out = c.poisoned("out");
@@ -260,7 +260,7 @@ class KernelReferenceTest {
         }
 
         /** A KV cache copied to an activation, to read back. */
-        Tensor widenedCache(Tensor cache) {
+        Tensor cacheCopy(Tensor cache) {
             Tensor copy = backend.allocate(cache.shape());
             backend.copy(cache, copy);
             return copy;

@@ -34,9 +34,6 @@ template <> __device__ __forceinline__ f16 from_float<f16>(float x) {
 // intermediate too (RMSNorm before its weight, SiLU before the product), the kernel rounds it with rounded<A>.
 template <typename T> __device__ __forceinline__ float rounded(float x) { return to_float(from_float<T>(x)); }
 
-template <typename A, typename B> struct same_type { static constexpr bool value = false; };
-template <typename A> struct same_type<A, A> { static constexpr bool value = true; };
-
 #define NEG_INF __int_as_float(0xff800000)
 
 // A grid-stride loop over i in [0, n): any grid covers any length.

@@ -64,8 +64,7 @@ final class Elementwise {
         });
     }
 
-    /** {@code out = gate / (1 + exp(-gate)) * up}. */
-    /** out[r, j] = silu(gateUp[r, j]) * gateUp[r, width + j], out [rows, width]. */
+    /** {@code out[r, j] = silu(gateUp[r, j]) * gateUp[r, width + j]}, silu(g) = g / (1 + exp(-g)); out [rows, width]. */
     static void siluMul(CpuTensor gateUp, CpuTensor out) {
         int width = out.cols();
         Shapes.check(gateUp.dtype == DType.F32 && out.dtype == DType.F32 && gateUp.rows() == out.rows() && gateUp.cols() == 2 * width,
