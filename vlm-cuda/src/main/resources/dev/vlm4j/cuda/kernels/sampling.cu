@@ -366,14 +366,16 @@ extern "C" __global__ void __launch_bounds__(512) sample_rows(const float* __res
         r.min_p = true;
     }
 
-    // log(sum exp(x - max)) of the processed row, and its last token (the draw's end).
+    // log(sum exp(x - max)) of the processed row, and its last token that can be drawn (the draw's end): a kept token
+    // of probability zero (a -inf logit among the top k) cannot.
     double sum = 0;
     int last_kept = -1;
     for (int i = threadIdx.x; i < n; i += blockDim.x) {
         float xs = r.scaled(i);
         if (r.kept(i, xs)) {
-            sum += r.e(xs);
-            last_kept = i;
+            double e = r.e(xs);
+            sum += e;
+            if (e > 0) last_kept = i;
         }
     }
     double log_sum = log(block_sum_d(sum, s));
