@@ -472,12 +472,14 @@ public final class CudaBackend implements Backend {
     }
 
     /**
-     * One block per row, up to 1024 threads so that each reads about four elements per pass: a norm is latency
-     * bound (two passes with a block reduction between), and at decode one row is the whole grid.
+     * One block per row, a thread per vector of 8 elements (norms.cu), up to 1024 threads: each thread then keeps
+     * its piece of the row in registers between the passes (rows up to 8192 wide), and at decode, where one row is
+     * the whole grid, every thread issues one wide load rather than a chain of narrow ones.
      */
     private void launchNorm(String kernel, int rows, int width, Object... args) {
         if (rows == 0) return;
-        launch("norms", kernel, rows, 1, Math.clamp((width / 4 + 31) / 32 * 32, 32, 1024), args);
+        int vectors = (width + 7) / 8;
+        launch("norms", kernel, rows, 1, Math.clamp((vectors + 31) / 32 * 32, 32, 1024), args);
     }
 
     private void checkNorm(String op, CudaTensor x, CudaTensor weight, CudaTensor out) {

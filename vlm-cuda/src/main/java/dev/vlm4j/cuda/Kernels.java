@@ -56,9 +56,12 @@ final class Kernels implements AutoCloseable {
         for (int i = 0; i < MAX_ARGS; i++) pointers.setAtIndex(ADDRESS, i, values.asSlice(8L * i, 8));
     }
 
-    /** NVRTC options: the device's real architecture (a CUBIN, no JIT at load), C++17, line info for the sanitizer. */
+    /**
+     * NVRTC options: the device's real architecture (a CUBIN, no JIT at load), C++17, line info for the sanitizer,
+     * and unannotated functions taken as device functions (NVRTC would take the lambdas of device code as host code).
+     */
     static List<String> compileOptions(String arch) {
-        return List.of("--gpu-architecture=" + arch, "--std=c++17", "--generate-line-info");
+        return List.of("--gpu-architecture=" + arch, "--std=c++17", "--generate-line-info", "--device-as-default-execution-space");
     }
 
     /** The source text of a module or header. */

@@ -1,5 +1,6 @@
-// Shared by every vlm4j kernel: the 16-bit storage types, widening loads and narrowing stores, block reductions,
-// and the device-side error record through which kernels report bad indices (the host reads it at the next sync).
+// Shared by every vlm4j kernel: the 16-bit storage types, widening loads and narrowing stores (one element or a
+// vector), block reductions, and the device-side error record through which kernels report bad indices (the host
+// reads it at the next sync).
 // Self-contained (no CUDA headers), so that NVRTC needs no include path.
 #pragma once
 
@@ -33,6 +34,45 @@ template <> __device__ __forceinline__ f16 from_float<f16>(float x) {
 // that each op rounds what it writes to A as PyTorch's ops in that dtype do. Where a PyTorch op rounds an
 // intermediate too (RMSNorm before its weight, SiLU before the product), the kernel rounds it with rounded<A>.
 template <typename T> __device__ __forceinline__ float rounded(float x) { return to_float(from_float<T>(x)); }
+
+// Vectorised access for bandwidth-bound kernels: VECTOR consecutive elements per load or store (one 16-byte access
+// of a 16-bit type, two of f32). One 2-byte access per instruction reaches well under half of the copy bandwidth.
+constexpr int VECTOR = 8;
+
+// A run length known at compile time: tells a body written once for vectors and single elements which it has.
+template <int W> struct Width { static constexpr int value = W; };
+
+// W values widened to f32.
+template <int W> struct Floats {
+    float v[W];
+    __device__ float& operator[](int k) { return v[k]; }
+    __device__ float* begin() { return v; }
+    __device__ float* end() { return v + W; }
+};
+
+// W consecutive elements of T, aligned for accesses of up to 16 bytes: a longer run (f32 vectors) takes several, and so
+// needs only 16-byte alignment.
+template <typename T, int W> struct alignas(W * sizeof(T) < 16 ? W * sizeof(T) : 16) Elements { T e[W]; };
+
+// The W elements at p, widened; p aligned as Elements<T, W>.
+template <typename T, int W> __device__ __forceinline__ Floats<W> load(const T* p, Width<W>) {
+    Elements<T, W> e = *reinterpret_cast<const Elements<T, W>*>(p);
+    Floats<W> v;
+    for (int k = 0; k < W; k++) v[k] = to_float(e.e[k]);
+    return v;
+}
+
+// Stores v at p rounded to T (from_float); p aligned as Elements<T, W>.
+template <typename T, int W> __device__ __forceinline__ void store(T* p, Floats<W> v) {
+    Elements<T, W> e;
+    for (int k = 0; k < W; k++) e.e[k] = from_float<T>(v[k]);
+    *reinterpret_cast<Elements<T, W>*>(p) = e;
+}
+
+// Whether every pointer is 16-byte aligned, as vectors of VECTOR elements need.
+template <typename... T> __device__ __forceinline__ bool aligned(const T*... p) {
+    return ((reinterpret_cast<unsigned long long>(p) % 16 == 0) && ...);
+}
 
 #define NEG_INF __int_as_float(0xff800000)
 

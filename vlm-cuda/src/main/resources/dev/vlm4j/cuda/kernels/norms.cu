@@ -1,69 +1,127 @@
 // LayerNorm and RMSNorm over the last dimension: one block per row, statistics in f32. x, delta, out: activations of
-// type A; weights and biases f32 (the backend keeps 1-D weights widened).
+// type A; weights and biases f32 (the backend keeps 1-D weights widened). A thread takes vectors of VECTOR elements
+// (common.cuh) where the row's pointers are 16-byte aligned and d a multiple of VECTOR, else single elements; the
+// launcher sizes blocks so that each thread has one vector, which it keeps in registers across the passes.
 #include "common.cuh"
 
-// out = weight * x / sqrt(mean(x^2) + eps), HF Llama's RMSNorm: the normalised row is rounded to A before the weight
-// multiplies it, and the product again. x, out [n, d]; grid n.
-template <typename A>
+// A thread's share of a row of d elements: its vectors of W elements, at i = (threadIdx.x + k blockDim.x) W. When
+// each thread has at most one, the first pass keeps it in registers and later passes read no memory; longer rows are
+// read again by each pass.
+template <typename A, int W>
+struct RowShare {
+    const A* row;
+    int d;
+    bool held = d <= W * (int) blockDim.x;
+    Floats<W> kept;
+
+    // body(i, v) for each of the thread's vectors v. A body that changes v stores it to the row too: later passes
+    // take v from registers or from the row.
+    template <typename Body>
+    __device__ void first_pass(Body body) {
+        for (int i = threadIdx.x * W; i < d; i += blockDim.x * W) {
+            Floats<W> v = load(row + i, Width<W>());
+            body(i, v);
+            if (held) kept = v;
+        }
+    }
+
+    // body(i, v) for each of the thread's vectors v, as the first pass left them.
+    template <typename Body>
+    __device__ void pass(Body body) {
+        for (int i = threadIdx.x * W; i < d; i += blockDim.x * W) body(i, held ? kept : load(row + i, Width<W>()));
+    }
+};
+
+// out = weight * x / sqrt(mean(x^2) + eps) for the row's x and sum(x^2): HF Llama's RMSNorm, which rounds the
+// normalised row to A before the weight multiplies it, and the product again.
+template <typename A, int W>
+__device__ void rms_scale(RowShare<A, W>& row, float squares, const float* __restrict__ weight, A* __restrict__ out, float eps) {
+    float inv = 1.f / sqrtf(squares / row.d + eps);
+    A* o = out + (long long) blockIdx.x * row.d;
+    row.pass([&](int i, Floats<W> v) {
+        Floats<W> g = load(weight + i, Width<W>());
+        for (int k = 0; k < W; k++) v[k] = rounded<A>(v[k] * inv) * g[k];
+        store(o + i, v);
+    });
+}
+
+// out = rms_norm(x) with HF Llama's RMSNorm (rms_scale). x, out [n, d]; grid n.
+template <typename A, int W>
 __device__ void rms_norm(const A* __restrict__ x, const float* __restrict__ weight, A* __restrict__ out, int d, float eps) {
     __shared__ float scratch[32];
-    const A* row = x + (long long) blockIdx.x * d;
-    float sum = 0.f;
-    for (int i = threadIdx.x; i < d; i += blockDim.x) {
-        float v = to_float(row[i]);
-        sum += v * v;
-    }
-    float inv = 1.f / sqrtf(block_sum(sum, scratch) / d + eps);
-    A* o = out + (long long) blockIdx.x * d;
-    for (int i = threadIdx.x; i < d; i += blockDim.x) o[i] = from_float<A>(rounded<A>(to_float(row[i]) * inv) * weight[i]);
+    RowShare<A, W> row{x + (long long) blockIdx.x * d, d};
+    float squares = 0.f;
+    row.first_pass([&](int, Floats<W>& v) {
+        for (float e : v) squares += e * e;
+    });
+    rms_scale(row, block_sum(squares, scratch), weight, out, eps);
 }
 
 // x += delta (rounded to A as the add op rounds), then out = rms_norm(x): the residual add and the next norm of a
 // decoder layer in one pass. x, delta, out [n, d]; grid n.
-template <typename A>
+template <typename A, int W>
 __device__ void add_rms_norm(A* __restrict__ x, const A* __restrict__ delta, const float* __restrict__ weight, A* __restrict__ out,
                              int d, float eps) {
     __shared__ float scratch[32];
-    A* row = x + (long long) blockIdx.x * d;
+    A* sum = x + (long long) blockIdx.x * d;
     const A* add = delta + (long long) blockIdx.x * d;
-    float sum = 0.f;
-    for (int i = threadIdx.x; i < d; i += blockDim.x) {
-        float v = rounded<A>(to_float(row[i]) + to_float(add[i]));
-        row[i] = from_float<A>(v);
-        sum += v * v;
-    }
-    float inv = 1.f / sqrtf(block_sum(sum, scratch) / d + eps);
-    A* o = out + (long long) blockIdx.x * d;
-    for (int i = threadIdx.x; i < d; i += blockDim.x) o[i] = from_float<A>(rounded<A>(to_float(row[i]) * inv) * weight[i]);
+    RowShare<A, W> row{sum, d};
+    float squares = 0.f;
+    row.first_pass([&](int i, Floats<W>& v) {
+        Floats<W> a = load(add + i, Width<W>());
+        for (int k = 0; k < W; k++) {
+            v[k] = rounded<A>(v[k] + a[k]);
+            squares += v[k] * v[k];
+        }
+        store(sum + i, v);
+    });
+    rms_scale(row, block_sum(squares, scratch), weight, out, eps);
 }
 
 // out = (x - mean) / sqrt(var + eps) * weight + bias, biased variance (two passes over the row).
-template <typename A>
+template <typename A, int W>
 __device__ void layer_norm(const A* __restrict__ x, const float* __restrict__ weight, const float* __restrict__ bias,
                            A* __restrict__ out, int d, float eps) {
     __shared__ float scratch[32];
-    const A* row = x + (long long) blockIdx.x * d;
+    RowShare<A, W> row{x + (long long) blockIdx.x * d, d};
     float sum = 0.f;
-    for (int i = threadIdx.x; i < d; i += blockDim.x) sum += to_float(row[i]);
+    row.first_pass([&](int, Floats<W>& v) {
+        for (float e : v) sum += e;
+    });
     float mean = block_sum(sum, scratch) / d;
     float squares = 0.f;
-    for (int i = threadIdx.x; i < d; i += blockDim.x) {
-        float c = to_float(row[i]) - mean;
-        squares += c * c;
-    }
+    row.pass([&](int, Floats<W> v) {
+        for (float e : v) {
+            float c = e - mean;
+            squares += c * c;
+        }
+    });
     float rstd = 1.f / sqrtf(block_sum(squares, scratch) / d + eps);
     A* o = out + (long long) blockIdx.x * d;
-    for (int i = threadIdx.x; i < d; i += blockDim.x) o[i] = from_float<A>((to_float(row[i]) - mean) * rstd * weight[i] + bias[i]);
+    row.pass([&](int i, Floats<W> v) {
+        Floats<W> g = load(weight + i, Width<W>()), b = load(bias + i, Width<W>());
+        for (int k = 0; k < W; k++) v[k] = (v[k] - mean) * rstd * g[k] + b[k];
+        store(o + i, v);
+    });
+}
+
+// Whether the rows of d elements at these pointers split into aligned vectors (every row starts 16-byte aligned).
+template <typename... T>
+__device__ __forceinline__ bool vectorized(int d, const T*... p) {
+    return d % VECTOR == 0 && aligned(p...);
 }
 
 #define NORM_ENTRY_POINTS(A, N)                                                                                     \
     extern "C" __global__ void rms_norm_##N(const A* x, const float* weight, A* out, int d, float eps) {           \
-        rms_norm(x, weight, out, d, eps);                                                                           \
+        if (vectorized(d, x, weight, out)) rms_norm<A, VECTOR>(x, weight, out, d, eps);                             \
+        else rms_norm<A, 1>(x, weight, out, d, eps);                                                                \
     }                                                                                                               \
     extern "C" __global__ void add_rms_norm_##N(A* x, const A* delta, const float* weight, A* out, int d, float eps) { \
-        add_rms_norm(x, delta, weight, out, d, eps);                                                                \
+        if (vectorized(d, x, delta, weight, out)) add_rms_norm<A, VECTOR>(x, delta, weight, out, d, eps);           \
+        else add_rms_norm<A, 1>(x, delta, weight, out, d, eps);                                                     \
     }                                                                                                               \
     extern "C" __global__ void layer_norm_##N(const A* x, const float* weight, const float* bias, A* out, int d, float eps) { \
-        layer_norm(x, weight, bias, out, d, eps);                                                                   \
+        if (vectorized(d, x, weight, bias, out)) layer_norm<A, VECTOR>(x, weight, bias, out, d, eps);               \
+        else layer_norm<A, 1>(x, weight, bias, out, d, eps);                                                        \
     }
 FOR_EACH_DTYPE(NORM_ENTRY_POINTS)
