@@ -148,6 +148,13 @@ def dense_cases(c):
         out = s * torch.rsqrt(s.pow(2).mean(-1, keepdim=True) + eps) * w
         c.add("add_rms_norm", f"n{n} d{d} {dt}", {"eps": eps}, {"x": x, "delta": delta, "weight": w, "sum": s, "out": out},
               {"weight": dt})
+    for n, d, dt, eps in [(577, 1024, "f16", 1e-5), (3, 40, "f32", 1e-6), (2, 1003, "bf16", 1e-5)]:
+        x, delta = f32(rnd(n, d, scale=2.0) + 0.5), f32(rnd(n, d))
+        w, b = rnd(d, dtype=dt), rnd(d, dtype=dt)
+        s = x + delta
+        c.add("add_layer_norm", f"n{n} d{d} {dt}", {"eps": eps},
+              {"x": x, "delta": delta, "weight": w, "bias": b, "sum": s, "out": torch.nn.functional.layer_norm(s, (d,), w, b, eps)},
+              {"weight": dt, "bias": dt})
     for n in [1, 1000, 577 * 4096]:
         x = f32(rnd(n, scale=4.0))
         c.add("quick_gelu", f"n{n}", {}, {"x": x, "out": x * torch.sigmoid(1.702 * x)})
@@ -199,6 +206,10 @@ def sixteen_bit_cases(c):
             c.add("add_rms_norm", f"n{rows} d{d} {mode} mode", {"eps": eps, "mode": mode},
                   {"x": x, "delta": delta, "weight": w, "sum": run(torch.add, x, delta),
                    "out": run(lambda a, e, weight: rms_norm(a + e, weight), x, delta, w)}, {"weight": mode})
+            c.add("add_layer_norm", f"n{rows} d{d} {mode} mode", {"eps": eps, "mode": mode},
+                  {"x": x, "delta": delta, "weight": w, "bias": b, "sum": run(torch.add, x, delta),
+                   "out": run(lambda a, e, weight, bias: torch.nn.functional.layer_norm(a + e, (d,), weight, bias, eps), x, delta, w, b)},
+                  {"weight": mode, "bias": mode})
             c.add("layer_norm", f"n{rows} d{d} {mode} mode", {"eps": eps, "mode": mode},
                   {"x": x, "weight": w, "bias": b, "out": run(lambda v, weight, bias: torch.nn.functional.layer_norm(v, (d,), weight, bias, eps), x, w, b)},
                   {"weight": mode, "bias": mode})

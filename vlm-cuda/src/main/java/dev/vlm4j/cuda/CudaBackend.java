@@ -453,6 +453,17 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
+    public void addLayerNorm(Tensor x, Tensor delta, Tensor weight, Tensor bias, float eps, Tensor out) {
+        CudaTensor a = cuda(x), b = cuda(delta), w = cuda(weight), c = cuda(bias), o = cuda(out);
+        checkNorm("addLayerNorm", a, w, o);
+        Checks.require(b.dtype == activationType && b.numel() == a.numel() && c.numel() == a.cols(), "addLayerNorm",
+                "delta an activation of x's shape, bias [" + a.cols() + "]", a, b, c);
+        try (CudaTensor w32 = widened(w); CudaTensor c32 = widened(c)) {
+            launchNorm("add_layer_norm_" + suffix(a.dtype), a.rows(), a.cols(), a, b, w32, c32, o, a.cols(), eps);
+        }
+    }
+
+    @Override
     public void rmsNorm(Tensor x, Tensor weight, float eps, Tensor out) {
         CudaTensor a = cuda(x), w = cuda(weight), o = cuda(out);
         checkNorm("rmsNorm", a, w, o);

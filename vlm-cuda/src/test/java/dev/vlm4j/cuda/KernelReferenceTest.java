@@ -114,6 +114,12 @@ class KernelReferenceTest {
                 backend.matmul(x, c.weight("w"), c.has("bias") ? c.weight("bias") : null, out);
                 c.assertClose("out", out, c.tolerance(REDUCTION));
             }
+            case "add_layer_norm" -> {
+                Tensor x = c.activation("x"), out = c.poisoned("out");
+                backend.addLayerNorm(x, c.activation("delta"), c.weight("weight"), c.weight("bias"), c.param("eps"), out);
+                c.assertClose("sum", x, c.tolerance(ELEMENTWISE));
+                c.assertClose("out", out, c.tolerance(REDUCTION));
+            }
             case "add_rms_norm" -> {
                 Tensor x = c.activation("x"), out = c.poisoned("out");
                 backend.addRmsNorm(x, c.activation("delta"), c.weight("weight"), c.param("eps"), out);

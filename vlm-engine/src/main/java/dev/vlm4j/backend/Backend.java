@@ -111,6 +111,15 @@ public interface Backend extends AutoCloseable {
         rmsNorm(x, weight, eps, out);
     }
 
+    /**
+     * The residual add and the next LayerNorm in one: {@code x += delta}, then {@code out = layerNorm(x)}. x, delta,
+     * out [n, d]. A backend may fuse them (one pass over x instead of three); the result is that of the two ops.
+     */
+    default void addLayerNorm(Tensor x, Tensor delta, Tensor weight, Tensor bias, float eps, Tensor out) {
+        add(x, delta);
+        layerNorm(x, weight, bias, eps, out);
+    }
+
     /** In place: {@code x * sigmoid(1.702 x)}. */
     void quickGelu(Tensor x);
 

@@ -151,26 +151,31 @@ final class ClipVisionTower implements AutoCloseable {
         backend.gatherRows(pixels, patchSources.view(0, patchSegments), patches.view(0, patchSegments, config.patchSize()));
         backend.matmul(patches, patchEmbedding, null, hidden);
         backend.gatherRows(classAndPositions, positionRows.view(0, rows), delta);
-        backend.add(hidden, delta);
-        backend.layerNorm(hidden, preNormWeight, preNormBias, eps, normed);
+        backend.addLayerNorm(hidden, delta, preNormWeight, preNormBias, eps, normed);
         backend.copy(normed, hidden);
+        if (!layers.isEmpty()) backend.layerNorm(hidden, layers.getFirst().norm1Weight, layers.getFirst().norm1Bias, eps, normed);
 
-        for (Layer layer : layers) {
+        // Each residual add goes with the norm after it, as in the decoder.
+        for (int l = 0; l < layers.size(); l++) {
+            Layer layer = layers.get(l);
             // Self-attention, non-causal over each image's tokens.
-            backend.layerNorm(hidden, layer.norm1Weight, layer.norm1Bias, eps, normed);
             backend.matmul(normed, layer.qWeight, layer.qBias, q);
             backend.matmul(normed, layer.kWeight, layer.kBias, k);
             backend.matmul(normed, layer.vWeight, layer.vBias, v);
             backend.attention(q, k, v, config.numAttentionHeads(), tokens, scale, attn);
             backend.matmul(attn, layer.outWeight, layer.outBias, delta);
-            backend.add(hidden, delta);
+            backend.addLayerNorm(hidden, delta, layer.norm2Weight, layer.norm2Bias, eps, normed); // residual, then the MLP's norm
 
             // MLP.
-            backend.layerNorm(hidden, layer.norm2Weight, layer.norm2Bias, eps, normed);
             backend.matmul(normed, layer.fc1Weight, layer.fc1Bias, mlp);
             if (config.hiddenAct().equals("quick_gelu")) backend.quickGelu(mlp); else backend.gelu(mlp);
             backend.matmul(mlp, layer.fc2Weight, layer.fc2Bias, delta);
-            backend.add(hidden, delta);
+            if (l + 1 < layers.size()) {
+                Layer next = layers.get(l + 1);
+                backend.addLayerNorm(hidden, delta, next.norm1Weight, next.norm1Bias, eps, normed); // and the next layer's
+            } else {
+                backend.add(hidden, delta);
+            }
         }
         if (keepClassToken) return hidden;
         Tensor features = this.features.rows(0, batch * config.numPatches()); // [B*N, Dv]

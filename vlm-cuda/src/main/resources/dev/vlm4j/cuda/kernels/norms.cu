@@ -78,7 +78,29 @@ __device__ void add_rms_norm(A* __restrict__ x, const A* __restrict__ delta, con
     rms_scale(row, block_sum(squares, scratch), weight, out, eps);
 }
 
-// out = (x - mean) / sqrt(var + eps) * weight + bias, biased variance (two passes over the row).
+// out = (x - mean) / sqrt(var + eps) * weight + bias for the row's x and sum(x): the mean, then the biased variance
+// around it (a second pass over the row).
+template <typename A, int W>
+__device__ void layer_scale(RowShare<A, W>& row, float sum, const float* __restrict__ weight, const float* __restrict__ bias,
+                            A* __restrict__ out, float eps, float* scratch) {
+    float mean = sum / row.d;
+    float squares = 0.f;
+    row.pass([&](int, Floats<W> v) {
+        for (float e : v) {
+            float c = e - mean;
+            squares += c * c;
+        }
+    });
+    float rstd = 1.f / sqrtf(block_sum(squares, scratch) / row.d + eps);
+    A* o = out + (long long) blockIdx.x * row.d;
+    row.pass([&](int i, Floats<W> v) {
+        Floats<W> g = load(weight + i, Width<W>()), b = load(bias + i, Width<W>());
+        for (int k = 0; k < W; k++) v[k] = (v[k] - mean) * rstd * g[k] + b[k];
+        store(o + i, v);
+    });
+}
+
+// out = layer_norm(x) (layer_scale). x, out [n, d]; grid n.
 template <typename A, int W>
 __device__ void layer_norm(const A* __restrict__ x, const float* __restrict__ weight, const float* __restrict__ bias,
                            A* __restrict__ out, int d, float eps) {
@@ -88,21 +110,28 @@ __device__ void layer_norm(const A* __restrict__ x, const float* __restrict__ we
     row.first_pass([&](int, Floats<W>& v) {
         for (float e : v) sum += e;
     });
-    float mean = block_sum(sum, scratch) / d;
-    float squares = 0.f;
-    row.pass([&](int, Floats<W> v) {
-        for (float e : v) {
-            float c = e - mean;
-            squares += c * c;
+    layer_scale(row, block_sum(sum, scratch), weight, bias, out, eps, scratch);
+}
+
+// x += delta (rounded to A as the add op rounds), then out = layer_norm(x): the residual add and the next norm of a
+// vision encoder layer in one pass. x, delta, out [n, d]; grid n.
+template <typename A, int W>
+__device__ void add_layer_norm(A* __restrict__ x, const A* __restrict__ delta, const float* __restrict__ weight,
+                               const float* __restrict__ bias, A* __restrict__ out, int d, float eps) {
+    __shared__ float scratch[32];
+    A* sum = x + (long long) blockIdx.x * d;
+    const A* add = delta + (long long) blockIdx.x * d;
+    RowShare<A, W> row{sum, d};
+    float total = 0.f;
+    row.first_pass([&](int i, Floats<W>& v) {
+        Floats<W> a = load(add + i, Width<W>());
+        for (int k = 0; k < W; k++) {
+            v[k] = rounded<A>(v[k] + a[k]);
+            total += v[k];
         }
+        store(sum + i, v);
     });
-    float rstd = 1.f / sqrtf(block_sum(squares, scratch) / d + eps);
-    A* o = out + (long long) blockIdx.x * d;
-    row.pass([&](int i, Floats<W> v) {
-        Floats<W> g = load(weight + i, Width<W>()), b = load(bias + i, Width<W>());
-        for (int k = 0; k < W; k++) v[k] = (v[k] - mean) * rstd * g[k] + b[k];
-        store(o + i, v);
-    });
+    layer_scale(row, block_sum(total, scratch), weight, bias, out, eps, scratch);
 }
 
 // Whether the rows of d elements at these pointers split into aligned vectors (every row starts 16-byte aligned).
@@ -123,5 +152,10 @@ __device__ __forceinline__ bool vectorized(int d, const T*... p) {
     extern "C" __global__ void layer_norm_##N(const A* x, const float* weight, const float* bias, A* out, int d, float eps) { \
         if (vectorized(d, x, weight, bias, out)) layer_norm<A, VECTOR>(x, weight, bias, out, d, eps);               \
         else layer_norm<A, 1>(x, weight, bias, out, d, eps);                                                        \
+    }                                                                                                               \
+    extern "C" __global__ void add_layer_norm_##N(A* x, const A* delta, const float* weight, const float* bias, A* out, \
+                                                  int d, float eps) {                                               \
+        if (vectorized(d, x, delta, weight, bias, out)) add_layer_norm<A, VECTOR>(x, delta, weight, bias, out, d, eps); \
+        else add_layer_norm<A, 1>(x, delta, weight, bias, out, d, eps);                                             \
     }
 FOR_EACH_DTYPE(NORM_ENTRY_POINTS)
