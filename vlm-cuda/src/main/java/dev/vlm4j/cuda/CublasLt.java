@@ -4,6 +4,8 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandle;
+import java.util.ArrayList;
+import java.util.List;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
@@ -25,12 +27,8 @@ final class CublasLt {
     /** cublasLtMatmulPreferenceAttributes_t. */
     static final int PREF_MAX_WORKSPACE_BYTES = 1, PREF_MIN_ALIGNMENT_A = 5, PREF_MIN_ALIGNMENT_B = 6,
             PREF_MIN_ALIGNMENT_C = 7, PREF_MIN_ALIGNMENT_D = 8;
-    /**
-     * Room for one cublasLtMatmulHeuristicResult_t: algo (64 bytes), workspaceSize, state, wavesCount, reserved[4]
-     * take 96 bytes; more is allocated in case a later version grows the struct.
-     */
-    static final long HEURISTIC_RESULT_BYTES = 256;
-    static final long ALGO_BYTES = 64;
+    /** cublasLtMatmulHeuristicResult_t: algo (64 bytes), workspaceSize (8), state (4), wavesCount (4), reserved[4] (16). */
+    static final long HEURISTIC_RESULT_BYTES = 96, ALGO_BYTES = 64, RESULT_STATE_OFFSET = 72;
 
     private final MethodHandle cublasLtCreate, cublasLtDestroy, cublasLtGetStatusName, cublasLtMatmulDescCreate,
             cublasLtMatmulDescDestroy, cublasLtMatmulDescSetAttribute, cublasLtMatrixLayoutCreate, cublasLtMatrixLayoutDestroy,
@@ -121,14 +119,24 @@ final class CublasLt {
                 "cublasLtMatmulPreferenceSetAttribute(" + attribute + ")");
     }
 
-    /** Fills {@code result} (one heuristic result) with the best algorithm; returns how many were found (0 or 1). */
-    int heuristic(MemorySegment handle, MemorySegment desc, MemorySegment a, MemorySegment b, MemorySegment c, MemorySegment d,
-                  MemorySegment preference, MemorySegment result) {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment count = arena.allocate(JAVA_INT);
-            check(NativeCall.status(() -> (int) cublasLtMatmulAlgoGetHeuristic.invokeExact(handle, desc, a, b, c, d, preference, 1,
-                    result, count)), "cublasLtMatmulAlgoGetHeuristic");
-            return count.get(JAVA_INT, 0);
+    /**
+     * Up to {@code requested} algorithms for the problem, the heuristic's first choice first: copies of their 64 bytes,
+     * allocated in {@code arena}. Empty when none fits.
+     */
+    List<MemorySegment> heuristic(MemorySegment handle, MemorySegment desc, MemorySegment a, MemorySegment b, MemorySegment c,
+                                  MemorySegment d, MemorySegment preference, int requested, Arena arena) {
+        try (Arena local = Arena.ofConfined()) {
+            MemorySegment results = local.allocate(requested * HEURISTIC_RESULT_BYTES, 8);
+            MemorySegment count = local.allocate(JAVA_INT);
+            check(NativeCall.status(() -> (int) cublasLtMatmulAlgoGetHeuristic.invokeExact(handle, desc, a, b, c, d, preference,
+                    requested, results, count)), "cublasLtMatmulAlgoGetHeuristic");
+            List<MemorySegment> algos = new ArrayList<>();
+            for (int i = 0; i < count.get(JAVA_INT, 0); i++) {
+                MemorySegment result = results.asSlice(i * HEURISTIC_RESULT_BYTES, HEURISTIC_RESULT_BYTES);
+                if (result.get(JAVA_INT, RESULT_STATE_OFFSET) != 0) continue;
+                algos.add(arena.allocate(ALGO_BYTES, 8).copyFrom(result.asSlice(0, ALGO_BYTES)));
+            }
+            return algos;
         }
     }
 

@@ -30,7 +30,8 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
  * <p>Numerics. Matrices (2-D and larger weights) live on the device in the backend's weight type: the
  * checkpoint's own ({@link Dtype#AUTO}) or the one asked for, rounded to nearest even once at upload. Vectors
  * (1-D weights: norm weights, biases, embeddings of one row) are rounded to that type too, then kept widened to
- * f32. Every reduction accumulates in f32. With {@link Dtype#BFLOAT16} or {@link Dtype#FLOAT16} the model computes
+ * f32 (and in a 16-bit mode also as rounded, for cuBLASLt's bias epilogue). Every reduction accumulates in f32. With
+ * {@link Dtype#BFLOAT16} or {@link Dtype#FLOAT16} the model computes
  * in that type, as PyTorch does: activations are stored in it, so each op rounds the values it writes (and, at
  * PyTorch's op boundaries inside an op, its intermediates: RMSNorm before its weight, SiLU before the product, each
  * rotary product), and matmuls run on the tensor cores with f32 accumulation, writing that type.
@@ -75,6 +76,7 @@ public final class CudaBackend implements Backend {
     private final boolean gemvEnabled; // VLM4J_CUDA_GEMV=0 sends decode-shaped matmuls to cuBLASLt too (to compare)
     private final OpProfiler profiler; // VLM4J_CUDA_PROFILE=1: GPU time per op, logged at close; else null
     private final Map<WeightKey, CudaTensor> uploads = new HashMap<>();
+    private final Map<Long, CudaTensor> epilogueVectors = new HashMap<>(); // f32 vector's address → a copy in the 16-bit activation type
     private final List<CudaGraph> graphs = new ArrayList<>(); // not yet closed by their owners
     private DevicePointer matmulInput; // a matmul's x rounded to the weights' 16-bit type; grows
     private long matmulInputBytes;
@@ -179,8 +181,12 @@ public final class CudaBackend implements Backend {
         }
         CudaTensor rounded = converted(stored, modelType);
         CudaTensor result = converted(rounded, deviceType);
-        if (rounded != stored && rounded != result) device.free(rounded.address);
-        if (stored != result) device.free(stored.address);
+        // In a 16-bit mode a vector is also kept rounded, in the activation type: cuBLASLt's bias epilogue takes a bias
+        // of its output's type, and narrowing it at every matmul cost a kernel and an allocation each time.
+        CudaTensor kept = shape.length == 1 && activationType != DType.F32 && rounded.dtype == activationType ? rounded : null;
+        if (kept != null) epilogueVectors.put(result.address, kept);
+        if (rounded != stored && rounded != result && rounded != kept) device.free(rounded.address);
+        if (stored != result && stored != kept) device.free(stored.address);
         uploads.put(key, result);
         return result;
     }
@@ -371,25 +377,36 @@ public final class CudaBackend implements Backend {
             input = rounded.address();
         }
         // cuBLASLt's bias epilogue takes the bias in out's type (exact: 1-D weights are rounded to the model's type).
-        try (CudaTensor bias32 = c == null ? null : widened(c); CudaTensor epilogueBias = c == null ? null : asType(bias32, o.dtype)) {
+        try (CudaTensor epilogueBias = c == null ? null : epilogueBias(c, o.dtype)) {
             long biasAddress = epilogueBias == null ? 0 : epilogueBias.address;
-            if (c == null || gemm.fusesBias(input, b.address, b.dtype, biasAddress, o.address, o.dtype, n, k, m)) {
-                gemm(input, b, biasAddress, o, n, k, m);
+            Gemm.Plan plan = gemm.plan(input, b.address, b.dtype, biasAddress, o.address, o.dtype, n, k, m);
+            if (c == null || plan.fusedBias()) {
+                gemm(plan, input, b, biasAddress, o, n, k, m);
             } else {
                 // Without a bias epilogue: the product in f32, then the bias added and the sum rounded once, as the
                 // epilogue would.
                 try (CudaTensor product = o.dtype == DType.F32 ? o.view(0, o.shape()) : f32(o.shape())) {
-                    gemm(input, b, 0, product, n, k, m);
-                    addBias(product, bias32, o);
+                    gemm(gemm.plan(input, b.address, b.dtype, 0, product.address, product.dtype, n, k, m), input, b, 0, product, n, k, m);
+                    addBias(product, c, o);
                 }
             }
         }
         afterOp();
     }
 
-    private void gemm(long x, CudaTensor w, long bias, CudaTensor out, int n, int k, int m) {
+    /** An uploaded vector's copy in {@code type} (closing it does nothing), or a converted temporary. */
+    private CudaTensor epilogueBias(CudaTensor bias, DType type) {
+        CudaTensor kept = epilogueVectors.get(bias.address);
+        if (kept != null && kept.dtype == type && kept.numel() == bias.numel()) return kept.view(0, kept.shape());
+        try (CudaTensor bias32 = widened(bias)) {
+            return asType(bias32, type);
+        }
+    }
+
+    /** Timed by the profiler after the plan is made: making one may time candidate algorithms. */
+    private void gemm(Gemm.Plan plan, long x, CudaTensor w, long bias, CudaTensor out, int n, int k, int m) {
         MemorySegment start = profiler == null ? null : profiler.begin();
-        gemm.matmul(x, w.address, w.dtype, bias, out.address, out.dtype, n, k, m);
+        gemm.matmul(plan, x, w.address, bias, out.address);
         if (profiler != null) profiler.end("cublasLt " + suffix(w.dtype) + "->" + suffix(out.dtype) + " " + n + "x" + k + "x" + m, start);
     }
 
@@ -757,7 +774,9 @@ public final class CudaBackend implements Backend {
             device.free(partitionMaxSum.address());
             sampler.close();
             for (CudaTensor t : uploads.values()) device.free(t.address);
+            for (CudaTensor t : epilogueVectors.values()) device.free(t.address);
             uploads.clear();
+            epilogueVectors.clear();
             kernels.close();
             gemm.close();
             errors.close();

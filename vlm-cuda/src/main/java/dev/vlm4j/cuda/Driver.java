@@ -41,8 +41,8 @@ final class Driver {
             cuMemPoolSetAttribute, cuMemPoolGetAttribute, cuMemAllocAsync, cuMemFreeAsync, cuMemGetInfo, cuMemHostAlloc,
             cuMemFreeHost, cuMemcpyHtoDAsync, cuMemcpyDtoHAsync, cuMemcpyDtoDAsync, cuMemsetD8Async, cuModuleLoadData,
             cuModuleUnload, cuModuleGetFunction, cuLaunchKernel, cuEventCreate, cuEventRecord, cuEventSynchronize,
-            cuEventElapsedTime, cuEventDestroy, cuStreamBeginCapture, cuStreamEndCapture, cuGraphInstantiate, cuGraphLaunch,
-            cuGraphExecDestroy, cuGraphDestroy;
+            cuEventElapsedTime, cuEventDestroy, cuStreamBeginCapture, cuStreamEndCapture, cuStreamIsCapturing, cuGraphInstantiate,
+            cuGraphLaunch, cuGraphExecDestroy, cuGraphDestroy;
 
     Driver(NativeLibrary lib) {
         cuGetErrorName = lib.function("cuGetErrorName", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
@@ -84,6 +84,7 @@ final class Driver {
         cuEventDestroy = lib.function("cuEventDestroy_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS));
         cuStreamBeginCapture = lib.function("cuStreamBeginCapture_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
         cuStreamEndCapture = lib.function("cuStreamEndCapture", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+        cuStreamIsCapturing = lib.function("cuStreamIsCapturing", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
         cuGraphInstantiate = lib.function("cuGraphInstantiateWithFlags", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG));
         cuGraphLaunch = lib.function("cuGraphLaunch", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
         cuGraphExecDestroy = lib.function("cuGraphExecDestroy", FunctionDescriptor.of(JAVA_INT, ADDRESS));
@@ -209,6 +210,11 @@ final class Driver {
     /** Ends the stream's capture: the graph it recorded; throws when the capture was invalidated (an unsafe call in it). */
     MemorySegment endCapture(MemorySegment stream) {
         return addressOut("cuStreamEndCapture", out -> (int) cuStreamEndCapture.invokeExact(stream, out));
+    }
+
+    /** Whether the stream is recording a graph (CU_STREAM_CAPTURE_STATUS_NONE is 0). */
+    boolean isCapturing(MemorySegment stream) {
+        return intOut("cuStreamIsCapturing", out -> (int) cuStreamIsCapturing.invokeExact(stream, out)) != 0;
     }
 
     MemorySegment instantiate(MemorySegment graph) {
