@@ -81,7 +81,7 @@ public final class CudaBackend implements Backend {
     private DevicePointer matmulInput; // a matmul's x rounded to the weights' 16-bit type; grows
     private long matmulInputBytes;
     private final List<DevicePointer> retired = new ArrayList<>(); // outgrown scratch that recorded graphs may still read
-    private DevicePointer flashTiles; // [T + 2] ints: flash_tiles' split of a prefill batch into row tiles; grows
+    private DevicePointer flashTiles; // [2T + 1] ints: flash_tiles' split of a prefill batch into row tiles; grows
     private long flashTilesBytes;
     private final int maxPartitionStates;        // (token, head, partition) states the scratch below holds
     private final DevicePointer partitionAcc;    // [maxPartitionStates, MAX_HEAD_DIM] split attention's accumulators
@@ -577,27 +577,35 @@ public final class CudaBackend implements Backend {
                         + "and tokenSeq [T]", query, kc, pos, seq, o);
         requireHeadDim("pagedAttention", headDim);
         if (tokens == 0) return;
-        if (tokens != tables.dim(0) && flashAttention(headDim)) {
-            flashPagedAttention(query, kc, vc, pos, seq, tables, scale, o);
-            return;
+        // A batch with prefill rows, in the 16-bit modes: the sequences with several rows go to the tensor cores, and
+        // the decode kernel takes only the rest (a sequence's only row), which it streams faster than a one-row tile.
+        // With one sequence there is no such row (the decode launch's blocks would all exit): the tensor cores take all.
+        boolean flash = tokens != tables.dim(0) && flashAttention(headDim), mixed = flash && tables.dim(0) > 1;
+        if (flash) {
+            flashPagedAttention(query, kc, vc, pos, seq, tables, scale, mixed, o);
+            if (!mixed) return;
         }
         // The longest context the block tables can hold: positions are checked against it on the device.
         int maxContext = (int) Math.min(Integer.MAX_VALUE, (long) tables.dim(1) * blockSize);
         int partitions = partitions(tokens, heads, maxContext);
         int partitionSize = Math.max(1, Math.ceilDiv(maxContext, partitions));
+        int onlySingleRows = mixed ? 1 : 0;
         launch("attention", "paged_attention_" + suffix(kc.dtype) + "_" + attentionSize(headDim), tokens, heads * partitions,
                 ATTENTION_THREADS, query, kc, vc, pos, seq, tables, o, partitionAcc, partitionMaxSum, heads, kvHeads, headDim, blockSize,
-                kc.dim(0), tables.dim(0), tables.dim(1), partitionSize, scale, errors.record);
+                kc.dim(0), tables.dim(0), tables.dim(1), partitionSize, scale, onlySingleRows, errors.record);
         if (partitions > 1) {
             launch("attention", "merge_partitions_" + suffix(o.dtype), tokens, heads, ATTENTION_THREADS, partitionAcc, partitionMaxSum, pos,
-                    seq, o, heads, headDim, blockSize, tables.dim(0), tables.dim(1), partitions, partitionSize);
+                    seq, o, heads, headDim, blockSize, tables.dim(0), tables.dim(1), partitions, partitionSize, onlySingleRows);
         }
     }
 
     /**
      * How many partitions paged attention splits each context into: one where the (token, head) blocks alone keep
      * the SMs busy (prefill, large decode batches); else as many as fill them, each at least MIN_PARTITION positions
-     * of the longest context. Those past a token's own context exit at once. The states stay within the scratch.
+     * of the longest context. Those past a token's own context exit at once. The states stay within the scratch:
+     * they are indexed by row, so all T rows count, also in a mixed batch whose prefill rows the decode kernel skips
+     * (the host does not know how many decode rows it has). A mixed step of many rows thus gets one partition, as a
+     * pure decode step of as many sequences would; a small one is still split.
      */
     private int partitions(int tokens, int heads, int maxContext) {
         long byParallelism = maxPartitionStates / ((long) tokens * heads);
@@ -648,19 +656,20 @@ public final class CudaBackend implements Backend {
      * A prefill batch on the tensor cores: flash_tiles cuts the T rows into tiles of at most n = 64 or 128 rows of
      * one sequence (at most T / n + one more per sequence boundary, so T / n + S blocks per head are enough when each
      * sequence's rows are contiguous, as the engine lays them out; a block takes further tiles if there are more).
-     * The grid is (heads, blocks), so that all heads of the heaviest (last) tiles start first.
+     * When {@code mixed} it leaves out the sequences of one row, which the decode kernel takes; blocks past the last
+     * tile exit at once. The grid is (heads, blocks), so that all heads of the heaviest (last) tiles start first.
      */
     private void flashPagedAttention(CudaTensor q, CudaTensor kCache, CudaTensor vCache, CudaIntTensor positions,
-                                     CudaIntTensor tokenSeq, CudaIntTensor tables, float scale, CudaTensor out) {
+                                     CudaIntTensor tokenSeq, CudaIntTensor tables, float scale, boolean mixed, CudaTensor out) {
         int tokens = q.rows(), headDim = kCache.dim(3), heads = q.cols() / headDim, seqs = tables.dim(0);
-        long bytes = (tokens + 2L) * Integer.BYTES;
+        long bytes = (2L * tokens + 1) * Integer.BYTES;
         if (flashTilesBytes < bytes) {
             if (flashTiles != null) device.free(flashTiles.address());
             flashTilesBytes = Math.max(bytes, 2 * flashTilesBytes);
             flashTiles = new DevicePointer(device.allocate(flashTilesBytes));
         }
         int rows = flashBlockRows(headDim);
-        launch("flash_attention", "flash_tiles", 1, 1, 1024, tokenSeq, tokens, rows, flashTiles);
+        launch("flash_attention", "flash_tiles", 1, 1, 1024, tokenSeq, tokens, rows, mixed ? 1 : 0, flashTiles);
         int blocks = Math.min(Math.min(tokens, 65535), (tokens + rows - 1) / rows + seqs); // per head; 65535: the grid's y limit
         launch("flash_attention", "flash_paged_" + suffix(activationType) + "_hd" + headDim, heads, blocks, FLASH_THREADS, q, kCache,
                 vCache, positions, tokenSeq, tables, flashTiles, out, heads, kCache.dim(2), kCache.dim(1), kCache.dim(0), seqs,

@@ -67,6 +67,34 @@ class CudaBackendErrorsTest {
         assertTrue(e.getMessage().contains("block 7"), e.getMessage());
     }
 
+    /**
+     * In a 16-bit mode a step with a prompt sends its decode rows to the decode kernel, the prompt to the tensor
+     * cores: a decode row's bad block id is caught by the kernel that takes the row, and only that row is left alone.
+     */
+    @Test
+    void aBlockIdOutsideTheCacheOfADecodeRowBesideAPromptIsReported() {
+        try (CudaBackend bf16 = new CudaBackend(0, Dtype.BFLOAT16)) {
+            Tensor cache = bf16.allocate(2, 4, 1, 64), q = bf16.allocate(3, 64), out = bf16.allocate(3, 64);
+            bf16.copyToDevice(new float[2 * 4 * 64], cache);
+            bf16.copyToDevice(new float[3 * 64], q);
+            bf16.copyToDevice(GpuTests.nans(3 * 64), out);
+            IntTensor tables = bf16.allocateInts(2, 2);
+            bf16.copyToDevice(new int[] {0, 1, 1, 7}, tables); // the prompt's keys are in block 0, the decode row's in 1 and 7
+            IntTensor positions = KernelTimingsTest.ints(bf16, new int[] {0, 1, 5});
+            IntTensor tokenSeq = KernelTimingsTest.ints(bf16, new int[] {0, 0, 1}); // a prompt of two rows, a decode row
+            bf16.pagedAttention(q, cache, cache, positions, tokenSeq, tables, 1f, out);
+            float[] host = new float[3 * 64];
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> bf16.copyToHost(out, host));
+            assertTrue(e.getMessage().contains("block 7") && e.getMessage().contains("token 2"), e.getMessage());
+
+            bf16.copyToHost(out, host);
+            for (int i = 0; i < host.length; i++) {
+                int at = i;
+                assertTrue(i < 2 * 64 ? host[i] == 0f : Float.isNaN(host[i]), () -> "element " + at + " is " + host[at]);
+            }
+        }
+    }
+
     private static IntTensor blockTable(int... blocks) {
         IntTensor t = backend.allocateInts(1, blocks.length);
         backend.copyToDevice(blocks, t);

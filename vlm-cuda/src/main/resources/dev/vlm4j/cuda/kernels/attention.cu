@@ -13,6 +13,10 @@
 // unnormalised state (m, l, acc) to scratch; merge_partitions then rescales the states to their common max and
 // normalises. With one partition the block writes the output row itself.
 //
+// In the 16-bit modes a step with prefill rows is shared with flash_attention.cu (onlySingleRows): the decode kernel
+// and its merge take the rows that are their sequence's only row in the batch (decode rows), the tensor-core kernel
+// the rest, so that decode rows beside a prompt chunk are streamed as in a pure decode step.
+//
 // q, out, the KV cache and CLIP's k and v are activations of type A (f32, bf16 or f16: the cache is of the
 // activation type, whose values it stores exactly); they are widened as they are read, and all arithmetic is f32.
 #include "common.cuh"
@@ -132,6 +136,14 @@ __device__ void attend(const C* __restrict__ q, const C* __restrict__ k, const C
     }
 }
 
+// Whether row t is alone in its run of rows of one sequence (its neighbours belong to other sequences): with a
+// sequence's rows contiguous, as the engine lays them out, its only row in the batch. flash_tiles leaves exactly these
+// rows out of its tiles.
+__device__ __forceinline__ bool single_row(const int* tokenSeq, int t, int tokens) {
+    int seq = tokenSeq[t];
+    return (t == 0 || tokenSeq[t - 1] != seq) && (t + 1 == tokens || tokenSeq[t + 1] != seq);
+}
+
 // Token t's sequence and position if they are valid for the block tables, else -1 (and the error is reported once).
 __device__ __forceinline__ int checked_position(const int* positions, const int* tokenSeq, int t, int seqs, int maxBlocks,
                                                 int blockSize, bool reporter, ErrorRecord* err, int* seq) {
@@ -146,15 +158,17 @@ __device__ __forceinline__ int checked_position(const int* positions, const int*
 
 // Causal attention over the paged cache, partition `part` of token t's context: positions
 // [part * partitionSize, min((part + 1) * partitionSize, position + 1)). A partition that starts past the token's
-// position has no work (the host sizes partitions for the longest context the block tables can hold).
+// position has no work (the host sizes partitions for the longest context the block tables can hold). With
+// onlySingleRows, the blocks of a row that is not single_row exit at once (flash_paged takes and checks that row).
 // q, out [T, heads * headDim]; partitionAcc [T, heads, partitions, headDim], partitionMaxSum [T, heads, partitions, 2]
 // (unused with one partition); grid (T, heads * partitions), block 32 * WARPS.
 template <int D, typename C>
 __device__ void paged_attention(const C* q, const C* kCache, const C* vCache, const int* positions, const int* tokenSeq,
                                 const int* blockTables, C* out, float* partitionAcc, float* partitionMaxSum, int heads,
                                 int kvHeads, int headDim, int blockSize, int numBlocks, int seqs, int maxBlocks, int partitionSize,
-                                float scale, ErrorRecord* err) {
+                                float scale, int onlySingleRows, ErrorRecord* err) {
     int t = blockIdx.x, h = blockIdx.y % heads, part = blockIdx.y / heads, partitions = gridDim.y / heads;
+    if (onlySingleRows && !single_row(tokenSeq, t, gridDim.x)) return;
     int seq;
     int position = checked_position(positions, tokenSeq, t, seqs, maxBlocks, blockSize, blockIdx.y == 0, err, &seq);
     int begin = part * partitionSize;
@@ -186,20 +200,22 @@ __device__ void paged_attention(const C* q, const C* kCache, const C* vCache, co
             const C* q, const C* kCache, const C* vCache, const int* positions, const int* tokenSeq,             \
             const int* blockTables, C* out, float* partitionAcc, float* partitionMaxSum, int heads, int kvHeads,  \
             int headDim, int blockSize, int numBlocks, int seqs, int maxBlocks, int partitionSize, float scale,  \
-            ErrorRecord* err) {                                                                                    \
+            int onlySingleRows, ErrorRecord* err) {                                                                \
         paged_attention<D>(q, kCache, vCache, positions, tokenSeq, blockTables, out, partitionAcc, partitionMaxSum, heads, \
-                           kvHeads, headDim, blockSize, numBlocks, seqs, maxBlocks, partitionSize, scale, err);   \
+                           kvHeads, headDim, blockSize, numBlocks, seqs, maxBlocks, partitionSize, scale, onlySingleRows, err); \
     }
 #define PAGED_ATTENTION(C, N) PAGED_ATTENTION_D(C, N, 128) PAGED_ATTENTION_D(C, N, 256)
 FOR_EACH_DTYPE(PAGED_ATTENTION)
 
 // out[t, h] from the states of the partitions paged_attention wrote for token t, head h: each is rescaled from its
-// own max to the largest, then the sums and accumulators add up. Grid (T, heads), block 32 * WARPS.
+// own max to the largest, then the sums and accumulators add up; with onlySingleRows, only for the rows
+// paged_attention took. Grid (T, heads), block 32 * WARPS.
 template <typename A>
 __device__ void merge_partitions(const float* partitionAcc, const float* partitionMaxSum, const int* positions, const int* tokenSeq,
                                  A* out, int heads, int headDim, int blockSize, int seqs, int maxBlocks, int partitions,
-                                 int partitionSize) {
+                                 int partitionSize, int onlySingleRows) {
     int t = blockIdx.x, h = blockIdx.y;
+    if (onlySingleRows && !single_row(tokenSeq, t, gridDim.x)) return;
     int seq;
     int position = checked_position(positions, tokenSeq, t, seqs, maxBlocks, blockSize, false, nullptr, &seq);
     if (position < 0) return;
@@ -235,9 +251,10 @@ __device__ void dense_attention(const A* q, const A* k, const A* v, A* out, int 
 #define ATTENTION_ENTRY_POINTS(A, N)                                                                               \
     extern "C" __global__ void __launch_bounds__(32 * WARPS) merge_partitions_##N(                               \
             const float* partitionAcc, const float* partitionMaxSum, const int* positions, const int* tokenSeq,  \
-            A* out, int heads, int headDim, int blockSize, int seqs, int maxBlocks, int partitions, int partitionSize) { \
+            A* out, int heads, int headDim, int blockSize, int seqs, int maxBlocks, int partitions, int partitionSize, \
+            int onlySingleRows) {                                                                                  \
         merge_partitions(partitionAcc, partitionMaxSum, positions, tokenSeq, out, heads, headDim, blockSize, seqs,  \
-                         maxBlocks, partitions, partitionSize);                                                    \
+                         maxBlocks, partitions, partitionSize, onlySingleRows);                                    \
     }                                                                                                              \
     extern "C" __global__ void __launch_bounds__(32 * WARPS) dense_attention_##N##_128(                          \
             const A* q, const A* k, const A* v, A* out, int heads, int headDim, int seqLen, float scale) {       \

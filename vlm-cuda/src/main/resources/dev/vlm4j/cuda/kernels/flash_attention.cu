@@ -1,6 +1,6 @@
 // Prefill attention on the tensor cores, FlashAttention-2 style, for the 16-bit activation modes: the dense
 // non-causal form for CLIP and the paged causal form for the decoder's prompt chunks. (attention.cu keeps the
-// exact f32 kernels for float32 mode and the decode kernel.)
+// exact f32 kernels for float32 mode and the decode kernel, which also takes the decode rows of mixed steps.)
 //
 // A block of 4 warps takes a tile of query rows of one head (BLOCK_ROWS: 128 at head size 64, 64 at 128), each
 // warp 32 or 16 of them. It walks the keys in tiles of BLOCK_N = 64, staged in shared memory as the 16-bit type T
@@ -286,32 +286,40 @@ __device__ void dense(const T* q, const T* k, const T* v, T* out, int heads, int
 
 // ---------------------------------------------------------------- the paged causal form (decoder prefill)
 
-// Splits the T rows of a flat batch into tiles of at most tileRows rows of one sequence each: a tile starts at
-// every multiple of tileRows and wherever tokenSeq changes. tiles[0] = their count n, tiles[1 .. n] their first
-// rows, tiles[n + 1] = T. One block of 32 * k threads.
-extern "C" __global__ void __launch_bounds__(1024) flash_tiles(const int* tokenSeq, int tokens, int tileRows, int* tiles) {
+// Splits the T rows of a flat batch into tiles of at most tileRows rows of one sequence each; with skipSingleRows,
+// leaving out the rows alone in their run of one sequence (decode rows: attention.cu's decode kernel takes them, see
+// single_row there). A tile starts at every multiple of tileRows and wherever tokenSeq changes, and ends before the
+// next such row. tiles[0] = their count n; tiles[1 + 2i] and tiles[2 + 2i] = the first row of tile i and one past its
+// last. One block of 32 * k threads.
+extern "C" __global__ void __launch_bounds__(1024) flash_tiles(const int* tokenSeq, int tokens, int tileRows, int skipSingleRows,
+                                                               int* tiles) {
     __shared__ int warpCounts[32];
     __shared__ int total;
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
     if (threadIdx.x == 0) total = 0;
     for (int base = 0; base < tokens; base += blockDim.x) {
         int r = base + threadIdx.x;
-        bool starts = r < tokens && (r % tileRows == 0 || tokenSeq[r] != tokenSeq[r - 1]);
+        bool starts = false, ends = false;
+        if (r < tokens) {
+            bool runStarts = r == 0 || tokenSeq[r] != tokenSeq[r - 1];
+            bool runEnds = r + 1 == tokens || tokenSeq[r + 1] != tokenSeq[r];
+            bool alone = skipSingleRows && runStarts && runEnds;
+            starts = !alone && (runStarts || r % tileRows == 0);
+            ends = !alone && (runEnds || (r + 1) % tileRows == 0);
+        }
         unsigned ballot = __ballot_sync(0xffffffffu, starts);
         __syncthreads();  // total is up to date; warpCounts no longer read
         if (lane == 0) warpCounts[warp] = __popc(ballot);
         __syncthreads();
-        int before = total;
+        int before = total + __popc(ballot & ((1u << lane) - 1u));  // tiles starting before row r
         for (int w = 0; w < warp; w++) before += warpCounts[w];
-        if (starts) tiles[1 + before + __popc(ballot & ((1u << lane) - 1u))] = r;
+        if (starts) tiles[1 + 2 * before] = r;
+        if (ends) tiles[2 + 2 * (before + starts - 1)] = r + 1;  // r is in the last tile started
         __syncthreads();
         if (threadIdx.x == 0) for (int w = 0; w < warps; w++) total += warpCounts[w];
     }
     __syncthreads();
-    if (threadIdx.x == 0) {
-        tiles[0] = total;
-        tiles[1 + total] = tokens;
-    }
+    if (threadIdx.x == 0) tiles[0] = total;
 }
 
 struct SeesOwnPosition {
@@ -333,7 +341,7 @@ __device__ void paged(const T* q, const T* kCache, const T* vCache, const int* p
     static_assert(BLOCK_ROWS<D> <= FLASH_THREADS, "one thread checks each row of a tile");
     int h = blockIdx.x, width = heads * D, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     for (int tile = tiles[0] - 1 - (int) blockIdx.y; tile >= 0; tile -= gridDim.y) {
-        int first = tiles[1 + tile], rows = tiles[2 + tile] - first, seq = tokenSeq[first];
+        int first = tiles[1 + 2 * tile], rows = tiles[2 + 2 * tile] - first, seq = tokenSeq[first];
         int position = threadIdx.x < rows ? positions[first + threadIdx.x] : -1;
         bool badRow = threadIdx.x < rows && (seq < 0 || seq >= seqs || position < 0 || position / blockSize >= maxBlocks);
         if (badRow && h == 0) report(err, ERR_BLOCK_TABLE, first + threadIdx.x, seq, position);
