@@ -86,6 +86,7 @@ public final class CudaBackend implements Backend {
     private final int maxPartitionStates;        // (token, head, partition) states the scratch below holds
     private final DevicePointer partitionAcc;    // [maxPartitionStates, MAX_HEAD_DIM] split attention's accumulators
     private final DevicePointer partitionMaxSum; // [maxPartitionStates, 2] and their max and sum
+    private final DevicePointer partitionsDone;  // [maxPartitionStates] ints: finished partitions per (token, head), 0 between launches
     private boolean closed;
 
     /** An uploaded weight is uploaded once: a second upload (a tied head, a second runner) returns the first. */
@@ -126,6 +127,8 @@ public final class CudaBackend implements Backend {
             this.maxPartitionStates = PARTITION_BLOCKS_PER_SM * device.multiprocessors;
             this.partitionAcc = new DevicePointer(device.allocate((long) maxPartitionStates * MAX_HEAD_DIM * Float.BYTES));
             this.partitionMaxSum = new DevicePointer(device.allocate((long) maxPartitionStates * 2 * Float.BYTES));
+            this.partitionsDone = new DevicePointer(device.allocate((long) maxPartitionStates * Integer.BYTES));
+            device.driver.memsetAsync(partitionsDone.address(), (byte) 0, (long) maxPartitionStates * Integer.BYTES, device.stream);
             LOG.log(System.Logger.Level.INFO, "CUDA backend on {0}, weights {1}; {2}; {3}", device,
                     weightType == null ? "as stored" : weightType, libraries.description, cache);
         } catch (RuntimeException | Error e) {
@@ -575,7 +578,7 @@ public final class CudaBackend implements Backend {
                 && width % headDim == 0 && heads % kvHeads == 0 && pos.numel() == tokens && seq.numel() == tokens, "pagedAttention",
                 "q, out and the caches of the activation type, q and out [T, heads*headDim], heads a multiple of kvHeads, positions "
                         + "and tokenSeq [T]", query, kc, pos, seq, o);
-        requireHeadDim("pagedAttention", headDim);
+        requireHeadDim("pagedAttention", headDim, query, kc, vc, o);
         if (tokens == 0) return;
         // A batch with prefill rows, in the 16-bit modes: the sequences with several rows go to the tensor cores, and
         // the decode kernel takes only the rest (a sequence's only row), which it streams faster than a one-row tile.
@@ -589,14 +592,9 @@ public final class CudaBackend implements Backend {
         int maxContext = (int) Math.min(Integer.MAX_VALUE, (long) tables.dim(1) * blockSize);
         int partitions = partitions(tokens, heads, maxContext);
         int partitionSize = Math.max(1, Math.ceilDiv(maxContext, partitions));
-        int onlySingleRows = mixed ? 1 : 0;
         launch("attention", "paged_attention_" + suffix(kc.dtype) + "_" + attentionSize(headDim), tokens, heads * partitions,
-                ATTENTION_THREADS, query, kc, vc, pos, seq, tables, o, partitionAcc, partitionMaxSum, heads, kvHeads, headDim, blockSize,
-                kc.dim(0), tables.dim(0), tables.dim(1), partitionSize, scale, onlySingleRows, errors.record);
-        if (partitions > 1) {
-            launch("attention", "merge_partitions_" + suffix(o.dtype), tokens, heads, ATTENTION_THREADS, partitionAcc, partitionMaxSum, pos,
-                    seq, o, heads, headDim, blockSize, tables.dim(0), tables.dim(1), partitions, partitionSize, onlySingleRows);
-        }
+                ATTENTION_THREADS, query, kc, vc, pos, seq, tables, o, partitionAcc, partitionMaxSum, partitionsDone, heads, kvHeads,
+                headDim, blockSize, kc.dim(0), tables.dim(0), tables.dim(1), partitionSize, scale, mixed ? 1 : 0, errors.record);
     }
 
     /**
@@ -621,7 +619,7 @@ public final class CudaBackend implements Backend {
                 && o.dtype == activationType && heads > 0 && seqLen > 0 && width % heads == 0 && rows % seqLen == 0 && key.numel() == query.numel()
                 && value.numel() == query.numel() && o.numel() == query.numel(), "attention",
                 "q, k, v, out activations [B*" + seqLen + ", heads*headDim]", query, key, value, o);
-        requireHeadDim("attention", width / heads);
+        requireHeadDim("attention", width / heads, query, key, value, o);
         if (rows == 0) return;
         if (flashAttention(width / heads)) {
             int tiles = (seqLen + flashBlockRows(width / heads) - 1) / flashBlockRows(width / heads); // per group
@@ -676,10 +674,13 @@ public final class CudaBackend implements Backend {
                 tables.dim(1), scale, errors.record);
     }
 
-    private static void requireHeadDim(String op, int headDim) {
-        if (headDim > MAX_HEAD_DIM) {
-            throw new UnsupportedOperationException(op + " with head_dim " + headDim + " (the CUDA kernels take up to " + MAX_HEAD_DIM + ")");
+    /** attention.cu reads rows in 16-byte pieces of 8 elements: head sizes that are multiples of 8, aligned tensors. */
+    private static void requireHeadDim(String op, int headDim, CudaTensor... tensors) {
+        if (headDim > MAX_HEAD_DIM || headDim % 8 != 0) {
+            throw new UnsupportedOperationException(op + " with head_dim " + headDim + " (the CUDA kernels take multiples of 8 up to "
+                    + MAX_HEAD_DIM + ")");
         }
+        for (CudaTensor t : tensors) Checks.require(t.address % 16 == 0, op, "tensors 16-byte aligned", t);
     }
 
     // ---------------------------------------------------------------- graphs
@@ -781,6 +782,7 @@ public final class CudaBackend implements Backend {
             if (flashTiles != null) device.free(flashTiles.address());
             device.free(partitionAcc.address());
             device.free(partitionMaxSum.address());
+            device.free(partitionsDone.address());
             sampler.close();
             for (CudaTensor t : uploads.values()) device.free(t.address);
             for (CudaTensor t : epilogueVectors.values()) device.free(t.address);

@@ -5,16 +5,17 @@
 // running sum l of exp(s - m) and an accumulator of exp(s - m) * v over its share of the keys, rescaling both
 // whenever m grows; the groups' partial states are then merged. A warp's groups take consecutive keys, so that each
 // step of a warp has GROUPS keys in flight (one key a warp made decode a chain of dependent loads and reductions);
-// lane sub of a group owns head dimensions sub, sub + GROUP, …, so a key row is read coalesced and its dot product is
-// a reduction over the group.
+// lane sub of a group owns the 8-dimension pieces sub, sub + GROUP, … of a row, each read as one 16-byte load (two
+// for f32), so that a group reads 128 consecutive bytes at once; a key's dot product is a reduction over the group.
+// Head sizes are multiples of 8 and rows 16-byte aligned (the backend checks).
 //
 // Paged attention splits long contexts ("FlashDecoding"): when few (token, head) pairs would leave most SMs idle,
 // the context is cut into partitions of partitionSize positions, each one block's work, and every block writes its
-// unnormalised state (m, l, acc) to scratch; merge_partitions then rescales the states to their common max and
-// normalises. With one partition the block writes the output row itself.
+// unnormalised state (m, l, acc) to scratch; the last block of a (token, head) to finish then rescales the states to
+// their common max and normalises (no second launch). With one partition the block writes the output row itself.
 //
 // In the 16-bit modes a step with prefill rows is shared with flash_attention.cu (onlySingleRows): the decode kernel
-// and its merge take the rows that are their sequence's only row in the batch (decode rows), the tensor-core kernel
+// takes the rows that are their sequence's only row in the batch (decode rows), the tensor-core kernel
 // the rest, so that decode rows beside a prompt chunk are streamed as in a pure decode step.
 //
 // q, out, the KV cache and CLIP's k and v are activations of type A (f32, bf16 or f16: the cache is of the
@@ -25,8 +26,8 @@ constexpr int WARPS = 4;                        // the block size is 32 * WARPS
 constexpr int GROUP = 8;                        // lanes per key: a warp reads GROUPS keys at once
 constexpr int GROUPS = 32 / GROUP;
 // Each kernel comes in two sizes, for head sizes up to D = 128 and up to 256: a lane owns D / GROUP head dimensions
-// (sub, sub + GROUP, ...) and keeps q and its accumulator for them in registers, so the larger size takes twice the
-// registers (and fits fewer blocks on an SM).
+// and keeps q and its accumulator for them in registers, so the larger size takes twice the registers (and fits
+// fewer blocks on an SM).
 
 // Element offset of key (and value) position p of one sequence and kv head in a paged cache [blocks, blockSize, kvHeads, headDim].
 struct PagedKeys {
@@ -75,17 +76,17 @@ __device__ __forceinline__ float group_sum(float v) {
 template <int D, typename C, typename Keys>
 __device__ void attend(const C* __restrict__ q, const C* __restrict__ k, const C* __restrict__ v, Keys keys,
                        int begin, int end, int headDim, float scale, Result<C> result) {
-    constexpr int STATES = WARPS * GROUPS, PER_LANE = D / GROUP;
+    constexpr int STATES = WARPS * GROUPS, PIECES = D / GROUP / 8;  // a lane's 8-dimension pieces
     __shared__ float partMax[STATES], partSum[STATES];
     __shared__ float partAcc[STATES][D];
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, group = lane / GROUP, sub = lane % GROUP;
     int state = warp * GROUPS + group;
-    float qr[PER_LANE], acc[PER_LANE];
+    Floats<8> qr[PIECES], acc[PIECES];
 #pragma unroll
-    for (int j = 0; j < PER_LANE; j++) {
-        int d = sub + GROUP * j;
-        qr[j] = d < headDim ? to_float(q[d]) : 0.f;
-        acc[j] = 0.f;
+    for (int j = 0; j < PIECES; j++) {
+        int d = 8 * (sub + GROUP * j);
+        qr[j] = d < headDim ? load(q + d, Width<8>()) : Floats<8>{};
+        acc[j] = Floats<8>{};
     }
     float m = NEG_INF, l = 0.f;
     // The warp's groups take GROUPS consecutive keys per pass; a group past `end` computes nothing but still shuffles.
@@ -97,9 +98,13 @@ __device__ void attend(const C* __restrict__ q, const C* __restrict__ k, const C
         const C* vr = v + row;
         float dot = 0.f;
 #pragma unroll
-        for (int j = 0; j < PER_LANE; j++) {
-            int d = sub + GROUP * j;
-            if (valid && d < headDim) dot += qr[j] * to_float(kr[d]);
+        for (int j = 0; j < PIECES; j++) {
+            int d = 8 * (sub + GROUP * j);
+            if (valid && d < headDim) {
+                Floats<8> kv = load(kr + d, Width<8>());
+                #pragma unroll
+                for (int i = 0; i < 8; i++) dot += qr[j][i] * kv[i];
+            }
         }
         float s = group_sum(dot) * scale;
         if (!valid) continue;
@@ -108,9 +113,13 @@ __device__ void attend(const C* __restrict__ q, const C* __restrict__ k, const C
         float e = expf(s - mNew);
         l = l * correction + e;
 #pragma unroll
-        for (int j = 0; j < PER_LANE; j++) {
-            int d = sub + GROUP * j;
-            if (d < headDim) acc[j] = acc[j] * correction + e * to_float(vr[d]);
+        for (int j = 0; j < PIECES; j++) {
+            int d = 8 * (sub + GROUP * j);
+            if (d < headDim) {
+                Floats<8> vv = load(vr + d, Width<8>());
+                #pragma unroll
+                for (int i = 0; i < 8; i++) acc[j][i] = acc[j][i] * correction + e * vv[i];
+            }
         }
         m = mNew;
     }
@@ -119,9 +128,11 @@ __device__ void attend(const C* __restrict__ q, const C* __restrict__ k, const C
         partSum[state] = l;
     }
 #pragma unroll
-    for (int j = 0; j < PER_LANE; j++) {
-        int d = sub + GROUP * j;
-        if (d < headDim) partAcc[state][d] = acc[j];
+    for (int j = 0; j < PIECES; j++) {
+        int d = 8 * (sub + GROUP * j);
+        if (d >= headDim) continue;
+#pragma unroll
+        for (int i = 0; i < 8; i++) partAcc[state][d + i] = acc[j][i];
     }
     __syncthreads();
     float max = NEG_INF;
@@ -156,17 +167,62 @@ __device__ __forceinline__ int checked_position(const int* positions, const int*
     return position;
 }
 
+// The output row of one (token, head) from the states of its `used` partitions (acc [used, headDim], maxSum [used, 2]):
+// each rescaled from its own max to the largest, then the sums and accumulators add up. Other blocks wrote them: they
+// are read from L2 (__ldcg), past this SM's L1. A state marked bad (sum -1: a bad block id, reported) leaves the row
+// alone.
+template <typename A>
+__device__ void merge_states(const float* acc, const float* maxSum, int used, int headDim, A* out) {
+    float max = NEG_INF;
+    for (int i = 0; i < used; i++) {
+        if (__ldcg(maxSum + 2 * i + 1) < 0.f) return;
+        max = fmaxf(max, __ldcg(maxSum + 2 * i));
+    }
+    float sum = 0.f;
+    for (int i = 0; i < used; i++) sum += __ldcg(maxSum + 2 * i + 1) * expf(__ldcg(maxSum + 2 * i) - max);
+    Result<A> result{out, nullptr, nullptr};
+    for (int d = threadIdx.x; d < headDim; d += blockDim.x) {
+        float o = 0.f;
+        for (int i = 0; i < used; i++) o += __ldcg(acc + (long long) i * headDim + d) * expf(__ldcg(maxSum + 2 * i) - max);
+        result.write(d, o, sum);
+    }
+}
+
+// After a block of paged_attention has written its partition's state: counts it as finished, and the last block of
+// its (token, head) to finish merges them all. The indices are taken afresh from the grid, so that none stays in a
+// register through the attention before.
+template <typename A>
+__device__ __noinline__ void finish_partition(const int* positions, A* out, const float* partitionAcc, const float* partitionMaxSum,
+                                              int* partitionsDone, int heads, int headDim, int partitionSize) {
+    __shared__ bool lastToFinish;
+    long long pair = (long long) blockIdx.x * heads + blockIdx.y % heads;
+    int partitions = gridDim.y / heads, used = positions[blockIdx.x] / partitionSize + 1;
+    // Every thread's part of the state is visible device-wide before the block counts itself as finished.
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        lastToFinish = atomicAdd(partitionsDone + pair, 1) == used - 1;
+        if (lastToFinish) partitionsDone[pair] = 0;
+    }
+    __syncthreads();
+    if (lastToFinish) {
+        merge_states(partitionAcc + pair * partitions * headDim, partitionMaxSum + 2 * pair * partitions, used, headDim,
+                     out + pair * headDim);
+    }
+}
+
 // Causal attention over the paged cache, partition `part` of token t's context: positions
 // [part * partitionSize, min((part + 1) * partitionSize, position + 1)). A partition that starts past the token's
 // position has no work (the host sizes partitions for the longest context the block tables can hold). With
 // onlySingleRows, the blocks of a row that is not single_row exit at once (flash_paged takes and checks that row).
-// q, out [T, heads * headDim]; partitionAcc [T, heads, partitions, headDim], partitionMaxSum [T, heads, partitions, 2]
-// (unused with one partition); grid (T, heads * partitions), block 32 * WARPS.
+// q, out [T, heads * headDim]; with several partitions, partitionAcc [T, heads, partitions, headDim] and
+// partitionMaxSum [T, heads, partitions, 2] hold their states and partitionsDone [T, heads] counts the finished ones
+// (zero between launches: the merging block resets it); grid (T, heads * partitions), block 32 * WARPS.
 template <int D, typename C>
 __device__ void paged_attention(const C* q, const C* kCache, const C* vCache, const int* positions, const int* tokenSeq,
-                                const int* blockTables, C* out, float* partitionAcc, float* partitionMaxSum, int heads,
-                                int kvHeads, int headDim, int blockSize, int numBlocks, int seqs, int maxBlocks, int partitionSize,
-                                float scale, int onlySingleRows, ErrorRecord* err) {
+                                const int* blockTables, C* out, float* partitionAcc, float* partitionMaxSum, int* partitionsDone,
+                                int heads, int kvHeads, int headDim, int blockSize, int numBlocks, int seqs, int maxBlocks,
+                                int partitionSize, float scale, int onlySingleRows, ErrorRecord* err) {
     int t = blockIdx.x, h = blockIdx.y % heads, part = blockIdx.y / heads, partitions = gridDim.y / heads;
     if (onlySingleRows && !single_row(tokenSeq, t, gridDim.x)) return;
     int seq;
@@ -175,7 +231,7 @@ __device__ void paged_attention(const C* q, const C* kCache, const C* vCache, co
     if (position < begin) return;  // a bad token (reported), or a partition past this token's context
     int end = min(begin + partitionSize, position + 1);
     const int* table = blockTables + (long long) seq * maxBlocks;
-    long long state = ((long long) t * heads + h) * partitions + part;
+    long long pair = (long long) t * heads + h, state = pair * partitions + part, row = pair * headDim;
     int bad = 0;
     for (int b = begin / blockSize + threadIdx.x; b <= (end - 1) / blockSize; b += blockDim.x) {
         int id = table[b];
@@ -185,58 +241,28 @@ __device__ void paged_attention(const C* q, const C* kCache, const C* vCache, co
         }
     }
     if (__syncthreads_or(bad)) {
-        if (partitions > 1 && threadIdx.x == 0) partitionMaxSum[2 * state + 1] = -1.f;  // tells the merge to leave the row alone
-        return;
+        if (threadIdx.x == 0) partitionMaxSum[2 * state + 1] = -1.f;  // tells the merge to leave the row alone
+    } else {
+        PagedKeys keys{table, blockSize, kvHeads, headDim, h / (heads / kvHeads)};
+        Result<C> result = partitions == 1 ? Result<C>{out + row, nullptr, nullptr}
+                                           : Result<C>{nullptr, partitionAcc + state * headDim, partitionMaxSum + 2 * state};
+        attend<D>(q + row, kCache, vCache, keys, begin, end, headDim, scale, result);
     }
-    PagedKeys keys{table, blockSize, kvHeads, headDim, h / (heads / kvHeads)};
-    long long row = ((long long) t * heads + h) * headDim;
-    Result<C> result = partitions == 1 ? Result<C>{out + row, nullptr, nullptr}
-                                       : Result<C>{nullptr, partitionAcc + state * headDim, partitionMaxSum + 2 * state};
-    attend<D>(q + row, kCache, vCache, keys, begin, end, headDim, scale, result);
+    if (partitions > 1) finish_partition(positions, out, partitionAcc, partitionMaxSum, partitionsDone, heads, headDim, partitionSize);
 }
 
 #define PAGED_ATTENTION_D(C, N, D)                                                                                 \
     extern "C" __global__ void __launch_bounds__(32 * WARPS) paged_attention_##N##_##D(                          \
             const C* q, const C* kCache, const C* vCache, const int* positions, const int* tokenSeq,             \
-            const int* blockTables, C* out, float* partitionAcc, float* partitionMaxSum, int heads, int kvHeads,  \
-            int headDim, int blockSize, int numBlocks, int seqs, int maxBlocks, int partitionSize, float scale,  \
-            int onlySingleRows, ErrorRecord* err) {                                                                \
-        paged_attention<D>(q, kCache, vCache, positions, tokenSeq, blockTables, out, partitionAcc, partitionMaxSum, heads, \
-                           kvHeads, headDim, blockSize, numBlocks, seqs, maxBlocks, partitionSize, scale, onlySingleRows, err); \
+            const int* blockTables, C* out, float* partitionAcc, float* partitionMaxSum, int* partitionsDone,     \
+            int heads, int kvHeads, int headDim, int blockSize, int numBlocks, int seqs, int maxBlocks,           \
+            int partitionSize, float scale, int onlySingleRows, ErrorRecord* err) {                                \
+        paged_attention<D>(q, kCache, vCache, positions, tokenSeq, blockTables, out, partitionAcc, partitionMaxSum,  \
+                           partitionsDone, heads, kvHeads, headDim, blockSize, numBlocks, seqs, maxBlocks, partitionSize, \
+                           scale, onlySingleRows, err);                                                            \
     }
 #define PAGED_ATTENTION(C, N) PAGED_ATTENTION_D(C, N, 128) PAGED_ATTENTION_D(C, N, 256)
 FOR_EACH_DTYPE(PAGED_ATTENTION)
-
-// out[t, h] from the states of the partitions paged_attention wrote for token t, head h: each is rescaled from its
-// own max to the largest, then the sums and accumulators add up; with onlySingleRows, only for the rows
-// paged_attention took. Grid (T, heads), block 32 * WARPS.
-template <typename A>
-__device__ void merge_partitions(const float* partitionAcc, const float* partitionMaxSum, const int* positions, const int* tokenSeq,
-                                 A* out, int heads, int headDim, int blockSize, int seqs, int maxBlocks, int partitions,
-                                 int partitionSize, int onlySingleRows) {
-    int t = blockIdx.x, h = blockIdx.y;
-    if (onlySingleRows && !single_row(tokenSeq, t, gridDim.x)) return;
-    int seq;
-    int position = checked_position(positions, tokenSeq, t, seqs, maxBlocks, blockSize, false, nullptr, &seq);
-    if (position < 0) return;
-    int used = position / partitionSize + 1;
-    long long first = ((long long) t * heads + h) * partitions;
-    const float* maxSum = partitionMaxSum + 2 * first;
-    float max = NEG_INF;
-    for (int i = 0; i < used; i++) {
-        if (maxSum[2 * i + 1] < 0.f) return;  // a partition met a bad block id (reported)
-        max = fmaxf(max, maxSum[2 * i]);
-    }
-    float sum = 0.f;
-    for (int i = 0; i < used; i++) sum += maxSum[2 * i + 1] * expf(maxSum[2 * i] - max);
-    const float* acc = partitionAcc + first * headDim;
-    Result<A> result{out + ((long long) t * heads + h) * headDim, nullptr, nullptr};
-    for (int d = threadIdx.x; d < headDim; d += blockDim.x) {
-        float o = 0.f;
-        for (int i = 0; i < used; i++) o += acc[(long long) i * headDim + d] * expf(maxSum[2 * i] - max);
-        result.write(d, o, sum);
-    }
-}
 
 // Non-causal attention within groups of seqLen consecutive rows. q, k, v, out [B * seqLen, heads * headDim];
 // grid (B * seqLen, heads), block 32 * WARPS.
@@ -249,18 +275,12 @@ __device__ void dense_attention(const A* q, const A* k, const A* v, A* out, int 
 }
 
 #define ATTENTION_ENTRY_POINTS(A, N)                                                                               \
-    extern "C" __global__ void __launch_bounds__(32 * WARPS) merge_partitions_##N(                               \
-            const float* partitionAcc, const float* partitionMaxSum, const int* positions, const int* tokenSeq,  \
-            A* out, int heads, int headDim, int blockSize, int seqs, int maxBlocks, int partitions, int partitionSize, \
-            int onlySingleRows) {                                                                                  \
-        merge_partitions(partitionAcc, partitionMaxSum, positions, tokenSeq, out, heads, headDim, blockSize, seqs,  \
-                         maxBlocks, partitions, partitionSize, onlySingleRows);                                    \
-    }                                                                                                              \
     extern "C" __global__ void __launch_bounds__(32 * WARPS) dense_attention_##N##_128(                          \
             const A* q, const A* k, const A* v, A* out, int heads, int headDim, int seqLen, float scale) {       \
         dense_attention<128>(q, k, v, out, heads, headDim, seqLen, scale);                                         \
     }                                                                                                              \
-    extern "C" __global__ void __launch_bounds__(32 * WARPS) dense_attention_##N##_256(                          \
+    /* one block an SM at least: without it ptxas kept the f32 kernel under 96 registers and spilled */            \
+    extern "C" __global__ void __launch_bounds__(32 * WARPS, 1) dense_attention_##N##_256(                       \
             const A* q, const A* k, const A* v, A* out, int heads, int headDim, int seqLen, float scale) {       \
         dense_attention<256>(q, k, v, out, heads, headDim, seqLen, scale);                                         \
     }
