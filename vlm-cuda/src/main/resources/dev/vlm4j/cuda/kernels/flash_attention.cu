@@ -3,24 +3,28 @@
 // exact f32 kernels for float32 mode and the decode kernel, which also takes the decode rows of mixed steps.)
 //
 // A block of 4 warps takes a tile of query rows of one head (BLOCK_ROWS: 128 at head size 64, 64 at 128), each
-// warp 32 or 16 of them. It walks the keys in tiles of BLOCK_N = 64, staged in shared memory as the 16-bit type T
-// (K as [key][dim], V transposed as [dim][key], so that both are read as mma B fragments with one 32-bit load per
-// register). Per key tile each warp computes S = Q.K^T with mma.m16n8k16 (f32 accumulation), scales and masks it, updates its rows'
-// running max m and sum l in f32, rounds P = exp(S - m) to T and accumulates O += P.V with mma. At the end O / l
-// is rounded to T and written. q, k, v, out and the KV cache are all of the activation type T.
+// warp 32 or 16 of them. It walks the keys in tiles of BLOCK_N (64 at head size 64, 32 at 128), staged in shared
+// memory as the 16-bit type T, K and V both as [key][dim], in two stages: while the warps compute on one tile,
+// cp.async copies the next into the other stage, so that the global loads overlap the math (two stages of 64
+// keys at head size 128 would not fit the 48 KB of static shared memory). The mma B fragments are read with
+// ldmatrix, V's transposed (.trans). Per key tile each warp computes S = Q.K^T with mma.m16n8k16 (f32
+// accumulation), scales and masks it, updates its rows' running max m and sum l in f32, rounds P = exp(S - m) to
+// T and accumulates O += P.V with mma. At the end O / l is rounded to T and written. q, k, v, out and the KV
+// cache are all of the activation type T.
 //
 // Each row carries the last key it may see (dense: seqLen - 1; causal: its position; a row past the tile's end:
 // -1), which is all the masking there is. The S accumulator's layout is that of P's A fragment, so P never leaves
 // the registers.
 #include "common.cuh"
 
-constexpr int BLOCK_N = 64;            // keys per shared-memory tile
 constexpr int FLASH_THREADS = 128;     // 4 warps
 // Blocks of 16 query rows per warp: two at head size 64 (each staged key tile then serves 128 rows, halving the
 // K and V reads), one at 128, where a second would not fit in the registers.
 template <int D> constexpr int M_BLOCKS = D == 64 ? 2 : 1;
 template <int D> constexpr int BLOCK_ROWS = FLASH_THREADS / 32 * 16 * M_BLOCKS<D>;  // query rows per block
-constexpr int PAD = 8;                 // 16-bit elements appended to each shared row: conflict-free fragment loads
+// Keys per shared-memory tile: two stages of K and V take 36 KB at either head size.
+template <int D> constexpr int BLOCK_N = D == 64 ? 64 : 32;
+constexpr int PAD = 8;                 // 16-bit elements appended to each shared row: conflict-free ldmatrix
 constexpr float LOG2E = 1.4426950408889634f;
 
 // ---------------------------------------------------------------- 16-bit packing and the tensor-core op
@@ -28,6 +32,15 @@ constexpr float LOG2E = 1.4426950408889634f;
 // Two values rounded to T and packed as one 32-bit register of an mma fragment (the first in the low half).
 template <typename T> __device__ __forceinline__ unsigned pack(float lo, float hi) {
     return (unsigned) from_float<T>(lo).bits | ((unsigned) from_float<T>(hi).bits << 16);
+}
+
+// 2^x in one instruction, results below 2^-126 flushed to zero: exp2f keeps those at the cost of three more
+// instructions per call (about a tenth of the key loop at head size 64), and a weight that small changes neither a
+// row's sum (at least 1: its top key weighs 1) nor, in f32, its output.
+__device__ __forceinline__ float exp2_ftz(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
 }
 
 // c += a.b for a 16x16 tile a (row-major fragment) and a 16x8 tile b (column-major fragment), f32 accumulation.
@@ -41,6 +54,35 @@ template <> __device__ __forceinline__ void mma<f16>(float c[4], const unsigned 
     asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
         : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// ---------------------------------------------------------------- shared memory: asynchronous copies, ldmatrix
+
+// The .shared address of p, a pointer into shared memory, as cp.async and ldmatrix take it.
+__device__ __forceinline__ unsigned shared_address(const void* p) {
+    unsigned a;
+    asm("{ .reg .u64 s; cvta.to.shared.u64 s, %1; cvt.u32.u64 %0, s; }" : "=r"(a) : "l"(p));
+    return a;
+}
+
+// Starts copying 16 bytes from global src to shared address dst without passing through registers (sm_80+); if
+// !valid, writes 16 zeros and reads nothing. Done for this thread after wait_copies.
+__device__ __forceinline__ void copy_async(unsigned dst, const void* src, bool valid) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dst), "l"(src), "r"(valid ? 16 : 0) : "memory");
+}
+// Waits for this thread's copies; those of the others are visible after a __syncthreads that follows.
+__device__ __forceinline__ void wait_copies() { asm volatile("cp.async.wait_all;" ::: "memory"); }
+
+// Four 8x8 matrices of 16-bit elements from shared memory: lane 8i + r gives the address of row r of matrix i (16
+// bytes), and r[i] receives matrix i as an mma fragment register: row lane / 4, columns 2 (lane % 4) and + 1. The
+// trans form delivers the transposed matrices: rows 2 (lane % 4) and + 1, column lane / 4.
+__device__ __forceinline__ void ldmatrix(unsigned r[4], unsigned address) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(address));
+}
+__device__ __forceinline__ void ldmatrix_trans(unsigned r[4], unsigned address) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(address));
 }
 
 
@@ -66,49 +108,41 @@ struct DenseRows {
 
 // ---------------------------------------------------------------- one tile of query rows
 
-// Elements d .. d + 7 of key (or value) row p (one 16-byte load), or zeros past the nKeys keys (whose rows may not exist).
-template <typename T, typename Rows>
-__device__ __forceinline__ uint4 load8(const T* __restrict__ base, Rows rows, int p, int d, int nKeys) {
-    return p < nKeys ? *(const uint4*) (base + rows.at(p) + d) : uint4{0u, 0u, 0u, 0u};
-}
-
-template <typename T, int D> struct Staged {
-    unsigned short k[BLOCK_N][D + PAD];   // K tile [key][dim], as T's bits
-    unsigned short vt[D][BLOCK_N + PAD];  // V tile transposed [dim][key]
+// One key tile in shared memory, as T's bits.
+template <int D> struct KeyTile {
+    unsigned short k[BLOCK_N<D>][D + PAD];  // [key][dim]
+    unsigned short v[BLOCK_N<D>][D + PAD];  // [key][dim]
 };
 
-// Stages keys kt .. kt + BLOCK_N - 1 of K and V (zeros past nKeys, so that garbage never meets a zero weight).
+// Starts copying keys kt .. kt + BLOCK_N - 1 of K and V into s (zeros past nKeys, whose rows may not exist, so that
+// garbage never meets a zero weight). Consecutive threads take consecutive 16-byte pieces of a key row (coalesced).
 template <typename T, int D, typename Rows>
-__device__ __forceinline__ void stage(Staged<T, D>& s, const T* __restrict__ k, const T* __restrict__ v, Rows rows, int kt,
+__device__ __forceinline__ void stage(KeyTile<D>& s, const T* __restrict__ k, const T* __restrict__ v, Rows rows, int kt,
                                       int nKeys) {
-    // K: consecutive threads take consecutive 8-element pieces of one key row (coalesced 16-byte reads and stores).
-    for (int c = threadIdx.x; c < BLOCK_N * D / 8; c += FLASH_THREADS) {
+    // Not unrolled: the key loop has no registers to spare for the addresses of every piece, which unrolled code
+    // keeps from one tile to the next.
+#pragma unroll 1
+    for (int c = threadIdx.x; c < BLOCK_N<D> * D / 8; c += FLASH_THREADS) {
         int n = c / (D / 8), d = c % (D / 8) * 8;
-        *(uint4*) &s.k[n][d] = load8(k, rows, kt + n, d, nKeys);
-    }
-    // V: lane j takes keys 2j and 2j + 1 of 8 dims and stores them as 8 key pairs, one per transposed row: the low
-    // halves of a word of each key (dims d + 2i), then the high halves (d + 2i + 1).
-    for (int c = threadIdx.x; c < BLOCK_N / 2 * D / 8; c += FLASH_THREADS) {
-        int pair = c % (BLOCK_N / 2), d = c / (BLOCK_N / 2) * 8, n = 2 * pair;
-        uint4 a = load8(v, rows, kt + n, d, nKeys), b = load8(v, rows, kt + n + 1, d, nKeys);
-        unsigned aw[4] = {a.x, a.y, a.z, a.w}, bw[4] = {b.x, b.y, b.z, b.w};
-#pragma unroll
-        for (int i = 0; i < 4; i++) {
-            *(unsigned*) &s.vt[d + 2 * i][n] = __byte_perm(aw[i], bw[i], 0x5410);
-            *(unsigned*) &s.vt[d + 2 * i + 1][n] = __byte_perm(aw[i], bw[i], 0x7632);
-        }
+        bool valid = kt + n < nKeys;
+        long long at = valid ? rows.at(kt + n) + d : 0;
+        unsigned dst = shared_address(&s) + (n * (D + PAD) + d) * 2;
+        copy_async(dst, k + at, valid);
+        copy_async(dst + sizeof(s.k), v + at, valid);  // the same piece of s.v
     }
 }
 
 // Attention for query rows first .. first + rows - 1 of one head; row i may see keys 0 .. last(i) (last(i) < nKeys).
 // q and out rows are [.., width], this head's columns starting at column. Each warp takes MB blocks of 16 rows
 // (rows <= BLOCK_ROWS<D>); thread (g, t) of a warp holds, of each, rows g and g + 8: its rows i = 0 .. 2MB - 1 are
-// 16 (MB warp + i / 2) + g + 8 (i % 2). Every thread of the block must call it.
+// 16 (MB warp + i / 2) + g + 8 (i % 2). Every thread of the block must call it, and pass a __syncthreads between two
+// calls (warps read s until they return).
 template <typename T, int D, typename Rows, typename Last>
 __device__ void flash_tile(const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v, Rows keys,
                            long long first, int rows, int width, int column, Last last, int nKeys, float scale,
-                           T* __restrict__ out, Staged<T, D>& s) {
-    constexpr int MB = M_BLOCKS<D>, R = 2 * MB;
+                           T* __restrict__ out, KeyTile<D> (&s)[2]) {
+    constexpr int MB = M_BLOCKS<D>, R = 2 * MB, N = BLOCK_N<D>;
+    stage(s[0], k, v, keys, 0, nKeys);  // the first key tile, while the rows and Q are read
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     int g = lane >> 2, t = lane & 3;  // the fragment's row group and column pair
     int row[R], lastKey[R];           // this thread's rows of the tile, and the last key each may see (-1: no row)
@@ -155,39 +189,51 @@ __device__ void flash_tile(const T* __restrict__ q, const T* __restrict__ k, con
     }
     float scaleLog2 = scale * LOG2E;
 
-    for (int kt = 0; kt < nKeys; kt += BLOCK_N) {
-        __syncthreads();  // the previous tile is no longer read
-        stage(s, k, v, keys, kt, nKeys);
-        __syncthreads();
+    // The rows this lane gives ldmatrix in stage 0 (stage 1: + sizeof(KeyTile<D>)); the matrices come out as mma B
+    // fragments. S: K rows 8j + lane % 8 from dim 32kk + 8 (lane / 8) give those of keys 8j .. 8j + 7 for dims
+    // 32kk .. + 15 (b[0], b[1]) and the next 16 (b[2], b[3]). O: V rows 16kk + lane % 16 from dim 16j + 8 (lane / 16),
+    // transposed, give those of keys 16kk .. + 15 for dims 16j .. + 7 (b[0], b[1]) and the next 8 (b[2], b[3]).
+    constexpr int ROW_BYTES = (D + PAD) * 2;
+    unsigned kRows = shared_address(&s[0].k[lane & 7][8 * (lane >> 3)]);
+    unsigned vRows = shared_address(&s[0].v[lane & 15][8 * (lane >> 4)]);
+
+    for (int kt = 0, current = 0; kt < nKeys; kt += N, current ^= 1) {
+        wait_copies();
+        __syncthreads();  // tile kt is in s[current] for all, and no warp still reads s[current ^ 1], the next one's
+        if (kt + N < nKeys) stage(s[current ^ 1], k, v, keys, kt + N, nKeys);  // copied while this one is computed
         if (kt > warpMax) continue;  // every row of this warp is done (causal): nothing to add
+        unsigned kTile = kRows + current * sizeof(KeyTile<D>), vTile = vRows + current * sizeof(KeyTile<D>);
 
         // S = Q.K^T; element e of p[mb][j] is row 2mb + e / 2, key kt + 8j + 2t + e % 2.
-        float p[MB][BLOCK_N / 8][4];
+        float p[MB][N / 8][4];
 #pragma unroll
         for (int mb = 0; mb < MB; mb++) {
 #pragma unroll
-            for (int j = 0; j < BLOCK_N / 8; j++) p[mb][j][0] = p[mb][j][1] = p[mb][j][2] = p[mb][j][3] = 0.f;
+            for (int j = 0; j < N / 8; j++) p[mb][j][0] = p[mb][j][1] = p[mb][j][2] = p[mb][j][3] = 0.f;
         }
 #pragma unroll
-        for (int kk = 0; kk < D / 16; kk++) {
+        for (int kk = 0; kk < D / 32; kk++) {
 #pragma unroll
-            for (int j = 0; j < BLOCK_N / 8; j++) {
-                const unsigned short* k2 = &s.k[8 * j + g][16 * kk + 2 * t];
-                unsigned b0 = *(const unsigned*) k2, b1 = *(const unsigned*) (k2 + 8);
+            for (int j = 0; j < N / 8; j++) {
+                unsigned b[4];
+                ldmatrix(b, kTile + 8 * j * ROW_BYTES + 64 * kk);
 #pragma unroll
-                for (int mb = 0; mb < MB; mb++) mma<T>(p[mb][j], qf[mb][kk], b0, b1);
+                for (int mb = 0; mb < MB; mb++) {
+                    mma<T>(p[mb][j], qf[mb][2 * kk], b[0], b[1]);
+                    mma<T>(p[mb][j], qf[mb][2 * kk + 1], b[2], b[3]);
+                }
             }
         }
 
         // Scale, mask, and the rows' new maxima (over the 4 threads that share a row).
-        bool masked = kt + BLOCK_N - 1 > warpMin;
+        bool masked = kt + N - 1 > warpMin;
         float top[R];
 #pragma unroll
         for (int i = 0; i < R; i++) top[i] = m[i];
 #pragma unroll
         for (int mb = 0; mb < MB; mb++) {
 #pragma unroll
-            for (int j = 0; j < BLOCK_N / 8; j++) {
+            for (int j = 0; j < N / 8; j++) {
 #pragma unroll
                 for (int e = 0; e < 4; e++) {
                     int i = 2 * mb + e / 2, key = kt + 8 * j + 2 * t + e % 2;
@@ -205,7 +251,7 @@ __device__ void flash_tile(const T* __restrict__ q, const T* __restrict__ k, con
             top[i] = fmaxf(top[i], __shfl_xor_sync(0xffffffffu, top[i], 2));
             // A row that has seen no key yet keeps m = -inf: shift by 0 there, so that exp2 gives 0 and never NaN.
             shift[i] = top[i] == NEG_INF ? 0.f : top[i];
-            correction[i] = exp2f(m[i] - shift[i]);
+            correction[i] = exp2_ftz(m[i] - shift[i]);
             m[i] = top[i];
             l[i] *= correction[i];
         }
@@ -217,10 +263,10 @@ __device__ void flash_tile(const T* __restrict__ q, const T* __restrict__ k, con
                 for (int e = 0; e < 4; e++) o[mb][j][e] *= correction[2 * mb + e / 2];
             }
 #pragma unroll
-            for (int j = 0; j < BLOCK_N / 8; j++) {
+            for (int j = 0; j < N / 8; j++) {
 #pragma unroll
                 for (int e = 0; e < 4; e++) {
-                    p[mb][j][e] = exp2f(p[mb][j][e] - shift[2 * mb + e / 2]);
+                    p[mb][j][e] = exp2_ftz(p[mb][j][e] - shift[2 * mb + e / 2]);
                     l[2 * mb + e / 2] += p[mb][j][e];
                 }
             }
@@ -228,7 +274,7 @@ __device__ void flash_tile(const T* __restrict__ q, const T* __restrict__ k, con
 
         // O += P.V: P's accumulator layout is the A fragment of keys 16kk .. 16kk + 15, rounded to T.
 #pragma unroll
-        for (int kk = 0; kk < BLOCK_N / 16; kk++) {
+        for (int kk = 0; kk < N / 16; kk++) {
             unsigned a[MB][4];
 #pragma unroll
             for (int mb = 0; mb < MB; mb++) {
@@ -238,11 +284,14 @@ __device__ void flash_tile(const T* __restrict__ q, const T* __restrict__ k, con
                 a[mb][3] = pack<T>(p[mb][2 * kk + 1][2], p[mb][2 * kk + 1][3]);
             }
 #pragma unroll
-            for (int j = 0; j < D / 8; j++) {
-                const unsigned short* v2 = &s.vt[8 * j + g][16 * kk + 2 * t];
-                unsigned b0 = *(const unsigned*) v2, b1 = *(const unsigned*) (v2 + 8);
+            for (int j = 0; j < D / 16; j++) {
+                unsigned b[4];
+                ldmatrix_trans(b, vTile + 16 * kk * ROW_BYTES + 32 * j);
 #pragma unroll
-                for (int mb = 0; mb < MB; mb++) mma<T>(o[mb][j], a[mb], b0, b1);
+                for (int mb = 0; mb < MB; mb++) {
+                    mma<T>(o[mb][2 * j], a[mb], b[0], b[1]);
+                    mma<T>(o[mb][2 * j + 1], a[mb], b[2], b[3]);
+                }
             }
         }
     }
@@ -273,7 +322,7 @@ struct SeesAll {
 // grid (B * ceil(seqLen / BLOCK_ROWS<D>), heads), FLASH_THREADS threads.
 template <typename T, int D>
 __device__ void dense(const T* q, const T* k, const T* v, T* out, int heads, int seqLen, float scale) {
-    __shared__ __align__(16) Staged<T, D> s;
+    __shared__ __align__(16) KeyTile<D> s[2];
     constexpr int BLOCK_M = BLOCK_ROWS<D>;
     int tiles = (seqLen + BLOCK_M - 1) / BLOCK_M;
     int group = blockIdx.x / tiles, tile = blockIdx.x % tiles, h = blockIdx.y, width = heads * D;
@@ -336,7 +385,7 @@ template <typename T, int D>
 __device__ void paged(const T* q, const T* kCache, const T* vCache, const int* positions, const int* tokenSeq,
                       const int* blockTables, const int* tiles, T* out, int heads, int kvHeads, int blockSize,
                       int numBlocks, int seqs, int maxBlocks, float scale, ErrorRecord* err) {
-    __shared__ __align__(16) Staged<T, D> s;
+    __shared__ __align__(16) KeyTile<D> s[2];
     __shared__ int warpMax[FLASH_THREADS / 32];
     static_assert(BLOCK_ROWS<D> <= FLASH_THREADS, "one thread checks each row of a tile");
     int h = blockIdx.x, width = heads * D, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
