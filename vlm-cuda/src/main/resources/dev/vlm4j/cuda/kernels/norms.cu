@@ -57,24 +57,30 @@ __device__ void rms_norm(const A* __restrict__ x, const float* __restrict__ weig
     rms_scale(row, block_sum(squares, scratch), weight, out, eps);
 }
 
-// x += delta (rounded to A as the add op rounds), then out = rms_norm(x): the residual add and the next norm of a
-// decoder layer in one pass. x, delta, out [n, d]; grid n.
+// The first pass of a residual add fused with the norm after it: x += delta, each sum rounded to A as the add op
+// rounds it, stored back to the row and handed to `accumulate` (the norm's statistic).
+template <typename A, int W, typename Accumulate>
+__device__ void add_residual(RowShare<A, W>& row, A* __restrict__ x, const A* __restrict__ delta, Accumulate accumulate) {
+    row.first_pass([&](int i, Floats<W>& v) {
+        Floats<W> a = load(delta + i, Width<W>());
+        for (int k = 0; k < W; k++) {
+            v[k] = rounded<A>(v[k] + a[k]);
+            accumulate(v[k]);
+        }
+        store(x + i, v);
+    });
+}
+
+// x += delta, then out = rms_norm(x): the residual add and the next norm of a decoder layer in one pass. x, delta,
+// out [n, d]; grid n.
 template <typename A, int W>
 __device__ void add_rms_norm(A* __restrict__ x, const A* __restrict__ delta, const float* __restrict__ weight, A* __restrict__ out,
                              int d, float eps) {
     __shared__ float scratch[32];
     A* sum = x + (long long) blockIdx.x * d;
-    const A* add = delta + (long long) blockIdx.x * d;
     RowShare<A, W> row{sum, d};
     float squares = 0.f;
-    row.first_pass([&](int i, Floats<W>& v) {
-        Floats<W> a = load(add + i, Width<W>());
-        for (int k = 0; k < W; k++) {
-            v[k] = rounded<A>(v[k] + a[k]);
-            squares += v[k] * v[k];
-        }
-        store(sum + i, v);
-    });
+    add_residual(row, sum, delta + (long long) blockIdx.x * d, [&](float v) { squares += v * v; });
     rms_scale(row, block_sum(squares, scratch), weight, out, eps);
 }
 
@@ -113,24 +119,16 @@ __device__ void layer_norm(const A* __restrict__ x, const float* __restrict__ we
     layer_scale(row, block_sum(sum, scratch), weight, bias, out, eps, scratch);
 }
 
-// x += delta (rounded to A as the add op rounds), then out = layer_norm(x): the residual add and the next norm of a
-// vision encoder layer in one pass. x, delta, out [n, d]; grid n.
+// x += delta, then out = layer_norm(x): the residual add and the next norm of a vision encoder layer in one pass.
+// x, delta, out [n, d]; grid n.
 template <typename A, int W>
 __device__ void add_layer_norm(A* __restrict__ x, const A* __restrict__ delta, const float* __restrict__ weight,
                                const float* __restrict__ bias, A* __restrict__ out, int d, float eps) {
     __shared__ float scratch[32];
     A* sum = x + (long long) blockIdx.x * d;
-    const A* add = delta + (long long) blockIdx.x * d;
     RowShare<A, W> row{sum, d};
     float total = 0.f;
-    row.first_pass([&](int i, Floats<W>& v) {
-        Floats<W> a = load(add + i, Width<W>());
-        for (int k = 0; k < W; k++) {
-            v[k] = rounded<A>(v[k] + a[k]);
-            total += v[k];
-        }
-        store(sum + i, v);
-    });
+    add_residual(row, sum, delta + (long long) blockIdx.x * d, [&](float v) { total += v; });
     layer_scale(row, block_sum(total, scratch), weight, bias, out, eps, scratch);
 }
 
