@@ -29,23 +29,6 @@ constexpr int GROUPS = 32 / GROUP;
 // and keeps q and its accumulator for them in registers, so the larger size takes twice the registers (and fits
 // fewer blocks on an SM).
 
-// Element offset of key (and value) position p of one sequence and kv head in a paged cache [blocks, blockSize, kvHeads, headDim].
-struct PagedKeys {
-    const int* table;  // the sequence's block ids
-    int blockSize, kvHeads, headDim, kvHead;
-    __device__ __forceinline__ long long row(int p) const {
-        long long slot = (long long) table[p / blockSize] * blockSize + p % blockSize;
-        return (slot * kvHeads + kvHead) * headDim;
-    }
-};
-
-// Element offset of key row p of a group of rows starting at `first`, head h, in [rows, heads * headDim].
-struct DenseKeys {
-    long long first;
-    int width, headOffset;
-    __device__ __forceinline__ long long row(int p) const { return (first + p) * width + headOffset; }
-};
-
 // Where attend's result goes. Without maxSum: the output row, normalised and rounded to A. With it: one partition's
 // state for merge_partitions, acc unnormalised (relative to the partition's max) in `acc`, and its max and sum in
 // maxSum. (One type for both, so attend has one instance and one set of shared arrays.)
@@ -93,7 +76,7 @@ __device__ void attend(const C* __restrict__ q, const C* __restrict__ k, const C
     for (int first = begin + warp * GROUPS; first < end; first += STATES) {
         int p = first + group;
         bool valid = p < end;
-        long long row = valid ? keys.row(p) : 0;
+        long long row = valid ? keys.at(p) : 0;
         const C* kr = k + row;
         const C* vr = v + row;
         float dot = 0.f;
@@ -243,7 +226,7 @@ __device__ void paged_attention(const C* q, const C* kCache, const C* vCache, co
     if (__syncthreads_or(bad)) {
         if (threadIdx.x == 0) partitionMaxSum[2 * state + 1] = -1.f;  // tells the merge to leave the row alone
     } else {
-        PagedKeys keys{table, blockSize, kvHeads, headDim, h / (heads / kvHeads)};
+        PagedRows keys{table, blockSize, kvHeads, headDim, h / (heads / kvHeads)};
         Result<C> result = partitions == 1 ? Result<C>{out + row, nullptr, nullptr}
                                            : Result<C>{nullptr, partitionAcc + state * headDim, partitionMaxSum + 2 * state};
         attend<D>(q + row, kCache, vCache, keys, begin, end, headDim, scale, result);
@@ -270,7 +253,7 @@ template <int D, typename A>
 __device__ void dense_attention(const A* q, const A* k, const A* v, A* out, int heads, int headDim, int seqLen, float scale) {
     int r = blockIdx.x, h = blockIdx.y, width = heads * headDim;
     long long row = (long long) r * width + h * headDim;
-    DenseKeys keys{(long long) (r / seqLen) * seqLen, width, h * headDim};
+    DenseRows keys{(long long) (r / seqLen) * seqLen, width, h * headDim};
     attend<D>(q + row, k, v, keys, 0, seqLen, headDim, scale, Result<A>{out + row, nullptr, nullptr});
 }
 

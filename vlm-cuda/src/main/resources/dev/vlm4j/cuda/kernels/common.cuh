@@ -74,6 +74,24 @@ template <typename... T> __device__ __forceinline__ bool aligned(const T*... p) 
     return ((reinterpret_cast<unsigned long long>(p) % 16 == 0) && ...);
 }
 
+// Where attention's key (and value) rows are, for attention.cu and flash_attention.cu. Element offset of position p
+// of one sequence and kv head in a paged cache [blocks, blockSize, kvHeads, headDim]:
+struct PagedRows {
+    const int* table;  // the sequence's block ids
+    int blockSize, kvHeads, headDim, kvHead;
+    __device__ __forceinline__ long long at(int p) const {
+        long long slot = (long long) table[p / blockSize] * blockSize + p % blockSize;
+        return (slot * kvHeads + kvHead) * headDim;
+    }
+};
+
+// and of row p of a group of rows starting at `first`, at column `column` (a head's first), in [rows, width].
+struct DenseRows {
+    long long first;
+    int width, column;
+    __device__ __forceinline__ long long at(int p) const { return (first + p) * width + column; }
+};
+
 #define NEG_INF __int_as_float(0xff800000)
 
 // A grid-stride loop over i in [0, n): any grid covers any length.

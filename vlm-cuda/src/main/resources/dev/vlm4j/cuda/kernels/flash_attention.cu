@@ -86,26 +86,6 @@ __device__ __forceinline__ void ldmatrix_trans(unsigned r[4], unsigned address) 
 }
 
 
-// ---------------------------------------------------------------- where the keys are
-
-// Element offset of key (and value) position p of one sequence and kv head in a paged cache
-// [blocks, blockSize, kvHeads, headDim].
-struct PagedRows {
-    const int* table;  // the sequence's block ids
-    int blockSize, kvHeads, headDim, kvHead;
-    __device__ __forceinline__ long long at(int p) const {
-        long long slot = (long long) table[p / blockSize] * blockSize + p % blockSize;
-        return (slot * kvHeads + kvHead) * headDim;
-    }
-};
-
-// Element offset of row p of a group of rows starting at `first`, at column `column`, in [rows, width].
-struct DenseRows {
-    long long first;
-    int width, column;
-    __device__ __forceinline__ long long at(int p) const { return (first + p) * width + column; }
-};
-
 // ---------------------------------------------------------------- one tile of query rows
 
 // One key tile in shared memory, as T's bits.
