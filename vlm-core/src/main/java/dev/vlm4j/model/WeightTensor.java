@@ -29,6 +29,24 @@ public record WeightTensor(String name, DType dtype, long[] shape, MemorySegment
      */
     public static WeightTensor stacked(String name, List<WeightTensor> parts) {
         WeightTensor first = parts.getFirst();
+        long[] shape = stackedShape(name, parts);
+        long bytes = 0;
+        for (WeightTensor part : parts) bytes += part.data.byteSize();
+        MemorySegment data = Arena.ofAuto().allocate(bytes, 64);
+        long at = 0;
+        for (WeightTensor part : parts) {
+            MemorySegment.copy(part.data, 0, data, at, part.data.byteSize());
+            at += part.data.byteSize();
+        }
+        return new WeightTensor(name, first.dtype, shape, data.asReadOnly());
+    }
+
+    /**
+     * The shape of {@code parts} stacked along their first dimension (as {@link #stacked} and a backend's own stacking
+     * upload make it); throws {@link IllegalArgumentException} unless they share their type and other dimensions.
+     */
+    public static long[] stackedShape(String name, List<WeightTensor> parts) {
+        WeightTensor first = parts.getFirst();
         long[] shape = first.shape.clone();
         long rows = 0;
         for (WeightTensor part : parts) {
@@ -40,15 +58,7 @@ public record WeightTensor(String name, DType dtype, long[] shape, MemorySegment
             rows += part.shape[0];
         }
         shape[0] = rows;
-        long bytes = 0;
-        for (WeightTensor part : parts) bytes += part.data.byteSize();
-        MemorySegment data = Arena.ofAuto().allocate(bytes, 64);
-        long at = 0;
-        for (WeightTensor part : parts) {
-            MemorySegment.copy(part.data, 0, data, at, part.data.byteSize());
-            at += part.data.byteSize();
-        }
-        return new WeightTensor(name, first.dtype, shape, data.asReadOnly());
+        return shape;
     }
 
     @Override

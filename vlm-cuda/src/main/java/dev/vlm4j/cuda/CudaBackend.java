@@ -166,12 +166,10 @@ public final class CudaBackend implements Backend {
         WeightKey key = new WeightKey(name, first.data().address(), parts.stream().mapToLong(p -> p.data().byteSize()).sum());
         CudaTensor uploaded = uploads.get(key);
         if (uploaded != null) return uploaded;
-        int[] shape = Arrays.stream(first.shape()).mapToInt(Math::toIntExact).toArray();
-        shape[0] = Math.toIntExact(parts.stream().mapToLong(p -> p.shape()[0]).sum());
+        int[] shape = Arrays.stream(WeightTensor.stackedShape(name, parts)).mapToInt(Math::toIntExact).toArray();
         for (WeightTensor part : parts) {
-            Checks.require(part.dtype() == first.dtype() && Arrays.equals(part.shape(), 1, part.shape().length, first.shape(), 1,
-                    first.shape().length) && part.data().byteSize() == part.numel() * part.dtype().byteSize(), "upload " + name,
-                    "parts of one type and row shape, each as many bytes as its shape takes", part, first);
+            Checks.require(part.data().byteSize() == part.numel() * part.dtype().byteSize(), "upload " + name,
+                    "each part as many bytes as its shape takes", part);
         }
         DType modelType = weightType == null ? first.dtype() : weightType;
         DType deviceType = shape.length == 1 ? DType.F32 : modelType;
