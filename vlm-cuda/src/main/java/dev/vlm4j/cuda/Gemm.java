@@ -23,11 +23,10 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * algorithm, cached. Where the heuristic offers nothing with the bias epilogue, the plan runs without it and the caller
  * adds the bias. The heuristic's first choice is poor on some shapes (on an H100: the vision tower's patch embedding,
  * 36,928×588→1,024, at ~2 TFLOP/s; 577-row products at 30–46 TFLOP/s), so for problems of more than
- * {@link #TUNED_ROWS} rows its first {@link #CANDIDATES} algorithms are timed on the problem's own operands and the
- * fastest kept (timed into a scratch output, which the caller may not expect written yet). Row counts within one
- * power-of-two bucket reuse the winner (a throughput run brings a new row count
- * almost every step). Not while a graph is being recorded (timing waits for the GPU), and not with
- * {@code VLM4J_CUDA_GEMM_TUNING=0}.
+ * {@link #TUNED_ROWS} rows its first {@link #CANDIDATES} algorithms are timed on the problem's own inputs, into a
+ * scratch output (the caller may not expect out written yet), and the fastest kept. Row counts within one
+ * power-of-two bucket reuse the winner (a throughput run brings a new row count almost every step). Not while a graph
+ * is being recorded (timing waits for the GPU), and not with {@code VLM4J_CUDA_GEMM_TUNING=0}.
  */
 final class Gemm implements AutoCloseable {
 
