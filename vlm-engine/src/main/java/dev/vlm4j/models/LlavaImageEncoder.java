@@ -10,8 +10,8 @@ import java.util.List;
 
 /**
  * The image path of LLaVA alone — the CLIP vision tower, then the projector — on a {@link Backend}, without the
- * language model or a KV cache: what {@code vlm bench vision} times. {@link LlavaModelRunner} runs the same two
- * pieces inside its prefill, on the same batches.
+ * language model or a KV cache: what {@code vlm bench vision} times, and what {@link LlavaModelRunner}'s prefill runs
+ * its images through.
  */
 public final class LlavaImageEncoder implements AutoCloseable {
 
@@ -33,7 +33,12 @@ public final class LlavaImageEncoder implements AutoCloseable {
      * until the next call.
      */
     public Tensor encode(List<ProcessedImage> pixelValues) {
-        return projector.forward(visionTower.forward(pixelValues));
+        return project(visionTower.forward(pixelValues));
+    }
+
+    /** Image embeddings {@code [B * image_feature_size, D]} of vision features {@code [B * image_feature_size, Dv]}. */
+    Tensor project(Tensor features) {
+        return projector.forward(features);
     }
 
     @Override

@@ -25,8 +25,7 @@ public final class LlavaModelRunner implements ModelRunner {
     private final int numBlocks, blockSize;
     private final StepPlan.Limits limits;
 
-    private final ClipVisionTower visionTower;
-    private final LlavaProjector projector;
+    private final LlavaImageEncoder imageEncoder;
     private final LlamaDecoder languageModel;
     private final StepInputs inputs;
     private final Tensor imageFeatures; // [F, Dv] features given as input (image_input_type image_features)
@@ -39,8 +38,7 @@ public final class LlavaModelRunner implements ModelRunner {
         this.blockSize = blockSize;
         this.limits = new StepPlan.Limits(config.text().vocabSize(), config.imageTokenIndex(), config.imageFeatureSize(),
                 config.text().maxPositionEmbeddings(), numBlocks, blockSize);
-        this.visionTower = new ClipVisionTower(backend, weights, config);
-        this.projector = new LlavaProjector(backend, weights, config);
+        this.imageEncoder = new LlavaImageEncoder(backend, weights, config);
         this.languageModel = new LlamaDecoder(backend, weights, config.text(), numBlocks, blockSize);
         this.inputs = new StepInputs(backend);
         this.imageFeatures = backend.allocate(config.imageFeatureSize(), config.vision().hiddenSize());
@@ -93,20 +91,19 @@ public final class LlavaModelRunner implements ModelRunner {
         inputs.upload(plan);
 
         // Text embeddings, with each image's embeddings written over its <image> tokens: the step's pixel values go
-        // through the vision tower and the projector together (in batches of up to ClipVisionTower.MAX_IMAGES), features
+        // through the vision tower and the projector together (in batches of up to LlavaImageEncoder.MAX_IMAGES), features
         // given as input through the projector one image at a time.
         Tensor x = languageModel.embed(inputs, plan.numTokens()); // [T, D]
         List<StepPlan.ImageRows> pixelValues = plan.images().stream()
                 .filter(image -> image.image().kind() == ProcessedImage.Kind.PIXEL_VALUES).toList();
-        for (int from = 0; from < pixelValues.size(); from += ClipVisionTower.MAX_IMAGES) {
-            int to = Math.min(from + ClipVisionTower.MAX_IMAGES, pixelValues.size());
+        for (int from = 0; from < pixelValues.size(); from += LlavaImageEncoder.MAX_IMAGES) {
+            int to = Math.min(from + LlavaImageEncoder.MAX_IMAGES, pixelValues.size());
             List<StepPlan.ImageRows> batch = pixelValues.subList(from, to);
-            Tensor features = visionTower.forward(batch.stream().map(StepPlan.ImageRows::image).toList()); // [B*F, Dv]
-            mergeImageEmbeddings(projector.forward(features), batch, x); // [B*F, D]
+            mergeImageEmbeddings(imageEncoder.encode(batch.stream().map(StepPlan.ImageRows::image).toList()), batch, x); // [B*F, D]
         }
         for (StepPlan.ImageRows image : plan.images()) {
             if (image.image().kind() == ProcessedImage.Kind.IMAGE_FEATURES) {
-                mergeImageEmbeddings(projector.forward(inputFeatures(image.image())), List.of(image), x); // [F, D]
+                mergeImageEmbeddings(imageEncoder.project(inputFeatures(image.image())), List.of(image), x); // [F, D]
             }
         }
 
@@ -180,8 +177,7 @@ public final class LlavaModelRunner implements ModelRunner {
     @Override
     public void close() {
         if (decodeGraphs != null) decodeGraphs.close();
-        visionTower.close();
-        projector.close();
+        imageEncoder.close();
         languageModel.close();
         inputs.close();
         imageFeatures.close();
