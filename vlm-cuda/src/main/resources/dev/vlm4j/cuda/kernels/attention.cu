@@ -60,6 +60,11 @@ template <int D, typename C, typename Keys>
 __device__ void attend(const C* __restrict__ q, const C* __restrict__ k, const C* __restrict__ v, Keys keys,
                        int begin, int end, int headDim, float scale, Result<C> result) {
     constexpr int STATES = WARPS * GROUPS, PIECES = D / GROUP / 8;  // a lane's 8-dimension pieces
+    // Keys a group reads before it computes: their key and value pieces are all in flight at once, so that a pass
+    // costs one memory round trip (a decode block's partition is one pass) where one key at a time cost two per key.
+    // Held as stored, 64 registers of them at head size 128 in a 16-bit type (4 keys); f32, a correctness mode, reads
+    // one key at a time (two kept ptxas spilling).
+    constexpr int KEYS = sizeof(C) == 2 ? 8 / PIECES : 1;
     __shared__ float partMax[STATES], partSum[STATES];
     __shared__ float partAcc[STATES][D];
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, group = lane / GROUP, sub = lane % GROUP;
@@ -72,36 +77,60 @@ __device__ void attend(const C* __restrict__ q, const C* __restrict__ k, const C
         acc[j] = Floats<8>{};
     }
     float m = NEG_INF, l = 0.f;
-    // The warp's groups take GROUPS consecutive keys per pass; a group past `end` computes nothing but still shuffles.
-    for (int first = begin + warp * GROUPS; first < end; first += STATES) {
-        int p = first + group;
-        bool valid = p < end;
-        long long row = valid ? keys.at(p) : 0;
-        const C* kr = k + row;
-        const C* vr = v + row;
-        float dot = 0.f;
+    // A warp's groups take GROUPS consecutive keys, KEYS times over, per pass; a group past `end` computes nothing but
+    // still shuffles.
+    for (int first = begin + warp * GROUPS * KEYS; first < end; first += STATES * KEYS) {
+        Elements<C, 8> kp[KEYS][PIECES], vp[KEYS][PIECES];
+        bool valid[KEYS];
 #pragma unroll
-        for (int j = 0; j < PIECES; j++) {
-            int d = 8 * (sub + GROUP * j);
-            if (valid && d < headDim) {
-                Floats<8> kv = load(kr + d, Width<8>());
-                #pragma unroll
-                for (int i = 0; i < 8; i++) dot += qr[j][i] * kv[i];
+        for (int u = 0; u < KEYS; u++) {
+            int p = first + u * GROUPS + group;
+            valid[u] = p < end;
+            long long row = valid[u] ? keys.at(p) : 0;
+#pragma unroll
+            for (int j = 0; j < PIECES; j++) {
+                int d = 8 * (sub + GROUP * j);
+                if (valid[u] && d < headDim) {
+                    kp[u][j] = *reinterpret_cast<const Elements<C, 8>*>(k + row + d);
+                    vp[u][j] = *reinterpret_cast<const Elements<C, 8>*>(v + row + d);
+                }
             }
         }
-        float s = group_sum(dot) * scale;
-        if (!valid) continue;
-        float mNew = fmaxf(m, s);
-        float correction = expf(m - mNew);  // 0 for the first key, where m is -inf
-        float e = expf(s - mNew);
-        l = l * correction + e;
+        float s[KEYS], mNew = m;
+#pragma unroll
+        for (int u = 0; u < KEYS; u++) {
+            float dot = 0.f;
+#pragma unroll
+            for (int j = 0; j < PIECES; j++) {
+                int d = 8 * (sub + GROUP * j);
+                if (valid[u] && d < headDim) {
+                    #pragma unroll
+                    for (int i = 0; i < 8; i++) dot += qr[j][i] * to_float(kp[u][j].e[i]);
+                }
+            }
+            s[u] = group_sum(dot) * scale;
+            if (valid[u]) mNew = fmaxf(mNew, s[u]);
+        }
+        if (!valid[0]) continue;  // keys are valid up to a point: none is
+        float correction = expf(m - mNew);  // 0 for the first keys, where m is -inf
+        l *= correction;
 #pragma unroll
         for (int j = 0; j < PIECES; j++) {
-            int d = 8 * (sub + GROUP * j);
-            if (d < headDim) {
-                Floats<8> vv = load(vr + d, Width<8>());
-                #pragma unroll
-                for (int i = 0; i < 8; i++) acc[j][i] = acc[j][i] * correction + e * vv[i];
+            #pragma unroll
+            for (int i = 0; i < 8; i++) acc[j][i] *= correction;
+        }
+#pragma unroll
+        for (int u = 0; u < KEYS; u++) {
+            if (!valid[u]) continue;
+            float e = expf(s[u] - mNew);
+            l += e;
+#pragma unroll
+            for (int j = 0; j < PIECES; j++) {
+                int d = 8 * (sub + GROUP * j);
+                if (d < headDim) {
+                    #pragma unroll
+                    for (int i = 0; i < 8; i++) acc[j][i] += e * to_float(vp[u][j].e[i]);
+                }
             }
         }
         m = mNew;
@@ -152,22 +181,46 @@ __device__ __forceinline__ int checked_position(const int* positions, const int*
 
 // The output row of one (token, head) from the states of its `used` partitions (acc [used, headDim], maxSum [used, 2]):
 // each rescaled from its own max to the largest, then the sums and accumulators add up. Other blocks wrote them: they
-// are read from L2 (__ldcg), past this SM's L1. A state marked bad (sum -1: a bad block id, reported) leaves the row
-// alone.
+// are read from L2 (__ldcg), past this SM's L1, a partition per thread, so that the reads are in flight together (one
+// thread reading them in turn waited a round trip per partition). A state marked bad (sum -1: a bad block id,
+// reported) leaves the row alone.
 template <typename A>
 __device__ void merge_states(const float* acc, const float* maxSum, int used, int headDim, A* out) {
+    constexpr int THREADS = 32 * WARPS, DIMS = 256 / THREADS;  // a thread's dimensions d, d + THREADS (head sizes <= 256)
+    __shared__ float scratch[32], weights[THREADS];
     float max = NEG_INF;
-    for (int i = 0; i < used; i++) {
-        if (__ldcg(maxSum + 2 * i + 1) < 0.f) return;
+    int bad = 0;
+    for (int i = threadIdx.x; i < used; i += THREADS) {
+        bad |= __ldcg(maxSum + 2 * i + 1) < 0.f;
         max = fmaxf(max, __ldcg(maxSum + 2 * i));
     }
-    float sum = 0.f;
-    for (int i = 0; i < used; i++) sum += __ldcg(maxSum + 2 * i + 1) * expf(__ldcg(maxSum + 2 * i) - max);
+    if (__syncthreads_or(bad)) return;
+    max = block_reduce(max, scratch, [](float x, float y) { return fmaxf(x, y); });
+    float sum = 0.f, o[DIMS] = {};
+    // THREADS partitions at a time: their weights exp(max_i - max) in shared memory, then each thread's dimensions.
+    for (int first = 0; first < used; first += THREADS) {
+        int count = min(THREADS, used - first), i = first + threadIdx.x;
+        __syncthreads();  // the previous weights are read
+        if (threadIdx.x < count) {
+            weights[threadIdx.x] = expf(__ldcg(maxSum + 2 * i) - max);
+            sum += __ldcg(maxSum + 2 * i + 1) * weights[threadIdx.x];
+        }
+        __syncthreads();
+#pragma unroll
+        for (int c = 0; c < DIMS; c++) {
+            int d = threadIdx.x + c * THREADS;
+            if (d >= headDim) continue;
+            const float* column = acc + (long long) first * headDim + d;
+#pragma unroll 8
+            for (int j = 0; j < count; j++) o[c] += __ldcg(column + (long long) j * headDim) * weights[j];
+        }
+    }
+    sum = block_sum(sum, scratch);
     Result<A> result{out, nullptr, nullptr};
-    for (int d = threadIdx.x; d < headDim; d += blockDim.x) {
-        float o = 0.f;
-        for (int i = 0; i < used; i++) o += __ldcg(acc + (long long) i * headDim + d) * expf(__ldcg(maxSum + 2 * i) - max);
-        result.write(d, o, sum);
+#pragma unroll
+    for (int c = 0; c < DIMS; c++) {
+        int d = threadIdx.x + c * THREADS;
+        if (d < headDim) result.write(d, o[c], sum);
     }
 }
 

@@ -133,15 +133,21 @@ __device__ __forceinline__ float warp_sum(float v) {
     return v;
 }
 
-// Sum over the block (blockDim.x a multiple of 32, at most 1024); every thread gets the total.
-// `scratch` holds 32 floats of shared memory; the call ends with the block synchronised.
-__device__ __forceinline__ float block_sum(float v, float* scratch) {
+// `combine` (associative and commutative) over the block (blockDim.x a multiple of 32, at most 1024); every thread
+// gets the result, which combines the warps' partials in one fixed order. `scratch` holds 32 floats of shared memory;
+// the call ends with the block synchronised.
+template <typename Combine>
+__device__ __forceinline__ float block_reduce(float v, float* scratch, Combine combine) {
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-    v = warp_sum(v);
+    for (int offset = 16; offset > 0; offset >>= 1) v = combine(v, __shfl_xor_sync(0xffffffffu, v, offset));
     __syncthreads();  // scratch may still be read by a previous call
     if (lane == 0) scratch[warp] = v;
     __syncthreads();
-    float total = 0.f;
-    for (int w = 0; w < warps; w++) total += scratch[w];
+    float total = scratch[0];
+    for (int w = 1; w < warps; w++) total = combine(total, scratch[w]);
     return total;
+}
+
+__device__ __forceinline__ float block_sum(float v, float* scratch) {
+    return block_reduce(v, scratch, [](float a, float b) { return a + b; });
 }
