@@ -53,6 +53,7 @@ public final class CudaBackend implements Backend {
 
     private static final System.Logger LOG = System.getLogger(CudaBackend.class.getName());
     private static final int THREADS = 256;
+    private static final int VECTOR = 8;              // common.cuh VECTOR: elements per 16-byte access of a 16-bit type
     private static final int ATTENTION_THREADS = 128; // attention.cu WARPS * 32
     private static final int MAX_HEAD_DIM = 256;      // attention.cu: the larger kernel size
     private static final int FLASH_THREADS = 128;     // flash_attention.cu FLASH_THREADS
@@ -507,7 +508,7 @@ public final class CudaBackend implements Backend {
      */
     private void launchNorm(String kernel, int rows, int width, Object... args) {
         if (rows == 0) return;
-        int vectors = (width + 7) / 8;
+        int vectors = Math.ceilDiv(width, VECTOR);
         launch("norms", kernel, rows, 1, Math.clamp((vectors + 31) / 32 * 32, 32, 1024), args);
     }
 
@@ -557,9 +558,10 @@ public final class CudaBackend implements Backend {
                 && s.numel() == x.rows(), "rotaryWriteKvCache", "qkv [T, (heads + 2 kvHeads) * headDim], q [T, heads * headDim], "
                 + "positions and slots [T], cosSin [maxPositions, headDim]", x, queries, p, s, table, kc);
         if (x.rows() == 0) return;
-        launch("rows", "rotary_write_kv_cache_" + suffix(x.dtype), x.rows(), heads + kvHeads,
-                Math.clamp((headDim / 2 + 31) / 32 * 32, 32, THREADS), x, p, table, s, queries, kc, vc, heads, kvHeads, headDim,
-                table.rows(), (long) kc.dim(0) * kc.dim(1), errors.record);
+        // A row's units of work (rows.cu) as vectors: half a head's pairs, or a value head's elements, each VECTOR wide.
+        int units = ((heads + kvHeads) * headDim / 2 + kvHeads * headDim) / VECTOR, threads = Math.clamp((units + 31) / 32 * 32, 32, THREADS);
+        launch("rows", "rotary_write_kv_cache_" + suffix(x.dtype), x.rows(), Math.ceilDiv(units, threads), threads, x, p, table, s,
+                queries, kc, vc, heads, kvHeads, headDim, table.rows(), (long) kc.dim(0) * kc.dim(1), errors.record);
     }
 
     @Override

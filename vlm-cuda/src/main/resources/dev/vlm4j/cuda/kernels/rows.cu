@@ -1,12 +1,17 @@
 // Kernels that move whole rows by index: embedding gather, row gather/scatter, and rotary embedding with the KV-cache
-// write. One block per output row (gather: a grid-stride loop); an index out of range is reported (see common.cuh) and
-// its row left alone.
+// write. One block per output row (gather: a grid-stride loop; rotary: several); an index out of range is reported (see
+// common.cuh) and its row left alone.
 // Rows are read from any type S and written as activations of type A.
 #include "common.cuh"
 
+// A row of d elements, VECTOR at a time where both rows are 16-byte aligned and d a multiple of VECTOR.
 template <typename S, typename A>
 __device__ __forceinline__ void copy_row(const S* __restrict__ src, A* __restrict__ dst, int d) {
-    for (int i = threadIdx.x; i < d; i += blockDim.x) dst[i] = from_float<A>(to_float(src[i]));
+    if (d % VECTOR == 0 && aligned(src, dst)) {
+        for (int i = threadIdx.x * VECTOR; i < d; i += blockDim.x * VECTOR) store(dst + i, load(src + i, Width<VECTOR>()));
+    } else {
+        for (int i = threadIdx.x; i < d; i += blockDim.x) dst[i] = from_float<A>(to_float(src[i]));
+    }
 }
 
 // out[t] = table[ids[t]]. table [V, D], ids [T], out [T, D]; grid T.
@@ -53,19 +58,46 @@ FOR_EACH_TYPE_PAIR(GATHER)
     }
 FOR_EACH_TYPE_PAIR(SCATTER)
 
-// Rotary embedding of token t's queries and keys and the KV-cache write, one block per (token t, head): qkv
-// [T, (heads + 2 kvHeads) headDim] holds queries, keys and values side by side, as one matmul writes them. Query head
-// h < heads goes rotated to row t of q [T, heads headDim]; key head h - heads goes rotated, with its value head, to
-// slot slots[t] of the caches [numSlots, kvHeads headDim], which hold A (a 16-bit cache stores the 16-bit activations
-// exactly). HF's rotate_half convention; cosSin [maxPositions, headDim] holds cos in the first half of a row and sin
-// in the second, already of type A as HF rounds them; each product and the sum are rounded to A, as in HF.
-// Grid (T, heads + kvHeads); threads over i < headDim / 2.
+// Rotary embedding of token t's queries and keys and the KV-cache write: qkv [T, (heads + 2 kvHeads) headDim] holds
+// queries, keys and values side by side, as one matmul writes them. Query head h < heads goes rotated to row t of
+// q [T, heads headDim]; key head h - heads goes rotated, with its value head, to slot slots[t] of the caches
+// [numSlots, kvHeads headDim], which hold A (a 16-bit cache stores the 16-bit activations exactly). HF's rotate_half
+// convention; cosSin [maxPositions, headDim] holds cos in the first half of a row and sin in the second, already of
+// type A as HF rounds them; each product and the sum are rounded to A, as in HF.
+// A unit of work is W pairs (i, half + i) of one head, or W elements of a value row: W = VECTOR where the tensors are
+// 16-byte aligned and half a multiple of VECTOR, else 1. Grid (T, any): the blocks of row t share its units.
+template <typename A, int W>
+__device__ void rotary_units(const A* __restrict__ row, const A* __restrict__ table, A* __restrict__ qRow, A* __restrict__ kSlot,
+                             A* __restrict__ vSlot, int heads, int kvHeads, int headDim) {
+    int half = headDim / 2, perHead = half / W, rotations = (heads + kvHeads) * perHead, copies = kvHeads * headDim / W;
+    const A* value = row + (heads + kvHeads) * headDim;
+    for (int u = blockIdx.y * blockDim.x + threadIdx.x; u < rotations + copies; u += gridDim.y * blockDim.x) {
+        if (u >= rotations) {
+            int i = (u - rotations) * W;
+            store(vSlot + i, load(value + i, Width<W>()));
+            continue;
+        }
+        int head = u / perHead, i = (u % perHead) * W;
+        const A* x = row + head * headDim;
+        A* o = head < heads ? qRow + head * headDim : kSlot + (head - heads) * headDim;
+        Floats<W> cos = load(table + i, Width<W>()), sin = load(table + half + i, Width<W>());
+        Floats<W> x1 = load(x + i, Width<W>()), x2 = load(x + half + i, Width<W>()), o1, o2;
+#pragma unroll
+        for (int k = 0; k < W; k++) {
+            o1[k] = rounded<A>(x1[k] * cos[k]) - rounded<A>(x2[k] * sin[k]);
+            o2[k] = rounded<A>(x2[k] * cos[k]) + rounded<A>(x1[k] * sin[k]);
+        }
+        store(o + i, o1);
+        store(o + half + i, o2);
+    }
+}
+
 template <typename A>
 __device__ void rotary_write_kv_cache(const A* __restrict__ qkv, const int* positions, const A* __restrict__ cosSin, const int* slots,
                                       A* __restrict__ q, A* __restrict__ kCache, A* __restrict__ vCache, int heads, int kvHeads,
                                       int headDim, int maxPositions, long long numSlots, ErrorRecord* err) {
-    int t = blockIdx.x, head = blockIdx.y, position = positions[t], slot = slots[t], half = headDim / 2;
-    bool reporter = head == 0 && threadIdx.x == 0;
+    int t = blockIdx.x, position = positions[t], slot = slots[t];
+    bool reporter = blockIdx.y == 0 && threadIdx.x == 0;
     if (position < 0 || position >= maxPositions) {
         if (reporter) report(err, ERR_POSITION, position, maxPositions, t);
         return;
@@ -74,20 +106,17 @@ __device__ void rotary_write_kv_cache(const A* __restrict__ qkv, const int* posi
         if (reporter) report(err, ERR_KV_SLOT, slot, (int) min(numSlots, (long long) 0x7fffffff), t);
         return;
     }
-    int qWidth = heads * headDim, kvWidth = kvHeads * headDim, kvHead = head - heads;
+    int qWidth = heads * headDim, kvWidth = kvHeads * headDim;
     const A* row = qkv + (long long) t * (qWidth + 2 * kvWidth);
-    const A* x = row + head * headDim;
     const A* table = cosSin + (long long) position * headDim;
-    A* o = kvHead < 0 ? q + (long long) t * qWidth + head * headDim : kCache + slot * (long long) kvWidth + kvHead * headDim;
-    for (int i = threadIdx.x; i < half; i += blockDim.x) {
-        float cos = to_float(table[i]), sin = to_float(table[half + i]), x1 = to_float(x[i]), x2 = to_float(x[half + i]);
-        o[i] = from_float<A>(rounded<A>(x1 * cos) - rounded<A>(x2 * sin));
-        o[half + i] = from_float<A>(rounded<A>(x2 * cos) + rounded<A>(x1 * sin));
+    A* qRow = q + (long long) t * qWidth;
+    A* kSlot = kCache + slot * (long long) kvWidth;
+    A* vSlot = vCache + slot * (long long) kvWidth;
+    if (headDim % (2 * VECTOR) == 0 && aligned(qkv, cosSin, q, kCache, vCache)) {
+        rotary_units<A, VECTOR>(row, table, qRow, kSlot, vSlot, heads, kvHeads, headDim);
+    } else {
+        rotary_units<A, 1>(row, table, qRow, kSlot, vSlot, heads, kvHeads, headDim);
     }
-    if (kvHead < 0) return;
-    const A* value = row + qWidth + kvWidth + kvHead * headDim;
-    A* cached = vCache + slot * (long long) kvWidth + kvHead * headDim;
-    for (int i = threadIdx.x; i < headDim; i += blockDim.x) cached[i] = value[i];
 }
 
 #define ROTARY_WRITE_KV_CACHE(A, N)                                                                                 \
