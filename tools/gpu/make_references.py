@@ -163,6 +163,16 @@ def dense_cases(c):
         gate_up = f32(rnd(n, 2 * i, scale=4.0))
         g, u = gate_up[:, :i], gate_up[:, i:]
         c.add("silu_mul", f"n{n} i{i}", {}, {"gate_up": gate_up, "out": torch.nn.functional.silu(g) * u})
+    # The MLP's gate/up matmul and SiLU-and-mul (one kernel for gemv.cu's rows: vectorized and unaligned k; more rows and
+    # f32 weights take the two ops): x rounded to the weights' type, as in matmul.
+    for n, k, i, dt in [(1, 512, 1000, "bf16"), (2, 333, 1000, "f16"), (4, 512, 1000, "f16"), (3, 333, 1000, "bf16"),
+                        (7, 512, 1000, "bf16"), (2, 512, 1000, "f32")]:
+        x = f32(rnd(n, k, scale=2.0))
+        w = rnd(2 * i, k, scale=k ** -0.5, dtype=dt)
+        xr = x if dt == "f32" else x.to(DTYPES[dt]).to(torch.float64)
+        gate_up = xr @ w.T
+        out = torch.nn.functional.silu(gate_up[:, :i]) * gate_up[:, i:]
+        c.add("matmul_silu_mul", f"n{n} k{k} i{i} {dt}", {}, {"x": x, "w": w, "out": out}, {"w": dt})
 
 
 def sixteen_bit_cases(c):
@@ -193,6 +203,15 @@ def sixteen_bit_cases(c):
         gate_up = rnd(300, 2 * 1000, scale=4.0, dtype=mode)
         c.add("silu_mul", f"n300 i1000 {mode} mode", {"mode": mode},
               {"gate_up": gate_up, "out": run(lambda g, u: torch.nn.functional.silu(g) * u, gate_up[:, :1000], gate_up[:, 1000:])})
+        for n, k in [(1, 512), (2, 333), (4, 512), (4, 333), (7, 512)]:
+            x, w = rnd(n, k, scale=2.0, dtype=mode), rnd(2 * 1000, k, scale=k ** -0.5, dtype=mode)
+
+            def matmul_silu_mul(v, weight):  # the matmul and silu_mul above, each rounding to the dtype
+                gate_up = torch.nn.functional.linear(v, weight)
+                return torch.nn.functional.silu(gate_up[:, :1000]) * gate_up[:, 1000:]
+
+            c.add("matmul_silu_mul", f"n{n} k{k} i1000 {mode} mode", {"mode": mode},
+                  {"x": x, "w": w, "out": run(matmul_silu_mul, x, w)}, {"w": mode})
         for rows, d, eps in [(1, 4096, 1e-5), (600, 5120, 1e-6)]:
             x, delta, w, b = rnd(rows, d, scale=2.0, dtype=mode), rnd(rows, d, dtype=mode), rnd(d, dtype=mode), rnd(d, dtype=mode)
 

@@ -44,7 +44,8 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
  * {@code VLM4J_CUDA_SYNC=1} every op waits for the GPU and throws its own errors, for debugging.
  *
  * <p>Matmuls with 16-bit weights and at most four rows of x (decode steps) run on gemv.cu's kernels, which stream
- * the weights near memory bandwidth; larger ones on cuBLASLt. {@code VLM4J_CUDA_GEMV=0} sends all to cuBLASLt.
+ * the weights near memory bandwidth, and there {@link #matmulSiluMul} is one kernel; larger ones on cuBLASLt.
+ * {@code VLM4J_CUDA_GEMV=0} sends all to cuBLASLt.
  * {@code VLM4J_CUDA_PROFILE=1} times every op with CUDA events and logs the GPU time per op when the backend closes.
  *
  * <p>Not thread-safe: use a backend from one thread at a time.
@@ -415,11 +416,15 @@ public final class CudaBackend implements Backend {
     /** A decode-shaped matmul (gemv.cu): f32 x rounded to w's type as it is read, a few warps per output column. */
     private void gemv(CudaTensor x, CudaTensor w, CudaTensor bias, CudaTensor out) {
         int k = x.cols(), m = w.dim(0);
-        boolean vectorized = k % 8 == 0 && x.address % 16 == 0 && w.address % 16 == 0;
         try (CudaTensor bias32 = bias == null ? null : widened(bias)) {
             launch("gemv", "gemv_" + suffix(w.dtype) + "_" + suffix(x.dtype) + "_" + x.rows(), (m + GEMV_COLUMNS - 1) / GEMV_COLUMNS, 1,
-                    32 * GEMV_WARPS, x, w, bias32 == null ? new DevicePointer(0) : bias32, out, k, m, vectorized ? 1 : 0);
+                    32 * GEMV_WARPS, x, w, bias32 == null ? new DevicePointer(0) : bias32, out, k, m, gemvVectorized(x, w) ? 1 : 0);
         }
+    }
+
+    /** Whether gemv.cu may read x [n, k] and w [m, k] in 16-byte pieces: k % 8 == 0 and both 16-byte aligned. */
+    private static boolean gemvVectorized(CudaTensor x, CudaTensor w) {
+        return x.cols() % 8 == 0 && x.address % 16 == 0 && w.address % 16 == 0;
     }
 
     /** {@code out = product + bias}, rounded once to out's type; product [n, m] f32 (may be out itself when f32). */
@@ -535,6 +540,25 @@ public final class CudaBackend implements Backend {
         CudaTensor g = activation("siluMul", gateUp), o = activation("siluMul", out);
         Checks.require(g.rows() == o.rows() && g.cols() == 2 * o.cols(), "siluMul", "gateUp [n, 2i], out [n, i]", g, o);
         launchElementwise("silu_mul_" + suffix(o.dtype), o.numel(), g, o, o.numel(), o.cols());
+    }
+
+    /** Where {@link #matmul} takes the GEMV path: one gemv.cu kernel, the SiluAndMul its epilogue; gateUp is not written. */
+    @Override
+    public void matmulSiluMul(Tensor x, Tensor gateUpWeight, Tensor gateUp, Tensor out) {
+        CudaTensor a = activation("matmulSiluMul", x), w = cuda(gateUpWeight);
+        CudaTensor g = activation("matmulSiluMul", gateUp), o = activation("matmulSiluMul", out);
+        int n = a.rows(), k = a.cols(), width = o.cols();
+        Checks.require(w.shape().length == 2 && w.dim(0) == 2 * width && w.dim(1) == k && (w.dtype == a.dtype || a.dtype == DType.F32),
+                "matmulSiluMul", "gateUpWeight [" + 2 * width + ", " + k + "] of x's type, or any type with f32 x", a, w, o);
+        Checks.require(g.rows() == n && g.cols() == 2 * width && o.rows() == n, "matmulSiluMul",
+                "gateUp [" + n + ", " + 2 * width + "], out [" + n + ", " + width + "]", g, o);
+        if (w.dtype == DType.F32 || n > GEMV_MAX_ROWS || !gemvEnabled) {
+            Backend.super.matmulSiluMul(x, gateUpWeight, gateUp, out);
+            return;
+        }
+        if (n == 0 || width == 0) return;
+        launch("gemv", "gemv_silu_mul_" + suffix(w.dtype) + "_" + suffix(a.dtype) + "_" + n, width, 1, 32 * GEMV_WARPS, a, w, o, k, width,
+                gemvVectorized(a, w) ? 1 : 0);
     }
 
     private CudaTensor activation(String op, Tensor t) {

@@ -151,6 +151,12 @@ class KernelReferenceTest {
                 backend.siluMul(c.activation("gate_up"), out);
                 c.assertClose("out", out, c.tolerance(ELEMENTWISE));
             }
+            case "matmul_silu_mul" -> {
+                Tensor out = c.poisoned("out"); // [n, i]
+                Tensor gateUp = backend.allocate(out.dim(0), 2 * out.dim(1)); // [n, 2i] scratch
+                backend.matmulSiluMul(c.activation("x"), c.weight("w"), gateUp, out);
+                c.assertClose("out", out, c.tolerance(REDUCTION));
+            }
             case "rotary_write_kv_cache" -> {
                 Tensor qkv = c.activation("qkv"), q = c.poisoned("q");
                 Tensor kCache = c.kvCache("k_cache"), vCache = c.kvCache("v_cache");

@@ -133,6 +133,17 @@ public interface Backend extends AutoCloseable {
      */
     void siluMul(Tensor gateUp, Tensor out);
 
+    /**
+     * The MLP's stacked gate and up projection and its SiluAndMul in one: {@code matmul(x, gateUpWeight, null, gateUp)},
+     * then {@code siluMul(gateUp, out)}. x [n, k], gateUpWeight [2i, k] (gate's rows, then up's), gateUp [n, 2i],
+     * out [n, i]. A backend may fuse them (at decode, one kernel that reads the weights and writes only out); the
+     * result is that of the two ops, and gateUp is scratch that a fused backend need not write.
+     */
+    default void matmulSiluMul(Tensor x, Tensor gateUpWeight, Tensor gateUp, Tensor out) {
+        matmul(x, gateUpWeight, null, gateUp);
+        siluMul(gateUp, out);
+    }
+
     // ---------------------------------------------------------------- attention
 
     /**

@@ -48,7 +48,7 @@ final class LlamaDecoder implements AutoCloseable {
     private Tensor q;      // [capacity, H*hd] rotated queries
     private Tensor attn;   // [capacity, H*hd]
     private Tensor delta;  // [capacity, D] a sublayer's output before the residual add
-    private Tensor gateUp; // [capacity, 2I] gate, up
+    private Tensor gateUp; // [capacity, 2I] gate, up: matmulSiluMul's scratch (a fused backend leaves it unwritten)
     private Tensor mlp;    // [capacity, I] silu(gate) * up
     private Tensor last;   // [rowCapacity, D] the rows whose logits are wanted
     private Tensor lastNormed; // [rowCapacity, D] and normed
@@ -165,8 +165,7 @@ final class LlamaDecoder implements AutoCloseable {
             backend.addRmsNorm(x, delta, layer.postAttentionNorm, eps, h); // residual, then the MLP's norm
 
             // MLP: down(silu(gate(h)) * up(h)).
-            backend.matmul(h, layer.gateUp, null, gateUp);
-            backend.siluMul(gateUp, mlp);
+            backend.matmulSiluMul(h, layer.gateUp, gateUp, mlp);
             backend.matmul(mlp, layer.down, null, delta);
             if (l + 1 < layers.size()) backend.addRmsNorm(x, delta, layers.get(l + 1).inputNorm, eps, h); // and the next layer's
             else backend.add(x, delta);

@@ -4,6 +4,8 @@
 // 16-byte loads (8 weights), several in flight per lane, x read through the L1 cache (small, and every warp reads it).
 // x and out are activations of type A: of w's type (a 16-bit mode), or f32, which is rounded to w's type as it is
 // loaded, as the tensor-core GEMM path rounds it. Products are summed in f32 and the result rounded to A.
+// gemv_silu_mul is the Llama MLP's gate and up projection with the SiluAndMul after it (elementwise.cu's silu_mul) as
+// its epilogue: at decode that op's launch costs about as much as its work, and gate and up need not be written.
 #include "common.cuh"
 
 constexpr int WARPS = 8;                  // per block
@@ -41,17 +43,17 @@ __device__ __forceinline__ float dot8(const W* x, const float (&w)[8]) {
          + w[4] * low<W>(v.z) + w[5] * high<W>(v.z) + w[6] * low<W>(v.w) + w[7] * high<W>(v.w);
 }
 
+// This warp's part of the products of one weight row [k] with x's N rows [N, k], in partial[warp][r]: the SPLIT warps
+// of a group (warp / SPLIT) take one row between them. A group without a row (past the matrix's end) writes zeros.
+// Ends with the block synchronised.
 template <typename T, typename A, int N>
-__device__ __forceinline__ void gemv(const A* __restrict__ x, const T* __restrict__ w, const float* __restrict__ bias,
-                                     A* __restrict__ out, int k, int m, int vectorized) {
-    __shared__ float partial[WARPS][N];
-    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    int column = blockIdx.x * COLUMNS + warp / SPLIT, part = warp % SPLIT;
+__device__ __forceinline__ void split_dots(const A* __restrict__ x, const T* __restrict__ row, bool has_row, int k,
+                                           int vectorized, float (&partial)[WARPS][N]) {
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, part = warp % SPLIT;
     float acc[N];
 #pragma unroll
     for (int r = 0; r < N; r++) acc[r] = 0.f;
-    if (column < m) {
-        const T* row = w + (long long) column * k;
+    if (has_row) {
         // The SPLIT warps of a column take interleaved 512-byte pieces of its row. UNROLL loads per lane are issued
         // before any is used: with one in flight a lane waits a whole memory latency per 16 bytes.
         int packs = vectorized ? k / 8 : 0, stride = 32 * SPLIT;
@@ -85,19 +87,59 @@ __device__ __forceinline__ void gemv(const A* __restrict__ x, const T* __restric
         if (lane == 0) partial[warp][r] = sum;
     }
     __syncthreads();
-    if (part == 0 && lane < N && column < m) {  // lane r sums row r's parts, in a fixed order
-        float sum = 0.f;
-        for (int q = 0; q < SPLIT; q++) sum += partial[warp + q][lane];
+}
+
+// Row r's product with the weight row of `group`: its SPLIT warps' parts, added in a fixed order.
+template <int N>
+__device__ __forceinline__ float group_sum(const float (&partial)[WARPS][N], int group, int r) {
+    float sum = 0.f;
+    for (int q = 0; q < SPLIT; q++) sum += partial[group * SPLIT + q][r];
+    return sum;
+}
+
+// out [n, m] = x [n, k] · wᵀ (+ bias [m] f32, or null) for w [m, k]: the block's COLUMNS groups of warps take
+// consecutive output columns.
+template <typename T, typename A, int N>
+__device__ __forceinline__ void gemv(const A* __restrict__ x, const T* __restrict__ w, const float* __restrict__ bias,
+                                     A* __restrict__ out, int k, int m, int vectorized) {
+    __shared__ float partial[WARPS][N];
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, group = warp / SPLIT;
+    int column = blockIdx.x * COLUMNS + group;
+    split_dots<T, A, N>(x, w + (long long) column * k, column < m, k, vectorized, partial);
+    if (warp % SPLIT == 0 && lane < N && column < m) {  // lane r sums row r's parts
+        float sum = group_sum(partial, group, lane);
         out[(long long) lane * m + column] = from_float<A>(bias ? sum + bias[column] : sum);
     }
 }
 
-// Entry points gemv_<w type>_<activation type>_<n>: grid ceil(m / COLUMNS), block 32 * WARPS. `vectorized`: k % 8 == 0
-// and x, w 16-byte aligned.
+// out [n, width] = silu(gate) * up, silu(g) = g / (1 + exp(-g)), for gate and up [n, width] the products of x [n, k]
+// with the first and the last width rows of w [2 width, k] (the gate and up projections stacked). Block j's two groups
+// of warps take rows j and width + j. Rounds gate, up, silu(gate) and the product to A, as the gemv and silu_mul
+// kernels one after the other do, so that the result is theirs.
+static_assert(COLUMNS == 2, "one group of warps for the gate row, one for the up row");
+template <typename T, typename A, int N>
+__device__ __forceinline__ void gemv_silu_mul(const A* __restrict__ x, const T* __restrict__ w, A* __restrict__ out,
+                                              int k, int width, int vectorized) {
+    __shared__ float partial[WARPS][N];
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, group = warp / SPLIT;
+    int j = blockIdx.x;
+    split_dots<T, A, N>(x, w + ((long long) group * width + j) * k, true, k, vectorized, partial);
+    if (warp == 0 && lane < N) {  // lane r finishes row r
+        float g = rounded<A>(group_sum(partial, 0, lane)), u = rounded<A>(group_sum(partial, 1, lane));
+        out[(long long) lane * width + j] = from_float<A>(rounded<A>(g / (1.f + expf(-g))) * u);
+    }
+}
+
+// Entry points gemv_<w type>_<activation type>_<n>: grid ceil(m / COLUMNS), and gemv_silu_mul_<w type>_<activation
+// type>_<n>: grid width; block 32 * WARPS. `vectorized`: k % 8 == 0 and x, w 16-byte aligned.
 #define GEMV_ENTRY(T, TN, A, AN, N)                                                                                   \
     extern "C" __global__ void __launch_bounds__(32 * WARPS, BLOCKS_PER_SM)                                           \
     gemv_##TN##_##AN##_##N(const A* x, const T* w, const float* bias, A* out, int k, int m, int vectorized) {        \
         gemv<T, A, N>(x, w, bias, out, k, m, vectorized);                                                              \
+    }                                                                                                                 \
+    extern "C" __global__ void __launch_bounds__(32 * WARPS, BLOCKS_PER_SM)                                           \
+    gemv_silu_mul_##TN##_##AN##_##N(const A* x, const T* w, A* out, int k, int width, int vectorized) {               \
+        gemv_silu_mul<T, A, N>(x, w, out, k, width, vectorized);                                                       \
     }
 #define GEMV_ROWS(T, TN, A, AN) GEMV_ENTRY(T, TN, A, AN, 1) GEMV_ENTRY(T, TN, A, AN, 2) GEMV_ENTRY(T, TN, A, AN, 3) \
     GEMV_ENTRY(T, TN, A, AN, 4)
