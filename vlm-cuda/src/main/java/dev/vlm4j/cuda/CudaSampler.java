@@ -13,31 +13,43 @@ import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 
 /**
- * {@link dev.vlm4j.backend.Backend#sample} on the GPU (sampling.cu, one block per sample): the samples' parameters go
- * up in one copy, the results come back in one, and nothing else crosses. The two device buffers grow with the batch
- * (the number of samples, the log-probabilities asked for) and are then reused, so that steady decoding allocates
- * nothing.
+ * {@link dev.vlm4j.backend.Backend#sample} on the GPU (sampling.cu): the samples' parameters go up in one copy, three
+ * kernels run over a grid of (sample, part), the results come back in one copy, and nothing else crosses. A part is a
+ * block that takes a run of a row's chunks: few samples get a part per chunk, so that one row's exponentials spread over
+ * many SMs; many samples a part per row. The device buffers grow with the batch (the number of samples, the
+ * log-probabilities asked for) and are then reused, so that steady decoding allocates nothing.
  */
 final class CudaSampler implements AutoCloseable {
 
     private static final int PARAM_BYTES = 40; // sampling.cu SampleParams
+    private static final int STATE_BYTES = 56; // sampling.cu RowState
+    private static final int PART_MAX_BYTES = 8; // sampling.cu PartMax
+    private static final int CHUNK = 2048; // sampling.cu CHUNK: tokens of a chunk
+    private static final int SEGMENTS = 16; // sampling.cu SEGMENTS: sums of a chunk
     private static final int MAX_THREADS = 512; // sampling.cu __launch_bounds__
 
     private final CudaDevice device;
     private final Kernels kernels;
     private final HostStaging staging;
     private final Runnable synchronize; // the backend's: waits, reclaims staging, throws recorded kernel errors
-    private final Buffer params = new Buffer(), results = new Buffer();
+    private final Buffer params = new Buffer(false), results = new Buffer(false), scratch = new Buffer(false);
+    private final Buffer finished = new Buffer(true); // per sample: the parts done, which the kernels leave at zero
 
-    /** A device buffer that only grows. */
+    /** A device buffer that only grows; a zeroed one is cleared when it is (re)allocated. */
     private final class Buffer {
+        final boolean zeroed;
         long address, bytes;
+
+        Buffer(boolean zeroed) {
+            this.zeroed = zeroed;
+        }
 
         long ensure(long needed) {
             if (bytes < needed) {
                 if (address != 0) device.free(address);
                 bytes = Math.max(needed, 2 * bytes);
                 address = device.allocate(bytes);
+                if (zeroed) device.driver.memsetAsync(address, (byte) 0, bytes, device.stream);
             }
             return address;
         }
@@ -78,9 +90,24 @@ final class CudaSampler implements AutoCloseable {
 
         long doubles = (long) n * (1 + k) * Double.BYTES, ints = (long) n * (2 + k) * Integer.BYTES;
         long out = results.ensure(doubles + ints);
+        // Parts per row: few samples get enough to fill the SMs (at most one per chunk), many one per row.
+        int chunks = Math.ceilDiv(vocab, CHUNK);
+        int chunksPerPart = Math.ceilDiv(chunks, Math.clamp(Math.ceilDiv(device.multiprocessors, n), 1, chunks));
+        int parts = Math.ceilDiv(chunks, chunksPerPart);
+        // scratch: sums [n, chunks], segments [n, chunks, SEGMENTS], states [n], maxima [n, parts], lastDrawable [n, parts]
+        long sumsBytes = (long) n * chunks * Double.BYTES, segmentsBytes = sumsBytes * SEGMENTS;
+        long statesBytes = (long) n * STATE_BYTES, maximaBytes = (long) n * parts * PART_MAX_BYTES;
+        long sumsAt = scratch.ensure(sumsBytes + segmentsBytes + statesBytes + maximaBytes + (long) n * parts * Integer.BYTES);
+        long segmentsAt = sumsAt + sumsBytes, statesAt = segmentsAt + segmentsBytes, maximaAt = statesAt + statesBytes;
+        DevicePointer sums = new DevicePointer(sumsAt), segments = new DevicePointer(segmentsAt), states = new DevicePointer(statesAt);
+        DevicePointer maxima = new DevicePointer(maximaAt), lastDrawable = new DevicePointer(maximaAt + maximaBytes);
+        DevicePointer done = new DevicePointer(finished.ensure((long) n * Integer.BYTES)), p = new DevicePointer(paramsAddress);
         int threads = Math.clamp((vocab + 31) / 32 * 32, 32, MAX_THREADS);
-        kernels.launch(kernels.get("sampling", "sample_rows"), n, 1, threads, logits, vocab, new DevicePointer(paramsAddress), k,
-                new DevicePointer(out), new DevicePointer(out + doubles));
+        kernels.launch(kernels.get("sampling", "sample_max"), n, parts, threads, logits, vocab, p, chunksPerPart, maxima);
+        kernels.launch(kernels.get("sampling", "sample_filters"), n, parts, threads, logits, vocab, p, chunksPerPart, maxima, sums,
+                segments, lastDrawable, done, states);
+        kernels.launch(kernels.get("sampling", "sample_draw"), n, parts, threads, logits, vocab, p, chunksPerPart, states, sums,
+                segments, done, k, new DevicePointer(out), new DevicePointer(out + doubles));
         MemorySegment back = staging.take(doubles + ints);
         device.driver.copyDeviceToHost(back, out, back.byteSize(), device.stream);
         synchronize.run();
@@ -102,5 +129,7 @@ final class CudaSampler implements AutoCloseable {
     public void close() {
         params.free();
         results.free();
+        scratch.free();
+        finished.free();
     }
 }

@@ -33,8 +33,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * and top ids must be equal; log-probabilities within {@link #LOGPROB_TOLERANCE} × max(1, |expected|) (the
  * references store them as f32; both sides compute them in double). A draw whose cumulative sum passes within 1e-10
  * of its target (as at 1 - 2^-53 when the last tokens are improbable) depends on the order of the sum: there another
- * kept token of the reference's window is right too, and its rank and log-probability are not compared. Without
- * CUDA only the CPU runs the cases.
+ * kept token of the reference's window is right too, and its rank and log-probability are not compared. Each sample
+ * taken alone (which the device spreads over more blocks) must give the batch's answer to the bit. Without CUDA only
+ * the CPU runs the cases.
  */
 @Tag("gpu")
 class SamplingReferenceTest {
@@ -85,8 +86,17 @@ class SamplingReferenceTest {
             // twice: the second call reuses the sampler's buffers and must give the same answer
             backend.sample(t, samples, k);
             sampled = backend.sample(t, samples, k);
+            assertEquals(samples.size(), sampled.size());
+            for (int i = 0; i < samples.size(); i++) {
+                SampledToken alone = backend.sample(t, List.of(samples.get(i)), k).getFirst(), batched = sampled.get(i);
+                String what = node.get("name").asText() + " sample " + i + " alone " + samples.get(i);
+                assertEquals(batched.token(), alone.token(), what + ": token");
+                assertEquals(batched.logprob(), alone.logprob(), what + ": logprob");
+                assertEquals(batched.rank(), alone.rank(), what + ": rank");
+                assertArrayEquals(batched.topIds(), alone.topIds(), what + ": top ids");
+                assertArrayEquals(batched.topLogprobs(), alone.topLogprobs(), what + ": top logprobs");
+            }
         }
-        assertEquals(samples.size(), sampled.size());
         for (int i = 0; i < samples.size(); i++) {
             JsonNode expected = node.get("samples").get(i);
             SampledToken actual = sampled.get(i);
