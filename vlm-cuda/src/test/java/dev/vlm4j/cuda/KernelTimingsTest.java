@@ -44,6 +44,7 @@ class KernelTimingsTest {
             pagedAttentionTimings(b, random);
             try (CudaBackend bf16 = new CudaBackend(0, Dtype.BFLOAT16)) {
                 pagedAttentionTimings(bf16, random);
+                decodeBatchMatmulTimings(bf16, random);
             }
             Tensor q = activation(b, random, 577, 1024), out = b.allocate(577, 1024);
             double ms = time(b, () -> b.attention(q, q, q, 16, 577, 0.125f, out));
@@ -51,26 +52,48 @@ class KernelTimingsTest {
         }
     }
 
-    /** Decode attention over the backend's own KV cache type: f32 for Dtype.AUTO, bf16 for Dtype.BFLOAT16. */
+    /**
+     * Decode attention over the backend's own KV cache type: f32 for Dtype.AUTO, bf16 for Dtype.BFLOAT16. 256
+     * sequences of 640 positions: a throughput run's decode step with its KV cache full.
+     */
     private static void pagedAttentionTimings(CudaBackend b, Random random) {
-        for (int context : new int[] {512, 4096}) {
-            for (int seqs : new int[] {1, 32}) {
-                int blocksPerSeq = context / BLOCK, blocks = seqs * blocksPerSeq;
-                Tensor kc = b.allocateKvCache(blocks, BLOCK, HEADS, HEAD_DIM);
-                try (Tensor random32 = randomLarge(b, random, blocks * BLOCK, HEADS * HEAD_DIM)) {
-                    b.copy(random32, kc);
-                }
-                Tensor q = activation(b, random, seqs, HEADS * HEAD_DIM), out = b.allocate(seqs, HEADS * HEAD_DIM);
-                int[] positions = new int[seqs], tokenSeq = IntStream.range(0, seqs).toArray();
-                Arrays.fill(positions, context - 1);
-                IntTensor pos = ints(b, positions), seq = ints(b, tokenSeq);
-                IntTensor tables = b.allocateInts(seqs, blocksPerSeq);
-                b.copyToDevice(IntStream.range(0, blocks).toArray(), tables);
-                double ms = time(b, () -> b.pagedAttention(q, kc, kc, pos, seq, tables, 0.088f, out));
-                report("pagedAttention decode " + seqs + " seqs x " + context + " positions, 32 heads hd 128, " + kc.dtype() + " cache", ms,
-                        0, 2L * kc.dtype().byteSize() * (long) seqs * context * HEADS * HEAD_DIM);
-                kc.close();
+        for (int[] shape : new int[][] {{512, 1}, {512, 32}, {4096, 1}, {4096, 32}, {640, 256}}) {
+            int context = shape[0], seqs = shape[1];
+            int blocksPerSeq = context / BLOCK, blocks = seqs * blocksPerSeq;
+            Tensor kc = b.allocateKvCache(blocks, BLOCK, HEADS, HEAD_DIM);
+            try (Tensor random32 = randomLarge(b, random, blocks * BLOCK, HEADS * HEAD_DIM)) {
+                b.copy(random32, kc);
             }
+            Tensor q = activation(b, random, seqs, HEADS * HEAD_DIM), out = b.allocate(seqs, HEADS * HEAD_DIM);
+            int[] positions = new int[seqs], tokenSeq = IntStream.range(0, seqs).toArray();
+            Arrays.fill(positions, context - 1);
+            IntTensor pos = ints(b, positions), seq = ints(b, tokenSeq);
+            IntTensor tables = b.allocateInts(seqs, blocksPerSeq);
+            b.copyToDevice(IntStream.range(0, blocks).toArray(), tables);
+            double ms = time(b, () -> b.pagedAttention(q, kc, kc, pos, seq, tables, 0.088f, out));
+            report("pagedAttention decode " + seqs + " seqs x " + context + " positions, 32 heads hd 128, " + kc.dtype() + " cache", ms,
+                    0, 2L * kc.dtype().byteSize() * (long) seqs * context * HEADS * HEAD_DIM);
+            kc.close();
+        }
+    }
+
+    /**
+     * The decoder's four matmuls at the row counts of batched decode steps (throughput runs), in bf16: whether they
+     * stay near the weights' read time as rows grow. VLM4J_CUDA_GEMM_TUNING=0 shows the heuristic's first choice.
+     */
+    private static void decodeBatchMatmulTimings(CudaBackend b, Random random) {
+        int[][] shapes = {{D, 3 * D}, {D, D}, {D, 2 * I}, {I, D}}; // k, m: qkv, o, gate_up, down
+        for (int[] shape : shapes) {
+            int k = shape[0], m = shape[1];
+            Tensor w = weight(b, random, "decode" + k + "x" + m, m, k);
+            for (int n : new int[] {8, 64, 144, 256}) {
+                Tensor x = activation(b, random, n, k), out = b.allocate(n, m);
+                double ms = time(b, () -> b.matmul(x, w, null, out));
+                report("matmul bf16 decode batch " + n + "x" + k + " . " + m + "x" + k, ms, 2.0 * n * k * m, 2L * m * k + 2L * n * (k + m));
+                x.close();
+                out.close();
+            }
+            w.close();
         }
     }
 
