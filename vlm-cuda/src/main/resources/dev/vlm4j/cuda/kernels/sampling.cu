@@ -570,12 +570,24 @@ extern "C" __global__ void __launch_bounds__(512) sample_draw(const float* __res
     if (!p.greedy) {  // the first argmax has rank 1
         // Only a token whose raw logit is on the more probable side of the drawn one's can rank above it: the division
         // by the temperature, x - max and - log_sum each keep the order or make equal.
+        // One block passes over the whole row here: RANK_READS logits a thread are read before any is compared, so
+        // that the pass costs n / (RANK_READS * blockDim.x) memory round trips, not n / blockDim.x.
+        constexpr int RANK_READS = 8;
         float drawn = r.x[token];
-        for (int i = threadIdx.x; i < n; i += blockDim.x) {
-            float x = r.x[i];
-            if (r.temperature > 0 ? x > drawn : x < drawn) {
-                float xs = r.scaled(i);
-                above += (double) __fsub_rn(xs, r.max) - log_sum > logprob && r.kept(i, xs);
+        for (int first = threadIdx.x; first < n; first += RANK_READS * blockDim.x) {
+            float x[RANK_READS];
+#pragma unroll
+            for (int j = 0; j < RANK_READS; j++) {
+                int i = first + j * blockDim.x;
+                x[j] = i < n ? r.x[i] : drawn;  // drawn: never above itself
+            }
+#pragma unroll
+            for (int j = 0; j < RANK_READS; j++) {
+                int i = first + j * blockDim.x;
+                if (r.temperature > 0 ? x[j] > drawn : x[j] < drawn) {
+                    float xs = r.scaled(i);
+                    above += (double) __fsub_rn(xs, r.max) - log_sum > logprob && r.kept(i, xs);
+                }
             }
         }
         above = block_reduce_i(above, [](int a, int b) { return a + b; }, s);
