@@ -22,18 +22,18 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * <p>Each distinct problem (sizes, type, bias, pointer alignments) gets a {@link Plan} once: descriptors and an
  * algorithm, cached. Where the heuristic offers nothing with the bias epilogue, the plan runs without it and the caller
  * adds the bias. The heuristic's first choice is poor on some shapes (on an H100: the vision tower's patch embedding,
- * 36,928×588→1,024, at ~2 TFLOP/s; 577-row products at 30–46 TFLOP/s; decode batches of 64–256 rows), so its first
- * {@link #CANDIDATES} algorithms are timed on the problem's own inputs, into a scratch output (the caller may not
- * expect out written yet), and the fastest kept. Row counts within one power-of-two bucket reuse the winner (a
- * throughput run brings a new row count almost every step). Not while a graph is being recorded (timing waits for the
- * GPU): a decode step's graph is recorded after eager runs of its batch size, whose plans it finds cached. Not with
- * {@code VLM4J_CUDA_GEMM_TUNING=0} either.
+ * 36,928×588→1,024, at ~2 TFLOP/s; 577-row products at 30–46 TFLOP/s), so for problems of more than
+ * {@link #TUNED_ROWS} rows its first {@link #CANDIDATES} algorithms are timed on the problem's own inputs, into a
+ * scratch output (the caller may not expect out written yet), and the fastest kept. Row counts within one
+ * power-of-two bucket reuse the winner (a throughput run brings a new row count almost every step). Not while a graph
+ * is being recorded (timing waits for the GPU), and not with {@code VLM4J_CUDA_GEMM_TUNING=0}.
  */
 final class Gemm implements AutoCloseable {
 
     /** cuBLASLt's recommended workspace for Hopper; also enough for Ampere. */
     static final long WORKSPACE_BYTES = 32L << 20;
     private static final int MAX_PLANS = 4096;
+    private static final int TUNED_ROWS = 256; // decode batches are fewer rows: their graphs are recorded, not timed
     private static final int CANDIDATES = 8;
     private static final int TIMED_RUNS = 3;   // after one untimed run, which may load the algorithm's kernel
 
@@ -146,7 +146,7 @@ final class Gemm implements AutoCloseable {
             lt.setPreferenceAttribute(preference, CublasLt.PREF_MIN_ALIGNMENT_B, local.allocateFrom(JAVA_INT, key.alignB()));
             lt.setPreferenceAttribute(preference, CublasLt.PREF_MIN_ALIGNMENT_C, local.allocateFrom(JAVA_INT, key.alignD()));
             lt.setPreferenceAttribute(preference, CublasLt.PREF_MIN_ALIGNMENT_D, local.allocateFrom(JAVA_INT, key.alignD()));
-            boolean timed = tuning && !device.driver.isCapturing(device.stream);
+            boolean timed = tuning && key.n() > TUNED_ROWS && !device.driver.isCapturing(device.stream);
             List<MemorySegment> candidates = lt.heuristic(handle, desc, a, b, d, d, preference, timed ? CANDIDATES : 1, local);
             if (candidates.isEmpty()) {
                 lt.destroyMatmulDesc(desc);
