@@ -25,6 +25,7 @@
 constexpr int WARPS = 4;                        // the block size is 32 * WARPS
 constexpr int GROUP = 8;                        // lanes per key: a warp reads GROUPS keys at once
 constexpr int GROUPS = 32 / GROUP;
+constexpr int MAX_HEAD_DIM = 256;              // the larger kernel size (CudaBackend.java MAX_HEAD_DIM)
 // Each kernel comes in two sizes, for head sizes up to D = 128 and up to 256: a lane owns D / GROUP head dimensions
 // and keeps q and its accumulator for them in registers, so the larger size takes twice the registers (and fits
 // fewer blocks on an SM).
@@ -186,7 +187,7 @@ __device__ __forceinline__ int checked_position(const int* positions, const int*
 // reported) leaves the row alone.
 template <typename A>
 __device__ void merge_states(const float* acc, const float* maxSum, int used, int headDim, A* out) {
-    constexpr int THREADS = 32 * WARPS, DIMS = 256 / THREADS;  // a thread's dimensions d, d + THREADS (head sizes <= 256)
+    constexpr int THREADS = 32 * WARPS, DIMS = MAX_HEAD_DIM / THREADS;  // a thread's dimensions d, d + THREADS
     __shared__ float scratch[32], weights[THREADS];
     float max = NEG_INF;
     int bad = 0;
