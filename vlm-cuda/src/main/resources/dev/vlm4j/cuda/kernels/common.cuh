@@ -128,26 +128,29 @@ __device__ __forceinline__ void report(ErrorRecord* e, int code, int a, int b, i
     }
 }
 
-__device__ __forceinline__ float warp_sum(float v) {
+// The sum over the warp, to every lane; the lanes' values are added in one fixed order.
+template <typename T>
+__device__ __forceinline__ T warp_sum(T v) {
     for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
     return v;
 }
 
 // `combine` (associative and commutative) over the block (blockDim.x a multiple of 32, at most 1024); every thread
-// gets the result, which combines the warps' partials in one fixed order. `scratch` holds 32 floats of shared memory;
+// gets the result, which combines the warps' partials in one fixed order. `scratch` holds 32 values of shared memory;
 // the call ends with the block synchronised.
-template <typename Combine>
-__device__ __forceinline__ float block_reduce(float v, float* scratch, Combine combine) {
+template <typename T, typename Combine>
+__device__ __forceinline__ T block_reduce(T v, T* scratch, Combine combine) {
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
     for (int offset = 16; offset > 0; offset >>= 1) v = combine(v, __shfl_xor_sync(0xffffffffu, v, offset));
     __syncthreads();  // scratch may still be read by a previous call
     if (lane == 0) scratch[warp] = v;
     __syncthreads();
-    float total = scratch[0];
+    T total = scratch[0];
     for (int w = 1; w < warps; w++) total = combine(total, scratch[w]);
     return total;
 }
 
-__device__ __forceinline__ float block_sum(float v, float* scratch) {
-    return block_reduce(v, scratch, [](float a, float b) { return a + b; });
+template <typename T>
+__device__ __forceinline__ T block_sum(T v, T* scratch) {
+    return block_reduce(v, scratch, [](T a, T b) { return a + b; });
 }

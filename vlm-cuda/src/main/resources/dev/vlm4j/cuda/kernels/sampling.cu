@@ -72,34 +72,6 @@ __device__ __forceinline__ unsigned ukey(float x) {
     return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
 }
 
-__device__ __forceinline__ double warp_sum_d(double v) {
-    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(FULL_MASK, v, offset);
-    return v;
-}
-
-// Block-wide sums and maxima; every thread gets the result, and sums add the warps' partials in one fixed order.
-__device__ double block_sum_d(double v, Scratch& s) {
-    v = warp_sum_d(v);
-    __syncthreads();
-    if ((threadIdx.x & 31) == 0) s.d[threadIdx.x >> 5] = v;
-    __syncthreads();
-    double total = 0;
-    for (int w = 0; w < (int) (blockDim.x >> 5); w++) total += s.d[w];
-    return total;
-}
-
-// An int reduction (sum, max) over the block: combine is associative and commutative.
-template <typename Combine>
-__device__ int block_reduce_i(int v, Combine combine, Scratch& s) {
-    for (int offset = 16; offset > 0; offset >>= 1) v = combine(v, __shfl_xor_sync(FULL_MASK, v, offset));
-    __syncthreads();
-    if ((threadIdx.x & 31) == 0) s.i[threadIdx.x >> 5] = v;
-    __syncthreads();
-    int total = s.i[0];
-    for (int w = 1; w < (int) (blockDim.x >> 5); w++) total = combine(total, s.i[w]);
-    return total;
-}
-
 // (v, i) becomes the better of itself and (v2, i2): the larger value, the smaller index among equal ones.
 __device__ __forceinline__ void keep_first_max(float& v, int& i, float v2, int i2) {
     if (v2 > v || (v2 == v && i2 < i)) {
@@ -298,7 +270,7 @@ __device__ void chunk_sums(int n, Span span, Term term, double* sums, double* se
     for (int g = span.first * SEGMENTS + warp; g < span.last * SEGMENTS; g += warps) {
         double sum = 0;
         for (int i = g * SEGMENT + lane; i < min(n, (g + 1) * SEGMENT); i += 32) sum += term(i);
-        sum = warp_sum_d(sum);
+        sum = warp_sum(sum);
         if (lane == 0) segments[g] = sum;
     }
     __syncthreads();
@@ -458,8 +430,8 @@ __device__ RowState find_filters(Row& r, const SampleParams& p, int argmax, doub
                 if (e > 0) last = i;
             }
         }
-        sum = block_sum_d(sum, s);
-        return {sum, block_reduce_i(last, [](int a, int b) { return max(a, b); }, s)};
+        sum = block_sum(sum, s.d);
+        return {sum, block_reduce(last, s.i, [](int a, int b) { return max(a, b); })};
     };
 
     if (p.top_k > 0 && p.top_k < n) {  // the k-th largest logit, ties with it kept
@@ -525,16 +497,16 @@ extern "C" __global__ void __launch_bounds__(512) sample_filters(const float* __
             return e;
         }, sums, segments);
     }
-    last = block_reduce_i(last, [](int a, int b) { return max(a, b); }, s);
+    last = block_reduce(last, s.i, [](int a, int b) { return max(a, b); });
     if (threadIdx.x == 0) last_drawable[blockIdx.y] = last;
     if (!last_to_finish(finished + blockIdx.x, s)) return;
 
     double total = 0;
     if (!top_k) {
         for (int c = threadIdx.x; c < chunks; c += blockDim.x) total += __ldcg(sums + c);
-        total = block_sum_d(total, s);
+        total = block_sum(total, s.d);
         for (int j = threadIdx.x; j < parts; j += blockDim.x) last = max(last, __ldcg(last_drawable + j));
-        last = block_reduce_i(last, [](int a, int b) { return max(a, b); }, s);
+        last = block_reduce(last, s.i, [](int a, int b) { return max(a, b); });
     }
     RowState state = find_filters(r, p, argmax, total, last, s);
     if (threadIdx.x == 0) states[blockIdx.x] = state;
@@ -590,7 +562,7 @@ extern "C" __global__ void __launch_bounds__(512) sample_draw(const float* __res
                 }
             }
         }
-        above = block_reduce_i(above, [](int a, int b) { return a + b; }, s);
+        above = block_reduce(above, s.i, [](int a, int b) { return a + b; });
     }
     double* row_d = out_d + (long long) blockIdx.x * (1 + k);
     int* row_i = out_i + (long long) blockIdx.x * (2 + k);
