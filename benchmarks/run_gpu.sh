@@ -12,7 +12,8 @@
 # /tmp/vlm4j/results while the machine stays warm, so the last call's table covers the earlier calls too; each call
 # copies the JSON of its model (and the ceilings, and the table) to $OUT.
 # Workload sizes (environment): INPUT_LEN=20 OUTPUT_LEN=128 NUM_PROMPTS=500 VISION_BATCH=64 HF_BATCH=64
-# LATENCY_ITERS=10 MAX_NUM_SEQS=256 (vlm4j's throughput batch limit).
+# LATENCY_ITERS=10 MAX_NUM_SEQS=256 (vlm4j's throughput batch limit). JAVA_OPTS: extra JVM options for vlm4j's
+# runs (e.g. -Xlog:gc to see collector pauses).
 set -uo pipefail
 OUT="${OUT:-/tmp/vlm4j-out}"
 ROOT="$PWD"
@@ -49,7 +50,7 @@ main() {
   export VLM4J_KERNEL_CACHE="$WORK/kernels" DJL_OFFLINE=true
   CP="$G/classes/cuda:$G/classes/engine:$G/classes/core:$G/lib/*"
   vlm() {
-    "$WORK/jre/bin/java" --enable-native-access=ALL-UNNAMED --add-modules jdk.incubator.vector -Xmx32g \
+    "$WORK/jre/bin/java" --enable-native-access=ALL-UNNAMED --add-modules jdk.incubator.vector -Xmx32g ${JAVA_OPTS:-} \
         -Dvlm4j.home="$ROOT" -Dvlm4j.testdata="$ROOT/testdata" -cp "$CP" dev.vlm4j.server.Main "$@"
   }
 
