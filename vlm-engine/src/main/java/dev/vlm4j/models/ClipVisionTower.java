@@ -19,6 +19,10 @@ import java.util.stream.IntStream;
  * {@code vision_feature_layer} only — no post-LayerNorm, no pooling. A call runs a batch of up to {@link #MAX_IMAGES}
  * images as one set of B*(N+1) rows: every matmul, norm and activation sees the whole batch, and attention stays
  * within each image's N+1 rows.
+ *
+ * <p>A call is two halves: {@link #uploadPixels} copies the pixel values from the host into the fixed {@code pixels}
+ * tensor, and {@link #forward} queues the device ops, which read and write only tensors that stay put until the
+ * activations grow ({@link #allocations}), so that a graph can record them ({@link LlavaImageEncoder}).
  */
 final class ClipVisionTower implements AutoCloseable {
 
@@ -52,8 +56,9 @@ final class ClipVisionTower implements AutoCloseable {
             Tensor fc1Weight, Tensor fc1Bias,     // [I, Dv], [I]
             Tensor fc2Weight, Tensor fc2Bias) {}  // [Dv, I], [Dv]
 
-    // Activations of up to `capacity` images (B below), grown to the largest batch seen and reused.
-    private int capacity;
+    // Activations of up to `capacity` images (B below), grown to the largest batch seen and reused; `allocations`
+    // counts their (re)allocations.
+    private int capacity, allocations;
     private Tensor pixels;           // [1 + B*3*H*(W/P), P] a zero row, then each image's pixel values [3, H, W]
     private IntTensor patchSources;  // [B*(N+1)*3*P] the row of `pixels` each row of P values of `patches` copies
     private Tensor patches;          // [B*(N+1), 3*P*P] unfolded pixel values, image after image, row 0 of each zero
@@ -122,32 +127,43 @@ final class ClipVisionTower implements AutoCloseable {
     }
 
     /**
-     * Image features {@code [B*F, Dv]} of B pixel values {@code [1, 3, H, W]}, image after image ({@code F} rows each:
-     * N patches, or the class token and the patches under strategy 'full'); valid until the next call.
+     * Copies B pixel values {@code [1, 3, H, W]} into the tower, for the next {@link #forward} of B images; grows the
+     * activations when B is the largest batch yet.
      */
-    Tensor forward(List<ProcessedImage> images) {
+    void uploadPixels(List<ProcessedImage> images) {
         check(images);
-        int batch = images.size(), rows = batch * tokens;
+        ensureCapacity(images.size());
+        for (int b = 0; b < images.size(); b++) {
+            backend.copyToDevice(images.get(b).data(), pixels.rows(1 + b * pixelRows, 1 + (b + 1) * pixelRows));
+        }
+    }
+
+    /**
+     * Image features {@code [B*F, Dv]} of the B images last {@link #uploadPixels uploaded}, image after image
+     * ({@code F} rows each: N patches, or the class token and the patches under strategy 'full'); valid until the next
+     * call. Only device ops, on the tower's own tensors: the same ops on the same addresses for every call of B images.
+     */
+    Tensor forward(int images) {
+        if (images < 1 || images > capacity) {
+            throw new IllegalArgumentException("the activations hold 1 to " + capacity + " images, got " + images);
+        }
+        int rows = images * tokens;
         float eps = (float) config.layerNormEps();
         float scale = (float) (1 / Math.sqrt(config.headDim()));
-        ensureCapacity(batch);
         int patchSegments = rows * config.numChannels() * config.patchSize(); // rows of P values in `patches`
-        Tensor pixels = this.pixels.rows(0, 1 + batch * pixelRows); // [1 + B*3*H*(W/P), P]
-        Tensor patches = this.patches.rows(0, rows);                 // [B*(N+1), 3*P*P]
-        Tensor hidden = this.hidden.rows(0, rows);                   // [B*(N+1), Dv]
-        Tensor normed = this.normed.rows(0, rows);                   // [B*(N+1), Dv]
-        Tensor q = this.q.rows(0, rows);                             // [B*(N+1), Dv]
-        Tensor k = this.k.rows(0, rows);                             // [B*(N+1), Dv]
-        Tensor v = this.v.rows(0, rows);                             // [B*(N+1), Dv]
-        Tensor attn = this.attn.rows(0, rows);                       // [B*(N+1), Dv]
-        Tensor delta = this.delta.rows(0, rows);                     // [B*(N+1), Dv]
-        Tensor mlp = this.mlp.rows(0, rows);                         // [B*(N+1), I]
+        Tensor pixels = this.pixels.rows(0, 1 + images * pixelRows); // [1 + B*3*H*(W/P), P]
+        Tensor patches = this.patches.rows(0, rows);                  // [B*(N+1), 3*P*P]
+        Tensor hidden = this.hidden.rows(0, rows);                    // [B*(N+1), Dv]
+        Tensor normed = this.normed.rows(0, rows);                    // [B*(N+1), Dv]
+        Tensor q = this.q.rows(0, rows);                              // [B*(N+1), Dv]
+        Tensor k = this.k.rows(0, rows);                              // [B*(N+1), Dv]
+        Tensor v = this.v.rows(0, rows);                              // [B*(N+1), Dv]
+        Tensor attn = this.attn.rows(0, rows);                        // [B*(N+1), Dv]
+        Tensor delta = this.delta.rows(0, rows);                      // [B*(N+1), Dv]
+        Tensor mlp = this.mlp.rows(0, rows);                          // [B*(N+1), I]
 
         // Embeddings: [0; patches · Wᵀ] + [class; 0] + positions, then pre-LayerNorm. The pixels are unfolded into
         // patches on the device, so the host only copies them.
-        for (int b = 0; b < batch; b++) {
-            backend.copyToDevice(images.get(b).data(), pixels.rows(1 + b * pixelRows, 1 + (b + 1) * pixelRows));
-        }
         backend.gatherRows(pixels, patchSources.view(0, patchSegments), patches.view(0, patchSegments, config.patchSize()));
         backend.matmul(patches, patchEmbedding, null, hidden);
         backend.gatherRows(classAndPositions, positionRows.view(0, rows), delta);
@@ -178,9 +194,19 @@ final class ClipVisionTower implements AutoCloseable {
             }
         }
         if (keepClassToken) return hidden;
-        Tensor features = this.features.rows(0, batch * config.numPatches()); // [B*N, Dv]
+        Tensor features = this.features.rows(0, images * config.numPatches()); // [B*N, Dv]
         backend.gatherRows(hidden, featureRows.view(0, features.dim(0)), features);
         return features;
+    }
+
+    /** Feature rows F of one image: N patches, or N + 1 under strategy 'full'. */
+    int featuresPerImage() {
+        return keepClassToken ? tokens : config.numPatches();
+    }
+
+    /** How many times the activations were (re)allocated: ops recorded on them are stale once this changes. */
+    int allocations() {
+        return allocations;
     }
 
     private void check(List<ProcessedImage> images) {
@@ -222,6 +248,7 @@ final class ClipVisionTower implements AutoCloseable {
         if (images <= capacity) return;
         closeActivations();
         capacity = images;
+        allocations++;
         int rows = images * tokens, dv = config.hiddenSize(), n = config.numPatches();
         pixels = backend.allocate(1 + images * pixelRows, config.patchSize());
         int[] sources = patchSources(images);

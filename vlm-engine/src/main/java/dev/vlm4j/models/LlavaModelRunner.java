@@ -38,7 +38,7 @@ public final class LlavaModelRunner implements ModelRunner {
         this.blockSize = blockSize;
         this.limits = new StepPlan.Limits(config.text().vocabSize(), config.imageTokenIndex(), config.imageFeatureSize(),
                 config.text().maxPositionEmbeddings(), numBlocks, blockSize);
-        this.imageEncoder = new LlavaImageEncoder(backend, weights, config);
+        this.imageEncoder = new LlavaImageEncoder(backend, weights, config, enforceEager);
         this.languageModel = new LlamaDecoder(backend, weights, config.text(), numBlocks, blockSize);
         this.inputs = new StepInputs(backend);
         this.imageFeatures = backend.allocate(config.imageFeatureSize(), config.vision().hiddenSize());
@@ -48,7 +48,8 @@ public final class LlavaModelRunner implements ModelRunner {
 
     /**
      * A runner whose KV cache holds {@code numBlocks} blocks of {@code blockSize} token slots per layer, replaying
-     * decode steps as graphs where the backend records them. The weights must stay open while the runner is used.
+     * decode steps and the image encoder's batches as graphs where the backend records them. The weights must stay open
+     * while the runner is used.
      */
     public static LlavaModelRunner create(Backend backend, Weights weights, LlavaConfig config, int numBlocks, int blockSize) {
         return create(backend, weights, config, numBlocks, blockSize, false);

@@ -20,8 +20,9 @@ final class LlavaProjector implements AutoCloseable {
     private final Tensor linear2Weight; // [D, D]
     private final Tensor linear2Bias;   // [D] or null
 
-    // Activations of up to `capacity` rows (R below), grown to the largest call seen and reused.
-    private int capacity;
+    // Activations of up to `capacity` rows (R below), grown to the largest call seen and reused; `allocations` counts
+    // their (re)allocations.
+    private int capacity, allocations;
     private Tensor hidden;     // [R, D] after linear_1 and GELU
     private Tensor embeddings; // [R, D] the output: one text embedding per image token
 
@@ -41,7 +42,7 @@ final class LlavaProjector implements AutoCloseable {
     /** features [R, Dv] → embeddings [R, D]; valid until the next call. */
     Tensor forward(Tensor features) {
         int rows = features.dim(0);
-        ensureCapacity(rows);
+        reserve(rows);
         Tensor hidden = this.hidden.rows(0, rows);         // [R, D]
         Tensor embeddings = this.embeddings.rows(0, rows); // [R, D]
         backend.matmul(features, linear1Weight, linear1Bias, hidden);
@@ -50,13 +51,22 @@ final class LlavaProjector implements AutoCloseable {
         return embeddings;
     }
 
-    /** Grown exactly, so the profile step's largest call stays the peak. */
-    private void ensureCapacity(int rows) {
+    /**
+     * Activations for calls of up to {@code rows} rows, so that a call of that many allocates nothing (as a recorded
+     * graph needs); grown exactly, so the profile step's largest call stays the peak.
+     */
+    void reserve(int rows) {
         if (rows <= capacity) return;
         closeActivations();
         capacity = rows;
+        allocations++;
         hidden = backend.allocate(rows, width);
         embeddings = backend.allocate(rows, width);
+    }
+
+    /** How many times the activations were (re)allocated: ops recorded on them are stale once this changes. */
+    int allocations() {
+        return allocations;
     }
 
     private void closeActivations() {

@@ -1,7 +1,6 @@
 package dev.vlm4j.models;
 
 import dev.vlm4j.backend.Backend;
-import dev.vlm4j.backend.Graph;
 import dev.vlm4j.backend.cpu.CpuBackend;
 import dev.vlm4j.engine.SequenceChunk;
 import dev.vlm4j.model.Checkpoint;
@@ -9,8 +8,6 @@ import dev.vlm4j.model.LlavaConfig;
 import dev.vlm4j.model.Weights;
 import org.junit.jupiter.api.Test;
 
-import java.lang.reflect.InvocationTargetException;
-import java.lang.reflect.Proxy;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -38,8 +35,8 @@ class DecodeGraphsTest {
         LlavaConfig config = LlavaParityTest.config(LLAVA_TINY);
         try (Backend cpu = new CpuBackend(); Weights weights = Checkpoint.open(LlavaFixtures.checkpoint(LLAVA_TINY));
              LlavaModelRunner eager = LlavaModelRunner.create(cpu, weights, config, NUM_BLOCKS, BLOCK_SIZE, true);
-             LlavaModelRunner graphs = LlavaModelRunner.create(recording(cpu, recorded, replayed), weights, config, NUM_BLOCKS,
-                     BLOCK_SIZE, false)) {
+             LlavaModelRunner graphs = LlavaModelRunner.create(RecordingBackends.recording(cpu, recorded, replayed), weights, config,
+                     NUM_BLOCKS, BLOCK_SIZE, false)) {
             // Five text-only sequences with their own blocks; decode all five, then three, then a longer prompt joins
             // (activations grow: graphs are dropped and recorded again), then one alone.
             int vocab = config.text().vocabSize();
@@ -89,41 +86,5 @@ class DecodeGraphsTest {
         for (int n = 1; n <= expected.length; n++) assertEquals(expected[n - 1], DecodeGraphs.bucket(n), "bucket of " + n);
         assertEquals(256, DecodeGraphs.bucket(249));
         assertThrows(IllegalArgumentException.class, () -> DecodeGraphs.bucket(257));
-    }
-
-    /** The CPU backend, claiming graphs: capture keeps the ops, and a replay runs them again. */
-    private static Backend recording(Backend cpu, AtomicInteger recorded, AtomicInteger replayed) {
-        return (Backend) Proxy.newProxyInstance(Backend.class.getClassLoader(), new Class<?>[] {Backend.class}, (proxy, method, args) -> {
-            switch (method.getName()) {
-                case "supportsGraphs" -> {
-                    return true;
-                }
-                case "capture" -> {
-                    recorded.incrementAndGet();
-                    Runnable ops = (Runnable) args[0];
-                    ops.run(); // the host side runs, as under CUDA capture; here the ops run too (a step's ops are idempotent)
-                    return new Graph() {
-                        @Override
-                        public void replay() {
-                            replayed.incrementAndGet();
-                            ops.run();
-                        }
-
-                        @Override
-                        public void close() {}
-                    };
-                }
-                case "close" -> {
-                    return null; // the test closes the CPU backend itself
-                }
-                default -> {
-                    try {
-                        return method.invoke(cpu, args);
-                    } catch (InvocationTargetException e) {
-                        throw e.getCause();
-                    }
-                }
-            }
-        });
     }
 }

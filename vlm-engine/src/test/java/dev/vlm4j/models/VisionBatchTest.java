@@ -40,10 +40,12 @@ class VisionBatchTest {
         try (Backend backend = new CpuBackend(); Weights weights = Checkpoint.open(LlavaFixtures.checkpoint(checkpoint));
              ClipVisionTower tower = new ClipVisionTower(backend, weights, config)) {
             float[] batch = new float[images.size() * f * width];
-            backend.copyToHost(tower.forward(images), batch);
+            tower.uploadPixels(images);
+            backend.copyToHost(tower.forward(images.size()), batch);
             for (int b = 0; b < images.size(); b++) {
                 float[] alone = new float[f * width];
-                backend.copyToHost(tower.forward(List.of(images.get(b))), alone);
+                tower.uploadPixels(List.of(images.get(b)));
+                backend.copyToHost(tower.forward(1), alone);
                 Logits.assertClose(alone, Arrays.copyOfRange(batch, b * f * width, (b + 1) * f * width), TOLERANCE,
                         checkpoint + " image " + b + " of " + images.size());
             }
@@ -57,7 +59,7 @@ class VisionBatchTest {
              ClipVisionTower tower = new ClipVisionTower(backend, weights, config)) {
             List<ProcessedImage> tooMany = Collections.nCopies(ClipVisionTower.MAX_IMAGES + 1, LlavaFixtures.pixels(LLAVA_TINY, "coffee"));
             for (List<ProcessedImage> images : List.of(List.<ProcessedImage>of(), tooMany)) {
-                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> tower.forward(images));
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> tower.uploadPixels(images));
                 assertTrue(e.getMessage().contains("1 to " + ClipVisionTower.MAX_IMAGES + " images"), e.getMessage());
             }
         }

@@ -27,6 +27,8 @@ import picocli.CommandLine.Option;
  * {@code vlm bench vision}: the image path alone — CLIP vision tower and projector, no language model, no KV cache —
  * on batches of {@code batch-size} images, timed per batch after warm-up. A batch runs as one call of the encoder (in
  * calls of up to {@link LlavaImageEncoder#MAX_IMAGES} images where it is larger, as the model runner's prefill does).
+ * Unless {@code --enforce-eager}, the encoder records each call's size as a graph at its second batch and replays it
+ * from the third, so the timed batches are replays after the default three warm-up batches.
  * Reports images/s, time per batch and the FLOP/s reached (the matmul and attention FLOPs of one image, counted from
  * config.json), to set against the device's bf16 GEMM ceiling.
  */
@@ -67,7 +69,7 @@ public final class VisionCommand implements Callable<Integer> {
         BenchReport r = new BenchReport();
         try (Weights weights = Checkpoint.open(dir.root());
              Backend backend = Backends.select(args.device().cliName(), args.dtype());
-             LlavaImageEncoder encoder = new LlavaImageEncoder(backend, weights, config);
+             LlavaImageEncoder encoder = new LlavaImageEncoder(backend, weights, config, args.enforceEager());
              ProgressBar bar = new ProgressBar(System.err, "Warmup + timed batches", warmup + iters)) {
             backend.resetPeakMemory();
             for (int i = 0; i < warmup + iters; i++) {
@@ -80,7 +82,7 @@ public final class VisionCommand implements Callable<Integer> {
                 bar.advance(1);
             }
             double mean = BenchReport.mean(seconds), flops = imageFlops(config);
-            r.put("device", backend.name()).put("dtype", args.dtype().toString()).put("batch_size", batchSize)
+            r.put("device", backend.name()).put("dtype", args.dtype().toString()).put("enforce_eager", args.enforceEager()).put("batch_size", batchSize)
                     .put("image_shape", vl.imageInputShape()).put("image_source", images.describe())
                     .put("num_iters_warmup", warmup).put("num_iters", iters).put("batch_seconds", seconds)
                     .put("images_per_second", batchSize / mean).put("flops_per_image", flops)
