@@ -277,6 +277,40 @@ def split_on_132_sms(tokens, heads, max_context):
     return partitions, -(-max_context // partitions)
 
 
+def rotary_inputs(t, hd, p, nb, bs):
+    """Positions [t] (the table's last and first among them), distinct cache slots [t] of nb blocks of bs, and the
+    rotary table [p, hd] (cos in the first half of a row, sin in the second) as f32 activations."""
+    positions = torch.randint(0, p, (t,))
+    positions[0] = p - 1
+    if t > 1:
+        positions[1] = 0
+    slots = torch.randperm(nb * bs)[:t]
+    angles = torch.arange(p, dtype=torch.float64)[:, None] * (10000.0 ** (-torch.arange(0, hd, 2, dtype=torch.float64) / hd))
+    return positions, slots, f32(torch.cat([angles.cos(), angles.sin()], dim=1))
+
+
+def rotary_reference(qkv, positions, cos_sin, slots, kc, vc, h, kvh, hd, mode):
+    """rotaryWriteKvCache's q, k_cache_out and v_cache_out for qkv [t, (h + 2 kvh) hd], in float64 for f32 mode, else
+    in that dtype on the GPU (HF's apply_rotary_pos_emb rounds cos, sin, each product and the sum)."""
+    t, half, nb, bs = qkv.shape[0], hd // 2, kc.shape[0], kc.shape[1]
+    qk = qkv[:, :(h + kvh) * hd].reshape(t, h + kvh, hd)
+    cos, sin = cos_sin[positions, :half], cos_sin[positions, half:]
+    if mode == "f32":
+        x1, x2 = qk[..., :half], qk[..., half:]
+        rotated = torch.cat([x1 * cos[:, None] - x2 * sin[:, None], x2 * cos[:, None] + x1 * sin[:, None]], dim=-1)
+    else:
+        dt = DTYPES[mode]
+        x = qk.to(dt).cuda()
+        cos2 = torch.cat([cos, cos], dim=-1).to(dt).cuda()[:, None]
+        sin2 = torch.cat([sin, sin], dim=-1).to(dt).cuda()[:, None]
+        rotate_half = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+        rotated = ((x * cos2) + (rotate_half * sin2)).double().cpu()
+    ke, ve = kc.clone().view(nb * bs, -1), vc.clone().view(nb * bs, -1)
+    ke[slots] = rotated[:, h:].reshape(t, kvh * hd)
+    ve[slots] = qkv[:, (h + kvh) * hd:]
+    return {"q": rotated[:, :h].reshape(t, h * hd), "k_cache_out": ke.view(nb, bs, kvh, hd), "v_cache_out": ve.view(nb, bs, kvh, hd)}
+
+
 def attention_cases(c):
     # Rotary on the queries and keys of a qkv row, then keys and values into the paged cache, in f32 (float64
     # reference) and in the 16-bit modes (PyTorch in that dtype on the GPU: HF's apply_rotary_pos_emb rounds cos, sin,
@@ -284,36 +318,43 @@ def attention_cases(c):
     for t, h, kvh, hd, p, nb, bs, mode in [(1, 32, 32, 128, 4096, 4, 16, "f32"), (300, 4, 2, 8, 4096, 40, 16, "f32"),
                                            (5, 2, 1, 64, 10, 3, 16, "f32"), (37, 32, 8, 128, 4096, 20, 16, "bf16"),
                                            (1, 32, 32, 128, 4096, 4, 16, "bf16"), (300, 8, 8, 64, 2048, 40, 16, "f16")]:
-        dt = None if mode == "f32" else DTYPES[mode]
-        qkv = f32(rnd(t, (h + 2 * kvh) * hd)) if dt is None else rnd(t, (h + 2 * kvh) * hd, dtype=mode)
-        positions = torch.randint(0, p, (t,))
-        positions[0] = p - 1
-        if t > 1:
-            positions[1] = 0
-        slots = torch.randperm(nb * bs)[:t]
-        angles = torch.arange(p, dtype=torch.float64)[:, None] * (10000.0 ** (-torch.arange(0, hd, 2, dtype=torch.float64) / hd))
-        cos_sin = f32(torch.cat([angles.cos(), angles.sin()], dim=1))
-        half = hd // 2
-        kc, vc = (f32(rnd(nb, bs, kvh, hd)) if dt is None else rnd(nb, bs, kvh, hd, dtype=mode) for _ in range(2))
-        qk = qkv[:, :(h + kvh) * hd].reshape(t, h + kvh, hd)
-        cos, sin = cos_sin[positions, :half], cos_sin[positions, half:]
-        if dt is None:
-            x1, x2 = qk[..., :half], qk[..., half:]
-            rotated = torch.cat([x1 * cos[:, None] - x2 * sin[:, None], x2 * cos[:, None] + x1 * sin[:, None]], dim=-1)
-        else:
-            x = qk.to(dt).cuda()
-            cos2 = torch.cat([cos, cos], dim=-1).to(dt).cuda()[:, None]
-            sin2 = torch.cat([sin, sin], dim=-1).to(dt).cuda()[:, None]
-            rotate_half = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
-            rotated = ((x * cos2) + (rotate_half * sin2)).double().cpu()
-        ke, ve = kc.clone().view(nb * bs, -1), vc.clone().view(nb * bs, -1)
-        ke[slots] = rotated[:, h:].reshape(t, kvh * hd)
-        ve[slots] = qkv[:, (h + kvh) * hd:]
-        dtypes = {} if dt is None else {name: mode for name in ("qkv", "k_cache", "v_cache")}
+        qkv = f32(rnd(t, (h + 2 * kvh) * hd)) if mode == "f32" else rnd(t, (h + 2 * kvh) * hd, dtype=mode)
+        positions, slots, cos_sin = rotary_inputs(t, hd, p, nb, bs)
+        kc, vc = (f32(rnd(nb, bs, kvh, hd)) if mode == "f32" else rnd(nb, bs, kvh, hd, dtype=mode) for _ in range(2))
+        dtypes = {} if mode == "f32" else {name: mode for name in ("qkv", "k_cache", "v_cache")}
         c.add("rotary_write_kv_cache", f"T{t} H{h} KV{kvh} hd{hd} P{p} {mode}", {"mode": mode},
               {"qkv": qkv, "positions": positions, "cos_sin": cos_sin, "slots": slots, "k_cache": kc, "v_cache": vc,
-               "q": rotated[:, :h].reshape(t, h * hd), "k_cache_out": ke.view(nb, bs, kvh, hd), "v_cache_out": ve.view(nb, bs, kvh, hd)},
+               **rotary_reference(qkv, positions, cos_sin, slots, kc, vc, h, kvh, hd, mode)},
               dtypes)
+    # The stacked q, k, v projection and the rotary embedding with the KV-cache write (one kernel for gemv.cu's rows:
+    # a Llama-like GQA shape, unaligned k with a head whose half is odd, biases or none; more rows and f32 weights take
+    # the two ops): qkv as matmul computes it (float64 of x rounded to the weights' type in f32 mode, PyTorch's linear
+    # in the dtype in the 16-bit modes), then rotaryWriteKvCache's reference of it.
+    for t, k, h, kvh, hd, dt, bias, mode in [(1, 1024, 8, 2, 128, "bf16", False, "f32"), (4, 1024, 8, 2, 128, "f16", True, "f32"),
+                                             (2, 333, 3, 1, 10, "bf16", True, "f32"), (3, 333, 3, 1, 10, "f16", False, "f32"),
+                                             (7, 256, 4, 2, 64, "bf16", True, "f32"), (2, 256, 4, 2, 64, "f32", True, "f32")] + [
+            case + (mode,) for mode in ("bf16", "f16") for case in [
+                (1, 1024, 8, 2, 128, mode, False), (2, 1024, 8, 8, 128, mode, True), (3, 333, 3, 1, 10, mode, True),
+                (4, 333, 3, 1, 10, mode, False), (7, 256, 4, 2, 64, mode, True)]]:
+        p, nb, bs, m = 2048, 4, 16, (h + 2 * kvh) * hd
+        x = f32(rnd(t, k, scale=2.0)) if mode == "f32" else rnd(t, k, scale=2.0, dtype=mode)
+        w = rnd(m, k, scale=k ** -0.5, dtype=dt)
+        b = rnd(m, dtype=dt) if bias else None
+        if mode == "f32":
+            xr = x if dt == "f32" else x.to(DTYPES[dt]).to(torch.float64)
+            qkv = xr @ w.T + (0 if b is None else b)
+        else:
+            xs = [x, w] + ([] if b is None else [b])
+            qkv = torch.nn.functional.linear(*(v.to(DTYPES[mode]).cuda() for v in xs)).double().cpu()
+        positions, slots, cos_sin = rotary_inputs(t, hd, p, nb, bs)
+        kc, vc = (f32(rnd(nb, bs, kvh, hd)) if mode == "f32" else rnd(nb, bs, kvh, hd, dtype=mode) for _ in range(2))
+        arrays = {"x": x, "w": w, "positions": positions, "cos_sin": cos_sin, "slots": slots, "k_cache": kc, "v_cache": vc,
+                  **rotary_reference(qkv, positions, cos_sin, slots, kc, vc, h, kvh, hd, mode)}
+        dtypes = {"w": dt} if mode == "f32" else {name: mode for name in ("w", "k_cache", "v_cache")}
+        if bias:
+            arrays["bias"], dtypes["bias"] = b, dt
+        c.add("matmul_rotary_write_kv_cache", f"T{t} k{k} H{h} KV{kvh} hd{hd} {dt} bias={bias} {mode} mode", {"mode": mode},
+              arrays, dtypes)
     # f32 into a 16-bit KV cache: round to nearest even, as torch's .to(dtype).
     for n in [1, 1000, 4097]:
         for dt in ("bf16", "f16"):

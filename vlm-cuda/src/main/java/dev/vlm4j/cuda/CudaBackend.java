@@ -44,7 +44,8 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
  * {@code VLM4J_CUDA_SYNC=1} every op waits for the GPU and throws its own errors, for debugging.
  *
  * <p>Matmuls with 16-bit weights and at most four rows of x (decode steps) run on gemv.cu's kernels, which stream
- * the weights near memory bandwidth, and there {@link #matmulSiluMul} is one kernel; larger ones on cuBLASLt.
+ * the weights near memory bandwidth, and there {@link #matmulSiluMul} and {@link #matmulRotaryWriteKvCache} are one
+ * kernel each; larger ones on cuBLASLt.
  * {@code VLM4J_CUDA_GEMV=0} sends all to cuBLASLt.
  * {@code VLM4J_CUDA_PROFILE=1} times every op with CUDA events and logs the GPU time per op when the backend closes.
  *
@@ -369,7 +370,7 @@ public final class CudaBackend implements Backend {
             }
             return;
         }
-        if (b.dtype != DType.F32 && n <= GEMV_MAX_ROWS && gemvEnabled) {
+        if (gemvPath(a, b)) {
             gemv(a, b, c, o);
             return;
         }
@@ -420,6 +421,11 @@ public final class CudaBackend implements Backend {
             launch("gemv", "gemv_" + suffix(w.dtype) + "_" + suffix(x.dtype) + "_" + x.rows(), (m + GEMV_COLUMNS - 1) / GEMV_COLUMNS, 1,
                     32 * GEMV_WARPS, x, w, bias32 == null ? new DevicePointer(0) : bias32, out, k, m, gemvVectorized(x, w) ? 1 : 0);
         }
+    }
+
+    /** Whether a matmul of x [n, k] and w [m, k] runs on gemv.cu: 16-bit weights, at most GEMV_MAX_ROWS rows. */
+    private boolean gemvPath(CudaTensor x, CudaTensor w) {
+        return w.dtype != DType.F32 && x.rows() <= GEMV_MAX_ROWS && gemvEnabled;
     }
 
     /** Whether gemv.cu may read x [n, k] and w [m, k] in 16-byte pieces: k % 8 == 0 and both 16-byte aligned. */
@@ -552,7 +558,7 @@ public final class CudaBackend implements Backend {
                 "matmulSiluMul", "gateUpWeight [" + 2 * width + ", " + k + "] of x's type, or any type with f32 x", a, w, o);
         Checks.require(g.rows() == n && g.cols() == 2 * width && o.rows() == n, "matmulSiluMul",
                 "gateUp [" + n + ", " + 2 * width + "], out [" + n + ", " + width + "]", g, o);
-        if (w.dtype == DType.F32 || n > GEMV_MAX_ROWS || !gemvEnabled) {
+        if (!gemvPath(a, w)) {
             Backend.super.matmulSiluMul(x, gateUpWeight, gateUp, out);
             return;
         }
@@ -574,18 +580,58 @@ public final class CudaBackend implements Backend {
         CudaTensor x = activation("rotaryWriteKvCache", qkv), table = activation("rotaryWriteKvCache", cosSin);
         CudaTensor queries = activation("rotaryWriteKvCache", q), kc = cuda(kCache), vc = cuda(vCache);
         CudaIntTensor p = cuda(positions), s = cuda(slots);
-        Checks.require(kc.shape().length == 4 && Arrays.equals(kc.shape(), vc.shape()) && kc.dtype == activationType
-                && vc.dtype == activationType, "rotaryWriteKvCache", "caches of the activation type [blocks, blockSize, kvHeads, headDim]", kc, vc);
-        int headDim = kc.dim(3), kvHeads = kc.dim(2), heads = queries.cols() / headDim;
-        Checks.require(table.cols() == headDim && headDim % 2 == 0 && queries.cols() % headDim == 0
-                && x.cols() == (heads + 2 * kvHeads) * headDim && queries.rows() == x.rows() && p.numel() == x.rows()
-                && s.numel() == x.rows(), "rotaryWriteKvCache", "qkv [T, (heads + 2 kvHeads) * headDim], q [T, heads * headDim], "
-                + "positions and slots [T], cosSin [maxPositions, headDim]", x, queries, p, s, table, kc);
+        RotaryHeads r = rotaryHeads("rotaryWriteKvCache", x, p, table, s, kc, vc, queries);
         if (x.rows() == 0) return;
         // A row's units of work (rows.cu) as vectors: half a head's pairs, or a value head's elements, each VECTOR wide.
-        int units = ((heads + kvHeads) * headDim / 2 + kvHeads * headDim) / VECTOR, threads = Math.clamp((units + 31) / 32 * 32, 32, THREADS);
+        int units = ((r.heads() + r.kvHeads()) * r.headDim() / 2 + r.kvHeads() * r.headDim()) / VECTOR;
+        int threads = Math.clamp((units + 31) / 32 * 32, 32, THREADS);
         launch("rows", "rotary_write_kv_cache_" + suffix(x.dtype), x.rows(), Math.ceilDiv(units, threads), threads, x, p, table, s,
-                queries, kc, vc, heads, kvHeads, headDim, table.rows(), (long) kc.dim(0) * kc.dim(1), errors.record);
+                queries, kc, vc, r.heads(), r.kvHeads(), r.headDim(), table.rows(), (long) kc.dim(0) * kc.dim(1), errors.record);
+    }
+
+    /** The heads of a rotary embedding: query heads, key (and value) heads, and their size. */
+    private record RotaryHeads(int heads, int kvHeads, int headDim) {}
+
+    /** The heads of rotaryWriteKvCache's tensors, from the caches' shape and q's width, after checking their shapes. */
+    private RotaryHeads rotaryHeads(String op, CudaTensor qkv, CudaIntTensor positions, CudaTensor cosSin, CudaIntTensor slots,
+                                    CudaTensor kCache, CudaTensor vCache, CudaTensor q) {
+        Checks.require(kCache.shape().length == 4 && Arrays.equals(kCache.shape(), vCache.shape()) && kCache.dtype == activationType
+                && vCache.dtype == activationType, op, "caches of the activation type [blocks, blockSize, kvHeads, headDim]", kCache, vCache);
+        int headDim = kCache.dim(3), kvHeads = kCache.dim(2), heads = q.cols() / headDim;
+        Checks.require(cosSin.cols() == headDim && headDim % 2 == 0 && q.cols() % headDim == 0
+                && qkv.cols() == (heads + 2 * kvHeads) * headDim && q.rows() == qkv.rows() && positions.numel() == qkv.rows()
+                && slots.numel() == qkv.rows(), op, "qkv [T, (heads + 2 kvHeads) * headDim], q [T, heads * headDim], "
+                + "positions and slots [T], cosSin [maxPositions, headDim]", qkv, q, positions, slots, cosSin, kCache);
+        return new RotaryHeads(heads, kvHeads, headDim);
+    }
+
+    /**
+     * Where {@link #matmul} takes the GEMV path: one gemv.cu kernel, the rotary embedding and the KV-cache write its
+     * epilogue (rows.cu's arithmetic, rotary.cuh); qkv is not written.
+     */
+    @Override
+    public void matmulRotaryWriteKvCache(Tensor x, Tensor qkvWeight, Tensor qkvBias, Tensor qkv, IntTensor positions, Tensor cosSin,
+                                         IntTensor slots, Tensor kCache, Tensor vCache, Tensor q) {
+        String op = "matmulRotaryWriteKvCache";
+        CudaTensor a = activation(op, x), w = cuda(qkvWeight), c = qkvBias == null ? null : cuda(qkvBias), product = activation(op, qkv);
+        CudaTensor table = activation(op, cosSin), queries = activation(op, q), kc = cuda(kCache), vc = cuda(vCache);
+        CudaIntTensor p = cuda(positions), s = cuda(slots);
+        RotaryHeads r = rotaryHeads(op, product, p, table, s, kc, vc, queries);
+        int n = a.rows(), k = a.cols(), m = product.cols();
+        Checks.require(w.shape().length == 2 && w.dim(0) == m && w.dim(1) == k && (w.dtype == a.dtype || a.dtype == DType.F32)
+                && product.rows() == n, op, "qkvWeight [" + m + ", " + k + "] of x's type, or any type with f32 x; qkv [" + n + ", " + m + "]",
+                a, w, product);
+        Checks.require(c == null || c.numel() == m, op, "qkvBias [" + m + "]", c);
+        if (!gemvPath(a, w)) {
+            Backend.super.matmulRotaryWriteKvCache(x, qkvWeight, qkvBias, qkv, positions, cosSin, slots, kCache, vCache, q);
+            return;
+        }
+        if (n == 0) return;
+        try (CudaTensor bias32 = c == null ? null : widened(c)) {
+            launch("gemv", "gemv_rotary_write_kv_cache_" + suffix(w.dtype) + "_" + suffix(a.dtype) + "_" + n, m / 2, 1, 32 * GEMV_WARPS, a, w,
+                    bias32 == null ? new DevicePointer(0) : bias32, p, table, s, queries, kc, vc, k, r.heads(), r.kvHeads(), r.headDim(),
+                    table.rows(), (long) kc.dim(0) * kc.dim(1), gemvVectorized(a, w) ? 1 : 0, errors.record);
+        }
     }
 
     @Override

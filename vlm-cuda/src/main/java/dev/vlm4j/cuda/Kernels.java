@@ -27,7 +27,7 @@ final class Kernels implements AutoCloseable {
     static final String RESOURCES = "/dev/vlm4j/cuda/kernels/";
     /** Every module, and the headers they include. */
     static final List<String> MODULES = List.of("elementwise", "rows", "norms", "attention", "gemv", "flash_attention", "sampling");
-    static final List<String> HEADERS = List.of("common.cuh");
+    static final List<String> HEADERS = List.of("common.cuh", "rotary.cuh");
 
     private static final int MAX_ARGS = 32;
 

@@ -3,6 +3,7 @@ package dev.vlm4j.cuda;
 import dev.vlm4j.Dtype;
 import dev.vlm4j.backend.IntTensor;
 import dev.vlm4j.backend.Tensor;
+import dev.vlm4j.model.DType;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
@@ -117,6 +118,28 @@ class CudaBackendErrorsTest {
         backend.rotaryWriteKvCache(qkv, ints(16), cosSin, ints(0), cache, cache, q);
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> backend.copyToHost(q, new float[8]));
         assertTrue(e.getMessage().contains("16"), e.getMessage());
+    }
+
+    /**
+     * The qkv projection fused with the rotary embedding (a decode-shaped matmul with bf16 weights: one gemv.cu kernel)
+     * checks the slots as rotaryWriteKvCache does: the bad row is reported and left alone, the good one written.
+     */
+    @Test
+    void aSlotOutsideTheCacheInTheFusedQkvProjectionIsReportedAndItsRowLeftAlone() {
+        Tensor kCache = backend.allocate(2, 4, 1, 8), vCache = backend.allocate(2, 4, 1, 8); // 8 slots
+        Tensor x = backend.allocate(2, 16), qkv = backend.allocate(2, 3 * 8), cosSin = backend.allocate(16, 8);
+        Tensor q = floats(GpuTests.nans(2 * 8), 2, 8);
+        Tensor w = backend.upload(GpuTests.weight("fused qkv", DType.BF16, new float[3 * 8 * 16], 3 * 8, 16));
+        backend.matmulRotaryWriteKvCache(x, w, null, qkv, ints(0, 1), cosSin, ints(3, 8), kCache, vCache, q);
+        float[] host = new float[2 * 8];
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> backend.copyToHost(q, host));
+        assertTrue(e.getMessage().contains("slot 8") && e.getMessage().contains("token 1"), e.getMessage());
+
+        backend.copyToHost(q, host);
+        for (int i = 0; i < host.length; i++) {
+            int at = i;
+            assertTrue(i < 8 ? host[i] == 0f : Float.isNaN(host[i]), () -> "element " + at + " is " + host[at]);
+        }
     }
 
     @Test

@@ -166,6 +166,16 @@ class KernelReferenceTest {
                 c.assertExact("v_cache_out", c.cacheCopy(vCache));
                 c.assertExact("qkv", qkv);
             }
+            case "matmul_rotary_write_kv_cache" -> {
+                Tensor x = c.activation("x"), q = c.poisoned("q");
+                Tensor qkv = backend.allocate(x.dim(0), c.array("w").shape()[0]); // [T, (H+2KV)*hd] scratch
+                Tensor kCache = c.kvCache("k_cache"), vCache = c.kvCache("v_cache");
+                backend.matmulRotaryWriteKvCache(x, c.weight("w"), c.has("bias") ? c.weight("bias") : null, qkv, c.ints("positions"),
+                        c.activation("cos_sin"), c.ints("slots"), kCache, vCache, q);
+                c.assertClose("q", q, c.tolerance(REDUCTION));
+                c.assertClose("k_cache_out", c.cacheCopy(kCache), c.tolerance(REDUCTION));
+                c.assertClose("v_cache_out", c.cacheCopy(vCache), c.tolerance(REDUCTION));
+            }
             case "copy_to_cache" -> {
                 Tensor cache = backend.allocateKvCache(c.array("out").shape());
                 assertEquals(c.dtype("out"), cache.dtype(), "the KV cache type of a " + c.mode + " backend");

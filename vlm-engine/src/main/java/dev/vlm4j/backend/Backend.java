@@ -47,7 +47,7 @@ public interface Backend extends AutoCloseable {
     /**
      * A zero-filled tensor for keys or values of the paged KV cache, in the type the backend keeps them in: the
      * activation type, so that storing the keys and values is exact. Only {@link #rotaryWriteKvCache},
-     * {@link #pagedAttention} and {@link #copy} take it.
+     * {@link #matmulRotaryWriteKvCache}, {@link #pagedAttention} and {@link #copy} take it.
      */
     Tensor allocateKvCache(int... shape);
 
@@ -158,6 +158,20 @@ public interface Backend extends AutoCloseable {
      * offset {@code slots[t] % blockSize}. positions [T], slots [T]; qkv is left as it was.
      */
     void rotaryWriteKvCache(Tensor qkv, IntTensor positions, Tensor cosSin, IntTensor slots, Tensor kCache, Tensor vCache, Tensor q);
+
+    /**
+     * The stacked q, k, v projection and {@link #rotaryWriteKvCache} in one: {@code matmul(x, qkvWeight, qkvBias, qkv)},
+     * then {@code rotaryWriteKvCache(qkv, positions, cosSin, slots, kCache, vCache, q)}. x [T, k], qkvWeight
+     * [(heads + 2 kvHeads) * headDim, k] (q_proj's rows, then k_proj's, then v_proj's), qkvBias [(heads + 2 kvHeads) *
+     * headDim] or null, qkv [T, (heads + 2 kvHeads) * headDim]; the rest as rotaryWriteKvCache takes them. A backend
+     * may fuse them (at decode, one kernel that reads the weights and writes only q and the caches); the result is that
+     * of the two ops, and qkv is scratch that a fused backend need not write.
+     */
+    default void matmulRotaryWriteKvCache(Tensor x, Tensor qkvWeight, Tensor qkvBias, Tensor qkv, IntTensor positions, Tensor cosSin,
+                                          IntTensor slots, Tensor kCache, Tensor vCache, Tensor q) {
+        matmul(x, qkvWeight, qkvBias, qkv);
+        rotaryWriteKvCache(qkv, positions, cosSin, slots, kCache, vCache, q);
+    }
 
     /**
      * Causal attention over the paged cache: token t of sequence {@code tokenSeq[t]} at position

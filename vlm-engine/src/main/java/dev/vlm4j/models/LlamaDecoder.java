@@ -44,7 +44,7 @@ final class LlamaDecoder implements AutoCloseable {
     private int capacity, rowCapacity, allocations;
     private Tensor x;      // [capacity, D] the residual stream
     private Tensor h;      // [capacity, D] normed
-    private Tensor qkv;    // [capacity, (H+2KV)*hd] queries, keys, values
+    private Tensor qkv;    // [capacity, (H+2KV)*hd] queries, keys, values: matmulRotaryWriteKvCache's scratch (a fused backend leaves it unwritten)
     private Tensor q;      // [capacity, H*hd] rotated queries
     private Tensor attn;   // [capacity, H*hd]
     private Tensor delta;  // [capacity, D] a sublayer's output before the residual add
@@ -158,8 +158,8 @@ final class LlamaDecoder implements AutoCloseable {
             Layer layer = layers.get(l);
             // Attention: this step's keys and values go into the cache first, then every query reads its
             // sequence's cached positions up to its own.
-            backend.matmul(h, layer.qkv, layer.qkvBias, qkv);
-            backend.rotaryWriteKvCache(qkv, in.positions, cosSin, in.slots, layer.kCache, layer.vCache, q);
+            backend.matmulRotaryWriteKvCache(h, layer.qkv, layer.qkvBias, qkv, in.positions, cosSin, in.slots, layer.kCache,
+                    layer.vCache, q);
             backend.pagedAttention(q, layer.kCache, layer.vCache, in.positions, in.tokenSeq, in.blockTables, scale, attn);
             backend.matmul(attn, layer.o, null, delta);
             backend.addRmsNorm(x, delta, layer.postAttentionNorm, eps, h); // residual, then the MLP's norm

@@ -5,8 +5,10 @@
 // x and out are activations of type A: of w's type (a 16-bit mode), or f32, which is rounded to w's type as it is
 // loaded, as the tensor-core GEMM path rounds it. Products are summed in f32 and the result rounded to A.
 // gemv_silu_mul is the Llama MLP's gate and up projection with the SiluAndMul after it (elementwise.cu's silu_mul) as
-// its epilogue: at decode that op's launch costs about as much as its work, and gate and up need not be written.
-#include "common.cuh"
+// its epilogue, and gemv_rotary_write_kv_cache the stacked q, k, v projection with the rotary embedding and KV-cache
+// write after it (rows.cu's rotary_write_kv_cache): at decode those ops' launches cost about as much as their work, and
+// gate and up, or qkv, need not be written.
+#include "rotary.cuh"
 
 constexpr int WARPS = 8;                  // per block
 constexpr int SPLIT = 4;                  // warps per output column: a column (one weight row) is 4–22 KB, and with one
@@ -130,8 +132,53 @@ __device__ __forceinline__ void gemv_silu_mul(const A* __restrict__ x, const T* 
     }
 }
 
-// Entry points gemv_<w type>_<activation type>_<n>: grid ceil(m / COLUMNS), and gemv_silu_mul_<w type>_<activation
-// type>_<n>: grid width; block 32 * WARPS. `vectorized`: k % 8 == 0 and x, w 16-byte aligned.
+// qkv [n, (heads + 2 kvHeads) headDim] = x [n, k] · wᵀ (+ bias, f32, or null) for w the q, k and v projections
+// stacked, and then rows.cu's rotary_write_kv_cache of qkv, without qkv: the rotated queries go to q [n, heads headDim],
+// row r's rotated keys and its values to slot slots[r] of kCache and vCache [numSlots, kvHeads headDim]. A unit of
+// work is two columns: for j < (heads + kvHeads) half (half = headDim / 2) the pair (head headDim + i, head headDim +
+// half + i), head = j / half, i = j % half, that a rotation mixes; past them, the value columns (heads + kvHeads)
+// headDim + 2 v and the next, v = j - (heads + kvHeads) half. Block j's two groups of warps take unit j's columns.
+// Each product (plus bias) is rounded to A as gemv rounds it, then rotated as rows.cu rotates it, so that the result is
+// that of the two kernels; a row with a bad position or slot is reported (by block 0) and left alone, as there.
+static_assert(COLUMNS == 2, "one group of warps for each column of a unit");
+template <typename T, typename A, int N>
+__device__ __forceinline__ void gemv_rotary_write_kv_cache(const A* __restrict__ x, const T* __restrict__ w,
+                                                           const float* __restrict__ bias, const int* __restrict__ positions,
+                                                           const A* __restrict__ cosSin, const int* __restrict__ slots,
+                                                           A* __restrict__ q, A* __restrict__ kCache, A* __restrict__ vCache, int k,
+                                                           int heads, int kvHeads, int headDim, int maxPositions, long long numSlots,
+                                                           int vectorized, ErrorRecord* err) {
+    __shared__ float partial[WARPS][N];
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, group = warp / SPLIT;
+    int j = blockIdx.x, half = headDim / 2, rotations = (heads + kvHeads) * half, head = j / half, i = j % half;
+    bool rotation = j < rotations;
+    // The unit's first column, and how far its second is past it.
+    long long first = rotation ? (long long) head * headDim + i : (long long) (heads + kvHeads) * headDim + 2 * (j - rotations);
+    int step = rotation ? half : 1;
+    split_dots<T, A, N>(x, w + (first + group * step) * k, true, k, vectorized, partial);
+    if (warp != 0 || lane >= N) return;  // lane r finishes row r
+    int r = lane, position = positions[r], slot = slots[r];
+    if (!rotary_indices_valid(position, slot, maxPositions, numSlots, r, j == 0, err)) return;
+    float x1 = group_sum(partial, 0, r), x2 = group_sum(partial, 1, r);
+    x1 = rounded<A>(bias ? x1 + bias[first] : x1);
+    x2 = rounded<A>(bias ? x2 + bias[first + step] : x2);
+    long long kvRow = slot * (long long) kvHeads * headDim;
+    if (rotation) {
+        const A* table = cosSin + (long long) position * headDim;  // cos, then sin
+        float2 o = rotated<A>(x1, x2, to_float(table[i]), to_float(table[half + i]));
+        A* headRow = head < heads ? q + ((long long) r * heads + head) * headDim : kCache + kvRow + (head - heads) * headDim;
+        headRow[i] = from_float<A>(o.x);
+        headRow[half + i] = from_float<A>(o.y);
+    } else {
+        A* value = vCache + kvRow + 2 * (j - rotations);
+        value[0] = from_float<A>(x1);
+        value[1] = from_float<A>(x2);
+    }
+}
+
+// Entry points gemv_<w type>_<activation type>_<n>: grid ceil(m / COLUMNS); gemv_silu_mul_<w type>_<activation
+// type>_<n>: grid width; gemv_rotary_write_kv_cache_<...>: grid (heads + 2 kvHeads) headDim / 2. Block 32 * WARPS.
+// `vectorized`: k % 8 == 0 and x, w 16-byte aligned.
 #define GEMV_ENTRY(T, TN, A, AN, N)                                                                                   \
     extern "C" __global__ void __launch_bounds__(32 * WARPS, BLOCKS_PER_SM)                                           \
     gemv_##TN##_##AN##_##N(const A* x, const T* w, const float* bias, A* out, int k, int m, int vectorized) {        \
@@ -140,6 +187,14 @@ __device__ __forceinline__ void gemv_silu_mul(const A* __restrict__ x, const T* 
     extern "C" __global__ void __launch_bounds__(32 * WARPS, BLOCKS_PER_SM)                                           \
     gemv_silu_mul_##TN##_##AN##_##N(const A* x, const T* w, A* out, int k, int width, int vectorized) {               \
         gemv_silu_mul<T, A, N>(x, w, out, k, width, vectorized);                                                       \
+    }                                                                                                                 \
+    extern "C" __global__ void __launch_bounds__(32 * WARPS, BLOCKS_PER_SM)                                           \
+    gemv_rotary_write_kv_cache_##TN##_##AN##_##N(const A* x, const T* w, const float* bias, const int* positions,     \
+                                                 const A* cosSin, const int* slots, A* q, A* kCache, A* vCache, int k, \
+                                                 int heads, int kvHeads, int headDim, int maxPositions,               \
+                                                 long long numSlots, int vectorized, ErrorRecord* err) {              \
+        gemv_rotary_write_kv_cache<T, A, N>(x, w, bias, positions, cosSin, slots, q, kCache, vCache, k, heads, kvHeads, \
+                                            headDim, maxPositions, numSlots, vectorized, err);                        \
     }
 #define GEMV_ROWS(T, TN, A, AN) GEMV_ENTRY(T, TN, A, AN, 1) GEMV_ENTRY(T, TN, A, AN, 2) GEMV_ENTRY(T, TN, A, AN, 3) \
     GEMV_ENTRY(T, TN, A, AN, 4)

@@ -2,7 +2,7 @@
 // write. One block per output row (gather: a grid-stride loop; rotary: several); an index out of range is reported (see
 // common.cuh) and its row left alone.
 // Rows are read from any type S and written as activations of type A.
-#include "common.cuh"
+#include "rotary.cuh"
 
 // A row of d elements, VECTOR at a time where both rows are 16-byte aligned and d a multiple of VECTOR.
 template <typename S, typename A>
@@ -84,8 +84,9 @@ __device__ void rotary_units(const A* __restrict__ row, const A* __restrict__ ta
         Floats<W> x1 = load(x + i, Width<W>()), x2 = load(x + half + i, Width<W>()), o1, o2;
 #pragma unroll
         for (int k = 0; k < W; k++) {
-            o1[k] = rounded<A>(x1[k] * cos[k]) - rounded<A>(x2[k] * sin[k]);
-            o2[k] = rounded<A>(x2[k] * cos[k]) + rounded<A>(x1[k] * sin[k]);
+            float2 o = rotated<A>(x1[k], x2[k], cos[k], sin[k]);
+            o1[k] = o.x;
+            o2[k] = o.y;
         }
         store(o + i, o1);
         store(o + half + i, o2);
@@ -97,15 +98,7 @@ __device__ void rotary_write_kv_cache(const A* __restrict__ qkv, const int* posi
                                       A* __restrict__ q, A* __restrict__ kCache, A* __restrict__ vCache, int heads, int kvHeads,
                                       int headDim, int maxPositions, long long numSlots, ErrorRecord* err) {
     int t = blockIdx.x, position = positions[t], slot = slots[t];
-    bool reporter = blockIdx.y == 0 && threadIdx.x == 0;
-    if (position < 0 || position >= maxPositions) {
-        if (reporter) report(err, ERR_POSITION, position, maxPositions, t);
-        return;
-    }
-    if (slot < 0 || slot >= numSlots) {
-        if (reporter) report(err, ERR_KV_SLOT, slot, (int) min(numSlots, (long long) 0x7fffffff), t);
-        return;
-    }
+    if (!rotary_indices_valid(position, slot, maxPositions, numSlots, t, blockIdx.y == 0 && threadIdx.x == 0, err)) return;
     int qWidth = heads * headDim, kvWidth = kvHeads * headDim;
     const A* row = qkv + (long long) t * (qWidth + 2 * kvWidth);
     const A* table = cosSin + (long long) position * headDim;
