@@ -5,17 +5,16 @@ import dev.vlm4j.backend.DeviceMemory;
 import dev.vlm4j.engine.KvCacheProfiler;
 import dev.vlm4j.engine.KvCacheSize;
 import dev.vlm4j.engine.SequenceChunk;
-import dev.vlm4j.input.ProcessedImage;
 import dev.vlm4j.model.Checkpoint;
 import dev.vlm4j.model.LlavaConfig;
 import dev.vlm4j.model.Weights;
 import dev.vlm4j.models.LlavaModelRunner;
+import dev.vlm4j.testing.RandomPixels;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 import java.util.Arrays;
 import java.util.List;
-import java.util.Random;
 import java.util.stream.IntStream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -51,7 +50,7 @@ class MemoryProfileTest {
                 backend.resetPeakMemory();
                 int[] lastBlocks = IntStream.range(blocks - blocksPerSequence, blocks).toArray();
                 float[] logits = runner.forward(List.of(new SequenceChunk(imagePrompt(config, perSequence), 0, lastBlocks,
-                        randomPixels(config, 7), 0)));
+                        RandomPixels.image(config.vision(), 7), 0)));
                 assertTrue(Float.isFinite(logits[0]), "logits " + logits[0]);
                 long used = backend.deviceMemory().orElseThrow().peakUsedBytes();
                 assertTrue(used <= (GPU_MEMORY_UTILIZATION + 0.01) * memory.totalBytes(),
@@ -67,11 +66,4 @@ class MemoryProfileTest {
         return tokens;
     }
 
-    private static ProcessedImage randomPixels(LlavaConfig config, long seed) {
-        int size = config.vision().imageSize();
-        float[] pixels = new float[3 * size * size];
-        Random random = new Random(seed);
-        for (int i = 0; i < pixels.length; i++) pixels[i] = (float) random.nextGaussian();
-        return new ProcessedImage(ProcessedImage.Kind.PIXEL_VALUES, pixels, new int[] {1, 3, size, size});
-    }
 }

@@ -10,6 +10,7 @@ import dev.vlm4j.model.LlavaConfig;
 import dev.vlm4j.model.RandomCheckpoint;
 import dev.vlm4j.model.Weights;
 import dev.vlm4j.models.LlavaImageEncoder;
+import dev.vlm4j.testing.RandomPixels;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -18,12 +19,10 @@ import org.junit.jupiter.params.provider.CsvSource;
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Proxy;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Random;
 import java.util.concurrent.atomic.AtomicInteger;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -70,7 +69,7 @@ class VisionGraphsGpuTest {
             for (int call = 0; call < CALLS.length; call++) {
                 int n = CALLS[call][0];
                 String what = checkpoint + " " + dtype + " call " + call + " (" + n + " images)";
-                List<ProcessedImage> images = randomImages(config, n, call);
+                List<ProcessedImage> images = RandomPixels.images(config.vision(), n, call);
                 float[] expected = new float[n * rowsPerImage], actual = new float[n * rowsPerImage];
                 cuda.copyToHost(eager.encode(images), expected);
                 cuda.copyToHost(graphs.encode(images), actual);
@@ -81,19 +80,6 @@ class VisionGraphsGpuTest {
                 assertEquals(CALLS[call][2], replayed.get(), what + ": graph replays");
             }
         }
-    }
-
-    /** {@code n} pixel values [1, 3, H, W] of random values, different for each seed. */
-    private static List<ProcessedImage> randomImages(LlavaConfig config, int n, long seed) {
-        Random random = new Random(seed);
-        int size = config.vision().imageSize(), channels = config.vision().numChannels();
-        List<ProcessedImage> images = new ArrayList<>();
-        for (int i = 0; i < n; i++) {
-            float[] pixels = new float[channels * size * size];
-            for (int p = 0; p < pixels.length; p++) pixels[p] = (float) random.nextGaussian();
-            images.add(new ProcessedImage(ProcessedImage.Kind.PIXEL_VALUES, pixels, new int[] {1, channels, size, size}));
-        }
-        return images;
     }
 
     /** {@code cuda}, counting the graphs recorded and their replays. */

@@ -8,13 +8,12 @@ import dev.vlm4j.input.ProcessedImage;
 import dev.vlm4j.model.Checkpoint;
 import dev.vlm4j.model.LlavaConfig;
 import dev.vlm4j.model.Weights;
+import dev.vlm4j.testing.RandomPixels;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
-import java.util.ArrayList;
 import java.util.List;
-import java.util.Random;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.UnaryOperator;
 import java.util.stream.IntStream;
@@ -97,25 +96,12 @@ class VisionGraphsTest {
              LlavaModelRunner runner = LlavaModelRunner.create(RecordingBackends.recording(cpu, recorded, replayed), weights, config,
                      blocks.length, 16, enforceEager)) {
             for (int call = 0; call < 3; call++) {
-                List<SequenceChunk> step = List.of(new SequenceChunk(prompt, 0, blocks, randomImages(config, 1, call).getFirst(), 0));
+                List<SequenceChunk> step = List.of(new SequenceChunk(prompt, 0, blocks, RandomPixels.image(config.vision(), call), 0));
                 Logits.assertClose(eager.forward(step), runner.forward(step), TOLERANCE, "prefill " + call);
             }
         }
         assertEquals(enforceEager ? 0 : 1, recorded.get(), "graphs recorded");
         assertEquals(enforceEager ? 0 : 1, replayed.get(), "graph replays");
-    }
-
-    /** {@code n} pixel values [1, 3, H, W] of random values, different for each seed. */
-    private static List<ProcessedImage> randomImages(LlavaConfig config, int n, long seed) {
-        Random random = new Random(seed);
-        int size = config.vision().imageSize(), channels = config.vision().numChannels();
-        List<ProcessedImage> images = new ArrayList<>();
-        for (int i = 0; i < n; i++) {
-            float[] pixels = new float[channels * size * size];
-            for (int p = 0; p < pixels.length; p++) pixels[p] = (float) random.nextGaussian();
-            images.add(new ProcessedImage(ProcessedImage.Kind.PIXEL_VALUES, pixels, new int[] {1, channels, size, size}));
-        }
-        return images;
     }
 
     /** An encoder with graphs, one without, on the same weights, and the recording backend's counts. */
@@ -144,7 +130,7 @@ class VisionGraphsTest {
         void check(int[][] calls) {
             for (int[] call : calls) {
                 int n = call[0], at = this.calls++;
-                List<ProcessedImage> images = randomImages(config, n, at);
+                List<ProcessedImage> images = RandomPixels.images(config.vision(), n, at);
                 float[] expected = new float[n * config.imageFeatureSize() * config.text().hiddenSize()];
                 float[] actual = expected.clone();
                 cpu.copyToHost(eager.encode(images), expected);
