@@ -25,14 +25,18 @@ cd "$WT"
     -Dmdep.outputFile=/tmp/vlm4j-server-cp.txt
 
 mkdir -p "$DEST"
-if [ ! -f "$DEST/jre.tar.xz" ]; then
+# jdk.jfr: Flight Recorder, to profile the host's allocations and pauses on the GPU machine
+# (-XX:StartFlightRecording through run_gpu.sh's JAVA_OPTS). The runtime is rebuilt when this list changes.
+MODULES=java.base,java.logging,jdk.incubator.vector,java.management,java.sql,java.xml,java.net.http,jdk.unsupported,jdk.jfr
+if [ ! -f "$DEST/jre.tar.xz" ] || [ "$(cat "$DEST/jre.modules" 2>/dev/null)" != "$MODULES" ]; then
   rm -rf /tmp/vlm4j-jre && mkdir -p /tmp/vlm4j-jre
-  "$JAVA_HOME/bin/jlink" --add-modules java.base,java.logging,jdk.incubator.vector,java.management,java.sql,java.xml,java.net.http,jdk.unsupported \
+  "$JAVA_HOME/bin/jlink" --add-modules "$MODULES" \
       --strip-debug --no-man-pages \
       --no-header-files --compress=zip-9 --output /tmp/vlm4j-jre/jre
   # jlink leaves the JDK's native symbol tables in place (libjvm.so: 30 MB, 25 MB stripped): ~1 MB less to send
   find /tmp/vlm4j-jre/jre -name '*.so' -exec strip --strip-unneeded {} \;
   tar -C /tmp/vlm4j-jre -cf - jre | xz -T0 -9e > "$DEST/jre.tar.xz"
+  echo "$MODULES" > "$DEST/jre.modules"
 fi
 rm -rf "$DEST/classes" "$DEST/lib"
 mkdir -p "$DEST/classes" "$DEST/lib"
