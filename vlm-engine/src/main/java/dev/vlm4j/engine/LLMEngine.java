@@ -212,6 +212,11 @@ public final class LLMEngine {
         return scheduler.numSwapped();
     }
 
+    /** Requests preempted so far, swapped out or to be computed again, as vLLM's {@code num_preemptions} metric. */
+    public long numPreemptions() {
+        return scheduler.numPreemptions();
+    }
+
     /** Free KV cache blocks (cached ones included): all of them once no request is unfinished. */
     public int numFreeBlocks() {
         return blocks.numFreeBlocks();

@@ -25,8 +25,15 @@ import java.util.List;
  * freed and it goes back to waiting, keeping its tokens, which are computed again with its prompt when readmitted.
  * A request that cannot come in although nothing else holds a block (its forks outgrew the cache) can never run: it
  * ends as ignored, as vLLM ends prompts too long for the cache.
+ *
+ * <p>Preemptions are counted ({@link #numPreemptions}) and logged as a warning, the first and then every
+ * {@value #PREEMPTIONS_PER_WARNING}th, as vLLM does: a request computed again costs its whole prompt (and its image)
+ * once more, so a run that preempts often wants a larger cache or fewer sequences at once.
  */
 public final class Scheduler {
+
+    private static final System.Logger LOG = System.getLogger(Scheduler.class.getName());
+    static final int PREEMPTIONS_PER_WARNING = 50;
 
     private final SchedulerConfig config;
     private final BlockManager blocks;
@@ -34,6 +41,7 @@ public final class Scheduler {
     private final List<SequenceGroup> running = new ArrayList<>();
     private final List<SequenceGroup> swapped = new ArrayList<>();
     private long nextArrival;
+    private long preemptions; // since the scheduler was made
 
     public Scheduler(SchedulerConfig config, BlockManager blocks) {
         this.config = config;
@@ -226,7 +234,14 @@ public final class Scheduler {
 
     /** Swap when the request has several sequences and the swap space has room; else recompute. */
     private void preempt(SequenceGroup group, Step step) {
-        if (group.unfinishedSequences().size() > 1 && blocks.canSwapOut(group)) {
+        boolean swap = group.unfinishedSequences().size() > 1 && blocks.canSwapOut(group);
+        if (preemptions++ % PREEMPTIONS_PER_WARNING == 0) {
+            String how = swap ? "swapped out" : "to be computed again";
+            LOG.log(System.Logger.Level.WARNING, "request " + group.requestId() + " preempted (" + how + "): the KV cache has no"
+                    + " block left for the running requests (preemptions so far: " + preemptions + "). Each costs time: raise"
+                    + " gpu_memory_utilization for a larger cache, or lower max_num_seqs");
+        }
+        if (swap) {
             step.swapOut.addAll(blocks.swapOut(group));
             swapped.add(group);
             swapped.sort(Comparator.comparingLong(g -> g.arrivalIndex));
@@ -289,5 +304,10 @@ public final class Scheduler {
     /** Requests swapped out to host memory. */
     public int numSwapped() {
         return swapped.size();
+    }
+
+    /** Preemptions so far, by swapping or recompute (vLLM's {@code num_preemptions} metric). */
+    public long numPreemptions() {
+        return preemptions;
     }
 }

@@ -164,6 +164,7 @@ class CacheAndSchedulingTest extends WithTinyTokenizer {
             Map<String, RequestOutput> finals = run(engine, requests, 0, 0, 0, 1, 1, 2);
             for (Request r : requests) assertSameAsAlone(r, finals.get(r.id()));
             assertEquals(swapBlocks, engine.numFreeSwapBlocks());
+            assertTrue(engine.numPreemptions() > 0, "the cache of 30 blocks is too small for all six at once");
             if (swapBlocks > 0) {
                 assertTrue(runner.swappedOut > 0, "some request of several sequences was swapped out");
                 assertEquals(runner.swappedOut, runner.swappedIn, "and every swapped block came back");
@@ -243,6 +244,7 @@ class CacheAndSchedulingTest extends WithTinyTokenizer {
             assertFalse(engine.hasUnfinishedRequests(), "no livelock");
             assertEquals(engine.numBlocks(), engine.numFreeBlocks());
             assertEquals(swapBlocks, engine.numFreeSwapBlocks());
+            assertTrue(engine.numPreemptions() > 0, "the cache of 30 blocks is too small for all six at once");
             RequestOutput wide = finals.get("wide");
             assertTrue(wide.finished());
             for (var c : wide.outputs()) assertEquals("length", c.finishReason());

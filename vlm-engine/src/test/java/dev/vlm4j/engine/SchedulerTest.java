@@ -97,6 +97,7 @@ class SchedulerTest {
             out = step(scheduler, blocks);
         } while (out.preempted().isEmpty());
         assertEquals(List.of(b), out.preempted(), "the newest request is preempted");
+        assertEquals(1, scheduler.numPreemptions(), "and counted");
         assertEquals(SequenceStatus.WAITING, seq(b).status());
         assertEquals(0, seq(b).blockTable().length, "its blocks are freed");
         int generatedBeforePreemption = seq(b).outputLength();
@@ -121,6 +122,7 @@ class SchedulerTest {
         step(scheduler, blocks);   // 2 blocks each: the cache is full; older has 7 tokens, newer 9
         SchedulerOutput out = step(scheduler, blocks);
         assertEquals(List.of(newer), out.preempted(), "newer needs a third block and nobody newer can give one up");
+        assertEquals(1, scheduler.numPreemptions());
         assertEquals(List.of("older:1"), ids(out));
         runToEnd(scheduler, blocks);
         assertGeneratedInOrder(older, 6, 4);

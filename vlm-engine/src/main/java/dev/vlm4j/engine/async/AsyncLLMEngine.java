@@ -121,10 +121,11 @@ public final class AsyncLLMEngine implements AutoCloseable {
         }
     }
 
-    /** Requests running, waiting and swapped out, and the KV cache's blocks, as of the last step. */
+    /** Requests running, waiting and swapped out, the KV cache's blocks and the preemptions, as of the last step. */
     public EngineLoad load() {
         EngineLoad last = engineLoad;
-        return new EngineLoad(last.running(), last.waiting() + queued.get(), last.swapped(), last.freeBlocks(), last.numBlocks());
+        return new EngineLoad(last.running(), last.waiting() + queued.get(), last.swapped(), last.freeBlocks(), last.numBlocks(),
+                last.preemptions());
     }
 
     /**
@@ -157,7 +158,7 @@ public final class AsyncLLMEngine implements AutoCloseable {
 
     private EngineLoad currentLoad() {
         return new EngineLoad(engine.numRunningRequests(), engine.numWaitingRequests(), engine.numSwappedRequests(), engine.numFreeBlocks(),
-                engine.numBlocks());
+                engine.numBlocks(), engine.numPreemptions());
     }
 
     // ---- the engine loop: everything below runs on its thread only ----

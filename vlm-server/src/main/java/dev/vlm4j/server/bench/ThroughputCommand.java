@@ -51,10 +51,12 @@ public final class ThroughputCommand implements Callable<Integer> {
         try (LoadedEngine loaded = EngineFactory.load(engine.engineArgs())) {
             List<ProcessedPrompt> prompts = SyntheticPrompts.forEngine(loaded, numPrompts, inputLen, !noImage, images);
             TimedRun run;
+            long preemptionsBefore = loaded.engine().numPreemptions();
             try (ProgressBar bar = new ProgressBar(System.err, "Processed prompts", numPrompts)) {
                 run = TimedRun.run(loaded.engine(), prompts, SyntheticPrompts.ignoreEos(outputLen), "throughput-", bar);
             }
             int numImages = noImage ? 0 : numPrompts;
+            long preemptions = loaded.engine().numPreemptions() - preemptionsBefore;
             long totalTokens = run.promptTokens() + run.outputTokens();
             double s = run.elapsed();
             r.put("device", loaded.device()).put("num_prompts", numPrompts).put("input_len", inputLen).put("output_len", outputLen)
@@ -64,7 +66,7 @@ public final class ThroughputCommand implements Callable<Integer> {
                     .put("requests_per_second", numPrompts / s).put("tokens_per_second", totalTokens / s)
                     .put("output_tokens_per_second", run.outputTokens() / s).put("images_per_second", numImages / s)
                     .put("max_num_seqs", loaded.args().maxNumSeqs()).put("kv_cache_blocks", loaded.engine().numBlocks())
-                    .put("block_size", loaded.args().blockSize());
+                    .put("block_size", loaded.args().blockSize()).put("num_preemptions", preemptions);
             r.row("workload", "%s, %d requests, %d text tokens%s, output %d", loaded.device(), numPrompts, inputLen,
                     noImage ? "" : " + 1 image", outputLen);
             r.row("elapsed", "%.2f s", s);
@@ -76,6 +78,7 @@ public final class ThroughputCommand implements Callable<Integer> {
             if (run.tpot().length > 0) r.seconds("tpot", "time per output token", run.tpot());
             r.row("KV cache", "%d blocks of %d tokens, max_num_seqs %d", loaded.engine().numBlocks(), loaded.args().blockSize(),
                     loaded.args().maxNumSeqs());
+            r.row("preemptions", "%d (requests swapped out or computed again when the cache ran out)", preemptions);
             r.deviceMemory(loaded.backend());
         }
         r.emit(outputJson);

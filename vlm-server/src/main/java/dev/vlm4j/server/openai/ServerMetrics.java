@@ -12,8 +12,8 @@ import java.util.TreeMap;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * vLLM's Prometheus metrics, same names: requests running, waiting and swapped, and KV-cache usage (from the engine's
- * load), prompt and generation token counters, time-to-first-token, time-per-output-token and end-to-end latency
+ * vLLM's Prometheus metrics, same names: requests running, waiting and swapped, KV-cache usage and preemptions (from
+ * the engine's load), prompt and generation token counters, time-to-first-token, time-per-output-token and end-to-end latency
  * histograms, and finished requests by finish reason. The engine loop feeds {@link #record} with every step's
  * outputs; {@link #render} reads from any thread.
  */
@@ -72,6 +72,8 @@ final class ServerMetrics {
         gauge(out, "vllm:num_requests_waiting", "Number of requests waiting to be processed.", load.waiting());
         gauge(out, "vllm:num_requests_swapped", "Number of requests swapped to CPU.", load.swapped());
         gauge(out, "vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", load.kvCacheUsage());
+        counter(out, "vllm:num_preemptions", "Requests preempted (swapped out or to be computed again) since the engine started.",
+                load.preemptions());
         counter(out, "vllm:prompt_tokens", "Number of prefill tokens processed.", promptTokens.get());
         counter(out, "vllm:generation_tokens", "Number of generation tokens processed.", generationTokens.get());
         out.append("# HELP vllm:request_success Count of finished requests by finish reason.\n");

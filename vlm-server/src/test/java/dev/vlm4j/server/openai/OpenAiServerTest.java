@@ -146,6 +146,9 @@ class OpenAiServerTest {
         for (String gauge : List.of("vllm:num_requests_running", "vllm:num_requests_waiting", "vllm:kv_cache_usage_perc")) {
             assertTrue(after.contains("# TYPE " + gauge + " gauge"), gauge);
         }
+        assertTrue(after.contains("# TYPE vllm:num_preemptions counter"), after);
+        assertEquals(0, metric(after, "vllm:num_preemptions_total") - metric(before, "vllm:num_preemptions_total"),
+                "one short request never fills the cache");
     }
 
     @Test

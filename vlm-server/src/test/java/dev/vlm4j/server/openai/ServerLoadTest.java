@@ -75,11 +75,11 @@ class ServerLoadTest {
 
             long deadline = System.nanoTime() + 10_000_000_000L;
             EngineLoad load = tiny.server.engine().load();
-            while (!load.equals(new EngineLoad(0, 0, 0, load.numBlocks(), load.numBlocks())) && System.nanoTime() < deadline) {
+            while (!load.equals(new EngineLoad(0, 0, 0, load.numBlocks(), load.numBlocks(), load.preemptions())) && System.nanoTime() < deadline) {
                 Thread.sleep(10);
                 load = tiny.server.engine().load();
             }
-            assertEquals(new EngineLoad(0, 0, 0, load.numBlocks(), load.numBlocks()), load, "idle, every KV block free");
+            assertEquals(new EngineLoad(0, 0, 0, load.numBlocks(), load.numBlocks(), load.preemptions()), load, "idle, every KV block free");
 
             long[] latencies = outcomes.stream().mapToLong(Outcome::nanos).sorted().toArray();
             System.out.printf(Locale.ROOT, "ServerLoadTest: %d requests from %d clients in %.1f s: %.1f requests/s; latency p50 %.0f ms, p99 %.0f ms, max %.0f ms%n",
