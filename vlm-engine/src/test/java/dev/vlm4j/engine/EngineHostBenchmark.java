@@ -2,6 +2,7 @@ package dev.vlm4j.engine;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import com.sun.management.ThreadMXBean;
 import dev.vlm4j.SamplingParams;
 import dev.vlm4j.backend.SampledToken;
 import dev.vlm4j.backend.TokenSampling;
@@ -9,9 +10,9 @@ import dev.vlm4j.input.ProcessedPrompt;
 import dev.vlm4j.testing.Testdata;
 import dev.vlm4j.tokenizer.Tokenizer;
 
+import java.lang.management.ManagementFactory;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -42,19 +43,26 @@ public final class EngineHostBenchmark {
         if (batches.isEmpty()) batches = List.of(1, 256);
         Tokenizer tokenizer = Tokenizer.load(Testdata.checkpoint("llava-tiny"));
         Map<String, Object> results = new LinkedHashMap<>();
-        System.out.printf("%-8s %14s %14s%n", "batch", "decode steps", "host ms/step");
+        System.out.printf("%-8s %14s %14s %16s%n", "batch", "decode steps", "host ms/step", "allocated KB/step");
         for (int batch : batches) {
-            for (int warm = 0; warm < 2; warm++) decodeStepMillis(tokenizer, batch); // JIT warm-up
-            double[] ms = decodeStepMillis(tokenizer, batch);
-            double mean = Arrays.stream(ms).average().orElse(Double.NaN);
-            System.out.printf("%-8d %14d %14.3f%n", batch, ms.length, mean);
-            results.put("batch_" + batch, Map.of("decode_steps", ms.length, "host_ms_per_decode_step_mean", mean));
+            for (int warm = 0; warm < 2; warm++) decodeSteps(tokenizer, batch); // JIT warm-up
+            List<DecodeStep> steps = decodeSteps(tokenizer, batch);
+            double ms = steps.stream().mapToDouble(DecodeStep::millis).average().orElse(Double.NaN);
+            double kb = steps.stream().mapToLong(DecodeStep::allocatedBytes).average().orElse(Double.NaN) / 1024;
+            System.out.printf("%-8d %14d %14.3f %16.1f%n", batch, steps.size(), ms, kb);
+            results.put("batch_" + batch, Map.of("decode_steps", steps.size(), "host_ms_per_decode_step_mean", ms,
+                    "allocated_kib_per_decode_step_mean", kb));
         }
         if (json != null) new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValue(json.toFile(), results);
     }
 
-    /** Host milliseconds of each engine step in which all {@code batch} requests decode. */
-    private static double[] decodeStepMillis(Tokenizer tokenizer, int batch) {
+    /** One decode step's host time and the bytes the engine's thread allocated in it (what the collector must reclaim). */
+    private record DecodeStep(double millis, long allocatedBytes) {}
+
+    /** Each engine step in which all {@code batch} requests decode. */
+    private static List<DecodeStep> decodeSteps(Tokenizer tokenizer, int batch) {
+        ThreadMXBean threads = (ThreadMXBean) ManagementFactory.getThreadMXBean();
+        long thread = Thread.currentThread().threadId();
         SplittableRandom random = new SplittableRandom(1);
         int blocksPerRequest = (PROMPT_LEN + OUTPUT_LEN + 15) / 16;
         LLMEngine engine = new LLMEngine(new FreeRunner(blocksPerRequest * batch + 16, random), tokenizer,
@@ -64,14 +72,15 @@ public final class EngineHostBenchmark {
             int[] ids = random.ints(PROMPT_LEN, 3, 31000).toArray();
             engine.addRequest("r" + r, new ProcessedPrompt(null, ids, null), params);
         }
-        List<Double> decode = new ArrayList<>();
+        List<DecodeStep> decode = new ArrayList<>();
         while (engine.hasUnfinishedRequests()) {
             boolean allDecoding = engine.numRunningRequests() == batch && engine.numWaitingRequests() == 0;
-            long start = System.nanoTime();
+            long bytes = threads.getThreadAllocatedBytes(thread), start = System.nanoTime();
             engine.step();
-            if (allDecoding) decode.add((System.nanoTime() - start) / 1e6);
+            long end = System.nanoTime();
+            if (allDecoding) decode.add(new DecodeStep((end - start) / 1e6, threads.getThreadAllocatedBytes(thread) - bytes));
         }
-        return decode.stream().mapToDouble(Double::doubleValue).toArray();
+        return decode;
     }
 
     /** A runner whose forward costs nothing and whose sampler draws uniformly random tokens. */
