@@ -30,7 +30,9 @@ public final class Sequence {
     private final IncrementalDetokenizer detokenizer;
     private int numComputedTokens;
     private SequenceStatus status = SequenceStatus.WAITING;
+    private final List<Integer> outputTokenIds; // the generated tokens boxed once each, for the outputs of every step
     private final StringBuilder outputText;
+    private String outputTextString;       // outputText as a String, made at most once a step (null: changed since)
     private double cumulativeLogprob;
     private Object stopReason;             // Integer stop token id or String stop string
     private final List<Map<Integer, Logprob>> outputLogprobs; // per generated token, when asked for; else null
@@ -51,6 +53,7 @@ public final class Sequence {
         this.imageTokenId = imageTokenId;
         this.blockHashes = new ArrayList<>();
         this.detokenizer = detokenizer;
+        this.outputTokenIds = new ArrayList<>();
         this.outputText = new StringBuilder();
         this.outputLogprobs = keepLogprobs ? new ArrayList<>() : null;
     }
@@ -66,6 +69,7 @@ public final class Sequence {
         this.detokenizer = detokenizer;
         this.numComputedTokens = parent.numComputedTokens;
         this.status = parent.status;
+        this.outputTokenIds = new ArrayList<>(parent.outputTokenIds);
         this.outputText = new StringBuilder(parent.outputText);
         this.cumulativeLogprob = parent.cumulativeLogprob;
         this.stopReason = parent.stopReason;
@@ -114,9 +118,7 @@ public final class Sequence {
     }
 
     public List<Integer> outputTokenIds() {
-        Integer[] ids = new Integer[outputLength()];
-        for (int i = 0; i < ids.length; i++) ids[i] = tokens.get(promptLength + i);
-        return List.of(ids); // immutable without nulls: a CompletionOutput takes it without copying
+        return List.copyOf(outputTokenIds); // immutable: a CompletionOutput takes it without copying
     }
 
     ProcessedImage image() {
@@ -154,7 +156,8 @@ public final class Sequence {
     }
 
     public String outputText() {
-        return outputText.toString();
+        if (outputTextString == null) outputTextString = outputText.toString();
+        return outputTextString;
     }
 
     public double cumulativeLogprob() {
@@ -216,14 +219,17 @@ public final class Sequence {
      */
     void appendToken(int tokenId, double logprob, String textDelta, Map<Integer, Logprob> logprobs) {
         tokens.add(tokenId);
+        outputTokenIds.add(tokenId);
         cumulativeLogprob += logprob;
         outputText.append(textDelta);
+        if (!textDelta.isEmpty()) outputTextString = null;
         if (outputLogprobs != null) outputLogprobs.add(logprobs);
     }
 
     /** Cuts the output text to its first {@code length} chars (UTF-16 units): a stop string or stop token's text leaves. */
     void truncateText(int length) {
         outputText.setLength(length);
+        outputTextString = null;
     }
 
     /** Preemption by recompute: the cache forgets this sequence, which keeps its tokens and comes back as a longer prompt. */

@@ -94,7 +94,10 @@ public final class SequenceGroup {
     }
 
     public boolean isFinished() {
-        return sequences.stream().allMatch(Sequence::isFinished);
+        for (Sequence s : sequences) {
+            if (!s.isFinished()) return false;
+        }
+        return true;
     }
 
     void add(Sequence seq) {

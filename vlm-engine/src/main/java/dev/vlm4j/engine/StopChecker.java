@@ -39,7 +39,7 @@ final class StopChecker {
 
     /** vLLM's {@code _check_stop_strings}: the first stop string (in the order given) found, after cutting the text; else null. */
     private static String stopString(Sequence seq, SamplingParams params, String newText) {
-        if (newText.isEmpty()) return null;
+        if (newText.isEmpty() || params.stop().isEmpty()) return null;
         String text = seq.outputText();
         int textChars = text.codePointCount(0, text.length()), newChars = newText.codePointCount(0, newText.length());
         for (String stop : params.stop()) {
