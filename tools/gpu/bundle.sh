@@ -43,7 +43,11 @@ mkdir -p "$DEST/classes" "$DEST/lib"
 cp -r vlm-core/target/classes "$DEST/classes/core"
 cp -r vlm-engine/target/classes "$DEST/classes/engine"
 cp -r vlm-cuda/target/classes "$DEST/classes/cuda"
-[ "$BENCH_ONLY" = 1 ] || cp -r vlm-cuda/target/test-classes "$DEST/classes/cuda-test"
+if [ "$BENCH_ONLY" = 0 ]; then
+  cp -r vlm-cuda/target/test-classes "$DEST/classes/cuda-test"
+  # vlm-core's test jar (its shared test helpers, dev.vlm4j.testing), which the loop below skips with the modules
+  mkdir -p "$DEST/classes/core-test/dev/vlm4j" && cp -r vlm-core/target/test-classes/dev/vlm4j/testing "$DEST/classes/core-test/dev/vlm4j/"
+fi
 for jar in $(tr ':' ' ' < /tmp/vlm4j-cuda-cp.txt); do
   [ -d "$jar" ] && continue                     # reactor modules: the classes folders above
   case "$(basename "$jar")" in

@@ -18,7 +18,7 @@ t0=$(date +%s)
 PYTHONUNBUFFERED=1 python3 "$G/make_references.py" --out /tmp/vlm4j/refs --testdata testdata 2>&1 | tee "$OUT/references.log"
 echo "references: $(( $(date +%s) - t0 )) s"
 
-CP="$G/classes/cuda-test:$G/classes/cuda:$G/classes/engine:$G/classes/core:$G/lib/*"
+CP="$G/classes/cuda-test:$G/classes/core-test:$G/classes/cuda:$G/classes/engine:$G/classes/core:$G/lib/*"
 t0=$(date +%s)
 "$JAVA" --enable-native-access=ALL-UNNAMED --add-modules jdk.incubator.vector -Xmx16g -Dvlm4j.testdata="$PWD/testdata" \
     -Dvlm4j.gpu.references=/tmp/vlm4j/refs -cp "$CP" dev.vlm4j.cuda.GpuTestMain "$TESTS" 2>&1 | tee "$OUT/tests.log"
