@@ -841,6 +841,7 @@ public final class CudaBackend implements Backend {
         closed = true;
         try {
             device.synchronize();
+            LOG.log(System.Logger.Level.INFO, "CUDA backend closing: {0}", device.idleReport());
             if (profiler != null) {
                 profiler.collect();
                 LOG.log(System.Logger.Level.INFO, profiler.report());

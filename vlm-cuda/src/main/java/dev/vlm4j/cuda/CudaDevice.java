@@ -32,6 +32,10 @@ final class CudaDevice implements AutoCloseable {
     private final MemorySegment pointerOut = Arena.global().allocate(JAVA_LONG);
     private Thread current;
     private boolean closed;
+    // The GPU's idle time that the host causes: from the end of a wait for the stream to the next call in (the next op
+    // queued, most often), when the stream has nothing to run. An engine waits once a step, so this is its host time
+    // between steps.
+    private long waits, idleNanos, idleSince; // idleSince 0: called in since the last wait
 
     private CudaDevice(Driver driver, int ordinal) {
         this.driver = driver;
@@ -65,6 +69,10 @@ final class CudaDevice implements AutoCloseable {
     /** Makes this device's context current on the calling thread (a no-op on the thread that last called). */
     void enter() {
         if (closed) throw new IllegalStateException("the CUDA backend is closed");
+        if (idleSince != 0) {
+            idleNanos += System.nanoTime() - idleSince;
+            idleSince = 0;
+        }
         Thread thread = Thread.currentThread();
         if (thread != current) {
             driver.setCurrent(context);
@@ -99,6 +107,14 @@ final class CudaDevice implements AutoCloseable {
     void synchronize() {
         enter();
         driver.synchronize(stream);
+        waits++;
+        idleSince = System.nanoTime();
+    }
+
+    /** How often the host waited for the stream, and how long the stream then sat empty until the host called in again. */
+    String idleReport() {
+        return String.format("%d waits for the GPU; after them, %.1f ms in all (%.1f us a wait) until the host queued again",
+                waits, idleNanos / 1e6, waits == 0 ? 0 : idleNanos / 1e3 / waits);
     }
 
     long liveBytes() {
