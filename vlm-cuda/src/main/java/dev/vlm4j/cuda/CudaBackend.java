@@ -125,7 +125,7 @@ public final class CudaBackend implements Backend {
             this.gemm = new Gemm(device, libraries.cublasLt);
             this.staging = new HostStaging(device, STAGING_BYTES);
             this.errors = new DeviceErrors(device);
-            this.sampler = new CudaSampler(device, kernels, staging, this::synchronize);
+            this.sampler = new CudaSampler(device, this::launch, staging, this::synchronize);
             // Allocated once, at its largest: split attention never allocates while a step is queued.
             this.maxPartitionStates = PARTITION_BLOCKS_PER_SM * device.multiprocessors;
             this.partitionAcc = new DevicePointer(device.allocate((long) maxPartitionStates * MAX_HEAD_DIM * Float.BYTES));

@@ -29,7 +29,7 @@ final class CudaSampler implements AutoCloseable {
     private static final int MAX_THREADS = 512; // sampling.cu __launch_bounds__
 
     private final CudaDevice device;
-    private final Kernels kernels;
+    private final Launcher launcher;
     private final HostStaging staging;
     private final Runnable synchronize; // the backend's: waits, reclaims staging, throws recorded kernel errors
     private final Buffer params = new Buffer(false), results = new Buffer(false), scratch = new Buffer(false);
@@ -59,9 +59,15 @@ final class CudaSampler implements AutoCloseable {
         }
     }
 
-    CudaSampler(CudaDevice device, Kernels kernels, HostStaging staging, Runnable synchronize) {
+    /** Launches a kernel of sampling.cu, as the backend launches its own (so that VLM4J_CUDA_PROFILE times it too). */
+    @FunctionalInterface
+    interface Launcher {
+        void launch(String module, String kernel, int gridX, int gridY, int threads, Object... args);
+    }
+
+    CudaSampler(CudaDevice device, Launcher launcher, HostStaging staging, Runnable synchronize) {
         this.device = device;
-        this.kernels = kernels;
+        this.launcher = launcher;
         this.staging = staging;
         this.synchronize = synchronize;
     }
@@ -103,10 +109,10 @@ final class CudaSampler implements AutoCloseable {
         DevicePointer maxima = new DevicePointer(maximaAt), lastDrawable = new DevicePointer(maximaAt + maximaBytes);
         DevicePointer done = new DevicePointer(finished.ensure((long) n * Integer.BYTES)), p = new DevicePointer(paramsAddress);
         int threads = Math.clamp((vocab + 31) / 32 * 32, 32, MAX_THREADS);
-        kernels.launch(kernels.get("sampling", "sample_max"), n, parts, threads, logits, vocab, p, chunksPerPart, maxima);
-        kernels.launch(kernels.get("sampling", "sample_filters"), n, parts, threads, logits, vocab, p, chunksPerPart, maxima, sums,
+        launcher.launch("sampling", "sample_max", n, parts, threads, logits, vocab, p, chunksPerPart, maxima);
+        launcher.launch("sampling", "sample_filters", n, parts, threads, logits, vocab, p, chunksPerPart, maxima, sums,
                 segments, lastDrawable, done, states);
-        kernels.launch(kernels.get("sampling", "sample_draw"), n, parts, threads, logits, vocab, p, chunksPerPart, states, sums,
+        launcher.launch("sampling", "sample_draw", n, parts, threads, logits, vocab, p, chunksPerPart, states, sums,
                 segments, done, k, new DevicePointer(out), new DevicePointer(out + doubles));
         MemorySegment back = staging.take(doubles + ints);
         device.driver.copyDeviceToHost(back, out, back.byteSize(), device.stream);
