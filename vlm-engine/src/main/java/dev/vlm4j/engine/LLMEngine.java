@@ -83,8 +83,7 @@ public final class LLMEngine {
         int[] ids = prompt.tokenIds();
         int maxOutputTokens = scheduler.maxOutputTokens(ids.length, params.maxTokens());
         RandomGenerator random = params.seed() != null ? new SplittableRandom(params.seed()) : engineRandom;
-        byte[] imageDigest = prompt.image() != null ? BlockHash.imageDigest(prompt.image()) : null;
-        Sequence seq = new Sequence(nextSequenceId++, ids, prompt.image(), imageDigest, imageTokenId,
+        Sequence seq = new Sequence(nextSequenceId++, ids, prompt.image(), imageTokenId,
                 new IncrementalDetokenizer(tokenizer, ids, params.skipSpecialTokens()), params.logprobs() != null);
         Set<Integer> stopTokenIds = new HashSet<>(params.stopTokenIds());
         if (!params.ignoreEos()) stopTokenIds.add(tokenizer.eosId());

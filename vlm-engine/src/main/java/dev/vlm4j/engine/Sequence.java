@@ -23,7 +23,7 @@ public final class Sequence {
     private final IntList tokens;          // prompt then generated token ids
     private final int promptLength;
     private final ProcessedImage image;    // null for a text-only prompt
-    private final byte[] imageDigest;      // SHA-256 of the image's content, null without one
+    private final BlockHash.ImageDigest imageDigest; // the image's content for the prefix cache, null without one
     private final int imageTokenId;        // the tokens that take the image's embeddings
     final IntList blockTable = new IntList(8); // KV (or, while swapped out, host) block ids; owned by BlockManager
     final List<BlockHash> blockHashes;     // hashes of the full blocks of tokens so far, filled on demand by BlockManager
@@ -39,17 +39,17 @@ public final class Sequence {
 
     /**
      * @param image        the prompt's image (null for a text-only prompt), whose embeddings the {@code imageTokenId}
-     *                     tokens take; {@code imageDigest} identifies its content for the prefix cache
+     *                     tokens take
      * @param keepLogprobs keep the log-probabilities entry of every generated token
      */
-    Sequence(long id, int[] promptTokenIds, ProcessedImage image, byte[] imageDigest, int imageTokenId,
+    Sequence(long id, int[] promptTokenIds, ProcessedImage image, int imageTokenId,
              IncrementalDetokenizer detokenizer, boolean keepLogprobs) {
         if (promptTokenIds.length == 0) throw new IllegalArgumentException("a prompt needs at least one token");
         this.id = id;
         this.tokens = new IntList(promptTokenIds);
         this.promptLength = promptTokenIds.length;
         this.image = image;
-        this.imageDigest = imageDigest;
+        this.imageDigest = image == null ? null : new BlockHash.ImageDigest(image);
         this.imageTokenId = imageTokenId;
         this.blockHashes = new ArrayList<>();
         this.detokenizer = detokenizer;
@@ -125,8 +125,9 @@ public final class Sequence {
         return image;
     }
 
+    /** SHA-256 of the image's content (computed at the first call, shared with the sequences forked from this one). */
     byte[] imageDigest() {
-        return imageDigest;
+        return imageDigest == null ? null : imageDigest.get();
     }
 
     /** Whether {@code tokenId} takes a row of this sequence's image embeddings. */

@@ -15,7 +15,7 @@ class BlockManagerTest {
         int[] prompt = IntStream.range(0, promptLength).map(i -> 100 + i).toArray();
         SamplingParams params = SamplingParams.builder().temperature(0).maxTokens(maxTokens).build();
         return new SequenceGroup(id, new ProcessedPrompt("prompt " + id, prompt, null), params, maxTokens, Set.of(), null,
-                new Sequence(id.hashCode(), prompt, null, null, FakeModelRunner.IMAGE_TOKEN, null, false), null, 0.0);
+                new Sequence(id.hashCode(), prompt, null, FakeModelRunner.IMAGE_TOKEN, null, false), null, 0.0);
     }
 
     static Sequence seq(SequenceGroup group) {
