@@ -63,7 +63,7 @@ public final class CudaBackend implements Backend {
     // shorter ones cost more in setup and merging than they gain), and the (token, head, partition) blocks of a split
     // launch number up to this many per SM (several waves: most of them, past a short context's end, exit at once).
     private static final int MIN_PARTITION = 64;
-    private static final int PARTITION_BLOCKS_PER_SM = 32;
+    private static final int PARTITION_WAVE = 3; // paged attention's blocks an SM holds at once (146 registers a thread)
     private static final long STAGING_BYTES = 64L << 20; // pinned: a batch of images (1.4 MB each at 336 px) between waits
     private static final int GEMV_MAX_ROWS = 4, GEMV_WARPS = 8, GEMV_COLUMNS = 2; // gemv.cu: entry points for 1..4 rows, WARPS, COLUMNS
 
@@ -127,7 +127,7 @@ public final class CudaBackend implements Backend {
             this.errors = new DeviceErrors(device);
             this.sampler = new CudaSampler(device, this::launch, staging, this::synchronize);
             // Allocated once, at its largest: split attention never allocates while a step is queued.
-            this.maxPartitionStates = PARTITION_BLOCKS_PER_SM * device.multiprocessors;
+            this.maxPartitionStates = PARTITION_WAVE * device.multiprocessors;
             this.partitionAcc = new DevicePointer(device.allocate((long) maxPartitionStates * MAX_HEAD_DIM * Float.BYTES));
             this.partitionMaxSum = new DevicePointer(device.allocate((long) maxPartitionStates * 2 * Float.BYTES));
             this.partitionsDone = new DevicePointer(device.allocate((long) maxPartitionStates * Integer.BYTES));
@@ -655,24 +655,25 @@ public final class CudaBackend implements Backend {
         // The longest context the block tables can hold: positions are checked against it on the device.
         int maxContext = (int) Math.min(Integer.MAX_VALUE, (long) tables.dim(1) * blockSize);
         int partitions = partitions(tokens, heads, maxContext);
-        int partitionSize = Math.max(1, Math.ceilDiv(maxContext, partitions));
         launch("attention", "paged_attention_" + suffix(kc.dtype) + "_" + attentionSize(headDim), tokens, heads * partitions,
                 ATTENTION_THREADS, query, kc, vc, pos, seq, tables, o, partitionAcc, partitionMaxSum, partitionsDone, heads, kvHeads,
-                headDim, blockSize, kc.dim(0), tables.dim(0), tables.dim(1), partitionSize, scale, mixed ? 1 : 0, errors.record);
+                headDim, blockSize, kc.dim(0), tables.dim(0), tables.dim(1), MIN_PARTITION, scale, mixed ? 1 : 0, errors.record);
     }
 
     /**
-     * How many partitions paged attention splits each context into: one where the (token, head) blocks alone keep
-     * the SMs busy (prefill, large decode batches); else as many as fill them, each at least MIN_PARTITION positions
-     * of the longest context. Those past a token's own context exit at once. The states stay within the scratch:
-     * they are indexed by row, so all T rows count, also in a mixed batch whose prefill rows the decode kernel skips
-     * (the host does not know how many decode rows it has). A mixed step of many rows thus gets one partition, as a
-     * pure decode step of as many sequences would; a small one is still split.
+     * How many partitions paged attention splits each context into: as many as fill one wave of PARTITION_WAVE blocks
+     * an SM (the scratch's maxPartitionStates) over the (token, head) pairs, at most what the longest context the block
+     * tables hold needs at MIN_PARTITION positions each; one where the pairs alone fill the wave (prefill, large decode
+     * batches). The kernel then cuts each token's own context evenly into them (attention.cu partition_size), so that
+     * a short context keeps them busy. (Sized for the longest context instead, as a decode step's graph must be, a
+     * batch-1 step of ~600 positions got 64 partitions a head of which 54 had no work; their blocks still had to start,
+     * 3 an SM at a time, before the kernel could end.) The states are indexed by row, so all T rows count, also in a
+     * mixed batch whose prefill rows the decode kernel skips (the host does not know how many decode rows it has).
      */
     private int partitions(int tokens, int heads, int maxContext) {
-        long byParallelism = maxPartitionStates / ((long) tokens * heads);
+        long byWave = maxPartitionStates / ((long) tokens * heads);
         int byLength = Math.ceilDiv(maxContext, MIN_PARTITION);
-        return (int) Math.max(1, Math.min(byParallelism, byLength));
+        return (int) Math.max(1, Math.min(byWave, byLength));
     }
 
     @Override

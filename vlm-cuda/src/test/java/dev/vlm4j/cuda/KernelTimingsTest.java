@@ -54,12 +54,13 @@ class KernelTimingsTest {
 
     /**
      * Decode attention over the backend's own KV cache type: f32 for Dtype.AUTO, bf16 for Dtype.BFLOAT16. 256
-     * sequences of 640 positions: a throughput run's decode step with its KV cache full.
+     * sequences of 640 positions: a throughput run's decode step with its KV cache full. Block tables as wide as the
+     * context, except {600, 1, 4096}: a batch-1 decode graph's, as wide as LLaVA-1.5's 4,096 positions.
      */
     private static void pagedAttentionTimings(CudaBackend b, Random random) {
-        for (int[] shape : new int[][] {{512, 1}, {512, 32}, {4096, 1}, {4096, 32}, {640, 256}}) {
-            int context = shape[0], seqs = shape[1];
-            int blocksPerSeq = context / BLOCK, blocks = seqs * blocksPerSeq;
+        for (int[] shape : new int[][] {{512, 1, 512}, {512, 32, 512}, {4096, 1, 4096}, {4096, 32, 4096}, {640, 256, 640}, {600, 1, 4096}}) {
+            int context = shape[0], seqs = shape[1], width = shape[2] / BLOCK;
+            int blocksPerSeq = Math.ceilDiv(context, BLOCK), blocks = seqs * blocksPerSeq;
             Tensor kc = b.allocateKvCache(blocks, BLOCK, HEADS, HEAD_DIM);
             try (Tensor random32 = randomLarge(b, random, blocks * BLOCK, HEADS * HEAD_DIM)) {
                 b.copy(random32, kc);
@@ -68,11 +69,15 @@ class KernelTimingsTest {
             int[] positions = new int[seqs], tokenSeq = IntStream.range(0, seqs).toArray();
             Arrays.fill(positions, context - 1);
             IntTensor pos = ints(b, positions), seq = ints(b, tokenSeq);
-            IntTensor tables = b.allocateInts(seqs, blocksPerSeq);
-            b.copyToDevice(IntStream.range(0, blocks).toArray(), tables);
+            int[] table = new int[seqs * width]; // each row's blocks, then zeros past its context (never read)
+            for (int s = 0; s < seqs; s++) {
+                for (int j = 0; j < blocksPerSeq; j++) table[s * width + j] = s * blocksPerSeq + j;
+            }
+            IntTensor tables = b.allocateInts(seqs, width);
+            b.copyToDevice(table, tables);
             double ms = time(b, () -> b.pagedAttention(q, kc, kc, pos, seq, tables, 0.088f, out));
-            report("pagedAttention decode " + seqs + " seqs x " + context + " positions, 32 heads hd 128, " + kc.dtype() + " cache", ms,
-                    0, 2L * kc.dtype().byteSize() * (long) seqs * context * HEADS * HEAD_DIM);
+            report("pagedAttention decode " + seqs + " seqs x " + context + " positions (table " + width * BLOCK + "), 32 heads hd 128, "
+                    + kc.dtype() + " cache", ms, 0, 2L * kc.dtype().byteSize() * (long) seqs * context * HEADS * HEAD_DIM);
             kc.close();
         }
     }

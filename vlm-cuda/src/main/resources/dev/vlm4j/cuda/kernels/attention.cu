@@ -10,9 +10,10 @@
 // Head sizes are multiples of 8 and rows 16-byte aligned (the backend checks).
 //
 // Paged attention splits long contexts ("FlashDecoding"): when few (token, head) pairs would leave most SMs idle,
-// the context is cut into partitions of partitionSize positions, each one block's work, and every block writes its
-// unnormalised state (m, l, acc) to scratch; the last block of a (token, head) to finish then rescales the states to
-// their common max and normalises (no second launch). With one partition the block writes the output row itself.
+// each token's context is cut into as many partitions as the grid has (partition_size), each one block's work, and
+// every block writes its unnormalised state (m, l, acc) to scratch; the last block of a (token, head) to finish then
+// rescales the states to their common max and normalises (no second launch). With one partition the block writes the
+// output row itself.
 //
 // In the 16-bit modes a step with prefill rows is shared with flash_attention.cu (onlySingleRows): the decode kernel
 // takes the rows that are their sequence's only row in the batch (decode rows), the tensor-core kernel
@@ -225,15 +226,24 @@ __device__ void merge_states(const float* acc, const float* maxSum, int used, in
     }
 }
 
+// The positions each partition of a token at `position` covers: its context split evenly over the grid's partitions,
+// but at least minPartition of them (then fewer partitions have work: below that, a partition's pass saves less than
+// the merge costs). Sized by the token's own context, not the longest the block tables hold, so that a short context
+// does not leave most of the grid's blocks to start only to exit.
+__device__ __forceinline__ int partition_size(int position, int partitions, int minPartition) {
+    return max(minPartition, position / partitions + 1);  // at least ceil((position + 1) / partitions)
+}
+
 // After a block of paged_attention has written its partition's state: counts it as finished, and the last block of
 // its (token, head) to finish merges them all. The indices are taken afresh from the grid, so that none stays in a
 // register through the attention before.
 template <typename A>
 __device__ __noinline__ void finish_partition(const int* positions, A* out, const float* partitionAcc, const float* partitionMaxSum,
-                                              int* partitionsDone, int heads, int headDim, int partitionSize) {
+                                              int* partitionsDone, int heads, int headDim, int minPartition) {
     __shared__ bool lastToFinish;
     long long pair = (long long) blockIdx.x * heads + blockIdx.y % heads;
-    int partitions = gridDim.y / heads, used = positions[blockIdx.x] / partitionSize + 1;
+    int partitions = gridDim.y / heads, position = positions[blockIdx.x];
+    int used = position / partition_size(position, partitions, minPartition) + 1;
     // Every thread's part of the state is visible device-wide before the block counts itself as finished.
     __threadfence();
     __syncthreads();
@@ -249,8 +259,8 @@ __device__ __noinline__ void finish_partition(const int* positions, A* out, cons
 }
 
 // Causal attention over the paged cache, partition `part` of token t's context: positions
-// [part * partitionSize, min((part + 1) * partitionSize, position + 1)). A partition that starts past the token's
-// position has no work (the host sizes partitions for the longest context the block tables can hold). With
+// [part * size, min((part + 1) * size, position + 1)), size = partition_size. A partition that starts past the token's
+// position has no work (a context shorter than minPartition positions a partition leaves some without). With
 // onlySingleRows, the blocks of a row that is not single_row exit at once (flash_paged takes and checks that row).
 // q, out [T, heads * headDim]; with several partitions, partitionAcc [T, heads, partitions, headDim] and
 // partitionMaxSum [T, heads, partitions, 2] hold their states and partitionsDone [T, heads] counts the finished ones
@@ -259,14 +269,14 @@ template <int D, typename C>
 __device__ void paged_attention(const C* q, const C* kCache, const C* vCache, const int* positions, const int* tokenSeq,
                                 const int* blockTables, C* out, float* partitionAcc, float* partitionMaxSum, int* partitionsDone,
                                 int heads, int kvHeads, int headDim, int blockSize, int numBlocks, int seqs, int maxBlocks,
-                                int partitionSize, float scale, int onlySingleRows, ErrorRecord* err) {
+                                int minPartition, float scale, int onlySingleRows, ErrorRecord* err) {
     int t = blockIdx.x, h = blockIdx.y % heads, part = blockIdx.y / heads, partitions = gridDim.y / heads;
     if (onlySingleRows && !single_row(tokenSeq, t, gridDim.x)) return;
     int seq;
     int position = checked_position(positions, tokenSeq, t, seqs, maxBlocks, blockSize, blockIdx.y == 0, err, &seq);
-    int begin = part * partitionSize;
+    int size = partition_size(position, partitions, minPartition), begin = part * size;
     if (position < begin) return;  // a bad token (reported), or a partition past this token's context
-    int end = min(begin + partitionSize, position + 1);
+    int end = min(begin + size, position + 1);
     const int* table = blockTables + (long long) seq * maxBlocks;
     long long pair = (long long) t * heads + h, state = pair * partitions + part, row = pair * headDim;
     int bad = 0;
@@ -285,7 +295,7 @@ __device__ void paged_attention(const C* q, const C* kCache, const C* vCache, co
                                            : Result<C>{nullptr, partitionAcc + state * headDim, partitionMaxSum + 2 * state};
         attend<D>(q + row, kCache, vCache, keys, begin, end, headDim, scale, result);
     }
-    if (partitions > 1) finish_partition(positions, out, partitionAcc, partitionMaxSum, partitionsDone, heads, headDim, partitionSize);
+    if (partitions > 1) finish_partition(positions, out, partitionAcc, partitionMaxSum, partitionsDone, heads, headDim, minPartition);
 }
 
 #define PAGED_ATTENTION_D(C, N, D)                                                                                 \
@@ -293,9 +303,9 @@ __device__ void paged_attention(const C* q, const C* kCache, const C* vCache, co
             const C* q, const C* kCache, const C* vCache, const int* positions, const int* tokenSeq,             \
             const int* blockTables, C* out, float* partitionAcc, float* partitionMaxSum, int* partitionsDone,     \
             int heads, int kvHeads, int headDim, int blockSize, int numBlocks, int seqs, int maxBlocks,           \
-            int partitionSize, float scale, int onlySingleRows, ErrorRecord* err) {                                \
+            int minPartition, float scale, int onlySingleRows, ErrorRecord* err) {                                 \
         paged_attention<D>(q, kCache, vCache, positions, tokenSeq, blockTables, out, partitionAcc, partitionMaxSum,  \
-                           partitionsDone, heads, kvHeads, headDim, blockSize, numBlocks, seqs, maxBlocks, partitionSize, \
+                           partitionsDone, heads, kvHeads, headDim, blockSize, numBlocks, seqs, maxBlocks, minPartition,  \
                            scale, onlySingleRows, err);                                                            \
     }
 #define PAGED_ATTENTION(C, N) PAGED_ATTENTION_D(C, N, 128) PAGED_ATTENTION_D(C, N, 256)
