@@ -1,7 +1,7 @@
 // Matrix-vector products for decode steps: out [n, m] = x [n, k] · wᵀ (+ bias) for n ≤ 4 rows, w [m, k] in
 // bf16 or f16. A decode step's matmuls have this shape and are bound by reading w once; a GEMM library tiles them for
 // large n and reaches 0.2–1.9 TB/s on them (H100), so these kernels stream w instead: a few warps per output column,
-// 16-byte loads (8 weights), several in flight per lane, x read through the L1 cache (small, and every warp reads it).
+// 16-byte loads (8 weights), 24 warps of them an SM, x read through the L1 cache (small, and every warp reads it).
 // x and out are activations of type A: of w's type (a 16-bit mode), or f32, which is rounded to w's type as it is
 // loaded, as the tensor-core GEMM path rounds it. Products are summed in f32 and the result rounded to A.
 // gemv_silu_mul is the Llama MLP's gate and up projection with the SiluAndMul after it (elementwise.cu's silu_mul) as
