@@ -1,6 +1,7 @@
 package dev.vlm4j;
 
 import dev.vlm4j.model.LlavaConfig;
+import java.util.List;
 import java.util.Objects;
 import java.util.stream.Stream;
 
@@ -63,6 +64,10 @@ public final class EngineArgs {
         }
         if (b.tensorParallelSize > 1) throw new UnsupportedOperationException("tensor parallelism is not supported yet");
         tensorParallelSize = b.tensorParallelSize;
+        if (!b.kvCacheDtype.equals("auto")) {
+            throw new UnsupportedOperationException("kv_cache_dtype '" + b.kvCacheDtype + "': an fp8 KV cache is not supported yet;"
+                    + " the cache is kept in the model's dtype (kv_cache_dtype 'auto')");
+        }
 
         // vllm/config.py CacheConfig._verify_args checks the upper bound; a fraction of 0 or less leaves no room either.
         if (b.gpuMemoryUtilization > 1.0) {
@@ -270,6 +275,7 @@ public final class EngineArgs {
         private int swapSpace = DEFAULT_SWAP_SPACE_GIB;
         private boolean enforceEager;
         private int tensorParallelSize = 1;
+        private String kvCacheDtype = "auto";
         private Device device = Device.AUTO;
         private int cpuKvCacheSpaceGiB = DEFAULT_CPU_KVCACHE_SPACE_GIB;
         private boolean enablePrefixCaching;
@@ -316,6 +322,19 @@ public final class EngineArgs {
 
         /** Only 1 is supported for now: more makes {@link #build()} throw {@link UnsupportedOperationException}. */
         public Builder tensorParallelSize(int size) { this.tensorParallelSize = size; return this; }
+
+        /**
+         * vLLM's {@code kv_cache_dtype}: {@code auto} (the cache in the model's dtype) is the one supported for now;
+         * {@code fp8}, {@code fp8_e5m2} and {@code fp8_e4m3} make {@link #build()} throw {@link UnsupportedOperationException}.
+         */
+        public Builder kvCacheDtype(String dtype) {
+            // vllm/engine/arg_utils.py: --kv-cache-dtype choices; the message is argparse's.
+            if (!List.of("auto", "fp8", "fp8_e5m2", "fp8_e4m3").contains(dtype)) {
+                throw new IllegalArgumentException("kv_cache_dtype: invalid choice: '" + dtype + "' (choose from 'auto', 'fp8', 'fp8_e5m2', 'fp8_e4m3')");
+            }
+            this.kvCacheDtype = dtype;
+            return this;
+        }
 
         public Builder device(Device device) { this.device = Objects.requireNonNull(device, "device"); return this; }
 

@@ -172,6 +172,19 @@ class EngineArgsTest {
     }
 
     @Test
+    void kvCacheDtypeAutoOnlyForNow() {
+        assertEquals(Dtype.AUTO, args().kvCacheDtype("auto").build().dtype());
+        for (String fp8 : new String[] {"fp8", "fp8_e5m2", "fp8_e4m3"}) {
+            var e = assertThrows(UnsupportedOperationException.class, () -> args().kvCacheDtype(fp8).build());
+            assertEquals("kv_cache_dtype '" + fp8 + "': an fp8 KV cache is not supported yet; the cache is kept in the model's dtype"
+                    + " (kv_cache_dtype 'auto')", e.getMessage());
+        }
+        // argparse: "argument --kv-cache-dtype: invalid choice: 'int8' (choose from 'auto', 'fp8', 'fp8_e5m2', 'fp8_e4m3')"
+        var e = assertThrows(IllegalArgumentException.class, () -> args().kvCacheDtype("int8"));
+        assertEquals("kv_cache_dtype: invalid choice: 'int8' (choose from 'auto', 'fp8', 'fp8_e5m2', 'fp8_e4m3')", e.getMessage());
+    }
+
+    @Test
     void unknownImageInputTypeNamesTheChoices() {
         // vllm/config.py get_image_input_enum_type: f"{value} is not a valid choice. "
         //   f"Expecting to choose from {[x.name for x in cls.ImageInputType]}."

@@ -195,6 +195,7 @@ public final class LLM implements AutoCloseable {
         public Builder swapSpace(int gib) { args.swapSpace(gib); return this; }
         public Builder enforceEager(boolean enforceEager) { args.enforceEager(enforceEager); return this; }
         public Builder tensorParallelSize(int size) { args.tensorParallelSize(size); return this; }
+        public Builder kvCacheDtype(String dtype) { args.kvCacheDtype(dtype); return this; }
         public Builder device(Device device) { args.device(device); return this; }
         public Builder device(String device) { args.device(device); return this; }
         public Builder cpuKvCacheSpaceGiB(int gib) { args.cpuKvCacheSpaceGiB(gib); return this; }

@@ -63,6 +63,10 @@ public final class EngineArgsOptions {
     @Option(names = {"--tensor-parallel-size", "-tp"}, paramLabel = "N", description = "GPUs to shard the model over (only 1 for now).")
     private Integer tensorParallelSize;
 
+    @Option(names = "--kv-cache-dtype", paramLabel = "DTYPE",
+            description = "KV-cache dtype: auto (the model's dtype). fp8, fp8_e5m2, fp8_e4m3: not supported yet.")
+    private String kvCacheDtype;
+
     @Option(names = "--device", paramLabel = "DEVICE", description = "auto, cpu or cuda. Default: auto (CUDA when a GPU and its libraries are present).")
     private String device;
 
@@ -124,6 +128,7 @@ public final class EngineArgsOptions {
         if (maxNumSeqs != null) b.maxNumSeqs(maxNumSeqs);
         if (swapSpace != null) b.swapSpace(swapSpace);
         if (tensorParallelSize != null) b.tensorParallelSize(tensorParallelSize);
+        if (kvCacheDtype != null) b.kvCacheDtype(kvCacheDtype);
         if (device != null) b.device(device);
         if (cpuKvCacheSpace != null) b.cpuKvCacheSpaceGiB(cpuKvCacheSpace);
         return b;

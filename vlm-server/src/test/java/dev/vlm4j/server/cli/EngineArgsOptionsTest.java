@@ -35,7 +35,7 @@ class EngineArgsOptionsTest {
         EngineArgs a = parse("--model", "/m", "--tokenizer", "/t", "--revision", "r1", "--tokenizer-revision", "r2",
                 "--dtype", "half", "--seed", "7", "--max-model-len", "2048", "--gpu-memory-utilization", "0.5",
                 "--block-size", "32", "--max-num-seqs", "8", "--max-num-batched-tokens", "4096", "--swap-space", "2",
-                "--enforce-eager", "--tensor-parallel-size", "1", "--device", "cpu", "--cpu-kvcache-space", "6",
+                "--enforce-eager", "--tensor-parallel-size", "1", "--kv-cache-dtype", "auto", "--device", "cpu", "--cpu-kvcache-space", "6",
                 "--enable-prefix-caching", "--enable-chunked-prefill",
                 "--image-input-type", "pixel_values", "--image-token-id", "32000", "--image-input-shape", "1,3,336,336",
                 "--image-feature-size", "576", "--image-processor", "/m", "--image-processor-revision", "r3");
@@ -122,5 +122,13 @@ class EngineArgsOptionsTest {
     void tensorParallelismIsNotSupportedYet() {
         var e = assertThrows(UnsupportedOperationException.class, () -> parse("--model", "/m", "-tp", "2"));
         assertEquals("tensor parallelism is not supported yet", e.getMessage());
+    }
+
+    @Test
+    void anFp8KvCacheIsNotSupportedYet() {
+        var e = assertThrows(UnsupportedOperationException.class, () -> parse("--model", "/m", "--kv-cache-dtype", "fp8"));
+        assertTrue(e.getMessage().startsWith("kv_cache_dtype 'fp8': an fp8 KV cache is not supported yet"), e.getMessage());
+        var c = assertThrows(CommandLine.ParameterException.class, () -> parse("--model", "/m", "--kv-cache-dtype", "int8"));
+        assertEquals("kv_cache_dtype: invalid choice: 'int8' (choose from 'auto', 'fp8', 'fp8_e5m2', 'fp8_e4m3')", c.getMessage());
     }
 }
