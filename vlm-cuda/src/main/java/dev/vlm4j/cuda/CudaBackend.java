@@ -59,11 +59,11 @@ public final class CudaBackend implements Backend {
     private static final int ATTENTION_THREADS = 128; // attention.cu WARPS * 32
     private static final int MAX_HEAD_DIM = 256;      // attention.cu: the larger kernel size
     private static final int FLASH_THREADS = 128;     // flash_attention.cu FLASH_THREADS
-    // Split paged attention: a partition is at least this many positions (a block reads 16 keys at once, so 4 passes:
-    // shorter ones cost more in setup and merging than they gain), and the (token, head, partition) blocks of a split
-    // launch number up to this many per SM (several waves: most of them, past a short context's end, exit at once).
+    // Split paged attention: a partition is at least this many positions (one pass of a block, 16 groups of 4 keys:
+    // shorter ones cost more in merging than they gain), and a split launch has at most PARTITION_WAVE (token, head,
+    // partition) blocks an SM, the most an SM holds at once (146 registers a thread): one wave.
     private static final int MIN_PARTITION = 64;
-    private static final int PARTITION_WAVE = 3; // paged attention's blocks an SM holds at once (146 registers a thread)
+    private static final int PARTITION_WAVE = 3;
     private static final long STAGING_BYTES = 64L << 20; // pinned: a batch of images (1.4 MB each at 336 px) between waits
     private static final int GEMV_MAX_ROWS = 4, GEMV_WARPS = 8, GEMV_COLUMNS = 2; // gemv.cu: entry points for 1..4 rows, WARPS, COLUMNS
 
