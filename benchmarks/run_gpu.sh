@@ -14,6 +14,14 @@
 # Workload sizes (environment): INPUT_LEN=20 OUTPUT_LEN=128 NUM_PROMPTS=500 VISION_BATCH=64 HF_BATCH=64
 # LATENCY_ITERS=10 MAX_NUM_SEQS=256 (vlm4j's throughput batch limit). JAVA_OPTS: extra JVM options for vlm4j's
 # runs (e.g. -Xlog:gc to see collector pauses).
+#
+# --ab ROUNDS (after --model, if any): an A/B on one lease of this tree against another one's classes, which
+# `tools/gpu/bundle.sh --bench-only --base REV` put in .gpu/base. First each tree runs a short latency run, so that
+# every kernel module both use is compiled into the kernel cache before anything is timed (a module compiles at its
+# first use, seconds each: a tree whose kernels differ would otherwise compile them inside its first timed run); then
+# each vlm4j section runs ROUNDS times, base and this tree alternating, into <model>-<section>-{base,new}-<round>.json
+# (all in $OUT/<model>-ab.tar.gz; the last round of this tree is also <model>-<section>.json), and the summary adds
+# an A/B table.
 set -uo pipefail
 OUT="${OUT:-/tmp/vlm4j-out}"
 ROOT="$PWD"
@@ -23,8 +31,10 @@ RESULTS="$WORK/results"
 mkdir -p "$OUT" "$RESULTS"
 
 main() {
-  MODEL=7b
+  MODEL=7b AB=0
   if [ "${1:-}" = "--model" ]; then MODEL="$2"; shift 2; fi
+  if [ "${1:-}" = "--ab" ]; then AB="$2"; shift 2; fi
+  case "$AB" in ''|*[!0-9]*) echo "--ab takes a number of rounds, got '$AB'"; return 2 ;; esac
   case "$MODEL" in 7b|13b) ;; *) echo "--model must be 7b or 13b, got $MODEL"; return 2 ;; esac
   SECTIONS=()
   for s in "${@:-all}"; do
@@ -48,7 +58,10 @@ main() {
   # and `vlm random-checkpoint` never load the server).
   if [ ! -x "$WORK/jre/bin/java" ]; then mkdir -p "$WORK" && tar -C "$WORK" -xJf "$G/jre.tar.xz"; fi
   export VLM4J_KERNEL_CACHE="$WORK/kernels" DJL_OFFLINE=true
-  CP="$G/classes/cuda:$G/classes/engine:$G/classes/core:$G/lib/*"
+  CP_NEW="$G/classes/cuda:$G/classes/engine:$G/classes/core:$G/lib/*"
+  CP_BASE="$G/base/cuda:$G/base/engine:$G/base/core:$G/lib/*"
+  if [ "$AB" -gt 0 ] && [ ! -d "$G/base/cuda" ]; then echo "--ab needs the other tree's classes: tools/gpu/bundle.sh --base REV"; return 2; fi
+  CP="$CP_NEW" # the tree that vlm runs: CP_BASE while an A/B runs the other one
   vlm() {
     "$WORK/jre/bin/java" --enable-native-access=ALL-UNNAMED --add-modules jdk.incubator.vector -Xmx32g ${JAVA_OPTS:-} \
         -Dvlm4j.home="$ROOT" -Dvlm4j.testdata="$ROOT/testdata" -cp "$CP" dev.vlm4j.server.Main "$@"
@@ -75,16 +88,34 @@ main() {
     "$@" || { echo "=== $name FAILED (exit $?)"; status=1; }
     echo "=== $name: $(( $(date +%s) - t0 )) s"
   }
+  section() { # a vlm4j section, its JSON: runs it with the tree in CP
+    case "$1" in
+      latency) vlm bench latency "${ENGINE[@]}" --max-num-seqs 8 --batch-size 1 --image --input-len "$INPUT_LEN" \
+          --output-len "$OUTPUT_LEN" --num-iters-warmup 3 --num-iters "$LATENCY_ITERS" --output-json "$2" ;;
+      throughput) vlm bench throughput "${ENGINE[@]}" --max-num-seqs "$MAX_NUM_SEQS" --num-prompts "$NUM_PROMPTS" \
+          --input-len "$INPUT_LEN" --output-len "$OUTPUT_LEN" --output-json "$2" ;;
+      vision) vlm bench vision "${ENGINE[@]}" --batch-size "$VISION_BATCH" --num-iters-warmup 3 --num-iters 10 --output-json "$2" ;;
+    esac
+  }
+  warm_kernel_caches() { # one short image prompt per tree: compiles every kernel module the sections use
+    for CP in "$CP_BASE" "$CP_NEW"; do
+      vlm bench latency "${ENGINE[@]}" --max-num-seqs 8 --batch-size 1 --image --input-len "$INPUT_LEN" --output-len 4 \
+          --num-iters-warmup 1 --num-iters 1 > /dev/null || return 1
+    done
+  }
   hf_sections=()
+  warmed=0
   for s in "${SECTIONS[@]}"; do
     case "$s" in
       ceilings) run ceilings "${HF[@]}" --sections ceilings --output-json "$RESULTS/ceilings.json" ;;
-      latency) run latency vlm bench latency "${ENGINE[@]}" --max-num-seqs 8 --batch-size 1 --image --input-len "$INPUT_LEN" \
-          --output-len "$OUTPUT_LEN" --num-iters-warmup 3 --num-iters "$LATENCY_ITERS" --output-json "$RESULTS/$MODEL-latency.json" ;;
-      throughput) run throughput vlm bench throughput "${ENGINE[@]}" --max-num-seqs "$MAX_NUM_SEQS" --num-prompts "$NUM_PROMPTS" \
-          --input-len "$INPUT_LEN" --output-len "$OUTPUT_LEN" --output-json "$RESULTS/$MODEL-throughput.json" ;;
-      vision) run vision vlm bench vision "${ENGINE[@]}" --batch-size "$VISION_BATCH" --num-iters-warmup 3 --num-iters 10 \
-          --output-json "$RESULTS/$MODEL-vision.json" ;;
+      latency|throughput|vision)
+        if [ "$AB" -eq 0 ]; then run "$s" section "$s" "$RESULTS/$MODEL-$s.json"; continue; fi
+        [ "$warmed" = 1 ] || { run "kernel caches of both trees" warm_kernel_caches; warmed=1; }
+        for round in $(seq "$AB"); do
+          CP="$CP_BASE"; run "$s base $round" section "$s" "$RESULTS/$MODEL-$s-base-$round.json"
+          CP="$CP_NEW"; run "$s new $round" section "$s" "$RESULTS/$MODEL-$s-new-$round.json"
+        done
+        cp "$RESULTS/$MODEL-$s-new-$AB.json" "$RESULTS/$MODEL-$s.json" 2>/dev/null ;;
       hf-*) hf_sections+=("${s#hf-}") ;;
     esac
   done
@@ -98,7 +129,9 @@ main() {
   echo
   python3 "$ROOT/benchmarks/summarize.py" "$RESULTS" | tee "$RESULTS/summary.md"
   cp "$RESULTS"/summary.md "$OUT/"
-  for f in "$RESULTS"/ceilings.json "$RESULTS/$MODEL"-*.json; do [ -f "$f" ] && cp "$f" "$OUT/"; done
+  for f in "$RESULTS"/ceilings.json "$RESULTS/$MODEL"-{latency,throughput,vision,hf}.json; do [ -f "$f" ] && cp "$f" "$OUT/"; done
+  ab=("$RESULTS/$MODEL"-*-{base,new}-*.json)
+  [ -f "${ab[0]}" ] && tar -C "$RESULTS" -czf "$OUT/$MODEL-ab.tar.gz" "${ab[@]##*/}"
   return $status
 }
 

@@ -8,6 +8,8 @@ baseline). Any may be missing: its cells stay empty. Ratios:
   ceiling           what the hardware allows: batch-1 decode time per token cannot beat weight bytes / copy bandwidth;
                     the vision tower cannot beat its FLOPs / bf16 GEMM FLOP/s
   share of ceiling  ceiling time / vlm4j time (or vlm4j rate / ceiling rate)
+With run_gpu.sh --ab, DIR also holds <model>-<section>-{base,new}-<round>.json: an A/B table follows, per round the
+other tree (base) beside this one (new) and the speed-up of new over base (> 1: new is faster).
 Only the standard library: runs here or on the GPU machine.
 """
 
@@ -76,6 +78,28 @@ def rows_for(model, ours_latency, ours_throughput, ours_vision, hf, ceilings):
     return [(f"{model}: {r[0]}",) + r[1:] for r in rows]
 
 
+# A/B metrics: section, JSON key, label, scale to the printed unit, whether lower is better.
+AB_METRICS = (("latency", "tpot_mean", "time per output token, batch 1 (ms)", 1e3, True),
+              ("latency", "ttft_p50", "TTFT p50, batch 1 (ms)", 1e3, True),
+              ("throughput", "requests_per_second", "throughput (requests/s)", 1, False),
+              ("vision", "images_per_second", "vision tower + projector (images/s)", 1, False))
+
+
+def ab_rows(directory, model):
+    rows = []
+    for section, key, label, scale, lower_is_better in AB_METRICS:
+        round_ = 1
+        while True:
+            base, new = (load(directory, f"{model}-{section}-{tree}-{round_}.json").get(key) for tree in ("base", "new"))
+            if base is None and new is None:
+                break
+            speedup = ratio(base, new) if lower_is_better else ratio(new, base)
+            rows.append((f"{model}: {label}", str(round_), fmt(None if base is None else base * scale),
+                         fmt(None if new is None else new * scale), fmt(speedup, "×", 3)))
+            round_ += 1
+    return rows
+
+
 def main(argv):
     if len(argv) != 2:
         print(__doc__, file=sys.stderr)
@@ -101,6 +125,13 @@ def main(argv):
         if not any(parts):
             continue
         for row in rows_for(model, *parts, ceilings):
+            print("| " + " | ".join(row) + " |")
+    ab = [row for model in MODELS for row in ab_rows(directory, model)]
+    if ab:
+        print()
+        print("| A/B metric | round | base | new | new over base (speed-up) |")
+        print("| --- | --- | --- | --- | --- |")
+        for row in ab:
             print("| " + " | ".join(row) + " |")
     return 0
 

@@ -7,11 +7,15 @@
 # never load), and the scripts. Run here, in the worktree; then call the device with carry [".gpu"] and
 #   bash .gpu/run_gpu_tests.sh          (GPU tests)
 #   bash benchmarks/run_gpu.sh ...      (issue 6's benchmarks beside HF transformers; see docs/benchmarks.md)
+# With --base REV, REV's classes go into .gpu/base for an A/B on one lease (run_gpu.sh --ab); they add ~1.8 MB, which
+# fits the transfer limit with --bench-only.
 # The device runs the lead's checkout, so the bundle goes into that checkout's ignored .gpu/ folder.
 set -euo pipefail
 WT="$(cd "$(dirname "$0")/../.." && pwd)"
 BENCH_ONLY=0 # --bench-only: leave out the test classes and JUnit (about 2 MB), for benchmark runs
 if [ "${1:-}" = "--bench-only" ]; then BENCH_ONLY=1; shift; fi
+BASE_REV="" # --base REV: also REV's vlm-core, vlm-engine and vlm-cuda classes in .gpu/base, for run_gpu.sh --ab
+if [ "${1:-}" = "--base" ]; then BASE_REV="$2"; shift 2; fi
 DEST="${1:-/work/main/.gpu}"
 source "$WT/bin/java-home.sh"
 M2="${M2_REPO:-$HOME/.m2/repository}"
@@ -68,6 +72,18 @@ for jar in $(tr ':' ' ' < /tmp/vlm4j-server-cp.txt); do
   esac
 done
 cp tools/gpu/make_references.py tools/gpu/run_gpu_tests.sh "$DEST/"
+rm -rf "$DEST/base"
+if [ -n "$BASE_REV" ]; then
+  # REV built in a worktree of its own; the runtime and jars stay this tree's (a base whose dependencies differ needs
+  # more than this).
+  BASE_WT="$(mktemp -d)/base"
+  git worktree add -q --detach "$BASE_WT" "$BASE_REV"
+  (cd "$BASE_WT" && ./mvnw -q -o -pl vlm-cuda -am -DskipTests compile)
+  mkdir -p "$DEST/base"
+  for m in core engine cuda; do cp -r "$BASE_WT/vlm-$m/target/classes" "$DEST/base/$m"; done
+  echo "base: $(git rev-parse --short "$BASE_REV") in $DEST/base"
+  git worktree remove --force "$BASE_WT"
+fi
 du -sh "$DEST"
 tracked=$(git ls-files -z | xargs -0 stat -c %s | awk '{s += $1} END {print s}')
 echo "transfer: $(( (tracked + $(du -sb "$DEST" | cut -f1)) / 1024 )) KiB of this worktree's tracked files + $DEST (limit 65536 KiB)"

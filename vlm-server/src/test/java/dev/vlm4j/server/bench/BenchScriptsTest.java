@@ -1,6 +1,7 @@
 package dev.vlm4j.server.bench;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -79,6 +80,31 @@ class BenchScriptsTest {
         assertTrue(r.output().contains("| 7b: TTFT p50, 1 image + text (596 tokens), batch 1 (ms) | 30.00 | 60.00 | 2.00× |"), r.output());
         assertTrue(r.output().contains("| 7b: vision tower + projector, batch 64: images/s | 1000.0 | 500.0 | 2.00× | 2000 images/s (FLOPs/GEMM peak) | 50.0 % |"),
                 r.output());
+    }
+
+    @Test
+    void anABTableSetsEachRoundOfTheOtherTreeBesideThisOne(@TempDir Path dir) throws Exception {
+        assumePython();
+        Files.writeString(dir.resolve("7b-latency-base-1.json"), """
+                {"tpot_mean": 0.0053, "ttft_p50": 0.018}""");
+        Files.writeString(dir.resolve("7b-latency-new-1.json"), """
+                {"tpot_mean": 0.0052, "ttft_p50": 0.016}""");
+        Files.writeString(dir.resolve("7b-vision-base-1.json"), """
+                {"images_per_second": 900}""");
+        Files.writeString(dir.resolve("7b-vision-new-1.json"), """
+                {"images_per_second": 1000}""");
+        Files.writeString(dir.resolve("7b-vision-base-2.json"), """
+                {"images_per_second": 1000}""");
+        Files.writeString(dir.resolve("7b-vision-new-2.json"), """
+                {"images_per_second": 950}""");
+        Result r = exec("python3", "benchmarks/summarize.py", dir.toString());
+        assertEquals(0, r.exitCode(), r.output());
+        // times: base over new; rates: new over base. 5.3 / 5.2 = 1.019, 18 / 16 = 1.125, 1000 / 900 = 1.111, 950 / 1000.
+        assertTrue(r.output().contains("| 7b: time per output token, batch 1 (ms) | 1 | 5.30 | 5.20 | 1.019× |"), r.output());
+        assertTrue(r.output().contains("| 7b: TTFT p50, batch 1 (ms) | 1 | 18.00 | 16.00 | 1.125× |"), r.output());
+        assertTrue(r.output().contains("| 7b: vision tower + projector (images/s) | 1 | 900.00 | 1000.00 | 1.111× |"), r.output());
+        assertTrue(r.output().contains("| 7b: vision tower + projector (images/s) | 2 | 1000.00 | 950.00 | 0.950× |"), r.output());
+        assertFalse(r.output().contains("throughput (requests/s) |"), r.output()); // no throughput files: no row
     }
 
     @Test
