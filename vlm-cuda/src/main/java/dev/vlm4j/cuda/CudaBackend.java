@@ -422,9 +422,9 @@ public final class CudaBackend implements Backend {
         return w.dtype != DType.F32 && x.rows() <= GEMV_MAX_ROWS && gemvEnabled;
     }
 
-    /** Whether gemv.cu may read x [n, k] and w [m, k] in 16-byte pieces: k % 8 == 0 and both 16-byte aligned. */
+    /** Whether gemv.cu may read x [n, k] and w [m, k] in 16-byte pieces: k a multiple of VECTOR and both 16-byte aligned. */
     private static boolean gemvVectorized(CudaTensor x, CudaTensor w) {
-        return x.cols() % 8 == 0 && x.address % 16 == 0 && w.address % 16 == 0;
+        return x.cols() % VECTOR == 0 && x.address % 16 == 0 && w.address % 16 == 0;
     }
 
     /** {@code out = product + bias}, rounded once to out's type; product [n, m] f32 (may be out itself when f32). */

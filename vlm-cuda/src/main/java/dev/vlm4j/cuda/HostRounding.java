@@ -29,7 +29,7 @@ final class HostRounding {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
     private static final VectorSpecies<Short> S = VectorSpecies.of(short.class, VectorShape.forBitSize(F.vectorBitSize() / 2));
     private static final ValueLayout.OfShort U16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final int CHUNK = 1 << 16; // elements a task rounds: ~0.1 ms of work, a few per core for an image
+    private static final int CHUNK = 1 << 16; // elements a task rounds: an image at 336 px is 6 tasks
 
     private HostRounding() {}
 

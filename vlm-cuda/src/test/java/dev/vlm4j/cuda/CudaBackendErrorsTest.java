@@ -84,15 +84,24 @@ class CudaBackendErrorsTest {
             IntTensor positions = KernelTimingsTest.ints(bf16, new int[] {0, 1, 5});
             IntTensor tokenSeq = KernelTimingsTest.ints(bf16, new int[] {0, 0, 1}); // a prompt of two rows, a decode row
             bf16.pagedAttention(q, cache, cache, positions, tokenSeq, tables, 1f, out);
-            float[] host = new float[3 * 64];
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> bf16.copyToHost(out, host));
-            assertTrue(e.getMessage().contains("block 7") && e.getMessage().contains("token 2"), e.getMessage());
+            assertReportedAndLaterRowsLeftAlone(bf16, out, 3 * 64, 2 * 64, "block 7", "token 2");
+        }
+    }
 
-            bf16.copyToHost(out, host);
-            for (int i = 0; i < host.length; i++) {
-                int at = i;
-                assertTrue(i < 2 * 64 ? host[i] == 0f : Float.isNaN(host[i]), () -> "element " + at + " is " + host[at]);
-            }
+    /**
+     * The first copy of {@code out} ({@code elements} long, NaN before the op) to the host throws the error a kernel
+     * recorded, naming every one of {@code named}; the next copy shows the first {@code written} elements written (zero)
+     * and the rest, the bad rows', left alone.
+     */
+    private static void assertReportedAndLaterRowsLeftAlone(CudaBackend b, Tensor out, int elements, int written, String... named) {
+        float[] host = new float[elements];
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> b.copyToHost(out, host));
+        for (String name : named) assertTrue(e.getMessage().contains(name), e.getMessage());
+
+        b.copyToHost(out, host);
+        for (int i = 0; i < host.length; i++) {
+            int at = i;
+            assertTrue(i < written ? host[i] == 0f : Float.isNaN(host[i]), () -> "element " + at + " is " + host[at]);
         }
     }
 
@@ -131,15 +140,7 @@ class CudaBackendErrorsTest {
         Tensor q = floats(GpuTests.nans(2 * 8), 2, 8);
         Tensor w = backend.upload(GpuTests.weight("fused qkv", DType.BF16, new float[3 * 8 * 16], 3 * 8, 16));
         backend.matmulRotaryWriteKvCache(x, w, null, qkv, ints(0, 1), cosSin, ints(3, 8), kCache, vCache, q);
-        float[] host = new float[2 * 8];
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> backend.copyToHost(q, host));
-        assertTrue(e.getMessage().contains("slot 8") && e.getMessage().contains("token 1"), e.getMessage());
-
-        backend.copyToHost(q, host);
-        for (int i = 0; i < host.length; i++) {
-            int at = i;
-            assertTrue(i < 8 ? host[i] == 0f : Float.isNaN(host[i]), () -> "element " + at + " is " + host[at]);
-        }
+        assertReportedAndLaterRowsLeftAlone(backend, q, 2 * 8, 8, "slot 8", "token 1");
     }
 
     @Test

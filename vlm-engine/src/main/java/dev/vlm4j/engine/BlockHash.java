@@ -51,9 +51,10 @@ record BlockHash(long a, long b, long c, long d) {
                 sha.update(shape.array());
                 MemorySegment values = MemorySegment.ofArray(image.data()); // their bits as stored, 64 KB at a time
                 byte[] chunk = new byte[1 << 16];
+                MemorySegment chunkBytes = MemorySegment.ofArray(chunk);
                 for (long at = 0; at < values.byteSize(); at += chunk.length) {
                     int n = (int) Math.min(chunk.length, values.byteSize() - at);
-                    MemorySegment.copy(values, at, MemorySegment.ofArray(chunk), 0, n);
+                    MemorySegment.copy(values, at, chunkBytes, 0, n);
                     sha.update(chunk, 0, n);
                 }
                 digest = sha.digest();
