@@ -40,7 +40,7 @@ final class Driver {
             cuCtxSetCurrent, cuStreamCreate, cuStreamDestroy, cuStreamSynchronize, cuDeviceGetDefaultMemPool,
             cuMemPoolSetAttribute, cuMemPoolGetAttribute, cuMemAllocAsync, cuMemFreeAsync, cuMemGetInfo, cuMemHostAlloc,
             cuMemFreeHost, cuMemcpyHtoDAsync, cuMemcpyDtoHAsync, cuMemcpyDtoDAsync, cuMemsetD8Async, cuModuleLoadData,
-            cuModuleUnload, cuModuleGetFunction, cuLaunchKernel, cuEventCreate, cuEventRecord, cuEventSynchronize,
+            cuModuleUnload, cuModuleGetFunction, cuLaunchKernelEx, cuEventCreate, cuEventRecord, cuEventSynchronize,
             cuEventElapsedTime, cuEventDestroy, cuStreamBeginCapture, cuStreamEndCapture, cuStreamIsCapturing, cuGraphInstantiate,
             cuGraphLaunch, cuGraphExecDestroy, cuGraphDestroy;
 
@@ -75,8 +75,7 @@ final class Driver {
         cuModuleLoadData = lib.function("cuModuleLoadData", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
         cuModuleUnload = lib.function("cuModuleUnload", FunctionDescriptor.of(JAVA_INT, ADDRESS));
         cuModuleGetFunction = lib.function("cuModuleGetFunction", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS));
-        cuLaunchKernel = lib.function("cuLaunchKernel", FunctionDescriptor.of(JAVA_INT, ADDRESS,
-                JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS));
+        cuLaunchKernelEx = lib.function("cuLaunchKernelEx", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
         cuEventCreate = lib.function("cuEventCreate", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
         cuEventRecord = lib.function("cuEventRecord", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
         cuEventSynchronize = lib.function("cuEventSynchronize", FunctionDescriptor.of(JAVA_INT, ADDRESS));
@@ -312,11 +311,39 @@ final class Driver {
         }
     }
 
-    void launch(MemorySegment function, int gridX, int gridY, int gridZ, int blockX, int sharedBytes, MemorySegment stream,
-                MemorySegment params, String name) {
-        int status = NativeCall.status(() -> (int) cuLaunchKernel.invokeExact(function, gridX, gridY, gridZ, blockX, 1, 1,
-                sharedBytes, stream, params, MemorySegment.NULL));
-        if (status != 0) check(status, "cuLaunchKernel(" + name + ", grid " + gridX + "x" + gridY + "x" + gridZ + ", block " + blockX + ")");
+    // CUlaunchConfig (cuda.h): grid and block sizes, dynamic shared memory, the stream, and an array of attributes;
+    // here one CUlaunchAttribute (an id padded to 8 bytes, then a 64-byte value union).
+    private static final long CONFIG_GRID = 0, CONFIG_BLOCK = 12, CONFIG_SHARED = 24, CONFIG_STREAM = 32, CONFIG_ATTRS = 40,
+            CONFIG_NUM_ATTRS = 48, CONFIG_BYTES = 56, ATTRIBUTE_VALUE = 8, ATTRIBUTE_BYTES = 72;
+    private static final int LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION = 6;
+
+    /**
+     * A launch configuration for {@link #launch} on {@code stream}, allocated in {@code arena}. With {@code programmatic}
+     * its launches may overlap the kernel before them in the stream (programmatic dependent launch, sm_90 and later):
+     * their kernels must wait for it themselves before they touch memory (common.cuh's wait_previous_kernel).
+     */
+    static MemorySegment launchConfig(Arena arena, MemorySegment stream, boolean programmatic) {
+        MemorySegment config = arena.allocate(CONFIG_BYTES + ATTRIBUTE_BYTES, 8);
+        MemorySegment attribute = config.asSlice(CONFIG_BYTES, ATTRIBUTE_BYTES);
+        attribute.set(JAVA_INT, 0, LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION);
+        attribute.set(JAVA_INT, ATTRIBUTE_VALUE, 1);
+        config.set(ADDRESS, CONFIG_STREAM, stream);
+        config.set(ADDRESS, CONFIG_ATTRS, attribute);
+        config.set(JAVA_INT, CONFIG_NUM_ATTRS, programmatic ? 1 : 0);
+        return config;
+    }
+
+    /** Launches {@code function} with {@code config} (from {@link #launchConfig}) on a grid of gridX × gridY blocks of blockX threads. */
+    void launch(MemorySegment config, MemorySegment function, int gridX, int gridY, int blockX, MemorySegment params, String name) {
+        config.set(JAVA_INT, CONFIG_GRID, gridX);
+        config.set(JAVA_INT, CONFIG_GRID + 4, gridY);
+        config.set(JAVA_INT, CONFIG_GRID + 8, 1);
+        config.set(JAVA_INT, CONFIG_BLOCK, blockX);
+        config.set(JAVA_INT, CONFIG_BLOCK + 4, 1);
+        config.set(JAVA_INT, CONFIG_BLOCK + 8, 1);
+        config.set(JAVA_INT, CONFIG_SHARED, 0);
+        int status = NativeCall.status(() -> (int) cuLaunchKernelEx.invokeExact(config, function, params, MemorySegment.NULL));
+        if (status != 0) check(status, "cuLaunchKernelEx(" + name + ", grid " + gridX + "x" + gridY + ", block " + blockX + ")");
     }
 
     private int intOut(String call, NativeCall.WithOut c) {

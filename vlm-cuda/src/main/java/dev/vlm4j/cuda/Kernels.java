@@ -41,9 +41,10 @@ final class Kernels implements AutoCloseable {
     private final Map<String, MemorySegment> modules = new HashMap<>();
     private final Map<String, Kernel> kernels = new HashMap<>();
 
-    // Launch arguments: each value in an 8-byte slot, and the array of pointers to the slots cuLaunchKernel reads.
+    // Launch arguments: each value in an 8-byte slot, and the array of pointers to the slots cuLaunchKernelEx reads.
     private final MemorySegment values;   // [MAX_ARGS * 8]
     private final MemorySegment pointers; // [MAX_ARGS] addresses of the slots
+    private final MemorySegment launchConfig;
 
     Kernels(CudaDevice device, Nvrtc nvrtc, KernelCache cache) {
         this.device = device;
@@ -54,6 +55,10 @@ final class Kernels implements AutoCloseable {
         this.values = arena.allocate(8L * MAX_ARGS, 8);
         this.pointers = arena.allocate(ADDRESS, MAX_ARGS);
         for (int i = 0; i < MAX_ARGS; i++) pointers.setAtIndex(ADDRESS, i, values.asSlice(8L * i, 8));
+        // From sm_90 every kernel is launched as a programmatic dependent of the one before it, so that its blocks are
+        // resident, waiting in wait_previous_kernel, when that one ends: a decode step is ~250 small kernels, and each
+        // otherwise starts a launch's latency after the last ends.
+        this.launchConfig = Driver.launchConfig(arena, device.stream, device.major >= 9);
     }
 
     /**
@@ -143,7 +148,7 @@ final class Kernels implements AutoCloseable {
             }
         }
         device.enter();
-        device.driver.launch(kernel.function(), gridX, gridY, 1, block, 0, device.stream, pointers, kernel.name());
+        device.driver.launch(launchConfig, kernel.function(), gridX, gridY, block, pointers, kernel.name());
     }
 
     @Override

@@ -304,6 +304,7 @@ __device__ void paged_attention(const C* q, const C* kCache, const C* vCache, co
             const int* blockTables, C* out, float* partitionAcc, float* partitionMaxSum, int* partitionsDone,     \
             int heads, int kvHeads, int headDim, int blockSize, int numBlocks, int seqs, int maxBlocks,           \
             int minPartition, float scale, int onlySingleRows, ErrorRecord* err) {                                 \
+        wait_previous_kernel();                                                                                      \
         paged_attention<D>(q, kCache, vCache, positions, tokenSeq, blockTables, out, partitionAcc, partitionMaxSum,  \
                            partitionsDone, heads, kvHeads, headDim, blockSize, numBlocks, seqs, maxBlocks, minPartition,  \
                            scale, onlySingleRows, err);                                                            \
@@ -324,11 +325,13 @@ __device__ void dense_attention(const A* q, const A* k, const A* v, A* out, int 
 #define ATTENTION_ENTRY_POINTS(A, N)                                                                               \
     extern "C" __global__ void __launch_bounds__(32 * WARPS) dense_attention_##N##_128(                          \
             const A* q, const A* k, const A* v, A* out, int heads, int headDim, int seqLen, float scale) {       \
+        wait_previous_kernel();                                                                                    \
         dense_attention<128>(q, k, v, out, heads, headDim, seqLen, scale);                                         \
     }                                                                                                              \
     /* one block an SM at least: without it ptxas kept the f32 kernel under 96 registers and spilled */            \
     extern "C" __global__ void __launch_bounds__(32 * WARPS, 1) dense_attention_##N##_256(                       \
             const A* q, const A* k, const A* v, A* out, int heads, int headDim, int seqLen, float scale) {       \
+        wait_previous_kernel();                                                                                    \
         dense_attention<256>(q, k, v, out, heads, headDim, seqLen, scale);                                         \
     }
 FOR_EACH_DTYPE(ATTENTION_ENTRY_POINTS)

@@ -92,6 +92,19 @@ struct DenseRows {
     __device__ __forceinline__ long long at(int p) const { return (first + p) * width + column; }
 };
 
+// Every kernel's first statement. From sm_90 the backend launches each kernel as a programmatic dependent of the one
+// before it in the stream (Kernels.java): its blocks may be scheduled while that one still runs. Here they wait until
+// it has finished and its writes are visible, before touching memory (so that no read or write races it), and then
+// let the next kernel's blocks be scheduled: they become resident on the SMs that this kernel's last wave leaves idle
+// and wait here in turn, so that each kernel starts as its predecessor ends instead of a launch latency later.
+// A kernel launched without the attribute (before sm_90, cuBLAS's) does not trigger early: the wait is then a no-op.
+__device__ __forceinline__ void wait_previous_kernel() {
+#if __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
 #define NEG_INF __int_as_float(0xff800000)
 
 // A grid-stride loop over i in [0, n): any grid covers any length.

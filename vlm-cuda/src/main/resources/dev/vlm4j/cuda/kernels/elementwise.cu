@@ -30,9 +30,11 @@ __device__ void add(A* __restrict__ x, const Y* __restrict__ y, long long n) {
 
 #define TYPE_PAIR_ENTRY_POINTS(S, SN, A, AN)                                                                       \
     extern "C" __global__ void convert_##SN##_##AN(const S* __restrict__ src, A* __restrict__ dst, long long n) {  \
+        wait_previous_kernel();                                                                                     \
         convert(src, dst, n);                                                                                       \
     }                                                                                                               \
     extern "C" __global__ void add_##SN##_##AN(A* __restrict__ x, const S* __restrict__ y, long long n) {          \
+        wait_previous_kernel();                                                                                     \
         add(x, y, n);                                                                                               \
     }
 FOR_EACH_TYPE_PAIR(TYPE_PAIR_ENTRY_POINTS)
@@ -87,11 +89,19 @@ __device__ void silu_mul(const A* __restrict__ gateUp, A* __restrict__ out, long
 
 #define ACTIVATION_ENTRY_POINTS(A, N)                                                                               \
     extern "C" __global__ void add_bias_##N(const float* y, const float* bias, A* out, long long n, int m) {       \
+        wait_previous_kernel();                                                                                     \
         add_bias(y, bias, out, n, m);                                                                               \
     }                                                                                                               \
-    extern "C" __global__ void quick_gelu_##N(A* x, long long n) { quick_gelu(x, n); }                              \
-    extern "C" __global__ void gelu_##N(A* x, long long n) { gelu(x, n); }                                          \
+    extern "C" __global__ void quick_gelu_##N(A* x, long long n) {                                                 \
+        wait_previous_kernel();                                                                                     \
+        quick_gelu(x, n);                                                                                           \
+    }                                                                                                               \
+    extern "C" __global__ void gelu_##N(A* x, long long n) {                                                       \
+        wait_previous_kernel();                                                                                     \
+        gelu(x, n);                                                                                                 \
+    }                                                                                                               \
     extern "C" __global__ void silu_mul_##N(const A* gateUp, A* out, long long n, int width) {                     \
+        wait_previous_kernel();                                                                                     \
         silu_mul(gateUp, out, n, width);                                                                            \
     }
 FOR_EACH_DTYPE(ACTIVATION_ENTRY_POINTS)

@@ -322,6 +322,7 @@ __device__ void dense(const T* q, const T* k, const T* v, T* out, int heads, int
 // last. One block of 32 * k threads.
 extern "C" __global__ void __launch_bounds__(1024) flash_tiles(const int* tokenSeq, int tokens, int tileRows, int skipSingleRows,
                                                                int* tiles) {
+    wait_previous_kernel();
     __shared__ int warpCounts[32];
     __shared__ int total;
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
@@ -405,12 +406,14 @@ __device__ void paged(const T* q, const T* kCache, const T* vCache, const int* p
 #define FLASH_ENTRY_POINTS(T, name, D)                                                                                  \
     extern "C" __global__ void __launch_bounds__(FLASH_THREADS, 1)                                                      \
     flash_dense_##name##_hd##D(const T* q, const T* k, const T* v, T* out, int heads, int seqLen, float scale) {       \
+        wait_previous_kernel();                                                                                         \
         dense<T, D>(q, k, v, out, heads, seqLen, scale);                                                                \
     }                                                                                                                   \
     extern "C" __global__ void __launch_bounds__(FLASH_THREADS, 1)                                                      \
     flash_paged_##name##_hd##D(const T* q, const T* kCache, const T* vCache, const int* positions, const int* tokenSeq, \
                                const int* blockTables, const int* tiles, T* out, int heads, int kvHeads, int blockSize,  \
                                int numBlocks, int seqs, int maxBlocks, float scale, ErrorRecord* err) {                 \
+        wait_previous_kernel();                                                                                          \
         paged<T, D>(q, kCache, vCache, positions, tokenSeq, blockTables, tiles, out, heads, kvHeads, blockSize,          \
                     numBlocks, seqs, maxBlocks, scale, err);                                                            \
     }

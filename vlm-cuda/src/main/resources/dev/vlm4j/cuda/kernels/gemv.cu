@@ -185,10 +185,12 @@ __device__ __forceinline__ void gemv_rotary_write_kv_cache(const A* __restrict__
 #define GEMV_ENTRY(T, TN, A, AN, N)                                                                                   \
     extern "C" __global__ void __launch_bounds__(32 * WARPS, BLOCKS_PER_SM)                                           \
     gemv_##TN##_##AN##_##N(const A* x, const T* w, const float* bias, A* out, int k, int m, int vectorized) {        \
+        wait_previous_kernel();                                                                                        \
         gemv<T, A, N>(x, w, bias, out, k, m, vectorized);                                                              \
     }                                                                                                                 \
     extern "C" __global__ void __launch_bounds__(32 * WARPS, BLOCKS_PER_SM)                                           \
     gemv_silu_mul_##TN##_##AN##_##N(const A* x, const T* w, A* out, int k, int width, int vectorized) {               \
+        wait_previous_kernel();                                                                                        \
         gemv_silu_mul<T, A, N>(x, w, out, k, width, vectorized);                                                       \
     }                                                                                                                 \
     extern "C" __global__ void __launch_bounds__(32 * WARPS, BLOCKS_PER_SM)                                           \
@@ -196,6 +198,7 @@ __device__ __forceinline__ void gemv_rotary_write_kv_cache(const A* __restrict__
                                                  const A* cosSin, const int* slots, A* q, A* kCache, A* vCache, int k, \
                                                  int heads, int kvHeads, int headDim, int maxPositions,               \
                                                  long long numSlots, int vectorized, ErrorRecord* err) {              \
+        wait_previous_kernel();                                                                                         \
         gemv_rotary_write_kv_cache<T, A, N>(x, w, bias, positions, cosSin, slots, q, kCache, vCache, k, heads, kvHeads, \
                                             headDim, maxPositions, numSlots, vectorized, err);                        \
     }

@@ -140,19 +140,23 @@ __device__ __forceinline__ bool vectorized(int d, const T*... p) {
 
 #define NORM_ENTRY_POINTS(A, N)                                                                                     \
     extern "C" __global__ void rms_norm_##N(const A* x, const float* weight, A* out, int d, float eps) {           \
+        wait_previous_kernel();                                                                                     \
         if (vectorized(d, x, weight, out)) rms_norm<A, VECTOR>(x, weight, out, d, eps);                             \
         else rms_norm<A, 1>(x, weight, out, d, eps);                                                                \
     }                                                                                                               \
     extern "C" __global__ void add_rms_norm_##N(A* x, const A* delta, const float* weight, A* out, int d, float eps) { \
+        wait_previous_kernel();                                                                                     \
         if (vectorized(d, x, delta, weight, out)) add_rms_norm<A, VECTOR>(x, delta, weight, out, d, eps);           \
         else add_rms_norm<A, 1>(x, delta, weight, out, d, eps);                                                     \
     }                                                                                                               \
     extern "C" __global__ void layer_norm_##N(const A* x, const float* weight, const float* bias, A* out, int d, float eps) { \
+        wait_previous_kernel();                                                                                     \
         if (vectorized(d, x, weight, bias, out)) layer_norm<A, VECTOR>(x, weight, bias, out, d, eps);               \
         else layer_norm<A, 1>(x, weight, bias, out, d, eps);                                                        \
     }                                                                                                               \
     extern "C" __global__ void add_layer_norm_##N(A* x, const A* delta, const float* weight, const float* bias, A* out, \
                                                   int d, float eps) {                                               \
+        wait_previous_kernel();                                                                                         \
         if (vectorized(d, x, delta, weight, bias, out)) add_layer_norm<A, VECTOR>(x, delta, weight, bias, out, d, eps); \
         else add_layer_norm<A, 1>(x, delta, weight, bias, out, d, eps);                                             \
     }

@@ -18,6 +18,7 @@ __device__ __forceinline__ void copy_row(const S* __restrict__ src, A* __restric
 #define EMBEDDING(S, SN, A, AN)                                                                                     \
     extern "C" __global__ void embedding_##SN##_##AN(const S* table, const int* ids, A* out, int vocab, int d,    \
                                                      ErrorRecord* err) {                                          \
+        wait_previous_kernel();                                                                                    \
         int t = blockIdx.x, id = ids[t];                                                                           \
         if (id < 0 || id >= vocab) {                                                                               \
             if (threadIdx.x == 0) report(err, ERR_TOKEN_ID, id, vocab, t);                                         \
@@ -32,6 +33,7 @@ FOR_EACH_TYPE_PAIR(EMBEDDING)
 #define GATHER(S, SN, A, AN)                                                                                        \
     extern "C" __global__ void gather_rows_##SN##_##AN(const S* src, const int* rows, A* out, int srcRows, int d, \
                                                        long long n, ErrorRecord* err) {                           \
+        wait_previous_kernel();                                                                                    \
         GRID_STRIDE(i, n) {                                                                                        \
             long long r = i / d, column = i % d;                                                                   \
             int row = rows[r];                                                                                     \
@@ -48,6 +50,7 @@ FOR_EACH_TYPE_PAIR(GATHER)
 #define SCATTER(S, SN, A, AN)                                                                                       \
     extern "C" __global__ void scatter_rows_##SN##_##AN(const S* src, const int* srcRows, const int* dstRows,     \
                                                         A* dst, int srcCount, int dstCount, int d, ErrorRecord* err) { \
+        wait_previous_kernel();                                                                                    \
         int i = blockIdx.x, from = srcRows[i], to = dstRows[i];                                                    \
         if (from < 0 || from >= srcCount || to < 0 || to >= dstCount) {                                            \
             bool bad = from < 0 || from >= srcCount;                                                               \
@@ -117,6 +120,7 @@ __device__ void rotary_write_kv_cache(const A* __restrict__ qkv, const int* posi
                                                          const int* slots, A* q, A* kCache, A* vCache, int heads,  \
                                                          int kvHeads, int headDim, int maxPositions,              \
                                                          long long numSlots, ErrorRecord* err) {                  \
+        wait_previous_kernel();                                                                                        \
         rotary_write_kv_cache(qkv, positions, cosSin, slots, q, kCache, vCache, heads, kvHeads, headDim, maxPositions, \
                               numSlots, err);                                                                      \
     }

@@ -397,6 +397,7 @@ __device__ void top_logprobs(const Row& r, double log_sum, int k, int low_bits, 
 extern "C" __global__ void __launch_bounds__(512) sample_max(const float* __restrict__ logits, int n,
                                                               const SampleParams* __restrict__ params, int chunks_per_part,
                                                               PartMax* __restrict__ maxima) {
+    wait_previous_kernel();
     __shared__ Scratch s;
     const Row r(logits, n, params[blockIdx.x]);
     Span span = span_of(n, chunks_per_part);
@@ -470,6 +471,7 @@ extern "C" __global__ void __launch_bounds__(512) sample_filters(const float* __
                                                                   int chunks_per_part, const PartMax* __restrict__ maxima,
                                                                   double* sums, double* segments, int* last_drawable,
                                                                   int* finished, RowState* __restrict__ states) {
+    wait_previous_kernel();
     __shared__ Scratch s;
     const SampleParams p = params[blockIdx.x];
     Row r(logits, n, p);
@@ -520,6 +522,7 @@ extern "C" __global__ void __launch_bounds__(512) sample_draw(const float* __res
                                                                const RowState* __restrict__ states, double* sums,
                                                                double* segments, int* finished, int k,
                                                                double* __restrict__ out_d, int* __restrict__ out_i) {
+    wait_previous_kernel();
     __shared__ Scratch s;
     const SampleParams p = params[blockIdx.x];
     const RowState state = states[blockIdx.x];
