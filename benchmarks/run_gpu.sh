@@ -59,8 +59,12 @@ main() {
   if [ ! -x "$WORK/jre/bin/java" ]; then mkdir -p "$WORK" && tar -C "$WORK" -xJf "$G/jre.tar.xz"; fi
   export VLM4J_KERNEL_CACHE="$WORK/kernels" DJL_OFFLINE=true
   CP_NEW="$G/classes/cuda:$G/classes/engine:$G/classes/core:$G/lib/*"
-  CP_BASE="$G/base/cuda:$G/base/engine:$G/base/core:$G/lib/*"
-  if [ "$AB" -gt 0 ] && [ ! -d "$G/base/cuda" ]; then echo "--ab needs the other tree's classes: tools/gpu/bundle.sh --base REV"; return 2; fi
+  CP_BASE="" # the other tree's modules where bundle.sh sent them (those that differ), else this tree's
+  for m in cuda engine core; do
+    if [ -d "$G/base/$m" ]; then CP_BASE+="$G/base/$m:"; else CP_BASE+="$G/classes/$m:"; fi
+  done
+  CP_BASE+="$G/lib/*"
+  if [ "$AB" -gt 0 ] && [ ! -d "$G/base" ]; then echo "--ab needs the other tree's classes: tools/gpu/bundle.sh --base REV"; return 2; fi
   CP="$CP_NEW" # the tree that vlm runs: CP_BASE while an A/B runs the other one
   vlm() {
     "$WORK/jre/bin/java" --enable-native-access=ALL-UNNAMED --add-modules jdk.incubator.vector -Xmx32g ${JAVA_OPTS:-} \

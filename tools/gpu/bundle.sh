@@ -7,8 +7,9 @@
 # never load), and the scripts. Run here, in the worktree; then call the device with carry [".gpu"] and
 #   bash .gpu/run_gpu_tests.sh          (GPU tests)
 #   bash benchmarks/run_gpu.sh ...      (issue 6's benchmarks beside HF transformers; see docs/benchmarks.md)
-# With --base REV, REV's classes go into .gpu/base for an A/B on one lease (run_gpu.sh --ab); they add ~1.8 MB, which
-# fits the transfer limit with --bench-only.
+# With --base REV, REV's classes go into .gpu/base for an A/B on one lease (run_gpu.sh --ab): those of the modules whose
+# main sources differ from REV's (at most ~1.3 MB; with only vlm-cuda changed, ~0.6 MB, which fits the limit beside
+# the test bundle).
 # The device runs the lead's checkout, so the bundle goes into that checkout's ignored .gpu/ folder.
 set -euo pipefail
 WT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -80,8 +81,11 @@ if [ -n "$BASE_REV" ]; then
   git worktree add -q --detach "$BASE_WT" "$BASE_REV"
   (cd "$BASE_WT" && ./mvnw -q -o -pl vlm-cuda -am -DskipTests compile)
   mkdir -p "$DEST/base"
-  for m in core engine cuda; do cp -r "$BASE_WT/vlm-$m/target/classes" "$DEST/base/$m"; done
-  echo "base: $(git rev-parse --short "$BASE_REV") in $DEST/base"
+  # only the modules whose sources differ from REV's: run_gpu.sh takes the others from this tree
+  for m in core engine cuda; do
+    git diff --quiet "$BASE_REV" -- "vlm-$m/src/main" || cp -r "$BASE_WT/vlm-$m/target/classes" "$DEST/base/$m"
+  done
+  echo "base: $(git rev-parse --short "$BASE_REV") in $DEST/base: $(ls "$DEST/base" | tr '\n' ' ')"
   git worktree remove --force "$BASE_WT"
 fi
 du -sh "$DEST"
