@@ -61,7 +61,7 @@ main() {
   CP_NEW="$G/classes/cuda:$G/classes/engine:$G/classes/core:$G/lib/*"
   CP_BASE="" # the other tree's modules where bundle.sh sent them (those that differ), else this tree's
   for m in cuda engine core; do
-    if [ -d "$G/base/$m" ]; then CP_BASE+="$G/base/$m:"; else CP_BASE+="$G/classes/$m:"; fi
+    if [ -f "$G/base/$m.jar" ]; then CP_BASE+="$G/base/$m.jar:"; else CP_BASE+="$G/classes/$m:"; fi
   done
   CP_BASE+="$G/lib/*"
   if [ "$AB" -gt 0 ] && [ ! -d "$G/base" ]; then echo "--ab needs the other tree's classes: tools/gpu/bundle.sh --base REV"; return 2; fi

@@ -8,8 +8,8 @@
 #   bash .gpu/run_gpu_tests.sh          (GPU tests)
 #   bash benchmarks/run_gpu.sh ...      (issue 6's benchmarks beside HF transformers; see docs/benchmarks.md)
 # With --base REV, REV's classes go into .gpu/base for an A/B on one lease (run_gpu.sh --ab): those of the modules whose
-# main sources differ from REV's (at most ~1.3 MB; with only vlm-cuda changed, ~0.6 MB, which fits the limit beside
-# the test bundle).
+# main sources differ from REV's as jars (one file each: the transfer counts
+# every file's overhead; vlm-cuda's is ~0.3 MB, which fits the limit beside the test bundle).
 # The device runs the lead's checkout, so the bundle goes into that checkout's ignored .gpu/ folder.
 set -euo pipefail
 WT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -83,11 +83,15 @@ if [ -n "$BASE_REV" ]; then
   mkdir -p "$DEST/base"
   # only the modules whose sources differ from REV's: run_gpu.sh takes the others from this tree
   for m in core engine cuda; do
-    git diff --quiet "$BASE_REV" -- "vlm-$m/src/main" || cp -r "$BASE_WT/vlm-$m/target/classes" "$DEST/base/$m"
+    git diff --quiet "$BASE_REV" -- "vlm-$m/src/main" \
+        || "$JAVA_HOME/bin/jar" --create --file "$DEST/base/$m.jar" -C "$BASE_WT/vlm-$m/target/classes" .
   done
   echo "base: $(git rev-parse --short "$BASE_REV") in $DEST/base: $(ls "$DEST/base" | tr '\n' ' ')"
   git worktree remove --force "$BASE_WT"
 fi
 du -sh "$DEST"
-tracked=$(git ls-files -z | xargs -0 stat -c %s | awk '{s += $1} END {print s}')
-echo "transfer: $(( (tracked + $(du -sb "$DEST" | cut -f1)) / 1024 )) KiB of this worktree's tracked files + $DEST (limit 65536 KiB)"
+# what the transfer counts, as a tar would: each file rounded up to 512 bytes, plus a 512-byte header (the device
+# refused a tree whose plain sizes summed to just under the limit)
+kib=$({ git ls-files -z | xargs -0 stat -c %s; find "$DEST" -type f -printf '%s\n'; } \
+    | awk '{s += int(($1 + 511) / 512) * 512 + 512} END {print int(s / 1024)}')
+echo "transfer: ~$kib KiB of this worktree's tracked files + $DEST (limit 65536 KiB)"
