@@ -312,10 +312,11 @@ final class Driver {
     }
 
     // CUlaunchConfig (cuda.h): grid and block sizes, dynamic shared memory, the stream, and an array of attributes;
-    // here one CUlaunchAttribute (an id padded to 8 bytes, then a 64-byte value union).
-    private static final long CONFIG_GRID = 0, CONFIG_BLOCK = 12, CONFIG_SHARED = 24, CONFIG_STREAM = 32, CONFIG_ATTRS = 40,
+    // here one CUlaunchAttribute (an id padded to 8 bytes, then a 64-byte value union). LaunchConfigLayoutTest checks
+    // the offsets against cuda.h.
+    static final long CONFIG_GRID = 0, CONFIG_BLOCK = 12, CONFIG_SHARED = 24, CONFIG_STREAM = 32, CONFIG_ATTRS = 40,
             CONFIG_NUM_ATTRS = 48, CONFIG_BYTES = 56, ATTRIBUTE_VALUE = 8, ATTRIBUTE_BYTES = 72;
-    private static final int LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION = 6;
+    static final int LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION = 6;
 
     /**
      * A launch configuration for {@link #launch} on {@code stream}, allocated in {@code arena}. With {@code programmatic}

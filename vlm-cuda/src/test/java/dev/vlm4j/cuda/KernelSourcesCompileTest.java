@@ -11,10 +11,8 @@ import java.io.IOException;
 import java.net.URISyntaxException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
-import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
 import static java.nio.charset.StandardCharsets.UTF_8;
@@ -32,16 +30,7 @@ class KernelSourcesCompileTest {
 
     @BeforeAll
     static void findNvcc() {
-        List<Path> candidates = new ArrayList<>();
-        for (String var : List.of("CUDA_HOME", "CUDA_PATH")) {
-            String home = System.getenv(var);
-            if (home != null && !home.isBlank()) candidates.add(Path.of(home, "bin", "nvcc"));
-        }
-        for (String dir : Objects.requireNonNullElse(System.getenv("PATH"), "").split(":")) {
-            if (!dir.isEmpty()) candidates.add(Path.of(dir, "nvcc"));
-        }
-        candidates.add(Path.of("/usr/local/cuda/bin/nvcc"));
-        nvcc = candidates.stream().filter(Files::isExecutable).findFirst().orElse(null);
+        nvcc = Nvcc.find();
     }
 
     static Stream<Arguments> modulesAndArchitectures() {
@@ -55,12 +44,10 @@ class KernelSourcesCompileTest {
         for (String header : Kernels.HEADERS) Files.writeString(dir.resolve(header), Kernels.source(header), UTF_8);
         Path source = dir.resolve(module + ".cu");
         Files.writeString(source, Kernels.source(module + ".cu"), UTF_8);
-        Process process = new ProcessBuilder(nvcc.toString(), "-arch=" + arch, "-cubin", "-std=c++17", "--Werror", "all-warnings",
+        Nvcc.Result r = Nvcc.run(List.of(nvcc.toString(), "-arch=" + arch, "-cubin", "-std=c++17", "--Werror", "all-warnings",
                 "-Xptxas", "-warn-spills,-warn-lmem-usage", "-I", dir.toString(), "-o", dir.resolve(module + ".cubin").toString(),
-                source.toString()).redirectErrorStream(true).start();
-        String output = new String(process.getInputStream().readAllBytes(), UTF_8);
-        assumeTrue(process.waitFor(5, TimeUnit.MINUTES), "nvcc took over 5 minutes");
-        assertEquals(0, process.exitValue(), "nvcc " + arch + " " + module + ".cu:\n" + output);
+                source.toString()));
+        assertEquals(0, r.exitValue(), "nvcc " + arch + " " + module + ".cu:\n" + r.output());
     }
 
     /** A .cu file that Kernels.MODULES does not list would be neither compiled here nor loadable. */
