@@ -1,5 +1,6 @@
 package dev.vlm4j;
 
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
@@ -28,5 +29,21 @@ public record CompletionOutput(
 
     public boolean finished() {
         return finishReason != null;
+    }
+
+    /**
+     * This {@link RequestOutputKind#DELTA} output of a sequence and the next one as one delta: text, tokens and
+     * log-probabilities joined; the cumulative log-probability and the finish and stop reasons the next one's.
+     */
+    public CompletionOutput followedBy(CompletionOutput next) {
+        if (next.index != index) throw new IllegalArgumentException("outputs of sequences " + index + " and " + next.index);
+        List<Integer> tokens = new ArrayList<>(tokenIds);
+        tokens.addAll(next.tokenIds);
+        List<Map<Integer, Logprob>> joined = null;
+        if (logprobs != null && next.logprobs != null) {
+            joined = new ArrayList<>(logprobs);
+            joined.addAll(next.logprobs);
+        }
+        return new CompletionOutput(index, text + next.text, tokens, next.cumulativeLogprob, joined, next.finishReason, next.stopReason);
     }
 }

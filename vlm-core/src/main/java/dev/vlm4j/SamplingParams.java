@@ -31,6 +31,8 @@ import java.util.Objects;
  * @param logprobs                   top log-probabilities to return per generated token (the sampled one is
  *                                   always included), or null for none
  * @param promptLogprobs             top log-probabilities to return per prompt token, or null for none
+ * @param outputKind                 whole outputs every step (CUMULATIVE, the default), only what is new (DELTA), or
+ *                                   only the finished request's (FINAL_ONLY)
  */
 public record SamplingParams(
         int n,
@@ -55,7 +57,8 @@ public record SamplingParams(
         Integer logprobs,
         Integer promptLogprobs,
         boolean skipSpecialTokens,
-        boolean spacesBetweenSpecialTokens) {
+        boolean spacesBetweenSpecialTokens,
+        RequestOutputKind outputKind) {
 
     public static final int DEFAULT_MAX_TOKENS = 16;
 
@@ -66,6 +69,7 @@ public record SamplingParams(
     // _verify_non_beam_search and _verify_greedy_sampling (vllm/sampling_params.py), in vLLM's order.
     public SamplingParams {
         Objects.requireNonNull(earlyStopping, "earlyStopping");
+        Objects.requireNonNull(outputKind, "outputKind");
         stop = List.copyOf(stop);
         stopTokenIds = List.copyOf(stopTokenIds);
 
@@ -85,6 +89,7 @@ public record SamplingParams(
         require(logprobs == null || logprobs >= 0, "logprobs must be non-negative, got " + logprobs + ".");
         require(promptLogprobs == null || promptLogprobs >= 0, "prompt_logprobs must be non-negative, got " + promptLogprobs + ".");
         require(stop.stream().noneMatch(String::isEmpty), "stop cannot contain an empty string.");
+        require(bestOf == n || outputKind != RequestOutputKind.DELTA, "best_of must equal n to use output_kind=DELTA");
 
         if (useBeamSearch) {
             require(bestOf > 1, "best_of must be greater than 1 when using beam search. Got " + bestOf + ".");
@@ -111,6 +116,13 @@ public record SamplingParams(
 
     public static Builder builder() {
         return new Builder();
+    }
+
+    /** These parameters with {@code outputKind} instead (vLLM's {@code LLM.generate} sets FINAL_ONLY on the caller's). */
+    public SamplingParams withOutputKind(RequestOutputKind outputKind) {
+        return new SamplingParams(n, bestOf, presencePenalty, frequencyPenalty, repetitionPenalty, temperature, topP, topK, minP,
+                seed, useBeamSearch, lengthPenalty, earlyStopping, stop, stopTokenIds, includeStopStrInOutput, ignoreEos, maxTokens,
+                minTokens, logprobs, promptLogprobs, skipSpecialTokens, spacesBetweenSpecialTokens, outputKind);
     }
 
     /** GREEDY, RANDOM, RANDOM_SEED or BEAM, decided as vLLM's {@code SamplingParams.sampling_type}. */
@@ -156,6 +168,7 @@ public record SamplingParams(
         private Integer promptLogprobs;
         private boolean skipSpecialTokens = true;
         private boolean spacesBetweenSpecialTokens = true;
+        private RequestOutputKind outputKind = RequestOutputKind.CUMULATIVE;
 
         private Builder() {}
 
@@ -213,12 +226,14 @@ public record SamplingParams(
 
         public Builder spacesBetweenSpecialTokens(boolean spaces) { this.spacesBetweenSpecialTokens = spaces; return this; }
 
+        public Builder outputKind(RequestOutputKind outputKind) { this.outputKind = outputKind; return this; }
+
         /** Validates (vLLM's messages) and returns the parameters. */
         public SamplingParams build() {
             return new SamplingParams(n, bestOf != null ? bestOf : n, presencePenalty, frequencyPenalty, repetitionPenalty,
                     temperature, topP, topK, minP, seed, useBeamSearch, lengthPenalty, earlyStopping, stop, stopTokenIds,
                     includeStopStrInOutput, ignoreEos, maxTokens, minTokens, logprobs, promptLogprobs, skipSpecialTokens,
-                    spacesBetweenSpecialTokens);
+                    spacesBetweenSpecialTokens, outputKind);
         }
     }
 }

@@ -50,6 +50,7 @@ class SamplingParamsTest {
         assertNull(p.promptLogprobs());
         assertEquals(true, p.skipSpecialTokens());
         assertEquals(true, p.spacesBetweenSpecialTokens());
+        assertEquals(RequestOutputKind.CUMULATIVE, p.outputKind()); // vLLM 0.6: output_kind=RequestOutputKind.CUMULATIVE
         assertEquals(SamplingType.RANDOM, p.samplingType());
         assertEquals(0, p.outputTextBufferLength());
     }
@@ -96,6 +97,8 @@ class SamplingParamsTest {
                 bad(b -> b.promptLogprobs(-2), "prompt_logprobs must be non-negative, got -2."),
                 // _verify_args: raise ValueError("stop cannot contain an empty string.")
                 bad(b -> b.stop("###", ""), "stop cannot contain an empty string."),
+                // _verify_args (vLLM 0.6): raise ValueError("best_of must equal n to use output_kind=DELTA")
+                bad(b -> b.n(2).bestOf(3).outputKind(RequestOutputKind.DELTA), "best_of must equal n to use output_kind=DELTA"),
                 // _verify_beam_search: "best_of must be greater than 1 when using beam search. Got {self.best_of}."
                 bad(b -> b.useBeamSearch(true).temperature(0), "best_of must be greater than 1 when using beam search. Got 1."),
                 // _verify_beam_search: "temperature must be 0 when using beam search."

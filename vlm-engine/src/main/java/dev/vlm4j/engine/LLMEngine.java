@@ -96,8 +96,9 @@ public final class LLMEngine {
     }
 
     /**
-     * Runs one step; returns the outputs of the requests that got tokens in it, whole so far (not deltas), and the final
-     * output of any request ended because it cannot fit in the KV cache even alone (finish reason "length").
+     * Runs one step; returns the outputs of the requests that got tokens in it, as each one's {@code outputKind} asks
+     * (whole so far, only what is new, or nothing until it finishes), and the final output of any request ended because
+     * it cannot fit in the KV cache even alone (finish reason "length").
      */
     public List<RequestOutput> step() {
         SchedulerOutput scheduled = scheduler.schedule(now());
@@ -106,7 +107,7 @@ public final class LLMEngine {
         for (SequenceGroup group : scheduled.ignored()) {
             group.markFinished(now());
             requests.remove(group.requestId());
-            results.add(group.toRequestOutput());
+            results.add(group.nextOutput());
         }
         if (scheduled.isEmpty()) return results;
 
@@ -155,7 +156,8 @@ public final class LLMEngine {
         scheduler.freeFinished();
 
         for (SequenceGroup group : ready) {
-            results.add(group.toRequestOutput());
+            RequestOutput output = group.nextOutput();
+            if (output != null) results.add(output);
             if (group.isFinished()) requests.remove(group.requestId());
         }
         return results;
@@ -185,7 +187,7 @@ public final class LLMEngine {
         if (group == null) return Optional.empty();
         group.markFinished(now());
         requests.remove(requestId);
-        return Optional.of(group.toRequestOutput());
+        return Optional.of(group.nextOutput());
     }
 
     public boolean hasUnfinishedRequests() {

@@ -36,6 +36,8 @@ public final class Sequence {
     private double cumulativeLogprob;
     private Object stopReason;             // Integer stop token id or String stop string
     private final List<Map<Integer, Logprob>> outputLogprobs; // per generated token, when asked for; else null
+    // How far earlier DELTA outputs went (vLLM's last output offsets): chars of outputText, and output tokens.
+    private int returnedTextEnd, returnedTokens;
 
     /**
      * @param image        the prompt's image (null for a text-only prompt), whose embeddings the {@code imageTokenId}
@@ -74,6 +76,8 @@ public final class Sequence {
         this.cumulativeLogprob = parent.cumulativeLogprob;
         this.stopReason = parent.stopReason;
         this.outputLogprobs = parent.outputLogprobs == null ? null : new ArrayList<>(parent.outputLogprobs);
+        this.returnedTextEnd = parent.returnedTextEnd;
+        this.returnedTokens = parent.returnedTokens;
     }
 
     /**
@@ -119,6 +123,35 @@ public final class Sequence {
 
     public List<Integer> outputTokenIds() {
         return List.copyOf(outputTokenIds); // immutable: a CompletionOutput takes it without copying
+    }
+
+    /** For a DELTA output: the output tokens that no earlier one returned, from now on returned. */
+    List<Integer> newOutputTokenIds() {
+        List<Integer> ids = List.copyOf(outputTokenIds.subList(returnedTokens, outputTokenIds.size()));
+        returnedTokens = outputTokenIds.size();
+        return ids;
+    }
+
+    /**
+     * For a DELTA output: the output text up to {@code end} (chars) that no earlier one returned, from now on returned;
+     * "" when there is none. The text only grows past what was returned: a stop string, which cuts it, starts within
+     * the last characters that outputs hold back.
+     */
+    String newOutputText(int end) {
+        if (end <= returnedTextEnd) return "";
+        String text = outputText.substring(returnedTextEnd, end); // the new part only: no String of the whole text
+        returnedTextEnd = end;
+        return text;
+    }
+
+    /**
+     * The end (in chars) of the output text less its last {@code holdBack} code points, 0 when it has no more; for
+     * outputs, which hold back what may begin a stop string.
+     */
+    int outputTextEnd(int holdBack) {
+        if (holdBack == 0) return outputText.length();
+        int codePoints = outputText.codePointCount(0, outputText.length());
+        return codePoints <= holdBack ? 0 : outputText.offsetByCodePoints(0, codePoints - holdBack);
     }
 
     ProcessedImage image() {

@@ -4,6 +4,7 @@ import dev.vlm4j.CompletionOutput;
 import dev.vlm4j.Logprob;
 import dev.vlm4j.RequestMetrics;
 import dev.vlm4j.RequestOutput;
+import dev.vlm4j.RequestOutputKind;
 import dev.vlm4j.SamplingParams;
 import dev.vlm4j.input.ProcessedPrompt;
 import dev.vlm4j.tokenizer.IncrementalDetokenizer;
@@ -27,6 +28,7 @@ public final class SequenceGroup {
     private final ProcessedPrompt prompt;
     private final List<Integer> promptTokenIds;
     private final SamplingParams params;
+    private final int textBufferLength;                      // params.outputTextBufferLength(), asked once
     private final int maxOutputTokens;
     private final Set<Integer> stopTokenIds;
     private final RandomGenerator random;
@@ -54,6 +56,7 @@ public final class SequenceGroup {
         // every step's RequestOutput takes this one.
         this.promptTokenIds = List.of(Arrays.stream(prompt.tokenIds()).boxed().toArray(Integer[]::new));
         this.params = params;
+        this.textBufferLength = params.outputTextBufferLength();
         this.maxOutputTokens = maxOutputTokens;
         this.stopTokenIds = Set.copyOf(stopTokenIds);
         this.random = random;
@@ -175,11 +178,16 @@ public final class SequenceGroup {
     }
 
     /**
-     * The request's state as vLLM reports it (whole text and tokens so far, not deltas): the n best sequences, by
-     * beam search score or by cumulative log-probability, each with its index among the request's sequences. While a
-     * sequence runs, the last characters that could begin a stop string are held back.
+     * The request's output after a step, as vLLM's {@code RequestOutput.from_seq_group} makes it for the params'
+     * {@link RequestOutputKind}: the n best sequences, by beam search score or by cumulative log-probability, each with
+     * its index among the request's sequences, whole so far (CUMULATIVE; FINAL_ONLY, which has none but the finished
+     * request's: null before) or only what is new since the last output (DELTA: text, tokens and log-probabilities; the
+     * prompt, its tokens and log-probabilities with the first output only). While a sequence runs, the last characters
+     * that could begin a stop string are held back. A DELTA output marks what it returns as returned: one call a step.
      */
-    public RequestOutput toRequestOutput() {
+    public RequestOutput nextOutput() {
+        if (params.outputKind() == RequestOutputKind.FINAL_ONLY && !isFinished()) return null;
+        boolean delta = params.outputKind() == RequestOutputKind.DELTA;
         List<Sequence> top = sequences;
         if (sequences.size() > 1) {
             Comparator<Sequence> best = params.useBeamSearch()
@@ -187,22 +195,32 @@ public final class SequenceGroup {
                     : Comparator.comparingDouble(Sequence::cumulativeLogprob);
             top = sequences.stream().sorted(best.reversed()).limit(params.n()).toList();
         }
+        boolean withPrompt = true;
         List<CompletionOutput> outputs = new ArrayList<>(top.size());
         for (Sequence s : top) {
-            outputs.add(new CompletionOutput(sequences.indexOf(s), textToReturn(s), s.outputTokenIds(), s.cumulativeLogprob(),
-                    params.logprobs() != null ? List.copyOf(s.outputLogprobs()) : null, s.status().finishReason(), s.stopReason()));
+            int textEnd = returnedTextEnd(s);
+            String text = delta ? s.newOutputText(textEnd) : s.outputText().substring(0, textEnd);
+            List<Integer> tokens = delta ? s.newOutputTokenIds() : s.outputTokenIds();
+            List<Map<Integer, Logprob>> logprobs = null;
+            if (params.logprobs() != null) {
+                List<Map<Integer, Logprob>> all = s.outputLogprobs();
+                logprobs = List.copyOf(delta ? all.subList(all.size() - tokens.size(), all.size()) : all);
+            }
+            if (delta && s.outputLength() > tokens.size()) withPrompt = false; // not this request's first output
+            outputs.add(new CompletionOutput(sequences.indexOf(s), text, tokens, s.cumulativeLogprob(), logprobs,
+                    s.status().finishReason(), s.stopReason()));
         }
+        if (!withPrompt) return new RequestOutput(requestId, null, null, null, outputs, isFinished(), metrics());
         List<Map<Integer, Logprob>> prompts = promptLogprobs == null ? null : new ArrayList<>(promptLogprobs);
         return new RequestOutput(requestId, prompt.prompt(), promptTokenIds, prompts, outputs, isFinished(), metrics());
     }
 
-    /** vLLM's {@code get_output_text_to_return}: a running sequence's text less the stop-string buffer. */
-    private String textToReturn(Sequence s) {
-        String text = s.outputText();
-        int buffer = params.outputTextBufferLength();
-        if (buffer == 0 || s.isFinished()) return text;
-        int chars = text.codePointCount(0, text.length());
-        return chars <= buffer ? "" : text.substring(0, text.offsetByCodePoints(0, chars - buffer));
+    /**
+     * vLLM's {@code get_output_text_to_return}: the end (in chars) of a sequence's text that outputs may return, which
+     * holds back the stop-string buffer while it runs.
+     */
+    private int returnedTextEnd(Sequence s) {
+        return s.outputTextEnd(s.isFinished() ? 0 : textBufferLength);
     }
 
     @Override

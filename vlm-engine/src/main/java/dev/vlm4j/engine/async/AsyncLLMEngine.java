@@ -75,10 +75,11 @@ public final class AsyncLLMEngine implements AutoCloseable {
     }
 
     /**
-     * Queues a request and returns its outputs: each {@code onNext} is the request's whole output so far (text
-     * and token ids, not a delta); the last one is finished, then {@code onComplete}. The request runs whether
-     * or not anyone subscribes; one subscriber may. Outputs the subscriber has not requested yet are replaced
-     * by newer ones (each contains the one before). Input errors the engine finds arrive as {@code onError}
+     * Queues a request and returns its outputs: each {@code onNext} is the request's output as its params'
+     * {@code outputKind} asks (whole so far by default; what is new for DELTA; only the final one for FINAL_ONLY);
+     * the last one is finished, then {@code onComplete}. The request runs whether or not anyone subscribes; one
+     * subscriber may. Outputs the subscriber has not requested yet are replaced by newer ones, which contain them
+     * (DELTA outputs are joined). Input errors the engine finds arrive as {@code onError}
      * with the engine's exception (IllegalArgumentException, UnsupportedOperationException).
      *
      * @throws EngineOverloadedException when {@code maxWaitingRequests} requests already wait
@@ -89,7 +90,7 @@ public final class AsyncLLMEngine implements AutoCloseable {
         Objects.requireNonNull(requestId, "requestId");
         Objects.requireNonNull(prompt, "prompt");
         Objects.requireNonNull(params, "params");
-        RequestStream stream = new RequestStream(requestId, delivery, cancelled -> commands.add(new Cancel(cancelled)));
+        RequestStream stream = new RequestStream(requestId, params.outputKind(), delivery, cancelled -> commands.add(new Cancel(cancelled)));
         synchronized (admission) {
             requireOpen();
             int waiting = engineLoad.waiting() + queued.get();

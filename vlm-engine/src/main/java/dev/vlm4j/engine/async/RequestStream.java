@@ -1,6 +1,7 @@
 package dev.vlm4j.engine.async;
 
 import dev.vlm4j.RequestOutput;
+import dev.vlm4j.RequestOutputKind;
 
 import java.util.Objects;
 import java.util.concurrent.Executor;
@@ -11,9 +12,9 @@ import java.util.function.Consumer;
 /**
  * The outputs of one request as a {@link Flow.Publisher} for a single subscriber, fed by the engine loop.
  *
- * <p>Each output is the request's whole state so far (text and tokens), so an output the subscriber has not
- * asked for yet is simply replaced by the next one: a slow subscriber gets fewer, larger steps, never a
- * backlog, and loses nothing. The final output is always delivered, followed by {@code onComplete}; an error
+ * <p>An output the subscriber has not asked for yet is replaced by the next one, which contains it (the request's
+ * whole state so far; for {@link RequestOutputKind#DELTA} requests, the two deltas joined): a slow subscriber gets
+ * fewer, larger steps, never a backlog, and loses nothing. The final output is always delivered, followed by {@code onComplete}; an error
  * is delivered at once, demand or not. Signals go out one at a time on the delivery executor, never on the
  * engine loop's thread, so a slow subscriber cannot stall the batch.
  *
@@ -25,6 +26,7 @@ final class RequestStream implements Flow.Publisher<RequestOutput>, Flow.Subscri
     private final String requestId;
     private final Executor delivery;
     private final Consumer<RequestStream> onCancel;
+    private final boolean deltas;         // outputs are DELTA: an undelivered one is joined with the next
     private final AtomicInteger pendingDrains = new AtomicInteger(); // drain() runs while it is above 0
     private boolean subscribeSignalled;   // touched only by drain(), which never runs twice at once
     boolean inEngine;                     // touched only by the engine loop: the engine holds the request
@@ -38,8 +40,9 @@ final class RequestStream implements Flow.Publisher<RequestOutput>, Flow.Subscri
     private boolean cancelled;
     private boolean done;                 // a terminal signal went out
 
-    RequestStream(String requestId, Executor delivery, Consumer<RequestStream> onCancel) {
+    RequestStream(String requestId, RequestOutputKind kind, Executor delivery, Consumer<RequestStream> onCancel) {
         this.requestId = requestId;
+        this.deltas = kind == RequestOutputKind.DELTA;
         this.delivery = delivery;
         this.onCancel = onCancel;
     }
@@ -75,7 +78,7 @@ final class RequestStream implements Flow.Publisher<RequestOutput>, Flow.Subscri
     void publish(RequestOutput output) {
         synchronized (this) {
             if (cancelled || finalQueued || error != null) return;
-            latest = output;
+            latest = deltas && latest != null ? latest.followedBy(output) : output;
             finalQueued = output.finished();
         }
         drainLater();

@@ -1,6 +1,8 @@
 package dev.vlm4j.engine.async;
 
+import dev.vlm4j.CompletionOutput;
 import dev.vlm4j.RequestOutput;
+import dev.vlm4j.RequestOutputKind;
 import dev.vlm4j.SamplingParams;
 import dev.vlm4j.engine.WithTinyTokenizer;
 import dev.vlm4j.engine.LLMEngine;
@@ -246,6 +248,43 @@ class AsyncLLMEngineTest extends WithTinyTokenizer {
         assertNotNull(last);
         assertTrue(last.finished());
         assertEquals(20, last.outputs().getFirst().tokenIds().size());
+        assertEquals("complete", received.poll(20, TimeUnit.SECONDS));
+        awaitIdle();
+    }
+
+    @Test
+    void aSlowSubscriberOfDeltasGetsTheUntakenOnesJoined() throws Exception {
+        LLMEngine reference = engine(new ScriptedRunner(4, NUM_BLOCKS), 8);
+        reference.addRequest("r", prompt("USER: hi\nASSISTANT:"), greedy(20));
+        RequestOutput whole = null;
+        while (reference.hasUnfinishedRequests()) for (RequestOutput o : reference.step()) whole = o;
+
+        start(8, 64);
+        runner.gate();
+        LinkedBlockingQueue<Object> received = new LinkedBlockingQueue<>();
+        Flow.Subscription[] subscription = new Flow.Subscription[1];
+        SamplingParams deltas = SamplingParams.builder().temperature(0).maxTokens(20).outputKind(RequestOutputKind.DELTA).build();
+        async.generate("slow", prompt("USER: hi\nASSISTANT:"), deltas).subscribe(new Flow.Subscriber<>() {
+            @Override public void onSubscribe(Flow.Subscription s) { subscription[0] = s; s.request(1); }
+            @Override public void onNext(RequestOutput item) { received.add(item); }
+            @Override public void onError(Throwable t) { received.add(t); }
+            @Override public void onComplete() { received.add("complete"); }
+        });
+        runner.release(1);
+        RequestOutput first = (RequestOutput) received.poll(20, TimeUnit.SECONDS);
+        assertNotNull(first);
+        assertEquals(1, first.outputs().getFirst().tokenIds().size());
+
+        runner.open();
+        await("the request finishes", () -> listened.stream().anyMatch(o -> o.requestId().equals("slow") && o.finished()));
+        subscription[0].request(1);
+        RequestOutput rest = (RequestOutput) received.poll(20, TimeUnit.SECONDS);
+        assertNotNull(rest);
+        assertTrue(rest.finished());
+        assertNull(rest.promptTokenIds(), "the prompt comes with the first delta only");
+        CompletionOutput all = first.outputs().getFirst().followedBy(rest.outputs().getFirst());
+        assertEquals(whole.outputs().getFirst().tokenIds(), all.tokenIds(), "the 19 untaken deltas arrive joined");
+        assertEquals(whole.outputs().getFirst().text(), all.text());
         assertEquals("complete", received.poll(20, TimeUnit.SECONDS));
         awaitIdle();
     }
