@@ -6,6 +6,7 @@ import dev.vlm4j.EngineArgs;
 import dev.vlm4j.ImageInputType;
 import dev.vlm4j.MultiModalData;
 import dev.vlm4j.RequestOutput;
+import dev.vlm4j.RequestOutputKind;
 import dev.vlm4j.SamplingParams;
 import dev.vlm4j.input.ProcessedPrompt;
 
@@ -117,7 +118,8 @@ public final class LLM implements AutoCloseable {
             for (int i = 0; i < prompts.size(); i++) {
                 String id = Long.toString(nextRequestId++);
                 try {
-                    engine.addRequest(id, processed.get(i), params.get(i));
+                    // as vLLM's LLM: only the final outputs are returned, so the engine makes no others
+                    engine.addRequest(id, processed.get(i), params.get(i).withOutputKind(RequestOutputKind.FINAL_ONLY));
                 } catch (IllegalArgumentException e) {
                     throw new IllegalArgumentException(describe(i, prompts.size()) + e.getMessage(), e);
                 }

@@ -3,6 +3,7 @@ package dev.vlm4j.engine;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.sun.management.ThreadMXBean;
+import dev.vlm4j.RequestOutputKind;
 import dev.vlm4j.SamplingParams;
 import dev.vlm4j.backend.SampledToken;
 import dev.vlm4j.backend.TokenSampling;
@@ -22,8 +23,9 @@ import java.util.SplittableRandom;
  * The engine's own host time per step — scheduling, sampling bookkeeping, detokenization, stop checks, request
  * outputs — with a runner that costs nothing: its logits are never computed and its sampler returns random tokens at
  * once. A GPU waits this long between steps (nothing overlaps it yet). A benchmark, not a test: run it with
- * {@code java -cp <vlm-engine test classpath> dev.vlm4j.engine.EngineHostBenchmark [--output-json FILE] [BATCH ...]}
- * (see docs/benchmarks.md). Each batch: BATCH requests of a 596-token prompt (LLaVA's 576 image tokens + 20, as
+ * {@code java -cp <vlm-engine test classpath> dev.vlm4j.engine.EngineHostBenchmark [--output-json FILE]
+ * [--output-kind CUMULATIVE|DELTA|FINAL_ONLY] [BATCH ...]} (see docs/benchmarks.md; the requests' output kind is
+ * CUMULATIVE unless given). Each batch: BATCH requests of a 596-token prompt (LLaVA's 576 image tokens + 20, as
  * ids), 128 output tokens each with ignore_eos, all submitted at once; reported per decode step with the whole batch
  * running.
  */
@@ -35,9 +37,11 @@ public final class EngineHostBenchmark {
 
     public static void main(String[] args) throws Exception {
         Path json = null;
+        RequestOutputKind kind = RequestOutputKind.CUMULATIVE;
         List<Integer> batches = new ArrayList<>();
         for (int i = 0; i < args.length; i++) {
             if (args[i].equals("--output-json")) json = Path.of(args[++i]);
+            else if (args[i].equals("--output-kind")) kind = RequestOutputKind.valueOf(args[++i]);
             else batches.add(Integer.parseInt(args[i]));
         }
         if (batches.isEmpty()) batches = List.of(1, 256);
@@ -45,13 +49,13 @@ public final class EngineHostBenchmark {
         Map<String, Object> results = new LinkedHashMap<>();
         System.out.printf("%-8s %14s %14s %16s%n", "batch", "decode steps", "host ms/step", "allocated KB/step");
         for (int batch : batches) {
-            for (int warm = 0; warm < 2; warm++) decodeSteps(tokenizer, batch); // JIT warm-up
-            List<DecodeStep> steps = decodeSteps(tokenizer, batch);
+            for (int warm = 0; warm < 2; warm++) decodeSteps(tokenizer, batch, kind); // JIT warm-up
+            List<DecodeStep> steps = decodeSteps(tokenizer, batch, kind);
             double ms = steps.stream().mapToDouble(DecodeStep::millis).average().orElse(Double.NaN);
             double kb = steps.stream().mapToLong(DecodeStep::allocatedBytes).average().orElse(Double.NaN) / 1024;
             System.out.printf("%-8d %14d %14.3f %16.1f%n", batch, steps.size(), ms, kb);
-            results.put("batch_" + batch, Map.of("decode_steps", steps.size(), "host_ms_per_decode_step_mean", ms,
-                    "allocated_kib_per_decode_step_mean", kb));
+            results.put("batch_" + batch, Map.of("output_kind", kind.name(), "decode_steps", steps.size(),
+                    "host_ms_per_decode_step_mean", ms, "allocated_kib_per_decode_step_mean", kb));
         }
         if (json != null) new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValue(json.toFile(), results);
     }
@@ -60,14 +64,14 @@ public final class EngineHostBenchmark {
     private record DecodeStep(double millis, long allocatedBytes) {}
 
     /** Each engine step in which all {@code batch} requests decode. */
-    private static List<DecodeStep> decodeSteps(Tokenizer tokenizer, int batch) {
+    private static List<DecodeStep> decodeSteps(Tokenizer tokenizer, int batch, RequestOutputKind kind) {
         ThreadMXBean threads = (ThreadMXBean) ManagementFactory.getThreadMXBean();
         long thread = Thread.currentThread().threadId();
         SplittableRandom random = new SplittableRandom(1);
         int blocksPerRequest = (PROMPT_LEN + OUTPUT_LEN + 15) / 16;
         LLMEngine engine = new LLMEngine(new FreeRunner(blocksPerRequest * batch + 16, random), tokenizer,
                 new SchedulerConfig(batch, Math.max(4096, PROMPT_LEN), 4096), 32000, 0);
-        SamplingParams params = SamplingParams.builder().temperature(1.0).ignoreEos(true).maxTokens(OUTPUT_LEN).build();
+        SamplingParams params = SamplingParams.builder().temperature(1.0).ignoreEos(true).maxTokens(OUTPUT_LEN).outputKind(kind).build();
         for (int r = 0; r < batch; r++) {
             int[] ids = random.ints(PROMPT_LEN, 3, 31000).toArray();
             engine.addRequest("r" + r, new ProcessedPrompt(null, ids, null), params);

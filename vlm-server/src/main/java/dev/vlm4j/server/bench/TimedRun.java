@@ -1,6 +1,7 @@
 package dev.vlm4j.server.bench;
 
 import dev.vlm4j.RequestOutput;
+import dev.vlm4j.RequestOutputKind;
 import dev.vlm4j.SamplingParams;
 import dev.vlm4j.engine.LLMEngine;
 import dev.vlm4j.engine.ProgressBar;
@@ -32,10 +33,13 @@ record TimedRun(double elapsed, double[] ttft, double[] latency, double[] tpot, 
      */
     static TimedRun run(LLMEngine engine, List<ProcessedPrompt> prompts, SamplingParams params, String idPrefix, ProgressBar bar) {
         int n = prompts.size();
+        // Each step's new tokens only: whole outputs would copy every request's text and tokens every step, host time
+        // and garbage that the timed run would count.
+        SamplingParams deltas = params.withOutputKind(RequestOutputKind.DELTA);
         Map<String, Integer> indexOf = new HashMap<>();
         long start = System.nanoTime();
         for (int i = 0; i < n; i++) {
-            engine.addRequest(idPrefix + i, prompts.get(i), params);
+            engine.addRequest(idPrefix + i, prompts.get(i), deltas);
             indexOf.put(idPrefix + i, i);
         }
         long[] first = new long[n], end = new long[n];
@@ -49,14 +53,13 @@ record TimedRun(double elapsed, double[] ttft, double[] latency, double[] tpot, 
             for (RequestOutput out : outputs) {
                 Integer i = indexOf.get(out.requestId());
                 if (i == null) continue;
-                int generated = out.outputs().getFirst().tokenIds().size();
-                if (generated > 0 && !started[i]) {
+                tokens[i] += out.outputs().getFirst().tokenIds().size();
+                if (tokens[i] > 0 && !started[i]) {
                     first[i] = now;
                     started[i] = true;
                 }
                 if (!out.finished()) continue;
                 end[i] = now;
-                tokens[i] = generated;
                 finished++;
                 if (bar != null) bar.advance(1);
             }
