@@ -222,13 +222,20 @@ class AsyncLLMEngineTest extends WithTinyTokenizer {
         assertTrue(e.getMessage().contains("already in use"), e.getMessage());
     }
 
-    @Test
-    void aSlowSubscriberGetsOnlyWhatItAskedForAndTheFinalOutputLast() throws Exception {
+    /** A subscriber that asked for one output, got it, and has asked for nothing more. */
+    private record SlowSubscriber(RequestOutput first, Flow.Subscription subscription, LinkedBlockingQueue<Object> received) {
+        Object next() throws InterruptedException {
+            return received.poll(20, TimeUnit.SECONDS);
+        }
+    }
+
+    /** Request "slow" of 20 tokens with {@code params}, its subscriber slow: returned once the request has finished. */
+    private SlowSubscriber slowSubscriberOf(SamplingParams params) throws InterruptedException {
         start(8, 64);
         runner.gate();
         LinkedBlockingQueue<Object> received = new LinkedBlockingQueue<>();
         Flow.Subscription[] subscription = new Flow.Subscription[1];
-        async.generate("slow", prompt("USER: hi\nASSISTANT:"), greedy(20)).subscribe(new Flow.Subscriber<>() {
+        async.generate("slow", prompt("USER: hi\nASSISTANT:"), params).subscribe(new Flow.Subscriber<>() {
             @Override public void onSubscribe(Flow.Subscription s) { subscription[0] = s; s.request(1); }
             @Override public void onNext(RequestOutput item) { received.add(item); }
             @Override public void onError(Throwable t) { received.add(t); }
@@ -238,17 +245,22 @@ class AsyncLLMEngineTest extends WithTinyTokenizer {
         RequestOutput first = (RequestOutput) received.poll(20, TimeUnit.SECONDS);
         assertNotNull(first);
         assertEquals(1, first.outputs().getFirst().tokenIds().size());
-
         runner.open();
         await("the request finishes", () -> listened.stream().anyMatch(o -> o.requestId().equals("slow") && o.finished()));
+        return new SlowSubscriber(first, subscription[0], received);
+    }
+
+    @Test
+    void aSlowSubscriberGetsOnlyWhatItAskedForAndTheFinalOutputLast() throws Exception {
+        SlowSubscriber slow = slowSubscriberOf(greedy(20));
         Thread.sleep(50);
-        assertTrue(received.isEmpty(), "nothing arrives without demand");
-        subscription[0].request(1);
-        RequestOutput last = (RequestOutput) received.poll(20, TimeUnit.SECONDS);
+        assertTrue(slow.received().isEmpty(), "nothing arrives without demand");
+        slow.subscription().request(1);
+        RequestOutput last = (RequestOutput) slow.next();
         assertNotNull(last);
         assertTrue(last.finished());
         assertEquals(20, last.outputs().getFirst().tokenIds().size());
-        assertEquals("complete", received.poll(20, TimeUnit.SECONDS));
+        assertEquals("complete", slow.next());
         awaitIdle();
     }
 
@@ -259,33 +271,16 @@ class AsyncLLMEngineTest extends WithTinyTokenizer {
         RequestOutput whole = null;
         while (reference.hasUnfinishedRequests()) for (RequestOutput o : reference.step()) whole = o;
 
-        start(8, 64);
-        runner.gate();
-        LinkedBlockingQueue<Object> received = new LinkedBlockingQueue<>();
-        Flow.Subscription[] subscription = new Flow.Subscription[1];
-        SamplingParams deltas = SamplingParams.builder().temperature(0).maxTokens(20).outputKind(RequestOutputKind.DELTA).build();
-        async.generate("slow", prompt("USER: hi\nASSISTANT:"), deltas).subscribe(new Flow.Subscriber<>() {
-            @Override public void onSubscribe(Flow.Subscription s) { subscription[0] = s; s.request(1); }
-            @Override public void onNext(RequestOutput item) { received.add(item); }
-            @Override public void onError(Throwable t) { received.add(t); }
-            @Override public void onComplete() { received.add("complete"); }
-        });
-        runner.release(1);
-        RequestOutput first = (RequestOutput) received.poll(20, TimeUnit.SECONDS);
-        assertNotNull(first);
-        assertEquals(1, first.outputs().getFirst().tokenIds().size());
-
-        runner.open();
-        await("the request finishes", () -> listened.stream().anyMatch(o -> o.requestId().equals("slow") && o.finished()));
-        subscription[0].request(1);
-        RequestOutput rest = (RequestOutput) received.poll(20, TimeUnit.SECONDS);
+        SlowSubscriber slow = slowSubscriberOf(greedy(20).withOutputKind(RequestOutputKind.DELTA));
+        slow.subscription().request(1);
+        RequestOutput rest = (RequestOutput) slow.next();
         assertNotNull(rest);
         assertTrue(rest.finished());
         assertNull(rest.promptTokenIds(), "the prompt comes with the first delta only");
-        CompletionOutput all = first.outputs().getFirst().followedBy(rest.outputs().getFirst());
+        CompletionOutput all = slow.first().outputs().getFirst().followedBy(rest.outputs().getFirst());
         assertEquals(whole.outputs().getFirst().tokenIds(), all.tokenIds(), "the 19 untaken deltas arrive joined");
         assertEquals(whole.outputs().getFirst().text(), all.text());
-        assertEquals("complete", received.poll(20, TimeUnit.SECONDS));
+        assertEquals("complete", slow.next());
         awaitIdle();
     }
 
