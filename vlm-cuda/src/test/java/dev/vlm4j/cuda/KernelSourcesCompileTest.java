@@ -13,10 +13,13 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Objects;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
 import static java.nio.charset.StandardCharsets.UTF_8;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
@@ -48,6 +51,30 @@ class KernelSourcesCompileTest {
                 "-Xptxas", "-warn-spills,-warn-lmem-usage", "-I", dir.toString(), "-o", dir.resolve(module + ".cubin").toString(),
                 source.toString()));
         assertEquals(0, r.exitValue(), "nvcc " + arch + " " + module + ".cu:\n" + r.output());
+    }
+
+    /**
+     * Every kernel launched as a programmatic dependent (Kernels, from sm_90) must wait for the kernel before it
+     * before it touches memory: an entry point whose body does not start with wait_previous_kernel() would race it.
+     */
+    @ParameterizedTest(name = "{0}.cu")
+    @MethodSource("modules")
+    void everyKernelFirstWaitsForThePreviousOne(String module) {
+        String source = Kernels.source(module + ".cu");
+        Matcher entry = Pattern.compile("extern \"C\" __global__").matcher(source);
+        int kernels = 0;
+        while (entry.find()) {
+            int body = source.indexOf('{', entry.end());
+            String first = source.substring(body + 1).replaceAll("^[\\s\\\\]+", "");
+            String signature = source.substring(entry.start(), body).replaceAll("\\s+", " ");
+            assertTrue(first.startsWith("wait_previous_kernel();"), module + ".cu: " + signature + " does not start with wait_previous_kernel()");
+            kernels++;
+        }
+        assertTrue(kernels > 0, module + ".cu has no entry point");
+    }
+
+    static Stream<String> modules() {
+        return Kernels.MODULES.stream();
     }
 
     /** A .cu file that Kernels.MODULES does not list would be neither compiled here nor loadable. */
