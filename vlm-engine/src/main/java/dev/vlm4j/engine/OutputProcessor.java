@@ -52,6 +52,14 @@ final class OutputProcessor {
 
     /** Applies a request's samples of this step, in the order they were drawn (for beam search: best first). */
     void process(SequenceGroup group, List<Sample> samples) {
+        Sequence seq = group.soleSequence();
+        if (seq != null && !seq.isFinished() && samples.size() == 1 && samples.getFirst().parent() == seq
+                && !group.params().useBeamSearch()) {
+            // one sequence continued by one sample, most requests' every step: nothing forks or is selected
+            append(seq, group, samples.getFirst());
+            if (seq.isFinished()) blocks.free(seq);
+            return;
+        }
         List<Sequence> existingFinished = group.sequences().stream().filter(Sequence::isFinished).toList();
         List<Child> children = new ArrayList<>();
         for (Sequence parent : group.unfinishedSequences()) {

@@ -91,6 +91,11 @@ public final class SequenceGroup {
         return List.copyOf(sequences);
     }
 
+    /** The request's only sequence, or null while it has several (n, best_of, beam search). */
+    Sequence soleSequence() {
+        return sequences.size() == 1 ? sequences.getFirst() : null;
+    }
+
     public List<Sequence> unfinishedSequences() {
         if (sequences.size() == 1) return sequences.getFirst().isFinished() ? List.of() : List.of(sequences.getFirst());
         return sequences.stream().filter(s -> !s.isFinished()).toList();
