@@ -203,7 +203,7 @@ public final class SequenceGroup {
         boolean withPrompt = true;
         List<CompletionOutput> outputs = new ArrayList<>(top.size());
         for (Sequence s : top) {
-            int textEnd = returnedTextEnd(s);
+            int textEnd = returnableTextEnd(s);
             String text = delta ? s.newOutputText(textEnd) : s.outputText().substring(0, textEnd);
             List<Integer> tokens = delta ? s.newOutputTokenIds() : s.outputTokenIds();
             List<Map<Integer, Logprob>> logprobs = null;
@@ -224,7 +224,7 @@ public final class SequenceGroup {
      * vLLM's {@code get_output_text_to_return}: the end (in chars) of a sequence's text that outputs may return, which
      * holds back the stop-string buffer while it runs.
      */
-    private int returnedTextEnd(Sequence s) {
+    private int returnableTextEnd(Sequence s) {
         return s.outputTextEnd(s.isFinished() ? 0 : textBufferLength);
     }
 
