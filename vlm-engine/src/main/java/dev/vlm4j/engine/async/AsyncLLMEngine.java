@@ -65,7 +65,9 @@ public final class AsyncLLMEngine implements AutoCloseable {
      *
      * @param maxWaitingRequests requests that may wait for a running slot before {@code generate} refuses more
      * @param listener           gets every step's outputs (and the final output of each aborted request) on the
-     *                           engine loop's thread, for metrics; it must return quickly
+     *                           engine loop's thread, for metrics; it must return quickly. They are as each request's
+     *                           {@code outputKind} makes them: a FINAL_ONLY request shows only its last (the server's
+     *                           metrics, which count tokens and time them per step, take CUMULATIVE ones)
      */
     public static AsyncLLMEngine start(LLMEngine engine, int maxWaitingRequests, Consumer<List<RequestOutput>> listener) {
         AsyncLLMEngine async = new AsyncLLMEngine(Objects.requireNonNull(engine, "engine"), maxWaitingRequests,
