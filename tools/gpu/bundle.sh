@@ -95,3 +95,7 @@ du -sh "$DEST"
 kib=$({ git ls-files -z | xargs -0 stat -c %s; find "$DEST" -type f -printf '%s\n'; } \
     | awk '{s += int(($1 + 511) / 512) * 512 + 512} END {print int(s / 1024)}')
 echo "transfer: ~$kib KiB of this worktree's tracked files + $DEST (limit 65536 KiB)"
+if [ "$kib" -gt 65536 ]; then
+  echo "over the device's transfer limit: the call would be refused; leave out --base, or use --bench-only" >&2
+  exit 1
+fi
