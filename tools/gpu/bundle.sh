@@ -25,8 +25,10 @@ cd "$WT"
 # test-compile in the same run lets the reactor resolve vlm-core's test-jar to its test classes
 ./mvnw -q -o -pl vlm-cuda -am -DskipTests test-compile dependency:build-classpath -Dmdep.includeScope=test \
     -Dmdep.outputFile=/tmp/vlm4j-cuda-cp.txt
-# vlm-server last in its reactor, so the file ends as its runtime class path
-./mvnw -q -o -pl vlm-server -am -DskipTests compile dependency:build-classpath -Dmdep.includeScope=runtime \
+# vlm-server last in its reactor, so the file ends as its runtime class path; test-compile again, since
+# dependency:build-classpath resolves the test dependencies of every module in the reactor (without it, vlm-core's
+# test-jar had to be in the local repository from an earlier `install`)
+./mvnw -q -o -pl vlm-server -am -DskipTests test-compile dependency:build-classpath -Dmdep.includeScope=runtime \
     -Dmdep.outputFile=/tmp/vlm4j-server-cp.txt
 
 mkdir -p "$DEST"
