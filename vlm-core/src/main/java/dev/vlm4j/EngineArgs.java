@@ -38,6 +38,7 @@ public final class EngineArgs {
     private final int swapSpace;
     private final boolean enforceEager;
     private final int tensorParallelSize;
+    private final KvCacheDtype kvCacheDtype;
     private final Device device;
     private final int cpuKvCacheSpaceGiB;
     private final boolean enablePrefixCaching;
@@ -64,10 +65,7 @@ public final class EngineArgs {
         }
         if (b.tensorParallelSize > 1) throw new UnsupportedOperationException("tensor parallelism is not supported yet");
         tensorParallelSize = b.tensorParallelSize;
-        if (!b.kvCacheDtype.equals("auto")) {
-            throw new UnsupportedOperationException("kv_cache_dtype '" + b.kvCacheDtype + "': an fp8 KV cache is not supported yet;"
-                    + " the cache is kept in the model's dtype (kv_cache_dtype 'auto')");
-        }
+        kvCacheDtype = KvCacheDtype.parse(b.kvCacheDtype);
 
         // vllm/config.py CacheConfig._verify_args checks the upper bound; a fraction of 0 or less leaves no room either.
         if (b.gpuMemoryUtilization > 1.0) {
@@ -187,6 +185,9 @@ public final class EngineArgs {
 
     public Dtype dtype() { return dtype; }
 
+    /** The KV cache's type ({@code --kv-cache-dtype}). */
+    public KvCacheDtype kvCacheDtype() { return kvCacheDtype; }
+
     /** Seed of the engine's random generator (requests without their own seed draw from it). */
     public int seed() { return seed; }
 
@@ -248,7 +249,8 @@ public final class EngineArgs {
                 + ", tokenizerRevision=" + tokenizerRevision + ", dtype=" + dtype.cliName() + ", seed=" + seed
                 + ", maxModelLen=" + maxModelLen + ", gpuMemoryUtilization=" + gpuMemoryUtilization + ", blockSize=" + blockSize
                 + ", maxNumSeqs=" + maxNumSeqs + ", maxNumBatchedTokens=" + maxNumBatchedTokens + ", swapSpace=" + swapSpace
-                + ", enforceEager=" + enforceEager + ", tensorParallelSize=" + tensorParallelSize + ", device=" + device.cliName()
+                + ", enforceEager=" + enforceEager + ", tensorParallelSize=" + tensorParallelSize + ", kvCacheDtype=" + kvCacheDtype.cliName()
+                + ", device=" + device.cliName()
                 + ", cpuKvCacheSpaceGiB=" + cpuKvCacheSpaceGiB + ", enablePrefixCaching=" + enablePrefixCaching
                 + ", enableChunkedPrefill=" + enableChunkedPrefill
                 + ", imageArgs=" + (imageArgs == null ? "derived from config.json" : imageArgs.toString())
@@ -324,14 +326,13 @@ public final class EngineArgs {
         public Builder tensorParallelSize(int size) { this.tensorParallelSize = size; return this; }
 
         /**
-         * vLLM's {@code kv_cache_dtype}: {@code auto} (the cache in the model's dtype) is the one supported for now;
-         * {@code fp8}, {@code fp8_e5m2} and {@code fp8_e4m3} make {@link #build()} throw {@link UnsupportedOperationException}.
+         * vLLM's {@code kv_cache_dtype}: {@code auto} (the cache in the model's dtype), {@code fp8} or {@code fp8_e4m3}
+         * (E4M3, {@link KvCacheDtype#FP8_E4M3}: on the CUDA backend, in bf16 or f16); {@code fp8_e5m2} makes
+         * {@link #build()} throw {@link UnsupportedOperationException}.
          */
         public Builder kvCacheDtype(String dtype) {
             // vllm/engine/arg_utils.py: --kv-cache-dtype choices; the message is argparse's.
-            if (!List.of("auto", "fp8", "fp8_e5m2", "fp8_e4m3").contains(dtype)) {
-                throw new IllegalArgumentException("kv_cache_dtype: invalid choice: '" + dtype + "' (choose from 'auto', 'fp8', 'fp8_e5m2', 'fp8_e4m3')");
-            }
+            if (!KvCacheDtype.CHOICES.contains(dtype)) KvCacheDtype.parse(dtype);
             this.kvCacheDtype = dtype;
             return this;
         }

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.function.UnaryOperator;
 import java.util.stream.Stream;
@@ -172,13 +173,16 @@ class EngineArgsTest {
     }
 
     @Test
-    void kvCacheDtypeAutoOnlyForNow() {
-        assertEquals(Dtype.AUTO, args().kvCacheDtype("auto").build().dtype());
-        for (String fp8 : new String[] {"fp8", "fp8_e5m2", "fp8_e4m3"}) {
-            var e = assertThrows(UnsupportedOperationException.class, () -> args().kvCacheDtype(fp8).build());
-            assertEquals("kv_cache_dtype '" + fp8 + "': an fp8 KV cache is not supported yet; the cache is kept in the model's dtype"
-                    + " (kv_cache_dtype 'auto')", e.getMessage());
-        }
+    void kvCacheDtypeAutoOrE4m3() {
+        assertEquals(KvCacheDtype.AUTO, args().build().kvCacheDtype());
+        assertEquals(KvCacheDtype.AUTO, args().kvCacheDtype("auto").build().kvCacheDtype());
+        // vLLM on CUDA: "fp8" is E4M3 (vllm/utils STR_DTYPE_TO_TORCH_DTYPE maps both to torch.uint8 storage of e4m3 values).
+        assertEquals(KvCacheDtype.FP8_E4M3, args().kvCacheDtype("fp8").build().kvCacheDtype());
+        assertEquals(KvCacheDtype.FP8_E4M3, args().kvCacheDtype("fp8_e4m3").build().kvCacheDtype());
+        assertTrue(args().kvCacheDtype("fp8").build().toString().contains("kvCacheDtype=fp8_e4m3"));
+        var unsupported = assertThrows(UnsupportedOperationException.class, () -> args().kvCacheDtype("fp8_e5m2").build());
+        assertEquals("kv_cache_dtype 'fp8_e5m2': an E5M2 KV cache is not supported; use 'fp8' (E4M3, as vLLM's 'fp8' on CUDA) or 'auto'",
+                unsupported.getMessage());
         // argparse: "argument --kv-cache-dtype: invalid choice: 'int8' (choose from 'auto', 'fp8', 'fp8_e5m2', 'fp8_e4m3')"
         var e = assertThrows(IllegalArgumentException.class, () -> args().kvCacheDtype("int8"));
         assertEquals("kv_cache_dtype: invalid choice: 'int8' (choose from 'auto', 'fp8', 'fp8_e5m2', 'fp8_e4m3')", e.getMessage());

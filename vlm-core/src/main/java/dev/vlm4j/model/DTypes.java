@@ -44,6 +44,7 @@ public final class DTypes {
             case F32 -> dst.setAtIndex(F32, index, value);
             case F16 -> dst.setAtIndex(U16, index, floatToF16(value));
             case BF16 -> dst.setAtIndex(U16, index, floatToBf16(value));
+            case F8_E4M3 -> throw notAWeightType(dtype);
         }
     }
 
@@ -53,6 +54,12 @@ public final class DTypes {
             case F32 -> t.data().getAtIndex(F32, index);
             case F16 -> f16ToFloat(t.data().getAtIndex(U16, index));
             case BF16 -> bf16ToFloat(t.data().getAtIndex(U16, index));
+            case F8_E4M3 -> throw notAWeightType(t.dtype());
         };
+    }
+
+    /** For a type that only a KV cache holds (F8_E4M3), where a weight's is expected. */
+    public static UnsupportedOperationException notAWeightType(DType dtype) {
+        return new UnsupportedOperationException(dtype + " weights (vlm4j reads F32, F16 and BF16; " + dtype + " is an fp8 KV cache's type)");
     }
 }

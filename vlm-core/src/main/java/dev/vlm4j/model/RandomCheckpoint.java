@@ -168,6 +168,7 @@ public final class RandomCheckpoint {
             case F32 -> "float32";
             case F16 -> "float16";
             case BF16 -> "bfloat16";
+            case F8_E4M3 -> throw DTypes.notAWeightType(dtype);
         });
         root.put("image_seq_length", c.imageFeatureSize());
         root.put("image_token_index", c.imageTokenIndex());

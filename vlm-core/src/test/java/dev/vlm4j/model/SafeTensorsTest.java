@@ -134,6 +134,8 @@ class SafeTensorsTest {
     void unknownOrUnsupportedDtype() throws IOException {
         assertRefused(file("{\"x\":{\"dtype\":\"Q4_K\",\"shape\":[4],\"data_offsets\":[0,16]}}", 16), "unsupported dtype Q4_K", "'x'");
         assertRefused(file("{\"ids\":{\"dtype\":\"I64\",\"shape\":[2],\"data_offsets\":[0,16]}}", 16), "unsupported dtype I64", "'ids'");
+        // fp8 weights: F8_E4M3 is a KV cache's type here, not a weight's.
+        assertRefused(file("{\"w\":{\"dtype\":\"F8_E4M3\",\"shape\":[4],\"data_offsets\":[0,4]}}", 4), "unsupported dtype F8_E4M3", "'w'");
     }
 
     @Test

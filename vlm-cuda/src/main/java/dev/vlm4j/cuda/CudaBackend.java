@@ -825,6 +825,7 @@ public final class CudaBackend implements Backend {
             case F32 -> "f32";
             case F16 -> "f16";
             case BF16 -> "bf16";
+            case F8_E4M3 -> "e4m3";
         };
     }
 

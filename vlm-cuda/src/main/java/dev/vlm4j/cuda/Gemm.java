@@ -210,6 +210,7 @@ final class Gemm implements AutoCloseable {
             case F32 -> CublasLt.R_32F;
             case F16 -> CublasLt.R_16F;
             case BF16 -> CublasLt.R_16BF;
+            case F8_E4M3 -> throw new IllegalArgumentException("a matmul of F8_E4M3 (only the KV cache is fp8)");
         };
     }
 

@@ -1,6 +1,7 @@
 package dev.vlm4j.backend;
 
 import dev.vlm4j.Dtype;
+import dev.vlm4j.KvCacheDtype;
 
 /**
  * A backend implementation, found with {@link java.util.ServiceLoader} (listed in
@@ -28,5 +29,17 @@ public interface BackendProvider {
      */
     default Backend create(Dtype dtype) {
         return create();
+    }
+
+    /**
+     * As {@link #create(Dtype)}, keeping the KV cache in {@code kvCacheDtype} (the {@code --kv-cache-dtype} engine
+     * argument: {@link Backend#allocateKvCache}). A backend without an fp8 cache refuses one.
+     */
+    default Backend create(Dtype dtype, KvCacheDtype kvCacheDtype) {
+        if (kvCacheDtype != KvCacheDtype.AUTO) {
+            throw new UnsupportedOperationException("kv_cache_dtype '" + kvCacheDtype.cliName() + "' on the " + name()
+                    + " backend: its KV cache is kept in the model's dtype (kv_cache_dtype 'auto'); the cuda backend has an fp8 one");
+        }
+        return create(dtype);
     }
 }

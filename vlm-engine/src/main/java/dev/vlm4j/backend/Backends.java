@@ -1,6 +1,7 @@
 package dev.vlm4j.backend;
 
 import dev.vlm4j.Dtype;
+import dev.vlm4j.KvCacheDtype;
 
 import java.util.Comparator;
 import java.util.List;
@@ -19,11 +20,16 @@ public final class Backends {
 
     /** As {@link #select(String)}, the backend keeping weights in {@code dtype} ({@link BackendProvider#create(Dtype)}). */
     public static Backend select(String device, Dtype dtype) {
+        return select(device, dtype, KvCacheDtype.AUTO);
+    }
+
+    /** As {@link #select(String, Dtype)}, its KV cache in {@code kvCacheDtype} ({@link BackendProvider#create(Dtype, KvCacheDtype)}). */
+    public static Backend select(String device, Dtype dtype, KvCacheDtype kvCacheDtype) {
         List<BackendProvider> providers = ServiceLoader.load(BackendProvider.class).stream()
                 .map(ServiceLoader.Provider::get)
                 .sorted(Comparator.comparingInt(BackendProvider::priority).reversed())
                 .toList();
-        return select(device, providers).create(dtype);
+        return select(device, providers).create(dtype, kvCacheDtype);
     }
 
     static BackendProvider select(String device, List<BackendProvider> providers) {

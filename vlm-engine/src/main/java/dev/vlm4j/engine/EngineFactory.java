@@ -54,7 +54,7 @@ public final class EngineFactory {
 
             Weights weights = Checkpoint.open(dir.root());
             opened.add(weights);
-            Backend backend = Backends.select(args.device().cliName(), args.dtype());
+            Backend backend = Backends.select(args.device().cliName(), args.dtype(), args.kvCacheDtype());
             opened.add(backend);
             boolean cpu = backend.name().equals("cpu");
             int numBlocks = cpu

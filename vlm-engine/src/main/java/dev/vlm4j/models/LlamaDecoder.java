@@ -246,14 +246,15 @@ final class LlamaDecoder implements AutoCloseable {
         return 2 * layers.size() * blockFloats();
     }
 
-    /** Device bytes of one block over all layers, in the cache's own type (2 a number for a 16-bit cache). */
+    /** Device bytes of one block over all layers, in the cache's own type (2 a number for a 16-bit cache, 1 for fp8). */
     long bytesPerBlock() {
         return (long) floatsPerBlock() * layers.getFirst().kCache.dtype().byteSize();
     }
 
     /**
      * Block {@code block}'s keys and values into {@code dst}, layer by layer, keys before values: copied to an
-     * activation on the device (exact: the cache is of the activation type), then to the host.
+     * activation on the device (exact: the cache is of the activation type, or fp8, whose values every activation
+     * type holds), then to the host.
      */
     void copyBlockToHost(int block, float[] dst) {
         int per = blockFloats(), at = 0;

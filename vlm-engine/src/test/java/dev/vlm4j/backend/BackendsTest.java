@@ -1,5 +1,7 @@
 package dev.vlm4j.backend;
 
+import dev.vlm4j.Dtype;
+import dev.vlm4j.KvCacheDtype;
 import dev.vlm4j.backend.cpu.CpuBackend;
 import org.junit.jupiter.api.Test;
 
@@ -50,5 +52,15 @@ class BackendsTest {
         assertTrue(unavailable.getMessage().contains("no GPU found"), unavailable.getMessage());
         var unknown = assertThrows(IllegalArgumentException.class, () -> Backends.select("tpu", List.of(CPU)));
         assertTrue(unknown.getMessage().contains("[cpu]"), unknown.getMessage());
+    }
+
+    @Test
+    void theCpuBackendRefusesAnFp8KvCache() {
+        var e = assertThrows(UnsupportedOperationException.class, () -> Backends.select("cpu", Dtype.AUTO, KvCacheDtype.FP8_E4M3));
+        assertEquals("kv_cache_dtype 'fp8_e4m3' on the cpu backend: its KV cache is kept in the model's dtype (kv_cache_dtype 'auto');"
+                + " the cuda backend has an fp8 one", e.getMessage());
+        try (Backend cpu = Backends.select("cpu", Dtype.AUTO, KvCacheDtype.AUTO)) {
+            assertEquals("cpu", cpu.name());
+        }
     }
 }

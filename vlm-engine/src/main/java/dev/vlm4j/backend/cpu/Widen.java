@@ -37,6 +37,7 @@ final class Widen {
             case F32 -> data.getAtIndex(F32, index);
             case F16 -> DTypes.f16ToFloat(data.getAtIndex(U16, index));
             case BF16 -> DTypes.bf16ToFloat(data.getAtIndex(U16, index));
+            case F8_E4M3 -> throw DTypes.notAWeightType(dtype);
         };
     }
 
@@ -51,6 +52,7 @@ final class Widen {
             case F32 -> f32(data, index);
             case F16 -> f16(halves(data, index));
             case BF16 -> halves(data, index).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            case F8_E4M3 -> throw DTypes.notAWeightType(dtype);
         };
     }
 

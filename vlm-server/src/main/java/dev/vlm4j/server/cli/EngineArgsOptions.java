@@ -64,7 +64,8 @@ public final class EngineArgsOptions {
     private Integer tensorParallelSize;
 
     @Option(names = "--kv-cache-dtype", paramLabel = "DTYPE",
-            description = "KV-cache dtype: auto (the model's dtype). fp8, fp8_e5m2, fp8_e4m3: not supported yet.")
+            description = "KV-cache dtype: auto (the model's dtype), fp8 or fp8_e4m3 (E4M3, CUDA backend, bfloat16 or float16:"
+                    + " half the bytes, keys and values rounded to 3 fraction bits). fp8_e5m2: not supported.")
     private String kvCacheDtype;
 
     @Option(names = "--device", paramLabel = "DEVICE", description = "auto, cpu or cuda. Default: auto (CUDA when a GPU and its libraries are present).")

@@ -10,6 +10,7 @@ import dev.vlm4j.Device;
 import dev.vlm4j.Dtype;
 import dev.vlm4j.EngineArgs;
 import dev.vlm4j.ImageInputType;
+import dev.vlm4j.KvCacheDtype;
 import org.junit.jupiter.api.Test;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -125,9 +126,10 @@ class EngineArgsOptionsTest {
     }
 
     @Test
-    void anFp8KvCacheIsNotSupportedYet() {
-        var e = assertThrows(UnsupportedOperationException.class, () -> parse("--model", "/m", "--kv-cache-dtype", "fp8"));
-        assertTrue(e.getMessage().startsWith("kv_cache_dtype 'fp8': an fp8 KV cache is not supported yet"), e.getMessage());
+    void kvCacheDtypeFp8IsE4m3AndE5m2IsNotSupported() {
+        assertEquals(KvCacheDtype.FP8_E4M3, parse("--model", "/m", "--kv-cache-dtype", "fp8").kvCacheDtype());
+        var e = assertThrows(UnsupportedOperationException.class, () -> parse("--model", "/m", "--kv-cache-dtype", "fp8_e5m2"));
+        assertTrue(e.getMessage().startsWith("kv_cache_dtype 'fp8_e5m2': an E5M2 KV cache is not supported"), e.getMessage());
         var c = assertThrows(CommandLine.ParameterException.class, () -> parse("--model", "/m", "--kv-cache-dtype", "int8"));
         assertEquals("kv_cache_dtype: invalid choice: 'int8' (choose from 'auto', 'fp8', 'fp8_e5m2', 'fp8_e4m3')", c.getMessage());
     }
