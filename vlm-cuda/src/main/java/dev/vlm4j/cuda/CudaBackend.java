@@ -1,6 +1,7 @@
 package dev.vlm4j.cuda;
 
 import dev.vlm4j.Dtype;
+import dev.vlm4j.KvCacheDtype;
 import dev.vlm4j.backend.Backend;
 import dev.vlm4j.backend.DeviceMemory;
 import dev.vlm4j.backend.Graph;
@@ -74,7 +75,8 @@ public final class CudaBackend implements Backend {
     private final DeviceErrors errors;
     private final CudaSampler sampler;
     private final DType weightType; // null: each weight keeps its stored type
-    private final DType activationType; // of activations and the KV cache: F32, or the 16-bit type of a 16-bit mode
+    private final DType activationType; // of activations: F32, or the 16-bit type of a 16-bit mode
+    private final DType cacheType;      // of the KV cache: the activation type, or F8_E4M3 (kv_cache_dtype fp8)
     private final boolean syncEveryOp;
     private final boolean gemvEnabled; // VLM4J_CUDA_GEMV=0 sends decode-shaped matmuls to cuBLASLt too (to compare)
     private final OpProfiler profiler; // VLM4J_CUDA_PROFILE=1: GPU time per op, logged at close; else null
@@ -100,10 +102,15 @@ public final class CudaBackend implements Backend {
      * cached where {@link KernelCache#fromEnvironment} says.
      */
     public CudaBackend(int ordinal, Dtype dtype) {
-        this(ordinal, dtype, KernelCache.fromEnvironment(System.getenv()));
+        this(ordinal, dtype, KvCacheDtype.AUTO);
     }
 
-    CudaBackend(int ordinal, Dtype dtype, KernelCache cache) {
+    /** As {@link #CudaBackend(int, Dtype)}, its KV cache in {@code kvCacheDtype}. */
+    public CudaBackend(int ordinal, Dtype dtype, KvCacheDtype kvCacheDtype) {
+        this(ordinal, dtype, kvCacheDtype, KernelCache.fromEnvironment(System.getenv()));
+    }
+
+    CudaBackend(int ordinal, Dtype dtype, KvCacheDtype kvCacheDtype, KernelCache cache) {
         CudaLibraries libraries = CudaLibraries.load();
         this.device = CudaDevice.open(libraries.driver, ordinal);
         try {
@@ -117,6 +124,10 @@ public final class CudaBackend implements Backend {
                 case AUTO, FLOAT32 -> DType.F32;
                 case BFLOAT16 -> DType.BF16;
                 case FLOAT16 -> DType.F16;
+            };
+            this.cacheType = switch (kvCacheDtype) {
+                case AUTO -> activationType;
+                case FP8_E4M3 -> fp8CacheType(activationType, device);
             };
             this.syncEveryOp = "1".equals(System.getenv("VLM4J_CUDA_SYNC"));
             this.gemvEnabled = !"0".equals(System.getenv("VLM4J_CUDA_GEMV"));
@@ -132,12 +143,28 @@ public final class CudaBackend implements Backend {
             this.partitionMaxSum = new DevicePointer(device.allocate((long) maxPartitionStates * 2 * Float.BYTES));
             this.partitionsDone = new DevicePointer(device.allocate((long) maxPartitionStates * Integer.BYTES));
             device.driver.memsetAsync(partitionsDone.address(), (byte) 0, (long) maxPartitionStates * Integer.BYTES, device.stream);
-            LOG.log(System.Logger.Level.INFO, "CUDA backend on {0}, weights {1}; {2}; {3}", device,
-                    weightType == null ? "as stored" : weightType, libraries.description, cache);
+            LOG.log(System.Logger.Level.INFO, "CUDA backend on {0}, weights {1}, KV cache {2}; {3}; {4}", device,
+                    weightType == null ? "as stored" : weightType, cacheType, libraries.description, cache);
         } catch (RuntimeException | Error e) {
             device.close();
             throw e;
         }
+    }
+
+    /**
+     * An fp8 cache's type, where the kernels have one: beside 16-bit activations (whose tensor-core attention widens its
+     * tiles to them), on a device with sm_89's fp8 conversions.
+     */
+    private static DType fp8CacheType(DType activationType, CudaDevice device) {
+        if (activationType == DType.F32) {
+            throw new UnsupportedOperationException("kv_cache_dtype 'fp8' with dtype float32 (or auto on a float32 checkpoint):"
+                    + " the CUDA backend keeps an fp8 KV cache beside bfloat16 or float16 activations; choose --dtype bfloat16 or float16");
+        }
+        if (device.major * 10 + device.minor < 89) {
+            throw new UnsupportedOperationException("kv_cache_dtype 'fp8' on " + device + ": it needs compute capability 8.9 or newer"
+                    + " (fp8 conversions); use kv_cache_dtype 'auto'");
+        }
+        return DType.F8_E4M3;
     }
 
     @Override
@@ -209,10 +236,15 @@ public final class CudaBackend implements Backend {
         return zeroed(activations(shape));
     }
 
-    /** The cache is of the activation type. */
+    /** The cache is of the activation type, or F8_E4M3 with kv_cache_dtype fp8. */
     @Override
     public Tensor allocateKvCache(int... shape) {
-        return allocate(shape);
+        return zeroed(new CudaTensor(device.allocate(ShapedTensor.numel(shape) * cacheType.byteSize()), cacheType, shape, device));
+    }
+
+    /** The part of a kernel's name that says its cache is fp8 ("_e4m3"), or nothing for one of the activation type. */
+    private String cacheSuffix(CudaTensor cache) {
+        return cache.dtype == activationType ? "" : "_" + suffix(cache.dtype);
     }
 
     /** An uninitialised activation tensor, freed on close. */
@@ -579,7 +611,7 @@ public final class CudaBackend implements Backend {
         // A row's units of work (rows.cu) as vectors: half a head's pairs, or a value head's elements, each VECTOR wide.
         int units = ((r.heads() + r.kvHeads()) * r.headDim() / 2 + r.kvHeads() * r.headDim()) / VECTOR;
         int threads = Math.clamp((units + 31) / 32 * 32, 32, THREADS);
-        launch("rows", "rotary_write_kv_cache_" + suffix(x.dtype), x.rows(), Math.ceilDiv(units, threads), threads, x, p, table, s,
+        launch("rows", "rotary_write_kv_cache_" + suffix(x.dtype) + cacheSuffix(kc), x.rows(), Math.ceilDiv(units, threads), threads, x, p, table, s,
                 queries, kc, vc, r.heads(), r.kvHeads(), r.headDim(), table.rows(), (long) kc.dim(0) * kc.dim(1), errors.record);
     }
 
@@ -589,8 +621,9 @@ public final class CudaBackend implements Backend {
     /** The heads of rotaryWriteKvCache's tensors, from the caches' shape and q's width, after checking their shapes. */
     private RotaryHeads rotaryHeads(String op, CudaTensor qkv, CudaIntTensor positions, CudaTensor cosSin, CudaIntTensor slots,
                                     CudaTensor kCache, CudaTensor vCache, CudaTensor q) {
-        Checks.require(kCache.shape().length == 4 && Arrays.equals(kCache.shape(), vCache.shape()) && kCache.dtype == activationType
-                && vCache.dtype == activationType, op, "caches of the activation type [blocks, blockSize, kvHeads, headDim]", kCache, vCache);
+        Checks.require(kCache.shape().length == 4 && Arrays.equals(kCache.shape(), vCache.shape()) && kCache.dtype == cacheType
+                && vCache.dtype == cacheType, op, "caches from allocateKvCache (" + cacheType + ") [blocks, blockSize, kvHeads, headDim]",
+                kCache, vCache);
         int headDim = kCache.dim(3), kvHeads = kCache.dim(2), heads = q.cols() / headDim;
         Checks.require(cosSin.cols() == headDim && headDim % 2 == 0 && q.cols() % headDim == 0
                 && qkv.cols() == (heads + 2 * kvHeads) * headDim && q.rows() == qkv.rows() && positions.numel() == qkv.rows()
@@ -622,7 +655,7 @@ public final class CudaBackend implements Backend {
         }
         if (n == 0) return;
         try (CudaTensor bias32 = c == null ? null : widened(c)) {
-            launch("gemv", "gemv_rotary_write_kv_cache_" + suffix(w.dtype) + "_" + suffix(a.dtype) + "_" + n, m / 2, 1, 32 * GEMV_WARPS, a, w,
+            launch("gemv", "gemv_rotary_write_kv_cache_" + suffix(w.dtype) + "_" + suffix(a.dtype) + cacheSuffix(kc) + "_" + n, m / 2, 1, 32 * GEMV_WARPS, a, w,
                     bias32 == null ? new DevicePointer(0) : bias32, p, table, s, queries, kc, vc, k, r.heads(), r.kvHeads(), r.headDim(),
                     table.rows(), (long) kc.dim(0) * kc.dim(1), gemvVectorized(a, w) ? 1 : 0, errors.record);
         }
@@ -638,9 +671,9 @@ public final class CudaBackend implements Backend {
                 "caches of one type [blocks, blockSize, kvHeads, headDim], blockTables [S, maxBlocks]", kc, vc, tables);
         int blockSize = kc.dim(1), kvHeads = kc.dim(2), headDim = kc.dim(3);
         int width = query.cols(), heads = width / headDim, tokens = query.rows();
-        Checks.require(query.dtype == activationType && o.dtype == activationType && kc.dtype == activationType && o.numel() == query.numel()
+        Checks.require(query.dtype == activationType && o.dtype == activationType && kc.dtype == cacheType && o.numel() == query.numel()
                 && width % headDim == 0 && heads % kvHeads == 0 && pos.numel() == tokens && seq.numel() == tokens, "pagedAttention",
-                "q, out and the caches of the activation type, q and out [T, heads*headDim], heads a multiple of kvHeads, positions "
+                "q and out of the activation type, caches from allocateKvCache, q and out [T, heads*headDim], heads a multiple of kvHeads, positions "
                         + "and tokenSeq [T]", query, kc, pos, seq, o);
         requireHeadDim("pagedAttention", headDim, query, kc, vc, o);
         if (tokens == 0) return;
@@ -655,7 +688,10 @@ public final class CudaBackend implements Backend {
         // The longest context the block tables can hold: positions are checked against it on the device.
         int maxContext = (int) Math.min(Integer.MAX_VALUE, (long) tables.dim(1) * blockSize);
         int partitions = partitions(tokens, heads, maxContext);
-        launch("attention", "paged_attention_" + suffix(kc.dtype) + "_" + attentionSize(headDim), tokens, heads * partitions,
+        // An fp8 cache's rows are read 16 numbers at a time where the head size allows (attention.cu P), else 8.
+        String pieces = kc.dtype == DType.F8_E4M3 && headDim % 16 != 0 ? "_p8" : "";
+        launch("attention", "paged_attention_" + suffix(activationType) + cacheSuffix(kc) + pieces + "_" + attentionSize(headDim),
+                tokens, heads * partitions,
                 ATTENTION_THREADS, query, kc, vc, pos, seq, tables, o, partitionAcc, partitionMaxSum, partitionsDone, heads, kvHeads,
                 headDim, blockSize, kc.dim(0), tables.dim(0), tables.dim(1), MIN_PARTITION, scale, mixed ? 1 : 0, errors.record);
     }
@@ -734,7 +770,7 @@ public final class CudaBackend implements Backend {
         int rows = flashBlockRows(headDim);
         launch("flash_attention", "flash_tiles", 1, 1, 1024, tokenSeq, tokens, rows, mixed ? 1 : 0, flashTiles);
         int blocks = Math.min(Math.min(tokens, 65535), (tokens + rows - 1) / rows + seqs); // per head; 65535: the grid's y limit
-        launch("flash_attention", "flash_paged_" + suffix(activationType) + "_hd" + headDim, heads, blocks, FLASH_THREADS, q, kCache,
+        launch("flash_attention", "flash_paged_" + suffix(activationType) + cacheSuffix(kCache) + "_hd" + headDim, heads, blocks, FLASH_THREADS, q, kCache,
                 vCache, positions, tokenSeq, tables, flashTiles, out, heads, kCache.dim(2), kCache.dim(1), kCache.dim(0), seqs,
                 tables.dim(1), scale, errors.record);
     }

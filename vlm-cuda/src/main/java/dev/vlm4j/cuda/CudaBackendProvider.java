@@ -1,6 +1,7 @@
 package dev.vlm4j.cuda;
 
 import dev.vlm4j.Dtype;
+import dev.vlm4j.KvCacheDtype;
 import dev.vlm4j.backend.Backend;
 import dev.vlm4j.backend.BackendProvider;
 
@@ -39,7 +40,12 @@ public final class CudaBackendProvider implements BackendProvider {
 
     @Override
     public Backend create(Dtype dtype) {
-        return new CudaBackend(deviceOrdinal(), dtype);
+        return create(dtype, KvCacheDtype.AUTO);
+    }
+
+    @Override
+    public Backend create(Dtype dtype, KvCacheDtype kvCacheDtype) {
+        return new CudaBackend(deviceOrdinal(), dtype, kvCacheDtype);
     }
 
     static int deviceOrdinal() {

@@ -1,6 +1,7 @@
 package dev.vlm4j.cuda;
 
 import dev.vlm4j.Dtype;
+import dev.vlm4j.KvCacheDtype;
 import dev.vlm4j.backend.IntTensor;
 import dev.vlm4j.backend.Tensor;
 import dev.vlm4j.model.DType;
@@ -86,6 +87,13 @@ class CudaBackendErrorsTest {
             bf16.pagedAttention(q, cache, cache, positions, tokenSeq, tables, 1f, out);
             assertReportedAndLaterRowsLeftAlone(bf16, out, 3 * 64, 2 * 64, "block 7", "token 2");
         }
+    }
+
+    /** An fp8 KV cache is refused beside float32 activations (its kernels widen it to a 16-bit activation type). */
+    @Test
+    void anFp8CacheBesideFloat32IsRefusedByName() {
+        var e = assertThrows(UnsupportedOperationException.class, () -> new CudaBackend(0, Dtype.FLOAT32, KvCacheDtype.FP8_E4M3));
+        assertTrue(e.getMessage().startsWith("kv_cache_dtype 'fp8' with dtype float32"), e.getMessage());
     }
 
     /**

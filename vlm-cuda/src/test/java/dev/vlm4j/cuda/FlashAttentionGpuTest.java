@@ -3,6 +3,7 @@ package dev.vlm4j.cuda;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.vlm4j.Dtype;
+import dev.vlm4j.KvCacheDtype;
 import dev.vlm4j.backend.IntTensor;
 import dev.vlm4j.backend.Tensor;
 import dev.vlm4j.io.NpyArray;
@@ -31,24 +32,28 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * exactly: the probabilities P are rounded to the 16-bit type before P.V (a relative error of up to 2^-9 for bf16,
  * 2^-12 for f16, per weight) and the output is rounded to it. PyTorch's own sdpa in that dtype does both too, so
  * each case carries the error sdpa makes against the same reference, and ours must be within twice that, in both
- * the worst element (max |err| / max |ref|) and overall (‖err‖ / ‖ref‖).
+ * the worst element (max |err| / max |ref|) and overall (‖err‖ / ‖ref‖). Cases whose {@code kv_cache} is fp8 run on
+ * a backend with an fp8 (E4M3) KV cache holding the cases' E4M3 keys and values.
  */
 @Tag("gpu")
 class FlashAttentionGpuTest {
 
-    private static CudaBackend bf16, f16;
+    private static CudaBackend bf16, f16, bf16Fp8, f16Fp8;
 
     @BeforeAll
     static void open() {
         GpuTests.assumeCuda();
         bf16 = new CudaBackend(0, Dtype.BFLOAT16);
         f16 = new CudaBackend(0, Dtype.FLOAT16);
+        bf16Fp8 = new CudaBackend(0, Dtype.BFLOAT16, KvCacheDtype.FP8_E4M3);
+        f16Fp8 = new CudaBackend(0, Dtype.FLOAT16, KvCacheDtype.FP8_E4M3);
     }
 
     @AfterAll
     static void close() {
-        if (bf16 != null) bf16.close();
-        if (f16 != null) f16.close();
+        for (CudaBackend b : new CudaBackend[] {bf16, f16, bf16Fp8, f16Fp8}) {
+            if (b != null) b.close();
+        }
     }
 
     @TestFactory
@@ -69,9 +74,10 @@ class FlashAttentionGpuTest {
 
     private static void run(Path dir, JsonNode node) {
         JsonNode p = node.get("params");
+        boolean fp8 = p.has("kv_cache") && KvCacheDtype.parse(p.get("kv_cache").asText()) == KvCacheDtype.FP8_E4M3;
         CudaBackend b = switch (p.get("dtype").asText()) {
-            case "bf16" -> bf16;
-            case "f16" -> f16;
+            case "bf16" -> fp8 ? bf16Fp8 : bf16;
+            case "f16" -> fp8 ? f16Fp8 : f16;
             default -> throw new IllegalArgumentException("dtype " + p.get("dtype"));
         };
         NpyArray expected = array(dir, node, "out");
@@ -81,8 +87,8 @@ class FlashAttentionGpuTest {
         switch (node.get("op").asText()) {
             case "attention" -> b.attention(floats(b, dir, node, "q"), floats(b, dir, node, "k"), floats(b, dir, node, "v"),
                     p.get("heads").asInt(), p.get("seq_len").asInt(), scale, out);
-            case "paged_attention" -> b.pagedAttention(floats(b, dir, node, "q"), floats(b, dir, node, "k_cache"),
-                    floats(b, dir, node, "v_cache"), ints(b, dir, node, "positions"), ints(b, dir, node, "token_seq"),
+            case "paged_attention" -> b.pagedAttention(floats(b, dir, node, "q"), cache(b, dir, node, "k_cache"),
+                    cache(b, dir, node, "v_cache"), ints(b, dir, node, "positions"), ints(b, dir, node, "token_seq"),
                     ints(b, dir, node, "block_tables"), scale, out);
             default -> throw new IllegalArgumentException("no test for op " + node.get("op"));
         }
@@ -116,6 +122,13 @@ class FlashAttentionGpuTest {
         Tensor t = b.allocate(a.shape());
         b.copyToDevice(a.floats(), t);
         return t;
+    }
+
+    /** A KV cache of the backend's type holding the array's values (E4M3 values, exact, in an fp8 one). */
+    private static Tensor cache(CudaBackend b, Path dir, JsonNode node, String name) {
+        Tensor values = floats(b, dir, node, name), cache = b.allocateKvCache(values.shape());
+        b.copy(values, cache);
+        return cache;
     }
 
     private static IntTensor ints(CudaBackend b, Path dir, JsonNode node, String name) {

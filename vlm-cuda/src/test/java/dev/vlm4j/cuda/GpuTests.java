@@ -71,6 +71,7 @@ final class GpuTests {
             case "f32" -> DType.F32;
             case "f16" -> DType.F16;
             case "bf16" -> DType.BF16;
+            case "e4m3" -> DType.F8_E4M3;
             default -> throw new IllegalArgumentException("dtype " + name);
         };
     }

@@ -1,6 +1,7 @@
 package dev.vlm4j.cuda;
 
 import dev.vlm4j.Dtype;
+import dev.vlm4j.KvCacheDtype;
 import dev.vlm4j.backend.Tensor;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -28,7 +29,7 @@ class KernelCacheGpuTest {
     private static final float[] EXPECTED = {(float) (3 / Math.sqrt(12.5)), (float) (4 / Math.sqrt(12.5))};
 
     private static float[] rmsNorm(KernelCache cache) {
-        try (CudaBackend backend = new CudaBackend(0, Dtype.AUTO, cache)) {
+        try (CudaBackend backend = new CudaBackend(0, Dtype.AUTO, KvCacheDtype.AUTO, cache)) {
             Tensor x = backend.allocate(1, 2), weight = backend.allocate(2), out = backend.allocate(1, 2);
             backend.copyToDevice(new float[] {3, 4}, x);
             backend.copyToDevice(new float[] {1, 1}, weight);

@@ -3,6 +3,7 @@ package dev.vlm4j.cuda;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.vlm4j.Dtype;
+import dev.vlm4j.KvCacheDtype;
 import dev.vlm4j.backend.IntTensor;
 import dev.vlm4j.backend.Tensor;
 import dev.vlm4j.io.NpyArray;
@@ -32,7 +33,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  * <p>A case whose {@code mode} is bf16 or f16 runs on a backend in that mode, whose activations and KV cache are of that
  * type; its inputs are of that type (so the backend stores them exactly), its caches are filled and read back through
  * {@link CudaBackend#copy}, and its outputs, which the mode rounds to its type, are held to
- * {@link #SIXTEEN_BIT_OUTPUT} against the float64 reference or PyTorch's own result in that dtype.
+ * {@link #SIXTEEN_BIT_OUTPUT} against the float64 reference or PyTorch's own result in that dtype. A case whose
+ * {@code kv_cache} is fp8 runs on such a backend with an fp8 (E4M3) cache: its caches hold E4M3 values, and what is
+ * written to them is held to {@link #E4M3_OUTPUT}.
  */
 @Tag("gpu")
 class KernelReferenceTest {
@@ -48,7 +51,13 @@ class KernelReferenceTest {
      */
     private static final Map<DType, Double> SIXTEEN_BIT_OUTPUT = Map.of(DType.BF16, 0x1p-8 + REDUCTION, DType.F16, 0x1p-11 + REDUCTION);
 
-    private static final Map<String, CudaBackend> backends = new HashMap<>(); // by the cases' mode: f32, bf16, f16
+    /**
+     * The same for keys and values written to an fp8 cache: rounded to nearest E4M3 (4 significant bits, unit roundoff
+     * 2⁻⁴) from the mode's 16-bit value, which is itself within {@link #SIXTEEN_BIT_OUTPUT} of the reference's.
+     */
+    private static final double E4M3_OUTPUT = 0x1p-4 + 0x1p-8 + REDUCTION;
+
+    private static final Map<String, CudaBackend> backends = new HashMap<>(); // by the cases' mode (f32, bf16, f16) and KV cache
 
     @BeforeAll
     static void open() {
@@ -60,13 +69,13 @@ class KernelReferenceTest {
         backends.values().forEach(CudaBackend::close);
     }
 
-    private static CudaBackend backend(String mode) {
-        return backends.computeIfAbsent(mode, m -> new CudaBackend(0, switch (m) {
+    private static CudaBackend backend(String mode, KvCacheDtype kvCache) {
+        return backends.computeIfAbsent(mode + " " + kvCache, key -> new CudaBackend(0, switch (mode) {
             case "f32" -> Dtype.AUTO;
             case "bf16" -> Dtype.BFLOAT16;
             case "f16" -> Dtype.FLOAT16;
-            default -> throw new IllegalArgumentException("mode " + m);
-        }));
+            default -> throw new IllegalArgumentException("mode " + mode);
+        }, kvCache));
     }
 
     @TestFactory
@@ -162,7 +171,7 @@ class KernelReferenceTest {
                 Tensor kCache = c.kvCache("k_cache"), vCache = c.kvCache("v_cache");
                 backend.rotaryWriteKvCache(qkv, c.ints("positions"), c.activation("cos_sin"), c.ints("slots"), kCache, vCache, q);
                 c.assertClose("q", q, c.tolerance(ELEMENTWISE));
-                c.assertClose("k_cache_out", c.cacheCopy(kCache), c.tolerance(ELEMENTWISE));
+                c.assertClose("k_cache_out", c.cacheCopy(kCache), c.cacheTolerance(ELEMENTWISE));
                 c.assertExact("v_cache_out", c.cacheCopy(vCache));
                 c.assertExact("qkv", qkv);
             }
@@ -173,8 +182,8 @@ class KernelReferenceTest {
                 backend.matmulRotaryWriteKvCache(x, c.weight("w"), c.has("bias") ? c.weight("bias") : null, qkv, c.ints("positions"),
                         c.activation("cos_sin"), c.ints("slots"), kCache, vCache, q);
                 c.assertClose("q", q, c.tolerance(REDUCTION));
-                c.assertClose("k_cache_out", c.cacheCopy(kCache), c.tolerance(REDUCTION));
-                c.assertClose("v_cache_out", c.cacheCopy(vCache), c.tolerance(REDUCTION));
+                c.assertClose("k_cache_out", c.cacheCopy(kCache), c.cacheTolerance(REDUCTION));
+                c.assertClose("v_cache_out", c.cacheCopy(vCache), c.cacheTolerance(REDUCTION));
             }
             case "copy_to_cache" -> {
                 Tensor cache = backend.allocateKvCache(c.array("out").shape());
@@ -203,6 +212,7 @@ class KernelReferenceTest {
     private static final class Case {
         final Path dir;
         final String id, op, mode;
+        final KvCacheDtype kvCache;
         final JsonNode node;
         final CudaBackend backend;
 
@@ -213,7 +223,9 @@ class KernelReferenceTest {
             this.op = node.get("op").asText();
             JsonNode m = node.get("params").get("mode");
             this.mode = m == null ? "f32" : m.asText();
-            this.backend = backend(mode);
+            JsonNode kv = node.get("params").get("kv_cache");
+            this.kvCache = KvCacheDtype.parse(kv == null ? "auto" : kv.asText());
+            this.backend = backend(mode, kvCache);
         }
 
         /** The bound for an f32 backend's output, or {@link #SIXTEEN_BIT_OUTPUT} for the mode's type. */
@@ -223,6 +235,11 @@ class KernelReferenceTest {
                 case "f16" -> SIXTEEN_BIT_OUTPUT.get(DType.F16);
                 default -> f32;
             };
+        }
+
+        /** {@link #tolerance}, or {@link #E4M3_OUTPUT} for what is written to an fp8 cache. */
+        double cacheTolerance(double f32) {
+            return kvCache == KvCacheDtype.FP8_E4M3 ? E4M3_OUTPUT : tolerance(f32);
         }
 
         boolean has(String name) {

@@ -1,6 +1,7 @@
 package dev.vlm4j.cuda;
 
 import dev.vlm4j.Dtype;
+import dev.vlm4j.KvCacheDtype;
 import dev.vlm4j.backend.IntTensor;
 import dev.vlm4j.backend.Tensor;
 import dev.vlm4j.model.DType;
@@ -46,6 +47,9 @@ class KernelTimingsTest {
                 pagedAttentionTimings(bf16, random);
                 decodeBatchMatmulTimings(bf16, random);
             }
+            try (CudaBackend fp8 = new CudaBackend(0, Dtype.BFLOAT16, KvCacheDtype.FP8_E4M3)) {
+                pagedAttentionTimings(fp8, random);
+            }
             Tensor q = activation(b, random, 577, 1024), out = b.allocate(577, 1024);
             double ms = time(b, () -> b.attention(q, q, q, 16, 577, 0.125f, out));
             report("attention CLIP 577 tokens, 16 heads hd 64", ms, 4.0 * 577 * 577 * 1024, 4L * 4 * 577 * 1024);
@@ -53,7 +57,8 @@ class KernelTimingsTest {
     }
 
     /**
-     * Decode attention over the backend's own KV cache type: f32 for Dtype.AUTO, bf16 for Dtype.BFLOAT16. 256
+     * Decode attention over the backend's own KV cache type: f32 for Dtype.AUTO, bf16 for Dtype.BFLOAT16, E4M3 with
+     * kv_cache_dtype fp8. 256
      * sequences of 640 positions: a throughput run's decode step with its KV cache full. Block tables as wide as the
      * context, except {600, 1, 4096}: a batch-1 decode graph's, as wide as LLaVA-1.5's 4,096 positions.
      */

@@ -5,9 +5,10 @@
 // running sum l of exp(s - m) and an accumulator of exp(s - m) * v over its share of the keys, rescaling both
 // whenever m grows; the groups' partial states are then merged. A warp's groups take consecutive keys, so that each
 // step of a warp has GROUPS keys in flight (one key a warp made decode a chain of dependent loads and reductions);
-// lane sub of a group owns the 8-dimension pieces sub, sub + GROUP, … of a row, each read as one 16-byte load (two
-// for f32), so that a group reads 128 consecutive bytes at once; a key's dot product is a reduction over the group.
-// Head sizes are multiples of 8 and rows 16-byte aligned (the backend checks).
+// lane sub of a group owns the pieces sub, sub + GROUP, … of a row (P dimensions: 8, or 16 of an e4m3 cache),
+// each read as one 16-byte load (two for f32), so that a group reads 128 consecutive bytes at once; a key's dot
+// product is a reduction over the group.
+// Head sizes are multiples of the piece (8; 16 with an e4m3 cache) and rows 16-byte aligned (the backend checks).
 //
 // Paged attention splits long contexts ("FlashDecoding"): when few (token, head) pairs would leave most SMs idle,
 // each token's context is cut into as many partitions as the grid has (partition_size), each one block's work, and
@@ -19,8 +20,9 @@
 // takes the rows that are their sequence's only row in the batch (decode rows), the tensor-core kernel
 // the rest, so that decode rows beside a prompt chunk are streamed as in a pure decode step.
 //
-// q, out, the KV cache and CLIP's k and v are activations of type A (f32, bf16 or f16: the cache is of the
-// activation type, whose values it stores exactly); they are widened as they are read, and all arithmetic is f32.
+// q, out, and CLIP's k and v are activations of type A (f32, bf16 or f16); the KV cache is of type C: A, whose values
+// it stores exactly, or e4m3 beside a 16-bit A (kv_cache_dtype fp8). All are widened as they are read, and all
+// arithmetic is f32.
 #include "common.cuh"
 
 constexpr int WARPS = 4;                        // the block size is 32 * WARPS
@@ -56,33 +58,58 @@ __device__ __forceinline__ float group_sum(float v) {
     return v;
 }
 
+// Head dimensions a lane reads as one piece, P: 8 (16 bytes of a 16-bit type; two loads of f32), or for an e4m3 cache
+// 16 (one 16-byte load: a group of 8 lanes reads a 128-dimension row in one load each), or 8 where the head size is
+// not a multiple of 16 (8-byte loads, as its rows are only 8-byte aligned; LLaVA-tiny's head size is 8).
+
+// A lane's piece of a key or value row as loaded: P elements of C, and for e4m3 the bytes as words, so
+// that they are widened straight from the words (held as 16 separate bytes, the compiler spent more instructions
+// taking them apart and packing them again than on the attention: 1,285 against 497 us for 256 sequences of 640
+// positions on an H100, where a bf16 cache takes 906).
+template <typename C, int P> struct PieceOf { using type = Elements<C, P>; };
+template <> struct PieceOf<e4m3, 16> { using type = uint4; };
+template <> struct PieceOf<e4m3, 8> { using type = uint2; };
+
+// Elements i and i + 1 of a piece, widened (e4m3: i even, with one conversion of the pair).
+template <typename C, int W> __device__ __forceinline__ float2 widened_pair(const Elements<C, W>& piece, int i) {
+    return {to_float(piece.e[i]), to_float(piece.e[i + 1])};
+}
+__device__ __forceinline__ float2 widened_pair(unsigned word, int i) {
+    return to_float2((unsigned short) (i % 4 == 0 ? word & 0xffffu : word >> 16));
+}
+__device__ __forceinline__ float2 widened_pair(const uint4& piece, int i) {
+    return widened_pair(i < 4 ? piece.x : i < 8 ? piece.y : i < 12 ? piece.z : piece.w, i);
+}
+__device__ __forceinline__ float2 widened_pair(const uint2& piece, int i) { return widened_pair(i < 4 ? piece.x : piece.y, i); }
+
 // softmax(scale * q.k_p) . v_p over the keys p in [begin, end) (at least one), into `result`; every thread of the
-// block must call it.
-template <int D, typename C, typename Keys>
-__device__ void attend(const C* __restrict__ q, const C* __restrict__ k, const C* __restrict__ v, Keys keys,
-                       int begin, int end, int headDim, float scale, Result<C> result) {
-    constexpr int STATES = WARPS * GROUPS, PIECES = D / GROUP / 8;  // a lane's 8-dimension pieces
+// block must call it. q of type A, keys and values of type C, read P dimensions at a time.
+template <int D, int P, typename A, typename C, typename Keys>
+__device__ void attend(const A* __restrict__ q, const C* __restrict__ k, const C* __restrict__ v, Keys keys,
+                       int begin, int end, int headDim, float scale, Result<A> result) {
+    constexpr int STATES = WARPS * GROUPS, PIECES = D / GROUP / P;  // a lane's pieces
     // Keys a group reads before it computes: their key and value pieces are all in flight at once, so that a pass
     // costs one memory round trip (a decode block's partition is one pass) where one key at a time cost two per key.
-    // Held as stored, 64 registers of them at head size 128 in a 16-bit type (4 keys); f32, a correctness mode, reads
-    // one key at a time (two kept ptxas spilling).
-    constexpr int KEYS = sizeof(C) == 2 ? 8 / PIECES : 1;
+    // Held as stored: 64 registers of them at head size 128 in a 16-bit type (4 keys), 32 in e4m3 (4 keys: with 8, as
+    // many bytes as the 16-bit type's, it ran 12 % slower on an H100, the registers leaving fewer warps to an SM); f32,
+    // a correctness mode, reads one key at a time (two kept ptxas spilling).
+    constexpr int KEYS = sizeof(C) <= 2 ? 512 / D : 1;
     __shared__ float partMax[STATES], partSum[STATES];
     __shared__ float partAcc[STATES][D];
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, group = lane / GROUP, sub = lane % GROUP;
     int state = warp * GROUPS + group;
-    Floats<8> qr[PIECES], acc[PIECES];
+    Floats<P> qr[PIECES], acc[PIECES];
 #pragma unroll
     for (int j = 0; j < PIECES; j++) {
-        int d = 8 * (sub + GROUP * j);
-        qr[j] = d < headDim ? load(q + d, Width<8>()) : Floats<8>{};
-        acc[j] = Floats<8>{};
+        int d = P * (sub + GROUP * j);
+        qr[j] = d < headDim ? load(q + d, Width<P>()) : Floats<P>{};
+        acc[j] = Floats<P>{};
     }
     float m = NEG_INF, l = 0.f;
     // A warp's groups take GROUPS consecutive keys, KEYS times over, per pass; a group past `end` computes nothing but
     // still shuffles.
     for (int first = begin + warp * GROUPS * KEYS; first < end; first += STATES * KEYS) {
-        Elements<C, 8> kp[KEYS][PIECES], vp[KEYS][PIECES];
+        typename PieceOf<C, P>::type kp[KEYS][PIECES], vp[KEYS][PIECES];
         bool valid[KEYS];
 #pragma unroll
         for (int u = 0; u < KEYS; u++) {
@@ -91,10 +118,10 @@ __device__ void attend(const C* __restrict__ q, const C* __restrict__ k, const C
             long long row = valid[u] ? keys.at(p) : 0;
 #pragma unroll
             for (int j = 0; j < PIECES; j++) {
-                int d = 8 * (sub + GROUP * j);
+                int d = P * (sub + GROUP * j);
                 if (valid[u] && d < headDim) {
-                    kp[u][j] = *reinterpret_cast<const Elements<C, 8>*>(k + row + d);
-                    vp[u][j] = *reinterpret_cast<const Elements<C, 8>*>(v + row + d);
+                    kp[u][j] = *reinterpret_cast<const typename PieceOf<C, P>::type*>(k + row + d);
+                    vp[u][j] = *reinterpret_cast<const typename PieceOf<C, P>::type*>(v + row + d);
                 }
             }
         }
@@ -104,10 +131,13 @@ __device__ void attend(const C* __restrict__ q, const C* __restrict__ k, const C
             float dot = 0.f;
 #pragma unroll
             for (int j = 0; j < PIECES; j++) {
-                int d = 8 * (sub + GROUP * j);
+                int d = P * (sub + GROUP * j);
                 if (valid[u] && d < headDim) {
                     #pragma unroll
-                    for (int i = 0; i < 8; i++) dot += qr[j][i] * to_float(kp[u][j].e[i]);
+                    for (int i = 0; i < P; i += 2) {
+                        float2 k2 = widened_pair(kp[u][j], i);
+                        dot += qr[j][i] * k2.x + qr[j][i + 1] * k2.y;
+                    }
                 }
             }
             s[u] = group_sum(dot) * scale;
@@ -119,7 +149,7 @@ __device__ void attend(const C* __restrict__ q, const C* __restrict__ k, const C
 #pragma unroll
         for (int j = 0; j < PIECES; j++) {
             #pragma unroll
-            for (int i = 0; i < 8; i++) acc[j][i] *= correction;
+            for (int i = 0; i < P; i++) acc[j][i] *= correction;
         }
 #pragma unroll
         for (int u = 0; u < KEYS; u++) {
@@ -128,10 +158,14 @@ __device__ void attend(const C* __restrict__ q, const C* __restrict__ k, const C
             l += e;
 #pragma unroll
             for (int j = 0; j < PIECES; j++) {
-                int d = 8 * (sub + GROUP * j);
+                int d = P * (sub + GROUP * j);
                 if (d < headDim) {
                     #pragma unroll
-                    for (int i = 0; i < 8; i++) acc[j][i] += e * to_float(vp[u][j].e[i]);
+                    for (int i = 0; i < P; i += 2) {
+                        float2 v2 = widened_pair(vp[u][j], i);
+                        acc[j][i] += e * v2.x;
+                        acc[j][i + 1] += e * v2.y;
+                    }
                 }
             }
         }
@@ -143,10 +177,10 @@ __device__ void attend(const C* __restrict__ q, const C* __restrict__ k, const C
     }
 #pragma unroll
     for (int j = 0; j < PIECES; j++) {
-        int d = 8 * (sub + GROUP * j);
+        int d = P * (sub + GROUP * j);
         if (d >= headDim) continue;
 #pragma unroll
-        for (int i = 0; i < 8; i++) partAcc[state][d + i] = acc[j][i];
+        for (int i = 0; i < P; i++) partAcc[state][d + i] = acc[j][i];
     }
     __syncthreads();
     float max = NEG_INF;
@@ -265,9 +299,9 @@ __device__ __noinline__ void finish_partition(const int* positions, A* out, cons
 // q, out [T, heads * headDim]; with several partitions, partitionAcc [T, heads, partitions, headDim] and
 // partitionMaxSum [T, heads, partitions, 2] hold their states and partitionsDone [T, heads] counts the finished ones
 // (zero between launches: the merging block resets it); grid (T, heads * partitions), block 32 * WARPS.
-template <int D, typename C>
-__device__ void paged_attention(const C* q, const C* kCache, const C* vCache, const int* positions, const int* tokenSeq,
-                                const int* blockTables, C* out, float* partitionAcc, float* partitionMaxSum, int* partitionsDone,
+template <int D, int P, typename A, typename C>
+__device__ void paged_attention(const A* q, const C* kCache, const C* vCache, const int* positions, const int* tokenSeq,
+                                const int* blockTables, A* out, float* partitionAcc, float* partitionMaxSum, int* partitionsDone,
                                 int heads, int kvHeads, int headDim, int blockSize, int numBlocks, int seqs, int maxBlocks,
                                 int minPartition, float scale, int onlySingleRows, ErrorRecord* err) {
     int t = blockIdx.x, h = blockIdx.y % heads, part = blockIdx.y / heads, partitions = gridDim.y / heads;
@@ -291,26 +325,33 @@ __device__ void paged_attention(const C* q, const C* kCache, const C* vCache, co
         if (threadIdx.x == 0) partitionMaxSum[2 * state + 1] = -1.f;  // tells the merge to leave the row alone
     } else {
         PagedRows keys{table, blockSize, kvHeads, headDim, h / (heads / kvHeads)};
-        Result<C> result = partitions == 1 ? Result<C>{out + row, nullptr, nullptr}
-                                           : Result<C>{nullptr, partitionAcc + state * headDim, partitionMaxSum + 2 * state};
-        attend<D>(q + row, kCache, vCache, keys, begin, end, headDim, scale, result);
+        Result<A> result = partitions == 1 ? Result<A>{out + row, nullptr, nullptr}
+                                           : Result<A>{nullptr, partitionAcc + state * headDim, partitionMaxSum + 2 * state};
+        attend<D, P>(q + row, kCache, vCache, keys, begin, end, headDim, scale, result);
     }
     if (partitions > 1) finish_partition(positions, out, partitionAcc, partitionMaxSum, partitionsDone, heads, headDim, minPartition);
 }
 
-#define PAGED_ATTENTION_D(C, N, D)                                                                                 \
+// paged_attention_<A>_<D>: a cache of the activation type; paged_attention_<A>_e4m3[_p8]_<D>: an fp8 one (_p8: pieces of
+// 8, for head sizes that are not multiples of 16).
+#define PAGED_ATTENTION_D(A, C, N, D, P)                                                                           \
     extern "C" __global__ void __launch_bounds__(32 * WARPS) paged_attention_##N##_##D(                          \
-            const C* q, const C* kCache, const C* vCache, const int* positions, const int* tokenSeq,             \
-            const int* blockTables, C* out, float* partitionAcc, float* partitionMaxSum, int* partitionsDone,     \
+            const A* q, const C* kCache, const C* vCache, const int* positions, const int* tokenSeq,             \
+            const int* blockTables, A* out, float* partitionAcc, float* partitionMaxSum, int* partitionsDone,     \
             int heads, int kvHeads, int headDim, int blockSize, int numBlocks, int seqs, int maxBlocks,           \
             int minPartition, float scale, int onlySingleRows, ErrorRecord* err) {                                 \
         wait_previous_kernel();                                                                                      \
-        paged_attention<D>(q, kCache, vCache, positions, tokenSeq, blockTables, out, partitionAcc, partitionMaxSum,  \
+        paged_attention<D, P>(q, kCache, vCache, positions, tokenSeq, blockTables, out, partitionAcc, partitionMaxSum, \
                            partitionsDone, heads, kvHeads, headDim, blockSize, numBlocks, seqs, maxBlocks, minPartition,  \
                            scale, onlySingleRows, err);                                                            \
     }
-#define PAGED_ATTENTION(C, N) PAGED_ATTENTION_D(C, N, 128) PAGED_ATTENTION_D(C, N, 256)
+#define PAGED_ATTENTION_C(A, C, N, P) PAGED_ATTENTION_D(A, C, N, 128, P) PAGED_ATTENTION_D(A, C, N, 256, P)
+#define PAGED_ATTENTION(A, N) PAGED_ATTENTION_C(A, A, N, 8)
 FOR_EACH_DTYPE(PAGED_ATTENTION)
+PAGED_ATTENTION_C(bf16, e4m3, bf16_e4m3, 16)
+PAGED_ATTENTION_C(f16, e4m3, f16_e4m3, 16)
+PAGED_ATTENTION_C(bf16, e4m3, bf16_e4m3_p8, 8)
+PAGED_ATTENTION_C(f16, e4m3, f16_e4m3_p8, 8)
 
 // Non-causal attention within groups of seqLen consecutive rows. q, k, v, out [B * seqLen, heads * headDim];
 // grid (B * seqLen, heads), block 32 * WARPS.
@@ -319,7 +360,7 @@ __device__ void dense_attention(const A* q, const A* k, const A* v, A* out, int 
     int r = blockIdx.x, h = blockIdx.y, width = heads * headDim;
     long long row = (long long) r * width + h * headDim;
     DenseRows keys{(long long) (r / seqLen) * seqLen, width, h * headDim};
-    attend<D>(q + row, k, v, keys, 0, seqLen, headDim, scale, Result<A>{out + row, nullptr, nullptr});
+    attend<D, 8>(q + row, k, v, keys, 0, seqLen, headDim, scale, Result<A>{out + row, nullptr, nullptr});
 }
 
 #define ATTENTION_ENTRY_POINTS(A, N)                                                                               \

@@ -35,6 +35,45 @@ template <> __device__ __forceinline__ f16 from_float<f16>(float x) {
 // intermediate too (RMSNorm before its weight, SiLU before the product), the kernel rounds it with rounded<A>.
 template <typename T> __device__ __forceinline__ float rounded(float x) { return to_float(from_float<T>(x)); }
 
+// The KV cache's 8-bit type with kv_cache_dtype fp8: OCP FP8 E4M3 (torch.float8_e4m3fn: no infinities, largest 448), as
+// vLLM stores keys and values with scale 1. Every e4m3 value is a bf16 and an f16 value, so widening it to the
+// activation type is exact. The conversions are sm_89's instructions; the backend refuses an fp8 cache before
+// compute capability 8.9 (CudaBackend), so the other branch only keeps the sources compiling for older devices.
+struct e4m3 { unsigned char bits; };
+
+// Two e4m3 values packed in 16 bits (the first in the low byte), widened.
+__device__ __forceinline__ float2 to_float2(unsigned short pair) {
+#if __CUDA_ARCH__ >= 890
+    unsigned halves;
+    asm("cvt.rn.f16x2.e4m3x2 %0, %1;" : "=r"(halves) : "h"(pair));
+    float2 f;
+    asm("cvt.f32.f16 %0, %1;" : "=f"(f.x) : "h"((unsigned short) (halves & 0xffffu)));
+    asm("cvt.f32.f16 %0, %1;" : "=f"(f.y) : "h"((unsigned short) (halves >> 16)));
+    return f;
+#else
+    __trap();
+    return {};
+#endif
+}
+__device__ __forceinline__ float to_float(e4m3 x) { return to_float2(x.bits).x; }
+
+// Rounded to nearest even and saturated to +-448 (vLLM's cache write: __NV_SATFINITE; torch's .to(float8_e4m3fn) gives
+// NaN past the range instead, so references clamp first).
+template <> __device__ __forceinline__ e4m3 from_float<e4m3>(float x) {
+#if __CUDA_ARCH__ >= 890
+    unsigned short pair;
+    asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;" : "=h"(pair) : "f"(0.f), "f"(x));  // x to the low byte
+    return e4m3{(unsigned char) (pair & 0xffu)};
+#else
+    __trap();
+    return {};
+#endif
+}
+
+// A value of the activation type A stored in a cache of type C: as A (exact where C is A), then rounded to C, as
+// vLLM's cache write rounds the model's 16-bit keys and values.
+template <typename C, typename A> __device__ __forceinline__ C to_cache(float x) { return from_float<C>(rounded<A>(x)); }
+
 // Vectorised access for bandwidth-bound kernels: VECTOR consecutive elements per load or store (one 16-byte access
 // of a 16-bit type, two of f32). One 2-byte access per instruction reaches well under half of the copy bandwidth.
 constexpr int VECTOR = 8;
@@ -59,6 +98,18 @@ template <typename T, int W> __device__ __forceinline__ Floats<W> load(const T* 
     Elements<T, W> e = *reinterpret_cast<const Elements<T, W>*>(p);
     Floats<W> v;
     for (int k = 0; k < W; k++) v[k] = to_float(e.e[k]);
+    return v;
+}
+// e4m3 a pair per conversion.
+template <int W> __device__ __forceinline__ Floats<W> load(const e4m3* p, Width<W>) {
+    Elements<e4m3, W> e = *reinterpret_cast<const Elements<e4m3, W>*>(p);
+    Floats<W> v;
+    for (int k = 0; k + 1 < W; k += 2) {
+        float2 f = to_float2((unsigned short) (e.e[k].bits | (e.e[k + 1].bits << 8)));
+        v[k] = f.x;
+        v[k + 1] = f.y;
+    }
+    if (W % 2) v[W - 1] = to_float(e.e[W - 1]);
     return v;
 }
 

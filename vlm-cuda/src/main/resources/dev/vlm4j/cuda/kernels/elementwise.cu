@@ -28,16 +28,22 @@ __device__ void add(A* __restrict__ x, const Y* __restrict__ y, long long n) {
     });
 }
 
-#define TYPE_PAIR_ENTRY_POINTS(S, SN, A, AN)                                                                       \
+#define CONVERT_ENTRY_POINT(S, SN, A, AN)                                                                          \
     extern "C" __global__ void convert_##SN##_##AN(const S* __restrict__ src, A* __restrict__ dst, long long n) {  \
         wait_previous_kernel();                                                                                     \
         convert(src, dst, n);                                                                                       \
-    }                                                                                                               \
+    }
+#define TYPE_PAIR_ENTRY_POINTS(S, SN, A, AN)                                                                       \
+    CONVERT_ENTRY_POINT(S, SN, A, AN)                                                                               \
     extern "C" __global__ void add_##SN##_##AN(A* __restrict__ x, const S* __restrict__ y, long long n) {          \
         wait_previous_kernel();                                                                                     \
         add(x, y, n);                                                                                               \
     }
 FOR_EACH_TYPE_PAIR(TYPE_PAIR_ENTRY_POINTS)
+// An fp8 cache's block copies (copy on write) and swaps, through a 16-bit activation (LlamaDecoder).
+CONVERT_ENTRY_POINT(e4m3, e4m3, e4m3, e4m3)
+CONVERT_ENTRY_POINT(e4m3, e4m3, bf16, bf16) CONVERT_ENTRY_POINT(bf16, bf16, e4m3, e4m3)
+CONVERT_ENTRY_POINT(e4m3, e4m3, f16, f16) CONVERT_ENTRY_POINT(f16, f16, e4m3, e4m3)
 
 // out[i, j] = y[i, j] + bias[j] for y [rows, m] in f32: the unrounded product of a matmul whose epilogue could not
 // add the bias, rounded once with it, as a fused epilogue would. out may alias y when A is f32. Vectors need m a

@@ -9,8 +9,9 @@
 // keys at head size 128 would not fit the 48 KB of static shared memory). The mma B fragments are read with
 // ldmatrix, V's transposed (.trans). Per key tile each warp computes S = Q.K^T with mma.m16n8k16 (f32
 // accumulation), scales and masks it, updates its rows' running max m and sum l in f32, rounds P = exp(S - m) to
-// T and accumulates O += P.V with mma. At the end O / l is rounded to T and written. q, k, v, out and the KV
-// cache are all of the activation type T.
+// T and accumulates O += P.V with mma. At the end O / l is rounded to T and written. q, k, v and out are of the
+// activation type T, and so is the KV cache, or it is e4m3 (kv_cache_dtype fp8), whose tiles are widened to T (exactly)
+// on their way into shared memory: read into registers and stored, not copied asynchronously.
 //
 // Each row carries the last key it may see (dense: seqLen - 1; causal: its position; a row past the tile's end:
 // -1), which is all the masking there is. The S accumulator's layout is that of P's A fragment, so P never leaves
@@ -73,6 +74,19 @@ __device__ __forceinline__ void copy_async(unsigned dst, const void* src, bool v
 // Waits for this thread's copies; those of the others are visible after a __syncthreads that follows.
 __device__ __forceinline__ void wait_copies() { asm volatile("cp.async.wait_all;" ::: "memory"); }
 
+// One 16-byte piece of a tile (8 elements of T) at shared address dst from src in the cache (zeros if !valid): copied
+// asynchronously from a cache of type T; from an e4m3 cache, read, widened and stored, so that it is in place when the
+// call returns (visible to the other threads after a __syncthreads, as the copies after wait_copies).
+template <typename T> __device__ __forceinline__ void stage_piece(unsigned dst, const T* src, bool valid) {
+    copy_async(dst, src, valid);
+}
+template <typename T> __device__ __forceinline__ void stage_piece(unsigned dst, const e4m3* src, bool valid) {
+    uint2 w = valid ? *reinterpret_cast<const uint2*>(src) : uint2{0u, 0u};  // as words: see attention.cu PieceOf
+    float2 a = to_float2(w.x & 0xffffu), b = to_float2(w.x >> 16), c = to_float2(w.y & 0xffffu), d = to_float2(w.y >> 16);
+    asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};" ::"r"(dst), "r"(pack<T>(a.x, a.y)), "r"(pack<T>(b.x, b.y)),
+                 "r"(pack<T>(c.x, c.y)), "r"(pack<T>(d.x, d.y)) : "memory");
+}
+
 // Four 8x8 matrices of 16-bit elements from shared memory: lane 8i + r gives the address of row r of matrix i (16
 // bytes), and r[i] receives matrix i as an mma fragment register: row lane / 4, columns 2 (lane % 4) and + 1. The
 // trans form delivers the transposed matrices: rows 2 (lane % 4) and + 1, column lane / 4.
@@ -95,9 +109,9 @@ template <int D> struct KeyTile {
 };
 
 // Starts copying keys kt .. kt + BLOCK_N - 1 of K and V into s (zeros past nKeys, whose rows may not exist, so that
-// garbage never meets a zero weight). Consecutive threads take consecutive 16-byte pieces of a key row (coalesced).
-template <typename T, int D, typename Rows>
-__device__ __forceinline__ void stage(KeyTile<D>& s, const T* __restrict__ k, const T* __restrict__ v, Rows rows, int kt,
+// garbage never meets a zero weight). Consecutive threads take consecutive pieces of a key row (coalesced).
+template <typename T, int D, typename C, typename Rows>
+__device__ __forceinline__ void stage(KeyTile<D>& s, const C* __restrict__ k, const C* __restrict__ v, Rows rows, int kt,
                                       int nKeys) {
     // Not unrolled: the key loop has no registers to spare for the addresses of every piece, which unrolled code
     // keeps from one tile to the next.
@@ -107,8 +121,8 @@ __device__ __forceinline__ void stage(KeyTile<D>& s, const T* __restrict__ k, co
         bool valid = kt + n < nKeys;
         long long at = valid ? rows.at(kt + n) + d : 0;
         unsigned dst = shared_address(&s) + (n * (D + PAD) + d) * 2;
-        copy_async(dst, k + at, valid);
-        copy_async(dst + sizeof(s.k), v + at, valid);  // the same piece of s.v
+        stage_piece<T>(dst, k + at, valid);
+        stage_piece<T>(dst + sizeof(s.k), v + at, valid);  // the same piece of s.v
     }
 }
 
@@ -117,12 +131,12 @@ __device__ __forceinline__ void stage(KeyTile<D>& s, const T* __restrict__ k, co
 // (rows <= BLOCK_ROWS<D>); thread (g, t) of a warp holds, of each, rows g and g + 8: its rows i = 0 .. 2MB - 1 are
 // 16 (MB warp + i / 2) + g + 8 (i % 2). Every thread of the block must call it, and pass a __syncthreads between two
 // calls (warps read s until they return).
-template <typename T, int D, typename Rows, typename Last>
-__device__ void flash_tile(const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v, Rows keys,
+template <typename T, int D, typename C, typename Rows, typename Last>
+__device__ void flash_tile(const T* __restrict__ q, const C* __restrict__ k, const C* __restrict__ v, Rows keys,
                            long long first, int rows, int width, int column, Last last, int nKeys, float scale,
                            T* __restrict__ out, KeyTile<D> (&s)[2]) {
     constexpr int MB = M_BLOCKS<D>, R = 2 * MB, N = BLOCK_N<D>;
-    stage(s[0], k, v, keys, 0, nKeys);  // the first key tile, while the rows and Q are read
+    stage<T>(s[0], k, v, keys, 0, nKeys);  // the first key tile, while the rows and Q are read
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     int g = lane >> 2, t = lane & 3;  // the fragment's row group and column pair
     int row[R], lastKey[R];           // this thread's rows of the tile, and the last key each may see (-1: no row)
@@ -180,7 +194,7 @@ __device__ void flash_tile(const T* __restrict__ q, const T* __restrict__ k, con
     for (int kt = 0, current = 0; kt < nKeys; kt += N, current ^= 1) {
         wait_copies();
         __syncthreads();  // tile kt is in s[current] for all, and no warp still reads s[current ^ 1], the next one's
-        if (kt + N < nKeys) stage(s[current ^ 1], k, v, keys, kt + N, nKeys);  // copied while this one is computed
+        if (kt + N < nKeys) stage<T>(s[current ^ 1], k, v, keys, kt + N, nKeys);  // copied while this one is computed
         if (kt > warpMax) continue;  // every row of this warp is done (causal): nothing to add
         unsigned kTile = kRows + current * sizeof(KeyTile<D>), vTile = vRows + current * sizeof(KeyTile<D>);
 
@@ -362,8 +376,8 @@ struct SeesOwnPosition {
 // takes tiles n - 1 - y, n - 1 - y - gridDim.y, ...: the last tiles first, since a prompt's last rows see the most
 // keys, and all heads of one tile together. A tile with a bad sequence, position or block id is reported and left
 // unwritten.
-template <typename T, int D>
-__device__ void paged(const T* q, const T* kCache, const T* vCache, const int* positions, const int* tokenSeq,
+template <typename T, int D, typename C>
+__device__ void paged(const T* q, const C* kCache, const C* vCache, const int* positions, const int* tokenSeq,
                       const int* blockTables, const int* tiles, T* out, int heads, int kvHeads, int blockSize,
                       int numBlocks, int seqs, int maxBlocks, float scale, ErrorRecord* err) {
     __shared__ __align__(16) KeyTile<D> s[2];
@@ -402,15 +416,17 @@ __device__ void paged(const T* q, const T* kCache, const T* vCache, const int* p
 
 // ---------------------------------------------------------------- entry points
 
-// flash_dense_<T>_hd<D>, flash_paged_<T>_hd<D>.
+// flash_dense_<T>_hd<D>, flash_paged_<T>_hd<D> (a cache of type T) and flash_paged_<T>_e4m3_hd<D> (an fp8 one).
 #define FLASH_ENTRY_POINTS(T, name, D)                                                                                  \
     extern "C" __global__ void __launch_bounds__(FLASH_THREADS, 1)                                                      \
     flash_dense_##name##_hd##D(const T* q, const T* k, const T* v, T* out, int heads, int seqLen, float scale) {       \
         wait_previous_kernel();                                                                                         \
         dense<T, D>(q, k, v, out, heads, seqLen, scale);                                                                \
     }                                                                                                                   \
+    FLASH_PAGED_ENTRY_POINT(T, T, name, D)
+#define FLASH_PAGED_ENTRY_POINT(T, C, name, D)                                                                          \
     extern "C" __global__ void __launch_bounds__(FLASH_THREADS, 1)                                                      \
-    flash_paged_##name##_hd##D(const T* q, const T* kCache, const T* vCache, const int* positions, const int* tokenSeq, \
+    flash_paged_##name##_hd##D(const T* q, const C* kCache, const C* vCache, const int* positions, const int* tokenSeq, \
                                const int* blockTables, const int* tiles, T* out, int heads, int kvHeads, int blockSize,  \
                                int numBlocks, int seqs, int maxBlocks, float scale, ErrorRecord* err) {                 \
         wait_previous_kernel();                                                                                          \
@@ -422,3 +438,7 @@ FLASH_ENTRY_POINTS(bf16, bf16, 64)
 FLASH_ENTRY_POINTS(bf16, bf16, 128)
 FLASH_ENTRY_POINTS(f16, f16, 64)
 FLASH_ENTRY_POINTS(f16, f16, 128)
+FLASH_PAGED_ENTRY_POINT(bf16, e4m3, bf16_e4m3, 64)
+FLASH_PAGED_ENTRY_POINT(bf16, e4m3, bf16_e4m3, 128)
+FLASH_PAGED_ENTRY_POINT(f16, e4m3, f16_e4m3, 64)
+FLASH_PAGED_ENTRY_POINT(f16, e4m3, f16_e4m3, 128)

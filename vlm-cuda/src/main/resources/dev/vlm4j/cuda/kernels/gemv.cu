@@ -137,18 +137,19 @@ __device__ __forceinline__ void gemv_silu_mul(const A* __restrict__ x, const T* 
 
 // qkv [n, (heads + 2 kvHeads) headDim] = x [n, k] · wᵀ (+ bias, f32, or null) for w the q, k and v projections
 // stacked, and then rows.cu's rotary_write_kv_cache of qkv, without qkv: the rotated queries go to q [n, heads headDim],
-// row r's rotated keys and its values to slot slots[r] of kCache and vCache [numSlots, kvHeads headDim]. A unit of
+// row r's rotated keys and its values to slot slots[r] of kCache and vCache [numSlots, kvHeads headDim] (of type C: A,
+// or e4m3, rounded from A as there). A unit of
 // work is two columns: for j < (heads + kvHeads) half (half = headDim / 2) the pair (head headDim + i, head headDim +
 // half + i), head = j / half, i = j % half, that a rotation mixes; past them, the value columns (heads + kvHeads)
 // headDim + 2 v and the next, v = j - (heads + kvHeads) half. Block j's two groups of warps take unit j's columns.
 // Each product (plus bias) is rounded to A as gemv rounds it, then rotated as rows.cu rotates it, so that the result is
 // that of the two kernels; a row with a bad position or slot is reported (by block 0) and left alone, as there.
 static_assert(COLUMNS == 2, "one group of warps for each column of a unit");
-template <typename T, typename A, int N>
+template <typename T, typename A, typename C, int N>
 __device__ __forceinline__ void gemv_rotary_write_kv_cache(const A* __restrict__ x, const T* __restrict__ w,
                                                            const float* __restrict__ bias, const int* __restrict__ positions,
                                                            const A* __restrict__ cosSin, const int* __restrict__ slots,
-                                                           A* __restrict__ q, A* __restrict__ kCache, A* __restrict__ vCache, int k,
+                                                           A* __restrict__ q, C* __restrict__ kCache, C* __restrict__ vCache, int k,
                                                            int heads, int kvHeads, int headDim, int maxPositions, long long numSlots,
                                                            int vectorized, ErrorRecord* err) {
     __shared__ float partial[WARPS][N];
@@ -169,18 +170,25 @@ __device__ __forceinline__ void gemv_rotary_write_kv_cache(const A* __restrict__
     if (rotation) {
         const A* table = cosSin + (long long) position * headDim;  // cos, then sin
         float2 o = rotated<A>(x1, x2, to_float(table[i]), to_float(table[half + i]));
-        A* headRow = head < heads ? q + ((long long) r * heads + head) * headDim : kCache + kvRow + (head - heads) * headDim;
-        headRow[i] = from_float<A>(o.x);
-        headRow[half + i] = from_float<A>(o.y);
+        if (head < heads) {
+            A* query = q + ((long long) r * heads + head) * headDim;
+            query[i] = from_float<A>(o.x);
+            query[half + i] = from_float<A>(o.y);
+        } else {
+            C* key = kCache + kvRow + (head - heads) * headDim;
+            key[i] = to_cache<C, A>(o.x);
+            key[half + i] = to_cache<C, A>(o.y);
+        }
     } else {
-        A* value = vCache + kvRow + 2 * (j - rotations);
-        value[0] = from_float<A>(x1);
-        value[1] = from_float<A>(x2);
+        C* value = vCache + kvRow + 2 * (j - rotations);
+        value[0] = to_cache<C, A>(x1);
+        value[1] = to_cache<C, A>(x2);
     }
 }
 
 // Entry points gemv_<w type>_<activation type>_<n>: grid ceil(m / COLUMNS); gemv_silu_mul_<w type>_<activation
-// type>_<n>: grid width; gemv_rotary_write_kv_cache_<...>: grid (heads + 2 kvHeads) headDim / 2. Block 32 * WARPS.
+// type>_<n>: grid width; gemv_rotary_write_kv_cache_<...>[_e4m3]_<n> (a cache of the activation type, or fp8): grid
+// (heads + 2 kvHeads) headDim / 2. Block 32 * WARPS.
 // `vectorized`: k % 8 == 0 and x, w 16-byte aligned.
 #define GEMV_ENTRY(T, TN, A, AN, N)                                                                                   \
     extern "C" __global__ void __launch_bounds__(32 * WARPS, BLOCKS_PER_SM)                                           \
@@ -193,18 +201,24 @@ __device__ __forceinline__ void gemv_rotary_write_kv_cache(const A* __restrict__
         wait_previous_kernel();                                                                                        \
         gemv_silu_mul<T, A, N>(x, w, out, k, width, vectorized);                                                       \
     }                                                                                                                 \
+    GEMV_ROTARY_ENTRY(T, TN, A, AN, A, , N)
+#define GEMV_ROTARY_ENTRY(T, TN, A, AN, C, CN, N)                                                                     \
     extern "C" __global__ void __launch_bounds__(32 * WARPS, BLOCKS_PER_SM)                                           \
-    gemv_rotary_write_kv_cache_##TN##_##AN##_##N(const A* x, const T* w, const float* bias, const int* positions,     \
-                                                 const A* cosSin, const int* slots, A* q, A* kCache, A* vCache, int k, \
-                                                 int heads, int kvHeads, int headDim, int maxPositions,               \
-                                                 long long numSlots, int vectorized, ErrorRecord* err) {              \
+    gemv_rotary_write_kv_cache_##TN##_##AN##CN##_##N(const A* x, const T* w, const float* bias, const int* positions, \
+                                                     const A* cosSin, const int* slots, A* q, C* kCache, C* vCache,   \
+                                                     int k, int heads, int kvHeads, int headDim, int maxPositions,    \
+                                                     long long numSlots, int vectorized, ErrorRecord* err) {          \
         wait_previous_kernel();                                                                                         \
-        gemv_rotary_write_kv_cache<T, A, N>(x, w, bias, positions, cosSin, slots, q, kCache, vCache, k, heads, kvHeads, \
-                                            headDim, maxPositions, numSlots, vectorized, err);                        \
+        gemv_rotary_write_kv_cache<T, A, C, N>(x, w, bias, positions, cosSin, slots, q, kCache, vCache, k, heads,       \
+                                               kvHeads, headDim, maxPositions, numSlots, vectorized, err);            \
     }
 #define GEMV_ROWS(T, TN, A, AN) GEMV_ENTRY(T, TN, A, AN, 1) GEMV_ENTRY(T, TN, A, AN, 2) GEMV_ENTRY(T, TN, A, AN, 3) \
     GEMV_ENTRY(T, TN, A, AN, 4)
+#define GEMV_E4M3_ROWS(T, TN) GEMV_ROTARY_ENTRY(T, TN, T, TN, e4m3, _e4m3, 1) GEMV_ROTARY_ENTRY(T, TN, T, TN, e4m3, _e4m3, 2) \
+    GEMV_ROTARY_ENTRY(T, TN, T, TN, e4m3, _e4m3, 3) GEMV_ROTARY_ENTRY(T, TN, T, TN, e4m3, _e4m3, 4)
 GEMV_ROWS(bf16, bf16, float, f32)
 GEMV_ROWS(bf16, bf16, bf16, bf16)
 GEMV_ROWS(f16, f16, float, f32)
 GEMV_ROWS(f16, f16, f16, f16)
+GEMV_E4M3_ROWS(bf16, bf16)
+GEMV_E4M3_ROWS(f16, f16)

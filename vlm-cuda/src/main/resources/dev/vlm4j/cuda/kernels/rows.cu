@@ -64,14 +64,15 @@ FOR_EACH_TYPE_PAIR(SCATTER)
 // Rotary embedding of token t's queries and keys and the KV-cache write: qkv [T, (heads + 2 kvHeads) headDim] holds
 // queries, keys and values side by side, as one matmul writes them. Query head h < heads goes rotated to row t of
 // q [T, heads headDim]; key head h - heads goes rotated, with its value head, to slot slots[t] of the caches
-// [numSlots, kvHeads headDim], which hold A (a 16-bit cache stores the 16-bit activations exactly). HF's rotate_half
-// convention; cosSin [maxPositions, headDim] holds cos in the first half of a row and sin in the second, already of
-// type A as HF rounds them; each product and the sum are rounded to A, as in HF.
+// [numSlots, kvHeads headDim] of type C: A (a 16-bit cache stores the 16-bit activations exactly) or e4m3, to which
+// the keys and values are rounded from A (common.cuh to_cache). HF's rotate_half convention; cosSin [maxPositions,
+// headDim] holds cos in the first half of a row and sin in the second, already of type A as HF rounds them; each
+// product and the sum are rounded to A, as in HF.
 // A unit of work is W pairs (i, half + i) of one head, or W elements of a value row: W = VECTOR where the tensors are
 // 16-byte aligned and half a multiple of VECTOR, else 1. Grid (T, any): the blocks of row t share its units.
-template <typename A, int W>
-__device__ void rotary_units(const A* __restrict__ row, const A* __restrict__ table, A* __restrict__ qRow, A* __restrict__ kSlot,
-                             A* __restrict__ vSlot, int heads, int kvHeads, int headDim) {
+template <typename A, typename C, int W>
+__device__ void rotary_units(const A* __restrict__ row, const A* __restrict__ table, A* __restrict__ qRow, C* __restrict__ kSlot,
+                             C* __restrict__ vSlot, int heads, int kvHeads, int headDim) {
     int half = headDim / 2, perHead = half / W, rotations = (heads + kvHeads) * perHead, copies = kvHeads * headDim / W;
     const A* value = row + (heads + kvHeads) * headDim;
     for (int u = blockIdx.y * blockDim.x + threadIdx.x; u < rotations + copies; u += gridDim.y * blockDim.x) {
@@ -82,23 +83,27 @@ __device__ void rotary_units(const A* __restrict__ row, const A* __restrict__ ta
         }
         int head = u / perHead, i = (u % perHead) * W;
         const A* x = row + head * headDim;
-        A* o = head < heads ? qRow + head * headDim : kSlot + (head - heads) * headDim;
         Floats<W> cos = load(table + i, Width<W>()), sin = load(table + half + i, Width<W>());
         Floats<W> x1 = load(x + i, Width<W>()), x2 = load(x + half + i, Width<W>()), o1, o2;
 #pragma unroll
         for (int k = 0; k < W; k++) {
             float2 o = rotated<A>(x1[k], x2[k], cos[k], sin[k]);
-            o1[k] = o.x;
-            o2[k] = o.y;
+            o1[k] = rounded<A>(o.x);
+            o2[k] = rounded<A>(o.y);
         }
-        store(o + i, o1);
-        store(o + half + i, o2);
+        if (head < heads) {
+            store(qRow + head * headDim + i, o1);
+            store(qRow + head * headDim + half + i, o2);
+        } else {
+            store(kSlot + (head - heads) * headDim + i, o1);
+            store(kSlot + (head - heads) * headDim + half + i, o2);
+        }
     }
 }
 
-template <typename A>
+template <typename A, typename C>
 __device__ void rotary_write_kv_cache(const A* __restrict__ qkv, const int* positions, const A* __restrict__ cosSin, const int* slots,
-                                      A* __restrict__ q, A* __restrict__ kCache, A* __restrict__ vCache, int heads, int kvHeads,
+                                      A* __restrict__ q, C* __restrict__ kCache, C* __restrict__ vCache, int heads, int kvHeads,
                                       int headDim, int maxPositions, long long numSlots, ErrorRecord* err) {
     int t = blockIdx.x, position = positions[t], slot = slots[t];
     if (!rotary_indices_valid(position, slot, maxPositions, numSlots, t, blockIdx.y == 0 && threadIdx.x == 0, err)) return;
@@ -106,22 +111,26 @@ __device__ void rotary_write_kv_cache(const A* __restrict__ qkv, const int* posi
     const A* row = qkv + (long long) t * (qWidth + 2 * kvWidth);
     const A* table = cosSin + (long long) position * headDim;
     A* qRow = q + (long long) t * qWidth;
-    A* kSlot = kCache + slot * (long long) kvWidth;
-    A* vSlot = vCache + slot * (long long) kvWidth;
+    C* kSlot = kCache + slot * (long long) kvWidth;
+    C* vSlot = vCache + slot * (long long) kvWidth;
     if (headDim % (2 * VECTOR) == 0 && aligned(qkv, cosSin, q, kCache, vCache)) {
-        rotary_units<A, VECTOR>(row, table, qRow, kSlot, vSlot, heads, kvHeads, headDim);
+        rotary_units<A, C, VECTOR>(row, table, qRow, kSlot, vSlot, heads, kvHeads, headDim);
     } else {
-        rotary_units<A, 1>(row, table, qRow, kSlot, vSlot, heads, kvHeads, headDim);
+        rotary_units<A, C, 1>(row, table, qRow, kSlot, vSlot, heads, kvHeads, headDim);
     }
 }
 
-#define ROTARY_WRITE_KV_CACHE(A, N)                                                                                 \
+// rotary_write_kv_cache_<A>: a cache of the activation type; rotary_write_kv_cache_<A>_e4m3: an fp8 one.
+#define ROTARY_WRITE_KV_CACHE_C(A, C, N)                                                                            \
     extern "C" __global__ void rotary_write_kv_cache_##N(const A* qkv, const int* positions, const A* cosSin,     \
-                                                         const int* slots, A* q, A* kCache, A* vCache, int heads,  \
+                                                         const int* slots, A* q, C* kCache, C* vCache, int heads,  \
                                                          int kvHeads, int headDim, int maxPositions,              \
                                                          long long numSlots, ErrorRecord* err) {                  \
         wait_previous_kernel();                                                                                        \
         rotary_write_kv_cache(qkv, positions, cosSin, slots, q, kCache, vCache, heads, kvHeads, headDim, maxPositions, \
                               numSlots, err);                                                                      \
     }
+#define ROTARY_WRITE_KV_CACHE(A, N) ROTARY_WRITE_KV_CACHE_C(A, A, N)
 FOR_EACH_DTYPE(ROTARY_WRITE_KV_CACHE)
+ROTARY_WRITE_KV_CACHE_C(bf16, e4m3, bf16_e4m3)
+ROTARY_WRITE_KV_CACHE_C(f16, e4m3, f16_e4m3)
