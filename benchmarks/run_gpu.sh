@@ -13,7 +13,7 @@
 # copies the JSON of its model (and the ceilings, and the table) to $OUT.
 # Workload sizes (environment): INPUT_LEN=20 OUTPUT_LEN=128 NUM_PROMPTS=500 VISION_BATCH=64 HF_BATCH=64
 # LATENCY_ITERS=10 MAX_NUM_SEQS=256 (vlm4j's throughput batch limit). JAVA_OPTS: extra JVM options for vlm4j's
-# runs (e.g. -Xlog:gc to see collector pauses).
+# runs (e.g. -Xlog:gc to see collector pauses); ENGINE_ARGS: extra engine flags for them (e.g. --kv-cache-dtype fp8).
 #
 # --ab ROUNDS (after --model, if any): an A/B on one lease of this tree against another one's classes, which
 # `tools/gpu/bundle.sh --bench-only --base REV` put in .gpu/base. First each tree runs a short latency run, so that
@@ -82,7 +82,7 @@ main() {
     echo "checkpoint: $(du -sh "$CKPT" | cut -f1) in $(( $(date +%s) - t0 )) s"
   fi
 
-  ENGINE=(--model "$CKPT" --device cuda --dtype bfloat16)
+  ENGINE=(--model "$CKPT" --device cuda --dtype bfloat16 ${ENGINE_ARGS:-})
   HF=(python3 "$ROOT/benchmarks/baselines/hf_transformers.py")
   status=0
   run() { # name, command...: runs one section, timed; a failure is reported and the other sections still run

@@ -66,6 +66,7 @@ public final class ThroughputCommand implements Callable<Integer> {
                     .put("requests_per_second", numPrompts / s).put("tokens_per_second", totalTokens / s)
                     .put("output_tokens_per_second", run.outputTokens() / s).put("images_per_second", numImages / s)
                     .put("max_num_seqs", loaded.args().maxNumSeqs()).put("kv_cache_blocks", loaded.engine().numBlocks())
+                    .put("kv_cache_dtype", loaded.args().kvCacheDtype().cliName())
                     .put("block_size", loaded.args().blockSize()).put("num_preemptions", preemptions);
             r.row("workload", "%s, %d requests, %d text tokens%s, output %d", loaded.device(), numPrompts, inputLen,
                     noImage ? "" : " + 1 image", outputLen);
@@ -76,8 +77,8 @@ public final class ThroughputCommand implements Callable<Integer> {
             r.seconds("ttft", "time to first token", run.ttft());
             r.seconds("latency", "request latency", run.latency());
             if (run.tpot().length > 0) r.seconds("tpot", "time per output token", run.tpot());
-            r.row("KV cache", "%d blocks of %d tokens, max_num_seqs %d", loaded.engine().numBlocks(), loaded.args().blockSize(),
-                    loaded.args().maxNumSeqs());
+            r.row("KV cache", "%d blocks of %d tokens (%s), max_num_seqs %d", loaded.engine().numBlocks(), loaded.args().blockSize(),
+                    loaded.args().kvCacheDtype().cliName(), loaded.args().maxNumSeqs());
             r.row("preemptions", "%d (requests swapped out or computed again when the cache ran out)", preemptions);
             r.deviceMemory(loaded.backend());
         }
