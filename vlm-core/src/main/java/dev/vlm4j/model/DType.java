@@ -16,4 +16,9 @@ public enum DType {
     public int byteSize() {
         return byteSize;
     }
+
+    /** Whether a weight may be stored in it (all but F8_E4M3). */
+    public boolean isWeightType() {
+        return this != F8_E4M3;
+    }
 }

@@ -158,7 +158,7 @@ public final class SafeTensors {
         if (!node.isObject()) throw new CheckpointFormatException(file, where + ": expected {dtype, shape, data_offsets}, got " + node.getNodeType());
         JsonNode dtypeNode = node.path("dtype");
         if (!dtypeNode.isTextual()) throw new CheckpointFormatException(file, where + ": dtype is missing or not a string");
-        DType dtype = Arrays.stream(DType.values()).filter(d -> d != DType.F8_E4M3 && d.name().equals(dtypeNode.textValue())).findFirst()
+        DType dtype = Arrays.stream(DType.values()).filter(d -> d.isWeightType() && d.name().equals(dtypeNode.textValue())).findFirst()
                 .orElseThrow(() -> new CheckpointFormatException(file, "unsupported dtype " + dtypeNode.textValue() + " for " + where
                         + " (vlm4j reads F32, F16 and BF16)"));
         long[] shape = longs(file, where, "shape", node.path("shape"));
