@@ -65,6 +65,12 @@ for jar in $(tr ':' ' ' < /tmp/vlm4j-cuda-cp.txt); do
       # and without its symbol table (15.5 MB -> 11.8 MB unpacked)
       rm -rf /tmp/vlm4j-tok && mkdir -p /tmp/vlm4j-tok && (cd /tmp/vlm4j-tok && unzip -q "$jar" -x 'native/lib/win-*' 'native/lib/osx-*' 'native/lib/linux-aarch64/*' \
         && find . -name '*.so' -exec strip --strip-unneeded {} \; && zip -q -9 -r "$DEST/lib/$(basename "$jar")" .) ;;
+    jna-*.jar)                                  # its native dispatch library for 30 platforms; keep linux-x86-64's
+      # (2.0 -> 0.3 MB: the bundle had come within ~100 KiB of the device's transfer limit)
+      rm -rf /tmp/vlm4j-jna && mkdir -p /tmp/vlm4j-jna && (cd /tmp/vlm4j-jna && unzip -q "$jar" \
+        && find com/sun/jna -mindepth 2 -maxdepth 2 -type f \( -name '*.so' -o -name '*.a' -o -name '*.dll' -o -name '*.jnilib' \) \
+             ! -path 'com/sun/jna/linux-x86-64/*' -delete \
+        && zip -q -9 -r "$DEST/lib/$(basename "$jar")" .) ;;
     *) cp "$jar" "$DEST/lib/" ;;
   esac
 done
