@@ -1,7 +1,6 @@
 package dev.vlm4j;
 
 import dev.vlm4j.model.LlavaConfig;
-import java.util.List;
 import java.util.Objects;
 import java.util.stream.Stream;
 
@@ -331,8 +330,7 @@ public final class EngineArgs {
          * {@link #build()} throw {@link UnsupportedOperationException}.
          */
         public Builder kvCacheDtype(String dtype) {
-            // vllm/engine/arg_utils.py: --kv-cache-dtype choices; the message is argparse's.
-            if (!KvCacheDtype.CHOICES.contains(dtype)) KvCacheDtype.parse(dtype);
+            KvCacheDtype.requireChoice(dtype);  // now, as argparse; an unsupported choice when build() parses it
             this.kvCacheDtype = dtype;
             return this;
         }

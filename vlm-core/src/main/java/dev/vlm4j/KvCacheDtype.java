@@ -16,7 +16,7 @@ public enum KvCacheDtype {
     FP8_E4M3("fp8_e4m3");
 
     /** vLLM's choices for {@code --kv-cache-dtype} (vllm/engine/arg_utils.py). */
-    public static final List<String> CHOICES = List.of("auto", "fp8", "fp8_e5m2", "fp8_e4m3");
+    private static final List<String> CHOICES = List.of("auto", "fp8", "fp8_e5m2", "fp8_e4m3");
 
     private final String cliName;
 
@@ -29,14 +29,21 @@ public enum KvCacheDtype {
      * supported ({@link UnsupportedOperationException}); anything else is argparse's invalid choice.
      */
     public static KvCacheDtype parse(String name) {
+        requireChoice(name);
         return switch (name) {
             case "auto" -> AUTO;
             case "fp8", "fp8_e4m3" -> FP8_E4M3;
-            case "fp8_e5m2" -> throw new UnsupportedOperationException("kv_cache_dtype 'fp8_e5m2': an E5M2 KV cache is not supported;"
+            default -> throw new UnsupportedOperationException("kv_cache_dtype '" + name + "': an E5M2 KV cache is not supported;"
                     + " use 'fp8' (E4M3, as vLLM's 'fp8' on CUDA) or 'auto'");
-            default -> throw new IllegalArgumentException("kv_cache_dtype: invalid choice: '" + name + "' (choose from "
-                    + String.join(", ", CHOICES.stream().map(c -> "'" + c + "'").toList()) + ")");
         };
+    }
+
+    /** Throws argparse's invalid-choice error unless {@code name} is one of vLLM's choices (supported or not). */
+    public static void requireChoice(String name) {
+        if (!CHOICES.contains(name)) {
+            throw new IllegalArgumentException("kv_cache_dtype: invalid choice: '" + name + "' (choose from "
+                    + String.join(", ", CHOICES.stream().map(c -> "'" + c + "'").toList()) + ")");
+        }
     }
 
     /** The name {@code --kv-cache-dtype} takes. */

@@ -233,13 +233,13 @@ public final class CudaBackend implements Backend {
     /** In bf16 and f16 modes activations are of that type (half an f32 tensor's bytes); else f32. */
     @Override
     public Tensor allocate(int... shape) {
-        return zeroed(activations(shape));
+        return zeroed(uninitialised(activationType, shape));
     }
 
     /** The cache is of the activation type, or F8_E4M3 with kv_cache_dtype fp8. */
     @Override
     public Tensor allocateKvCache(int... shape) {
-        return zeroed(new CudaTensor(device.allocate(ShapedTensor.numel(shape) * cacheType.byteSize()), cacheType, shape, device));
+        return zeroed(uninitialised(cacheType, shape));
     }
 
     /** The part of a kernel's name that says its cache is fp8 ("_e4m3"), or nothing for one of the activation type. */
@@ -247,14 +247,14 @@ public final class CudaBackend implements Backend {
         return cache.dtype == activationType ? "" : "_" + suffix(cache.dtype);
     }
 
-    /** An uninitialised activation tensor, freed on close. */
-    private CudaTensor activations(int... shape) {
-        return new CudaTensor(device.allocate(ShapedTensor.numel(shape) * activationType.byteSize()), activationType, shape, device);
+    /** An uninitialised tensor of {@code type}, freed on close. */
+    private CudaTensor uninitialised(DType type, int... shape) {
+        return new CudaTensor(device.allocate(ShapedTensor.numel(shape) * type.byteSize()), type, shape, device);
     }
 
     /** An uninitialised f32 tensor, freed on close. */
     private CudaTensor f32(int... shape) {
-        return new CudaTensor(device.allocate(ShapedTensor.numel(shape) * Float.BYTES), DType.F32, shape, device);
+        return uninitialised(DType.F32, shape);
     }
 
     @Override
