@@ -71,6 +71,7 @@ public final class CudaBackend implements Backend {
     private final CudaDevice device;
     private final Kernels kernels;
     private final Gemm gemm;
+    private final QuickGeluGemm quickGeluGemm;
     private final HostStaging staging;
     private final DeviceErrors errors;
     private final CudaSampler sampler;
@@ -134,6 +135,7 @@ public final class CudaBackend implements Backend {
             this.profiler = "1".equals(System.getenv("VLM4J_CUDA_PROFILE")) ? new OpProfiler(device) : null;
             this.kernels = new Kernels(device, libraries.nvrtc, cache);
             this.gemm = new Gemm(device, libraries.cublasLt);
+            this.quickGeluGemm = new QuickGeluGemm(device);
             this.staging = new HostStaging(device, STAGING_BYTES);
             this.errors = new DeviceErrors(device);
             this.sampler = new CudaSampler(device, this::launch, staging, this::synchronize);
@@ -380,12 +382,8 @@ public final class CudaBackend implements Backend {
     @Override
     public void matmul(Tensor x, Tensor w, Tensor bias, Tensor out) {
         CudaTensor a = cuda(x), b = cuda(w), o = cuda(out), c = bias == null ? null : cuda(bias);
+        checkMatmul("matmul", a, b, c, o);
         int n = a.rows(), k = a.cols(), m = b.dim(0);
-        Checks.require(a.dtype == activationType && o.dtype == activationType, "matmul", "x and out activations (" + activationType + ")", a, o);
-        Checks.require(b.shape().length == 2 && b.dim(1) == k && (b.dtype == a.dtype || a.dtype == DType.F32), "matmul",
-                "w [m, " + k + "] of x's type, or any type with f32 x", a, b);
-        Checks.require(o.rows() == n && o.cols() == m, "matmul", "out [" + n + ", " + m + "]", o);
-        Checks.require(c == null || c.numel() == m, "matmul", "bias [" + m + "]", c);
         if (n == 0 || m == 0) return;
         if (k == 0) {
             zeroed(o);
@@ -422,6 +420,29 @@ public final class CudaBackend implements Backend {
             }
         }
         afterOp();
+    }
+
+    private void checkMatmul(String op, CudaTensor x, CudaTensor w, CudaTensor bias, CudaTensor out) {
+        int n = x.rows(), k = x.cols(), m = w.dim(0);
+        Checks.require(x.dtype == activationType && out.dtype == activationType, op, "x and out activations (" + activationType + ")", x, out);
+        Checks.require(w.shape().length == 2 && w.dim(1) == k && (w.dtype == x.dtype || x.dtype == DType.F32), op,
+                "w [m, " + k + "] of x's type, or any type with f32 x", x, w);
+        Checks.require(out.rows() == n && out.cols() == m, op, "out [" + n + ", " + m + "]", out);
+        Checks.require(bias == null || bias.numel() == m, op, "bias [" + m + "]", bias);
+    }
+
+    /** On compute capability 9.0, one gemm_sm90.cu kernel where it takes the product (QuickGeluGemm); else the two ops. */
+    @Override
+    public void matmulQuickGelu(Tensor x, Tensor w, Tensor bias, Tensor out) {
+        CudaTensor a = cuda(x), b = cuda(w), o = cuda(out), c = bias == null ? null : cuda(bias);
+        checkMatmul("matmulQuickGelu", a, b, c, o);
+        if (!quickGeluGemm.takes(a, b, o)) {
+            Backend.super.matmulQuickGelu(x, w, bias, out);
+            return;
+        }
+        try (CudaTensor epilogueBias = c == null ? null : epilogueBias(c, o.dtype)) {
+            quickGeluGemm.run(this::launch, a, b, epilogueBias, o);
+        }
     }
 
     /** An uploaded vector's copy in {@code type} (closing it does nothing), or a converted temporary. */

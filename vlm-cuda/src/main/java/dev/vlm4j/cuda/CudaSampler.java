@@ -29,7 +29,7 @@ final class CudaSampler implements AutoCloseable {
     private static final int MAX_THREADS = 512; // sampling.cu __launch_bounds__
 
     private final CudaDevice device;
-    private final Launcher launcher;
+    private final KernelLauncher launcher; // the backend's, so that VLM4J_CUDA_PROFILE times sampling.cu's kernels too
     private final HostStaging staging;
     private final Runnable synchronize; // the backend's: waits, reclaims staging, throws recorded kernel errors
     private final Buffer params = new Buffer(false), results = new Buffer(false), scratch = new Buffer(false);
@@ -59,13 +59,7 @@ final class CudaSampler implements AutoCloseable {
         }
     }
 
-    /** Launches a kernel of sampling.cu, as the backend launches its own (so that VLM4J_CUDA_PROFILE times it too). */
-    @FunctionalInterface
-    interface Launcher {
-        void launch(String module, String kernel, int gridX, int gridY, int threads, Object... args);
-    }
-
-    CudaSampler(CudaDevice device, Launcher launcher, HostStaging staging, Runnable synchronize) {
+    CudaSampler(CudaDevice device, KernelLauncher launcher, HostStaging staging, Runnable synchronize) {
         this.device = device;
         this.launcher = launcher;
         this.staging = staging;

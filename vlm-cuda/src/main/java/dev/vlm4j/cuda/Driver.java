@@ -42,7 +42,7 @@ final class Driver {
             cuMemFreeHost, cuMemcpyHtoDAsync, cuMemcpyDtoHAsync, cuMemcpyDtoDAsync, cuMemsetD8Async, cuModuleLoadData,
             cuModuleUnload, cuModuleGetFunction, cuLaunchKernelEx, cuEventCreate, cuEventRecord, cuEventSynchronize,
             cuEventElapsedTime, cuEventDestroy, cuStreamBeginCapture, cuStreamEndCapture, cuStreamIsCapturing, cuGraphInstantiate,
-            cuGraphLaunch, cuGraphExecDestroy, cuGraphDestroy;
+            cuGraphLaunch, cuGraphExecDestroy, cuGraphDestroy, cuFuncSetAttribute, cuTensorMapEncodeTiled;
 
     Driver(NativeLibrary lib) {
         cuGetErrorName = lib.function("cuGetErrorName", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
@@ -88,6 +88,9 @@ final class Driver {
         cuGraphLaunch = lib.function("cuGraphLaunch", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
         cuGraphExecDestroy = lib.function("cuGraphExecDestroy", FunctionDescriptor.of(JAVA_INT, ADDRESS));
         cuGraphDestroy = lib.function("cuGraphDestroy", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        cuFuncSetAttribute = lib.function("cuFuncSetAttribute", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
+        cuTensorMapEncodeTiled = lib.function("cuTensorMapEncodeTiled", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT,
+                JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
     }
 
     // ---------------------------------------------------------------- errors
@@ -311,6 +314,36 @@ final class Driver {
         }
     }
 
+    static final int FUNCTION_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8;
+
+    /** Lets {@code function} be launched with up to {@code bytes} of dynamic shared memory (48 KiB without this). */
+    void setMaxDynamicSharedMemory(MemorySegment function, int bytes) {
+        check(NativeCall.status(() -> (int) cuFuncSetAttribute.invokeExact(function, FUNCTION_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, bytes)),
+                "cuFuncSetAttribute(max dynamic shared memory " + bytes + ")");
+    }
+
+    // CUtensorMap (cuda.h): the 128 opaque bytes of a TMA descriptor, 128-byte aligned, and the enumerators
+    // encodeTiledTensorMap uses. LaunchConfigLayoutTest checks them against cuda.h.
+    static final long TENSOR_MAP_BYTES = 128, TENSOR_MAP_ALIGNMENT = 128;
+    static final int TENSOR_MAP_FLOAT16 = 6, TENSOR_MAP_BFLOAT16 = 9, TENSOR_MAP_SWIZZLE_128B = 3, TENSOR_MAP_L2_PROMOTION_256B = 3;
+
+    /**
+     * Encodes into {@code map} a tensor map of a row-major [rows, cols] matrix of a 16-bit {@code dataType} at
+     * {@code address}, copied in boxes of boxRows × boxCols with the 128-byte swizzle; elements past its edges read as
+     * zeros.
+     */
+    void encodeTiledTensorMap(MemorySegment map, int dataType, long address, long rows, long cols, int boxRows, int boxCols) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment dims = arena.allocateFrom(JAVA_LONG, cols, rows);
+            MemorySegment strides = arena.allocateFrom(JAVA_LONG, cols * 2);  // of the rows; the columns' is the element
+            MemorySegment box = arena.allocateFrom(JAVA_INT, boxCols, boxRows);
+            MemorySegment elementStrides = arena.allocateFrom(JAVA_INT, 1, 1);
+            check(NativeCall.status(() -> (int) cuTensorMapEncodeTiled.invokeExact(map, dataType, 2, address, dims, strides, box,
+                    elementStrides, 0, TENSOR_MAP_SWIZZLE_128B, TENSOR_MAP_L2_PROMOTION_256B, 0)),
+                    "cuTensorMapEncodeTiled([" + rows + ", " + cols + "], box " + boxRows + "x" + boxCols + ")");
+        }
+    }
+
     // CUlaunchConfig (cuda.h): grid and block sizes, dynamic shared memory, the stream, and an array of attributes;
     // here one CUlaunchAttribute (an id padded to 8 bytes, then a 64-byte value union). LaunchConfigLayoutTest checks
     // the offsets against cuda.h.
@@ -334,15 +367,19 @@ final class Driver {
         return config;
     }
 
-    /** Launches {@code function} with {@code config} (from {@link #launchConfig}) on a grid of gridX × gridY blocks of blockX threads. */
-    void launch(MemorySegment config, MemorySegment function, int gridX, int gridY, int blockX, MemorySegment params, String name) {
+    /**
+     * Launches {@code function} with {@code config} (from {@link #launchConfig}) on a grid of gridX × gridY blocks of blockX
+     * threads with {@code sharedBytes} of dynamic shared memory.
+     */
+    void launch(MemorySegment config, MemorySegment function, int gridX, int gridY, int blockX, int sharedBytes, MemorySegment params,
+                String name) {
         config.set(JAVA_INT, CONFIG_GRID, gridX);
         config.set(JAVA_INT, CONFIG_GRID + 4, gridY);
         config.set(JAVA_INT, CONFIG_GRID + 8, 1);
         config.set(JAVA_INT, CONFIG_BLOCK, blockX);
         config.set(JAVA_INT, CONFIG_BLOCK + 4, 1);
         config.set(JAVA_INT, CONFIG_BLOCK + 8, 1);
-        config.set(JAVA_INT, CONFIG_SHARED, 0);
+        config.set(JAVA_INT, CONFIG_SHARED, sharedBytes);
         int status = NativeCall.status(() -> (int) cuLaunchKernelEx.invokeExact(config, function, params, MemorySegment.NULL));
         if (status != 0) check(status, "cuLaunchKernelEx(" + name + ", grid " + gridX + "x" + gridY + ", block " + blockX + ")");
     }

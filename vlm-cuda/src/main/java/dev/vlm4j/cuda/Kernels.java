@@ -26,13 +26,17 @@ final class Kernels implements AutoCloseable {
 
     static final String RESOURCES = "/dev/vlm4j/cuda/kernels/";
     /** Every module, and the headers they include. */
-    static final List<String> MODULES = List.of("elementwise", "rows", "norms", "attention", "gemv", "flash_attention", "sampling");
+    static final List<String> MODULES = List.of("elementwise", "rows", "norms", "attention", "gemv", "flash_attention", "sampling",
+            QuickGeluGemm.MODULE);
     static final List<String> HEADERS = List.of("common.cuh", "rotary.cuh");
 
     private static final int MAX_ARGS = 32;
 
-    /** A kernel ready to launch. */
-    record Kernel(String name, MemorySegment function) {}
+    /** A kernel ready to launch, with the dynamic shared memory it is launched with. */
+    record Kernel(String name, MemorySegment function, int sharedBytes) {}
+
+    /** Dynamic shared memory of the modules whose kernels take some (a module's kernels share its size). */
+    private static final Map<String, Integer> SHARED_BYTES = Map.of(QuickGeluGemm.MODULE, QuickGeluGemm.SHARED_BYTES);
 
     private final CudaDevice device;
     private final Nvrtc nvrtc;
@@ -50,7 +54,7 @@ final class Kernels implements AutoCloseable {
         this.device = device;
         this.nvrtc = nvrtc;
         this.cache = cache;
-        this.options = compileOptions(device.arch());
+        this.options = compileOptions(targetArch(device.arch()));
         Arena arena = Arena.ofAuto();
         this.values = arena.allocate(8L * MAX_ARGS, 8);
         this.pointers = arena.allocate(ADDRESS, MAX_ARGS);
@@ -59,6 +63,14 @@ final class Kernels implements AutoCloseable {
         // resident, waiting in wait_previous_kernel, when that one ends: a decode step is ~250 small kernels, and each
         // otherwise starts a launch's latency after the last ends.
         this.launchConfig = Driver.launchConfig(arena, device.stream, device.major >= 9);
+    }
+
+    /**
+     * The architecture the modules are compiled for: the device's, with its architecture-specific features on sm_90
+     * (sm_90a: wgmma, which gemm_sm90.cu needs; such a CUBIN runs on compute capability 9.0 only, as this device is).
+     */
+    static String targetArch(String arch) {
+        return arch.equals("sm_90") ? "sm_90a" : arch;
     }
 
     /**
@@ -89,7 +101,10 @@ final class Kernels implements AutoCloseable {
     Kernel get(String module, String name) {
         Kernel kernel = kernels.get(name);
         if (kernel == null) {
-            kernel = new Kernel(name, device.driver.function(module(module), name));
+            MemorySegment function = device.driver.function(module(module), name);
+            int sharedBytes = SHARED_BYTES.getOrDefault(module, 0);
+            if (sharedBytes > 0) device.driver.setMaxDynamicSharedMemory(function, sharedBytes);
+            kernel = new Kernel(name, function, sharedBytes);
             kernels.put(name, kernel);
         }
         return kernel;
@@ -131,7 +146,7 @@ final class Kernels implements AutoCloseable {
     /**
      * Launches {@code kernel} on a grid of {@code gridX × gridY} blocks of {@code block} threads. Arguments are
      * {@link CudaTensor}s and {@link CudaIntTensor}s (their device address), {@link DevicePointer}s, Integers,
-     * Longs and Floats, in the kernel's parameter order.
+     * Longs and Floats, in the kernel's parameter order, and {@link TensorMap}s, passed by value.
      */
     void launch(Kernel kernel, int gridX, int gridY, int block, Object... args) {
         if (args.length > MAX_ARGS) throw new IllegalArgumentException(kernel.name() + ": more than " + MAX_ARGS + " arguments");
@@ -144,11 +159,18 @@ final class Kernels implements AutoCloseable {
                 case Integer n -> values.set(JAVA_INT, slot, n);
                 case Long n -> values.set(JAVA_LONG, slot, n);
                 case Float f -> values.set(JAVA_FLOAT, slot, f);
+                case TensorMap t -> pointers.setAtIndex(ADDRESS, i, t.bytes());
                 default -> throw new IllegalArgumentException(kernel.name() + ": unsupported argument " + args[i]);
             }
         }
-        device.enter();
-        device.driver.launch(launchConfig, kernel.function(), gridX, gridY, block, pointers, kernel.name());
+        try {
+            device.enter();
+            device.driver.launch(launchConfig, kernel.function(), gridX, gridY, block, kernel.sharedBytes(), pointers, kernel.name());
+        } finally {
+            for (int i = 0; i < args.length; i++) {
+                if (args[i] instanceof TensorMap) pointers.setAtIndex(ADDRESS, i, values.asSlice(8L * i, 8));
+            }
+        }
     }
 
     @Override

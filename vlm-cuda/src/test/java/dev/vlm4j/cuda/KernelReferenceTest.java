@@ -153,7 +153,13 @@ class KernelReferenceTest {
             case "quick_gelu", "gelu" -> {
                 Tensor x = c.activation("x");
                 if (c.op.equals("gelu")) backend.gelu(x); else backend.quickGelu(x);
-                c.assertClose("out", x, c.tolerance(ELEMENTWISE));
+                if (c.node.get("params").path("exact").asBoolean()) c.assertExact("out", x);
+                else c.assertClose("out", x, c.tolerance(ELEMENTWISE));
+            }
+            case "matmul_quick_gelu" -> {
+                Tensor out = c.poisoned("out");
+                backend.matmulQuickGelu(c.activation("x"), c.weight("w"), c.has("bias") ? c.weight("bias") : null, out);
+                c.assertClose("out", out, c.tolerance(REDUCTION));
             }
             case "silu_mul" -> {
                 Tensor out = c.poisoned("out");

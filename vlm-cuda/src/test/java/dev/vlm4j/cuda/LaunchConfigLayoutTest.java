@@ -12,7 +12,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
- * The launch configuration that Driver writes for cuLaunchKernelEx has cuda.h's layout: a program built with nvcc
+ * The launch configuration that Driver writes for cuLaunchKernelEx, and the enumerators and tensor-map size it passes,
+ * have cuda.h's layout and values: a program built with nvcc
  * against the installed header prints the offsets and sizes, which must be Driver's. A wrong offset would not fail a
  * launch, only launch something else. Skips when nvcc is absent.
  */
@@ -35,6 +36,11 @@ class LaunchConfigLayoutTest {
                 std::printf("value %zu\\n", offsetof(CUlaunchAttribute, value));
                 std::printf("attribute %zu\\n", sizeof(CUlaunchAttribute));
                 std::printf("programmatic %d\\n", (int) CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION);
+                std::printf("dynamic shared %d\\n", (int) CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES);
+                std::printf("tensor map %zu %zu\\n", sizeof(CUtensorMap), alignof(CUtensorMap));
+                std::printf("tensor map types %d %d\\n", (int) CU_TENSOR_MAP_DATA_TYPE_FLOAT16, (int) CU_TENSOR_MAP_DATA_TYPE_BFLOAT16);
+                std::printf("swizzle %d, L2 promotion %d\\n", (int) CU_TENSOR_MAP_SWIZZLE_128B, (int) CU_TENSOR_MAP_L2_PROMOTION_L2_256B);
+                std::printf("no interleave %d, zero fill %d\\n", (int) CU_TENSOR_MAP_INTERLEAVE_NONE, (int) CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
             }
             """;
 
@@ -58,7 +64,12 @@ class LaunchConfigLayoutTest {
                 "config " + Driver.CONFIG_BYTES,
                 "value " + Driver.ATTRIBUTE_VALUE,
                 "attribute " + Driver.ATTRIBUTE_BYTES,
-                "programmatic " + Driver.LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION) + "\n";
+                "programmatic " + Driver.LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION,
+                "dynamic shared " + Driver.FUNCTION_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                "tensor map " + Driver.TENSOR_MAP_BYTES + " " + Driver.TENSOR_MAP_ALIGNMENT,
+                "tensor map types " + Driver.TENSOR_MAP_FLOAT16 + " " + Driver.TENSOR_MAP_BFLOAT16,
+                "swizzle " + Driver.TENSOR_MAP_SWIZZLE_128B + ", L2 promotion " + Driver.TENSOR_MAP_L2_PROMOTION_256B,
+                "no interleave 0, zero fill 0") + "\n";
         assertEquals(expected, printed.output());
     }
 }

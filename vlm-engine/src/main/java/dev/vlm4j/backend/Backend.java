@@ -123,6 +123,16 @@ public interface Backend extends AutoCloseable {
     /** In place: {@code x * sigmoid(1.702 x)}. */
     void quickGelu(Tensor x);
 
+    /**
+     * The CLIP MLP's first projection and its activation in one: {@code matmul(x, w, bias, out)}, then
+     * {@code quickGelu(out)}. x [n, k], w [m, k], bias [m] or null, out [n, m]. A backend may fuse them (quick GELU in the
+     * product's epilogue: one pass over out instead of three); the result is that of the two ops.
+     */
+    default void matmulQuickGelu(Tensor x, Tensor w, Tensor bias, Tensor out) {
+        matmul(x, w, bias, out);
+        quickGelu(out);
+    }
+
     /** In place: {@code x * (1 + erf(x / √2)) / 2}, erf exact to f32. */
     void gelu(Tensor x);
 

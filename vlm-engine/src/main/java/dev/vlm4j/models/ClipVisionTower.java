@@ -183,8 +183,12 @@ final class ClipVisionTower implements AutoCloseable {
             backend.addLayerNorm(hidden, delta, layer.norm2Weight, layer.norm2Bias, eps, normed); // residual, then the MLP's norm
 
             // MLP.
-            backend.matmul(normed, layer.fc1Weight, layer.fc1Bias, mlp);
-            if (config.hiddenAct().equals("quick_gelu")) backend.quickGelu(mlp); else backend.gelu(mlp);
+            if (config.hiddenAct().equals("quick_gelu")) {
+                backend.matmulQuickGelu(normed, layer.fc1Weight, layer.fc1Bias, mlp);
+            } else {
+                backend.matmul(normed, layer.fc1Weight, layer.fc1Bias, mlp);
+                backend.gelu(mlp);
+            }
             backend.matmul(mlp, layer.fc2Weight, layer.fc2Bias, delta);
             if (l + 1 < layers.size()) {
                 Layer next = layers.get(l + 1);

@@ -35,6 +35,37 @@ template <> __device__ __forceinline__ f16 from_float<f16>(float x) {
 // intermediate too (RMSNorm before its weight, SiLU before the product), the kernel rounds it with rounded<A>.
 template <typename T> __device__ __forceinline__ float rounded(float x) { return to_float(from_float<T>(x)); }
 
+// rounded<A>(x) for x not a NaN (of a NaN, any value). For bf16 in integer arithmetic: full-rate instructions, where
+// the conversion is a quarter-rate one (the bulk of gemm_sm90.cu's epilogue).
+template <typename A> __device__ __forceinline__ float rounded_not_nan(float x) { return rounded<A>(x); }
+template <> __device__ __forceinline__ float rounded_not_nan<bf16>(float x) {
+    unsigned u = __float_as_uint(x);
+    return __uint_as_float((u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u);  // to nearest, ties to even
+}
+
+// sigmoid(t) = 1 / (1 + exp(-t)) rounded to A, where PyTorch computes it in f32 with expf and an IEEE division. For a
+// 16-bit A, the hardware's approximate 2^x and reciprocal and one Newton step give the same A for every t of type A
+// (tools/gpu/gemm_timing checks all 2 × 65,536): the f32 expression's division, with its range check and a branch to a
+// slow path, made quick GELU ~10 times slower where it is the bulk of a kernel's work (gemm_sm90.cu's epilogue).
+template <typename A> __device__ __forceinline__ float rounded_sigmoid(float t) {
+    if constexpr (sizeof(A) == 4) {
+        return 1.f / (1.f + expf(-t));
+    } else {
+        float y, r;
+        asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(t * -1.4426950408889634f));
+        y += 1.f;
+        asm("rcp.approx.f32 %0, %1;" : "=f"(r) : "f"(y));
+        r = fmaf(r, fmaf(-y, r, 1.f), r);
+        return rounded_not_nan<A>(y == __int_as_float(0x7f800000) ? 0.f : r);
+    }
+}
+
+// HF's QuickGELUActivation, x * sigmoid(1.702 x), of a value x of type A: three ops, each rounding to A (the last
+// rounding is the caller's store). A NaN x gives a NaN whatever the sigmoid makes of it.
+template <typename A> __device__ __forceinline__ float quick_gelu_value(float x) {
+    return x * rounded_sigmoid<A>(rounded_not_nan<A>(1.702f * x));
+}
+
 // The KV cache's 8-bit type with kv_cache_dtype fp8: OCP FP8 E4M3 (torch.float8_e4m3fn: no infinities, largest 448), as
 // vLLM stores keys and values with scale 1. Every e4m3 value is a bf16 and an f16 value, so widening it to the
 // activation type is exact. The conversions are sm_89's instructions; the backend refuses an fp8 cache before

@@ -57,12 +57,12 @@ __device__ void add_bias(const float* y, const float* __restrict__ bias, A* out,
     });
 }
 
-// x * sigmoid(1.702 x), HF's QuickGELUActivation: three ops, each rounding to A.
+// x * sigmoid(1.702 x), HF's QuickGELUActivation (common.cuh).
 template <typename A>
 __device__ void quick_gelu(A* x, long long n) {
     for_each_vector(n, aligned(x), [&](long long i, auto w) {
         auto v = load(x + i, w);
-        for (float& e : v) e *= rounded<A>(1.f / (1.f + expf(-rounded<A>(1.702f * e))));
+        for (float& e : v) e = quick_gelu_value<A>(e);
         store(x + i, v);
     });
 }

@@ -1,0 +1,140 @@
+// Checks and times gemm_sm90.cu's matmul_quick_gelu_bf16 against cuBLASLt's product with its bias epilogue (the
+// fastest of its heuristic's first 8 algorithms, as Gemm.java picks) followed by elementwise.cu's quick_gelu_bf16:
+// the two ops the fused kernel replaces. Prints how many outputs differ (and by how many bf16 ulps) and the time of
+// each, CUDA events over 20 runs after 3; first, how many of the 2 x 65,536 bf16 and f16 inputs common.cuh's
+// quick_gelu_value maps differently from PyTorch's f32 expression (KernelReferenceTest checks them against PyTorch
+// itself). Built and run by run.sh. Arguments: n k m [bias 0/1].
+#include "gemm_sm90.cu"
+#include "elementwise.cu"
+#include <cublasLt.h>
+#include <cuda.h>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#define CHECK(x) do { auto s_ = (x); if (s_ != 0) { printf("%s failed: %d (line %d)\n", #x, (int) s_, __LINE__); exit(1); } } while (0)
+
+__global__ void fill(bf16* p, long long n, unsigned seed, float scale) {
+    GRID_STRIDE(i, n) {
+        unsigned h = (unsigned) i * 2654435761u ^ seed;
+        h ^= h >> 13; h *= 0x5bd1e995u; h ^= h >> 15;
+        p[i] = from_float<bf16>(((h & 0xffff) / 65536.f - 0.5f) * 2.f * scale);
+    }
+}
+
+// quick_gelu_value against PyTorch's expression (an IEEE division) for every value of a 16-bit type: how many differ.
+template <typename A> __global__ void quickGeluExhaustive(int* mismatches) {
+    int bits = blockIdx.x * blockDim.x + threadIdx.x;
+    A a; a.bits = (unsigned short) bits;
+    float x = to_float(a);
+    if (x != x) {
+        float y = quick_gelu_value<A>(x);
+        if (y == y) atomicAdd(mismatches, 1);
+        return;
+    }
+    float expected = to_float(from_float<A>(x * rounded<A>(1.f / (1.f + expf(-rounded<A>(1.702f * x))))));
+    float actual = to_float(from_float<A>(quick_gelu_value<A>(x)));
+    if (__float_as_int(expected) != __float_as_int(actual)) {
+        if (atomicAdd(mismatches, 1) < 4) printf("  quick GELU of %04x: %08x, IEEE division %08x\n", bits, __float_as_int(actual), __float_as_int(expected));
+    }
+}
+
+static void checkQuickGelu() {
+    int* mismatches; CHECK(cudaMallocManaged(&mismatches, 8));
+    mismatches[0] = mismatches[1] = 0;
+    quickGeluExhaustive<bf16><<<256, 256>>>(mismatches);
+    quickGeluExhaustive<f16><<<256, 256>>>(mismatches + 1);
+    CHECK(cudaDeviceSynchronize());
+    printf("quick GELU of every bf16 and f16 value vs PyTorch's expression: %d and %d differ\n", mismatches[0], mismatches[1]);
+}
+
+static CUtensorMap tensorMap(const void* p, int rows, int k, int boxRows) {
+    CUtensorMap map;
+    cuuint64_t dims[2] = {(cuuint64_t) k, (cuuint64_t) rows}, strides[1] = {(cuuint64_t) k * 2};
+    cuuint32_t box[2] = {64, (cuuint32_t) boxRows}, elementStrides[2] = {1, 1};
+    CHECK(cuTensorMapEncodeTiled(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, (void*) p, dims, strides, box, elementStrides,
+                                 CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                                 CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE));
+    return map;
+}
+
+template <typename F> static float timeMs(F run, int iters = 20) {
+    cudaEvent_t a, b; cudaEventCreate(&a); cudaEventCreate(&b);
+    for (int i = 0; i < 3; i++) run();
+    cudaEventRecord(a);
+    for (int i = 0; i < iters; i++) run();
+    cudaEventRecord(b); cudaEventSynchronize(b);
+    float ms; cudaEventElapsedTime(&ms, a, b);
+    return ms / iters;
+}
+
+int main(int argc, char** argv) {
+    int n = argc > 1 ? atoi(argv[1]) : 36928, k = argc > 2 ? atoi(argv[2]) : 1024, m = argc > 3 ? atoi(argv[3]) : 4096;
+    bool withBias = argc > 4 ? atoi(argv[4]) != 0 : true;
+    checkQuickGelu();
+    bf16 *x, *w, *bias, *out, *ref;
+    CHECK(cudaMalloc(&x, (size_t) n * k * 2)); CHECK(cudaMalloc(&w, (size_t) m * k * 2)); CHECK(cudaMalloc(&bias, (size_t) m * 2));
+    CHECK(cudaMalloc(&out, (size_t) n * m * 2)); CHECK(cudaMalloc(&ref, (size_t) n * m * 2));
+    fill<<<1024, 256>>>(x, (long long) n * k, 1, 2.f); fill<<<1024, 256>>>(w, (long long) m * k, 2, 0.1f);
+    fill<<<64, 256>>>(bias, m, 3, 1.f);
+    cudaMemset(out, 0xff, (size_t) n * m * 2);
+
+    // cuBLASLt: out^T [m, n] = w [k, m]^T · x [k, n], column-major, bias epilogue.
+    cublasLtHandle_t lt; CHECK(cublasLtCreate(&lt));
+    cublasLtMatmulDesc_t desc; CHECK(cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    cublasOperation_t opT = CUBLAS_OP_T, opN = CUBLAS_OP_N;
+    CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &opT, sizeof opT));
+    CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &opN, sizeof opN));
+    cublasLtEpilogue_t epilogue = withBias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
+    CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof epilogue));
+    if (withBias) CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+    cublasLtMatrixLayout_t la, lb, ld;
+    CHECK(cublasLtMatrixLayoutCreate(&la, CUDA_R_16BF, k, m, k)); CHECK(cublasLtMatrixLayoutCreate(&lb, CUDA_R_16BF, k, n, k));
+    CHECK(cublasLtMatrixLayoutCreate(&ld, CUDA_R_16BF, m, n, m));
+    size_t wsBytes = 32 << 20; void* ws; CHECK(cudaMalloc(&ws, wsBytes));
+    cublasLtMatmulPreference_t pref; CHECK(cublasLtMatmulPreferenceCreate(&pref));
+    CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &wsBytes, sizeof wsBytes));
+    cublasLtMatmulHeuristicResult_t results[8]; int found = 0;
+    CHECK(cublasLtMatmulAlgoGetHeuristic(lt, desc, la, lb, ld, ld, pref, 8, results, &found));
+    float one = 1.f, zero = 0.f;
+    auto cublas = [&](const cublasLtMatmulAlgo_t* algo) {
+        CHECK(cublasLtMatmul(lt, desc, &one, w, la, x, lb, &zero, ref, ld, ref, ld, algo, ws, wsBytes, 0));
+    };
+    int best = 0; float bestMs = 1e30f;
+    for (int i = 0; i < found; i++) {
+        float ms = timeMs([&] { cublas(&results[i].algo); }, 3);
+        if (ms < bestMs) { bestMs = ms; best = i; }
+    }
+    auto gelu = [&] { quick_gelu_bf16<<<132 * 8, 256>>>(ref, (long long) n * m); };
+
+    CUtensorMap xMap = tensorMap(x, n, k, GEMM_BM), wMap = tensorMap(w, m, k, GEMM_BN);
+    CHECK(cudaFuncSetAttribute(matmul_quick_gelu_bf16, cudaFuncAttributeMaxDynamicSharedMemorySize, GEMM_SHARED_BYTES));
+    int sms; cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0);
+    int tiles = m / GEMM_BN * ((n + GEMM_BM - 1) / GEMM_BM), grid = tiles < sms ? tiles : sms;  // persistent blocks
+    auto fused = [&] {
+        matmul_quick_gelu_bf16<<<grid, GEMM_THREADS, GEMM_SHARED_BYTES>>>(*(TensorMap*) &xMap, *(TensorMap*) &wMap,
+                                                                          withBias ? bias : nullptr, out, n, m, k);
+    };
+
+    fused(); cublas(&results[best].algo); gelu();
+    CHECK(cudaDeviceSynchronize());
+    std::vector<unsigned short> a((size_t) n * m), b((size_t) n * m);
+    CHECK(cudaMemcpy(a.data(), out, a.size() * 2, cudaMemcpyDeviceToHost));
+    CHECK(cudaMemcpy(b.data(), ref, b.size() * 2, cudaMemcpyDeviceToHost));
+    long long same = 0, oneUlp = 0, worse = 0; int worstUlps = 0; size_t worstAt = 0;
+    for (size_t i = 0; i < a.size(); i++) {
+        int ua = (a[i] & 0x8000) ? -(a[i] & 0x7fff) : a[i], ub = (b[i] & 0x8000) ? -(b[i] & 0x7fff) : b[i];
+        int ulps = abs(ua - ub);
+        if (ulps == 0) same++; else if (ulps == 1) oneUlp++; else worse++;
+        if (ulps > worstUlps) { worstUlps = ulps; worstAt = i; }
+    }
+    float tCublas = timeMs([&] { cublas(&results[best].algo); }), tGelu = timeMs(gelu), tFused = timeMs(fused);
+    double flop = 2.0 * n * k * m;
+    printf("n %d k %d m %d bias %d: outputs equal %lld, 1 ulp apart %lld, more %lld (worst %d ulps at [%zu, %zu]: %04x vs %04x)\n",
+           n, k, m, withBias, same, oneUlp, worse, worstUlps, worstAt / m, worstAt % m, a[worstAt], b[worstAt]);
+    printf("  cuBLASLt (algo %d of %d) %.3f ms (%.0f TFLOP/s) + quick_gelu %.3f ms = %.3f ms;  fused %.3f ms (%.0f TFLOP/s)  %s\n",
+           best, found, tCublas, flop / tCublas / 1e9, tGelu, tCublas + tGelu, tFused, flop / tFused / 1e9,
+           cudaGetErrorString(cudaGetLastError()));
+    return 0;
+}

@@ -1,0 +1,274 @@
+// A matmul of Hopper's own (sm_90a: TMA and wgmma) for the one product whose epilogue cuBLASLt cannot fuse: the CLIP
+// MLP's fc1 followed by quick GELU, out = quick_gelu(x · wᵀ + bias) for x [n, k], w [m, k], bias [m] (or none), out
+// [n, m], all of one 16-bit type A. Apart they are a matmul writing [n, 4096] and a pass reading and writing it again:
+// on an H100, 5.1 ms of the vision tower's ~57 (batch 64).
+//
+// Numbers: the product accumulates in f32 and is rounded to A with the bias, as cuBLASLt's bias epilogue rounds it;
+// then quick GELU as elementwise.cu's kernel computes it (quick_gelu_value): the result is the two ops' bit for bit
+// wherever the two matmuls' sums round alike.
+//
+// A persistent block (one per SM) takes tiles of BM × BN outputs in turn, each from k / BK stages of BM × BK of x and
+// BN × BK of w, with three warpgroups:
+//  - the producer, one thread of warpgroup 0: issues the TMA copies of each stage into shared memory (128-byte
+//    swizzled, the layout wgmma reads), a ring of STAGES with a "full" and an "empty" barrier each, running ahead into
+//    the next tile;
+//  - two consumers: each multiplies its 64 rows of the x tile by the whole w tile (wgmma m64n256k16, accumulators in
+//    registers), keeping one stage's products in flight while it waits for the next, then adds the bias, rounds, and
+//    parks its 64 × 256 results in the staging tile, and applies quick GELU to the last 16 of its rows and stores them;
+//  - the epilogue, warps 1 to 3 of warpgroup 0: applies quick GELU to the other 96 staged rows and stores them, while
+//    the consumers multiply the next tile.
+// On an H100, CLIP's fc1 at batch 64 (36,928 × 1,024 → 4,096) takes 0.55 ms, against 0.64 for cuBLASLt's product and
+// quick_gelu and 0.45 for this kernel without quick GELU (tools/gpu/gemm_timing). With the consumers doing all of
+// the epilogue (not persistent) it took 1.02 ms, with the three warps alone 0.57. Each role keeps the 168 registers a
+// thread of 384 gets: a consumer needs 128 for its accumulators, and four warpgroups would leave 128 for all.
+// The host encodes the tensor maps (QuickGeluGemm.java); rows past n read as zeros and are not written. k must be a
+// multiple of BK, m of BN.
+#include "common.cuh"
+
+// cuda.h's CUtensorMap: 128 bytes the host encodes (cuTensorMapEncodeTiled), passed by value.
+struct alignas(128) TensorMap { unsigned long long opaque[16]; };
+
+constexpr int GEMM_BM = 128, GEMM_BN = 256, GEMM_BK = 64, GEMM_STAGES = 3;
+constexpr int GEMM_THREADS = 384;                               // producer and epilogue, two consumers
+constexpr int GEMM_X_BYTES = GEMM_BM * GEMM_BK * 2;             // a stage's x tile: BM rows of 128 bytes
+constexpr int GEMM_W_BYTES = GEMM_BN * GEMM_BK * 2;             // a stage's w tile: BN rows of 128 bytes
+// The staging tile's rows are padded by 16 bytes, so that the 8 rows a consumer warp writes at once start in
+// different banks.
+constexpr int GEMM_STAGED_ROW = GEMM_BN + 8;                    // elements
+constexpr int GEMM_STAGED_BYTES = GEMM_BM * GEMM_STAGED_ROW * 2;
+constexpr int GEMM_BARRIERS = 2 * GEMM_STAGES + 2;
+// The stages, the staging tile, the tile's bias, the barriers, and room to align the stages to the 1,024 bytes of a
+// 128-byte swizzle's period (QuickGeluGemm.SHARED_BYTES). Unused where the kernel's body is compiled out.
+[[maybe_unused]] constexpr int GEMM_SHARED_BYTES = GEMM_STAGES * (GEMM_X_BYTES + GEMM_W_BYTES) + GEMM_STAGED_BYTES + GEMM_BN * 4
+                                + GEMM_BARRIERS * 8 + 1024;
+
+__device__ __forceinline__ unsigned shared_address(const void* p) {
+    unsigned a;
+    asm("{ .reg .u64 s; cvta.to.shared.u64 s, %1; cvt.u32.u64 %0, s; }" : "=r"(a) : "l"(p));
+    return a;
+}
+
+// ---------------------------------------------------------------- barriers (mbarrier) and TMA
+
+__device__ __forceinline__ void barrier_init(unsigned bar, unsigned arrivals) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(bar), "r"(arrivals) : "memory");
+}
+// The producer's arrival, announcing the bytes its copies will complete on the barrier.
+__device__ __forceinline__ void barrier_expect_bytes(unsigned bar, unsigned bytes) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(bar), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void barrier_arrive(unsigned bar) {
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(bar) : "memory");
+}
+// Waits until the barrier's phase of the given parity has completed (a fresh barrier counts parity 1 as completed).
+__device__ __forceinline__ void barrier_wait(unsigned bar, unsigned parity) {
+    asm volatile(
+        "{\n .reg .pred done;\n"
+        "waiting:\n mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n @!done bra waiting;\n}"
+        ::"r"(bar), "r"(parity) : "memory");
+}
+
+// The box of `map` at (column, row) into shared memory at dst, completing its bytes on bar.
+__device__ __forceinline__ void tma_load(unsigned dst, const TensorMap& map, int column, int row, unsigned bar) {
+    asm volatile(
+        "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];"
+        ::"r"(dst), "l"(&map), "r"(column), "r"(row), "r"(bar) : "memory");
+}
+
+// ---------------------------------------------------------------- wgmma
+
+// A shared-memory matrix descriptor of rows of 128 bytes (64 16-bit values along k) in the 128-byte swizzle that TMA
+// wrote: groups of 8 rows 1,024 bytes apart. A k slice of 16 values starts 32 bytes further along the row.
+__device__ __forceinline__ unsigned long long matrix_descriptor(unsigned address) {
+    return (unsigned long long) ((address & 0x3ffff) >> 4)  // start address
+         | 1ull << 16                                       // leading byte offset (unused by this layout)
+         | (unsigned long long) (1024 >> 4) << 32           // stride byte offset: the next 8 rows
+         | 1ull << 62;                                      // 128-byte swizzle
+}
+
+#define GEMM_ACC8(i) "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]), "+f"(d[i + 4]), "+f"(d[i + 5]), "+f"(d[i + 6]), "+f"(d[i + 7])
+#define GEMM_ACC32(i) GEMM_ACC8(i), GEMM_ACC8(i + 8), GEMM_ACC8(i + 16), GEMM_ACC8(i + 24)
+#define GEMM_ACC128 GEMM_ACC32(0), GEMM_ACC32(32), GEMM_ACC32(64), GEMM_ACC32(96)
+#define GEMM_REGS128                                                                                              \
+    "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, " \
+    "%24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, " \
+    "%46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67, " \
+    "%68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, " \
+    "%90, %91, %92, %93, %94, %95, %96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, " \
+    "%110, %111, %112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127"
+
+// d [64, 256] += a [64, 16] · b [256, 16]ᵀ, both k-major in shared memory; d in wgmma's accumulator layout (thread t
+// of the warpgroup holds rows 16 (t / 32) + (t % 32) / 4 and 8 below it, columns 8 j + 2 (t % 4) and the next).
+#define GEMM_WGMMA(T, PTX_TYPE)                                                                                      \
+    __device__ __forceinline__ void wgmma_m64n256k16(float (&d)[128], unsigned long long a, unsigned long long b, T) { \
+        asm volatile("{\n .reg .pred accumulate;\n setp.ne.b32 accumulate, %130, 0;\n"                               \
+                     " wgmma.mma_async.sync.aligned.m64n256k16.f32." PTX_TYPE "." PTX_TYPE " {" GEMM_REGS128 "},"    \
+                     " %128, %129, accumulate, 1, 1, 0, 0;\n}"                                                      \
+                     : GEMM_ACC128 : "l"(a), "l"(b), "r"(1));                                                       \
+    }
+GEMM_WGMMA(bf16, "bf16")
+GEMM_WGMMA(f16, "f16")
+
+__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
+__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory"); }
+// Waits until at most N committed groups of products are still running.
+template <int N> __device__ __forceinline__ void wgmma_wait() { asm volatile("wgmma.wait_group.sync.aligned %0;" ::"n"(N) : "memory"); }
+// After the last wait: no use of d moves above it.
+__device__ __forceinline__ void wgmma_fence_operands(float (&d)[128]) {
+#pragma unroll
+    for (int i = 0; i < 128; i++) asm volatile("" : "+f"(d[i])::"memory");
+}
+
+// ---------------------------------------------------------------- the kernel
+
+// Waits on the named barrier `id` with `threads` threads (1: the two consumer warpgroups; 2 and 3: one each).
+__device__ __forceinline__ void named_barrier(int id, int threads) {
+    asm volatile("bar.sync %0, %1;" ::"r"(id), "r"(threads) : "memory");
+}
+
+// Quick GELU of the staged rows [first, end) of the tile at (row0, column0), stored to out: each of `warps` warps
+// (this one `warp`) takes 4 rows at a time, 8 values of each a lane, so that 32 independent quick GELUs a thread keep
+// the pipelines busy; rows past n are not stored.
+template <typename A>
+__device__ __forceinline__ void store_quick_gelu(const A* staged, A* out, int first, int end, int warp, int warps,
+                                                 int row0, int column0, int n, int m) {
+    constexpr int ROWS = 4;
+    int lane = threadIdx.x % 32;
+    for (int r = first + warp * ROWS; r < end && row0 + r < n; r += warps * ROWS) {
+        Floats<VECTOR> v[ROWS];
+#pragma unroll
+        for (int i = 0; i < ROWS; i++) v[i] = load(staged + (r + i) * GEMM_STAGED_ROW + lane * VECTOR, Width<VECTOR>());
+#pragma unroll
+        for (int i = 0; i < ROWS; i++) {
+            for (float& e : v[i]) e = quick_gelu_value<A>(e);
+        }
+#pragma unroll
+        for (int i = 0; i < ROWS; i++) {
+            if (row0 + r + i < n) store(out + (long long) (row0 + r + i) * m + column0 + lane * VECTOR, v[i]);
+        }
+    }
+}
+
+template <typename A>
+__device__ void matmul_quick_gelu(const TensorMap& xMap, const TensorMap& wMap, const A* __restrict__ bias,
+                                  A* __restrict__ out, int n, int m, int k) {
+#if !defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    __trap();  // QuickGeluGemm launches it on compute capability 9.0 only, for which Kernels compiles sm_90a
+#else
+    extern __shared__ unsigned char shared[];
+    unsigned char* aligned = shared + ((1024 - shared_address(shared) % 1024) % 1024);
+    unsigned xTiles = shared_address(aligned);                         // [STAGES][BM rows of 128 bytes]
+    unsigned wTiles = xTiles + GEMM_STAGES * GEMM_X_BYTES;             // [STAGES][BN rows of 128 bytes]
+    A* staged = reinterpret_cast<A*>(aligned + GEMM_STAGES * (GEMM_X_BYTES + GEMM_W_BYTES));  // [BM, STAGED_ROW]
+    float* tileBias = reinterpret_cast<float*>(staged + GEMM_BM * GEMM_STAGED_ROW);          // [BN]
+    unsigned full = shared_address(tileBias + GEMM_BN);   // [STAGES] barriers: the stage's copies landed
+    unsigned empty = full + 8 * GEMM_STAGES;              // [STAGES] barriers: its products are done
+    unsigned stagedFull = empty + 8 * GEMM_STAGES;        // the staging tile holds a tile's results
+    unsigned stagedEmpty = stagedFull + 8;                // the epilogue warps have stored their rows of it
+    int warpgroup = threadIdx.x / 128, kTiles = k / GEMM_BK, columnTiles = m / GEMM_BN;
+    int tiles = (n + GEMM_BM - 1) / GEMM_BM * columnTiles;
+
+    if (threadIdx.x == 0) {
+        unsigned launched;
+        asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(launched));
+        if (launched < GEMM_SHARED_BYTES) __trap();  // the host must launch with GEMM_SHARED_BYTES (QuickGeluGemm.java)
+        for (int s = 0; s < GEMM_STAGES; s++) {
+            barrier_init(full + 8 * s, 1);
+            barrier_init(empty + 8 * s, 2 * 128);
+        }
+        barrier_init(stagedFull, 2 * 128);
+        barrier_init(stagedEmpty, 96);
+        asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    }
+    __syncthreads();
+
+    if (threadIdx.x == 0) {  // the producer
+        int it = 0;  // stages filled so far, over all tiles
+        for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+            int row0 = tile / columnTiles * GEMM_BM, column0 = tile % columnTiles * GEMM_BN;
+            for (int t = 0; t < kTiles; t++, it++) {
+                int s = it % GEMM_STAGES;
+                barrier_wait(empty + 8 * s, (it / GEMM_STAGES + 1) & 1);
+                barrier_expect_bytes(full + 8 * s, GEMM_X_BYTES + GEMM_W_BYTES);
+                tma_load(xTiles + s * GEMM_X_BYTES, xMap, t * GEMM_BK, row0, full + 8 * s);
+                tma_load(wTiles + s * GEMM_W_BYTES, wMap, t * GEMM_BK, column0, full + 8 * s);
+            }
+        }
+        return;
+    }
+
+    // Of each consumer's 64 staged rows, the epilogue warps take the first EPILOGUE_ROWS and the consumer the rest,
+    // right after staging them, when its registers are free: three warps alone took longer than the products.
+    constexpr int EPILOGUE_ROWS = 48;
+    if (warpgroup == 0) {  // the epilogue warps (and warp 0's idle lanes)
+        if (threadIdx.x < 32) return;
+        int round = 0;
+        for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x, round++) {
+            int row0 = tile / columnTiles * GEMM_BM, column0 = tile % columnTiles * GEMM_BN;
+            barrier_wait(stagedFull, round & 1);
+            for (int half = 0; half < 2; half++) {
+                store_quick_gelu(staged, out, half * 64, half * 64 + EPILOGUE_ROWS, threadIdx.x / 32 - 1, 3, row0, column0, n, m);
+            }
+            barrier_arrive(stagedEmpty);
+        }
+        return;
+    }
+
+    int half = warpgroup - 1, lane = threadIdx.x % 32, warp = threadIdx.x / 32 % 4, it = 0, round = 0;
+    float d[128];  // this warpgroup's [64, 256] of the tile, in the accumulator layout
+    for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x, round++) {
+        int row0 = tile / columnTiles * GEMM_BM, column0 = tile % columnTiles * GEMM_BN;
+        // The tile's bias, for the staging below: written once both consumers are done with the last tile's.
+        named_barrier(1, 256);
+        tileBias[threadIdx.x - 128] = bias ? to_float(bias[column0 + threadIdx.x - 128]) : 0.f;
+#pragma unroll
+        for (int i = 0; i < 128; i++) d[i] = 0.f;
+        for (int t = 0; t < kTiles; t++, it++) {
+            int s = it % GEMM_STAGES;
+            barrier_wait(full + 8 * s, (it / GEMM_STAGES) & 1);
+            unsigned x = xTiles + s * GEMM_X_BYTES + half * 64 * 128, w = wTiles + s * GEMM_W_BYTES;
+            wgmma_fence();
+#pragma unroll
+            for (int kk = 0; kk < GEMM_BK / 16; kk++) {
+                wgmma_m64n256k16(d, matrix_descriptor(x + 32 * kk), matrix_descriptor(w + 32 * kk), A());
+            }
+            wgmma_commit();
+            wgmma_wait<1>();  // the previous stage's products are done: the producer may refill it
+            if (t > 0) barrier_arrive(empty + 8 * ((it - 1) % GEMM_STAGES));
+        }
+        wgmma_wait<0>();
+        wgmma_fence_operands(d);
+        barrier_arrive(empty + 8 * ((it - 1) % GEMM_STAGES));
+        named_barrier(1, 256);  // the bias is in place
+
+        // Rows 64 half + 16 warp + lane / 4 and 8 below, columns 8 j + 2 (lane % 4) and the next, as wgmma left them:
+        // the product and the bias, rounded to A.
+        barrier_wait(stagedEmpty, (round + 1) & 1);
+        A* rows = staged + (half * 64 + warp * 16 + lane / 4) * GEMM_STAGED_ROW + 2 * (lane % 4);
+#pragma unroll
+        for (int j = 0; j < GEMM_BN / 8; j++) {
+            float b0 = tileBias[8 * j + 2 * (lane % 4)], b1 = tileBias[8 * j + 2 * (lane % 4) + 1];
+#pragma unroll
+            for (int below = 0; below < 2; below++) {
+                Elements<A, 2> pair;
+                pair.e[0] = from_float<A>(d[4 * j + 2 * below] + b0);
+                pair.e[1] = from_float<A>(d[4 * j + 2 * below + 1] + b1);
+                *reinterpret_cast<Elements<A, 2>*>(rows + 8 * below * GEMM_STAGED_ROW + 8 * j) = pair;
+            }
+        }
+        barrier_arrive(stagedFull);
+        named_barrier(2 + half, 128);  // this warpgroup's rows are staged
+        store_quick_gelu(staged, out, half * 64 + EPILOGUE_ROWS, half * 64 + 64, warp, 4, row0, column0, n, m);
+    }
+#endif
+}
+
+#define GEMM_ENTRY_POINT(A, AN)                                                                                     \
+    extern "C" __global__ void __launch_bounds__(GEMM_THREADS, 1)                                                   \
+    matmul_quick_gelu_##AN(const __grid_constant__ TensorMap xMap, const __grid_constant__ TensorMap wMap,          \
+                           const A* __restrict__ bias, A* __restrict__ out, int n, int m, int k) {                  \
+        wait_previous_kernel();                                                                                     \
+        matmul_quick_gelu(xMap, wMap, bias, out, n, m, k);                                                           \
+    }
+GEMM_ENTRY_POINT(bf16, bf16)
+GEMM_ENTRY_POINT(f16, f16)
