@@ -8,6 +8,7 @@ import dev.vlm4j.backend.IntTensor;
 import dev.vlm4j.backend.Tensor;
 import dev.vlm4j.io.NpyArray;
 import dev.vlm4j.model.DType;
+import dev.vlm4j.model.DTypes;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.DynamicTest;
@@ -33,7 +34,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  * <p>A case whose {@code mode} is bf16 or f16 runs on a backend in that mode, whose activations and KV cache are of that
  * type; its inputs are of that type (so the backend stores them exactly), its caches are filled and read back through
  * {@link CudaBackend#copy}, and its outputs, which the mode rounds to its type, are held to
- * {@link #SIXTEEN_BIT_OUTPUT} against the float64 reference or PyTorch's own result in that dtype. A case whose
+ * {@link #SIXTEEN_BIT_OUTPUT} against the float64 reference, or {@link #ROUNDED_REFERENCE} against PyTorch's own result in
+ * that dtype. A case whose
  * {@code kv_cache} is fp8 runs on such a backend with an fp8 (E4M3) cache: its caches hold E4M3 values, and what is
  * written to them is held to {@link #E4M3_OUTPUT}.
  */
@@ -50,6 +52,14 @@ class KernelReferenceTest {
      * arithmetic's REDUCTION.
      */
     private static final Map<DType, Double> SIXTEEN_BIT_OUTPUT = Map.of(DType.BF16, 0x1p-8 + REDUCTION, DType.F16, 0x1p-11 + REDUCTION);
+
+    /**
+     * The same against PyTorch's own result in the 16-bit type: ours and PyTorch's each round (nearly) the same exact
+     * value to within u of it, so they are within 2u of each other, one ulp, where they round to neighbouring values.
+     * Held to u, one such element of a 90-element output failed about half the runs (the fused qkv projection and
+     * rotary write at hd 10: relative error 0.0041–0.0045, one element −32.25 against −32.0).
+     */
+    private static final Map<DType, Double> ROUNDED_REFERENCE = Map.of(DType.BF16, 0x1p-7 + REDUCTION, DType.F16, 0x1p-10 + REDUCTION);
 
     /**
      * The same for keys and values written to an fp8 cache: rounded to nearest E4M3 (4 significant bits, unit roundoff
@@ -121,63 +131,63 @@ class KernelReferenceTest {
                 int offset = c.node.get("params").get("row_offset").asInt();
                 Tensor x = c.activationAtRow("x", offset), out = c.poisonedAtRow("out", offset);
                 backend.matmul(x, c.weight("w"), c.has("bias") ? c.weight("bias") : null, out);
-                c.assertClose("out", out, c.tolerance(REDUCTION));
+                c.assertClose("out", out, c.tolerance("out", REDUCTION));
             }
             case "add_layer_norm" -> {
                 Tensor x = c.activation("x"), out = c.poisoned("out");
                 backend.addLayerNorm(x, c.activation("delta"), c.weight("weight"), c.weight("bias"), c.param("eps"), out);
-                c.assertClose("sum", x, c.tolerance(ELEMENTWISE));
-                c.assertClose("out", out, c.tolerance(REDUCTION));
+                c.assertClose("sum", x, c.tolerance("sum", ELEMENTWISE));
+                c.assertClose("out", out, c.tolerance("out", REDUCTION));
             }
             case "add_rms_norm" -> {
                 Tensor x = c.activation("x"), out = c.poisoned("out");
                 backend.addRmsNorm(x, c.activation("delta"), c.weight("weight"), c.param("eps"), out);
-                c.assertClose("sum", x, c.tolerance(ELEMENTWISE));
-                c.assertClose("out", out, c.tolerance(REDUCTION));
+                c.assertClose("sum", x, c.tolerance("sum", ELEMENTWISE));
+                c.assertClose("out", out, c.tolerance("out", REDUCTION));
             }
             case "add" -> {
                 Tensor x = c.activation("x");
                 backend.add(x, c.dtype("y") == DType.F32 ? c.activation("y") : c.weightAsRow("y"));
-                c.assertClose("out", x, c.tolerance(ELEMENTWISE));
+                c.assertClose("out", x, c.tolerance("out", ELEMENTWISE));
             }
             case "layer_norm" -> {
                 Tensor out = c.poisoned("out");
                 backend.layerNorm(c.activation("x"), c.weight("weight"), c.weight("bias"), c.param("eps"), out);
-                c.assertClose("out", out, c.tolerance(REDUCTION));
+                c.assertClose("out", out, c.tolerance("out", REDUCTION));
             }
             case "rms_norm" -> {
                 Tensor out = c.poisoned("out");
                 backend.rmsNorm(c.activation("x"), c.weight("weight"), c.param("eps"), out);
-                c.assertClose("out", out, c.tolerance(REDUCTION));
+                c.assertClose("out", out, c.tolerance("out", REDUCTION));
             }
             case "quick_gelu", "gelu" -> {
                 Tensor x = c.activation("x");
                 if (c.op.equals("gelu")) backend.gelu(x); else backend.quickGelu(x);
                 if (c.node.get("params").path("exact").asBoolean()) c.assertExact("out", x);
-                else c.assertClose("out", x, c.tolerance(ELEMENTWISE));
+                else c.assertClose("out", x, c.tolerance("out", ELEMENTWISE));
             }
             case "matmul_quick_gelu" -> {
                 Tensor out = c.poisoned("out");
                 backend.matmulQuickGelu(c.activation("x"), c.weight("w"), c.has("bias") ? c.weight("bias") : null, out);
-                c.assertClose("out", out, c.tolerance(REDUCTION));
+                c.assertClose("out", out, c.tolerance("out", REDUCTION));
             }
             case "silu_mul" -> {
                 Tensor out = c.poisoned("out");
                 backend.siluMul(c.activation("gate_up"), out);
-                c.assertClose("out", out, c.tolerance(ELEMENTWISE));
+                c.assertClose("out", out, c.tolerance("out", ELEMENTWISE));
             }
             case "matmul_silu_mul" -> {
                 Tensor out = c.poisoned("out"); // [n, i]
                 Tensor gateUp = backend.allocate(out.dim(0), 2 * out.dim(1)); // [n, 2i] scratch
                 backend.matmulSiluMul(c.activation("x"), c.weight("w"), gateUp, out);
-                c.assertClose("out", out, c.tolerance(REDUCTION));
+                c.assertClose("out", out, c.tolerance("out", REDUCTION));
             }
             case "rotary_write_kv_cache" -> {
                 Tensor qkv = c.activation("qkv"), q = c.poisoned("q");
                 Tensor kCache = c.kvCache("k_cache"), vCache = c.kvCache("v_cache");
                 backend.rotaryWriteKvCache(qkv, c.ints("positions"), c.activation("cos_sin"), c.ints("slots"), kCache, vCache, q);
-                c.assertClose("q", q, c.tolerance(ELEMENTWISE));
-                c.assertClose("k_cache_out", c.cacheCopy(kCache), c.cacheTolerance(ELEMENTWISE));
+                c.assertClose("q", q, c.tolerance("q", ELEMENTWISE));
+                c.assertClose("k_cache_out", c.cacheCopy(kCache), c.cacheTolerance("k_cache_out", ELEMENTWISE));
                 c.assertExact("v_cache_out", c.cacheCopy(vCache));
                 c.assertExact("qkv", qkv);
             }
@@ -187,9 +197,9 @@ class KernelReferenceTest {
                 Tensor kCache = c.kvCache("k_cache"), vCache = c.kvCache("v_cache");
                 backend.matmulRotaryWriteKvCache(x, c.weight("w"), c.has("bias") ? c.weight("bias") : null, qkv, c.ints("positions"),
                         c.activation("cos_sin"), c.ints("slots"), kCache, vCache, q);
-                c.assertClose("q", q, c.tolerance(REDUCTION));
-                c.assertClose("k_cache_out", c.cacheCopy(kCache), c.cacheTolerance(REDUCTION));
-                c.assertClose("v_cache_out", c.cacheCopy(vCache), c.cacheTolerance(REDUCTION));
+                c.assertClose("q", q, c.tolerance("q", REDUCTION));
+                c.assertClose("k_cache_out", c.cacheCopy(kCache), c.cacheTolerance("k_cache_out", REDUCTION));
+                c.assertClose("v_cache_out", c.cacheCopy(vCache), c.cacheTolerance("v_cache_out", REDUCTION));
             }
             case "copy_to_cache" -> {
                 Tensor cache = backend.allocateKvCache(c.array("out").shape());
@@ -201,14 +211,14 @@ class KernelReferenceTest {
                 Tensor out = c.poisoned("out");
                 backend.pagedAttention(c.activation("q"), c.kvCache("k_cache"), c.kvCache("v_cache"), c.ints("positions"),
                         c.ints("token_seq"), c.ints("block_tables"), c.param("scale"), out);
-                c.assertClose("out", out, c.tolerance(REDUCTION));
+                c.assertClose("out", out, c.tolerance("out", REDUCTION));
             }
             case "attention" -> {
                 Tensor out = c.poisoned("out");
                 JsonNode p = c.node.get("params");
                 backend.attention(c.activation("q"), c.activation("k"), c.activation("v"), p.get("heads").asInt(),
                         p.get("seq_len").asInt(), c.param("scale"), out);
-                c.assertClose("out", out, c.tolerance(REDUCTION));
+                c.assertClose("out", out, c.tolerance("out", REDUCTION));
             }
             default -> throw new IllegalArgumentException("no test for op " + c.op);
         }
@@ -234,18 +244,28 @@ class KernelReferenceTest {
             this.backend = backend(mode, kvCache);
         }
 
-        /** The bound for an f32 backend's output, or {@link #SIXTEEN_BIT_OUTPUT} for the mode's type. */
-        double tolerance(double f32) {
-            return switch (mode) {
-                case "bf16" -> SIXTEEN_BIT_OUTPUT.get(DType.BF16);
-                case "f16" -> SIXTEEN_BIT_OUTPUT.get(DType.F16);
-                default -> f32;
-            };
+        /**
+         * The bound for an f32 backend's output; in a 16-bit mode, {@link #SIXTEEN_BIT_OUTPUT} against an unrounded
+         * reference, or {@link #ROUNDED_REFERENCE} where the array {@code expected} is PyTorch's own result in the mode's
+         * type (each of its values one of the type's).
+         */
+        double tolerance(String expected, double f32) {
+            if (mode.equals("f32")) return f32;
+            DType type = mode.equals("bf16") ? DType.BF16 : DType.F16;
+            return (ofType(array(expected).floats(), type) ? ROUNDED_REFERENCE : SIXTEEN_BIT_OUTPUT).get(type);
         }
 
         /** {@link #tolerance}, or {@link #E4M3_OUTPUT} for what is written to an fp8 cache. */
-        double cacheTolerance(double f32) {
-            return kvCache == KvCacheDtype.FP8_E4M3 ? E4M3_OUTPUT : tolerance(f32);
+        double cacheTolerance(String expected, double f32) {
+            return kvCache == KvCacheDtype.FP8_E4M3 ? E4M3_OUTPUT : tolerance(expected, f32);
+        }
+
+        private static boolean ofType(float[] values, DType type) {
+            for (float v : values) {
+                float rounded = type == DType.BF16 ? DTypes.bf16ToFloat(DTypes.floatToBf16(v)) : DTypes.f16ToFloat(DTypes.floatToF16(v));
+                if (rounded != v && !Float.isNaN(v)) return false;
+            }
+            return true;
         }
 
         boolean has(String name) {
