@@ -47,12 +47,12 @@ final class QuickGeluGemm {
 
     /**
      * Whether the kernel computes this product: on a compute capability 9.0 device, x, w and out of one 16-bit type, k a
-     * multiple of 64 and m of 256 (the kernel has no partial k steps or column tiles), x, w and out 16-byte aligned (for
-     * TMA, and the epilogue's 16-byte stores), and at least {@link #MIN_TILES_PER_SM} tiles an SM.
+     * positive multiple of 64 and m of 256 (the kernel has no partial k steps or column tiles), x, w and out 16-byte
+     * aligned (for TMA, and the epilogue's 16-byte stores), and at least {@link #MIN_TILES_PER_SM} tiles an SM.
      */
     boolean takes(CudaTensor x, CudaTensor w, CudaTensor out) {
         return hopper && (x.dtype == DType.BF16 || x.dtype == DType.F16) && w.dtype == x.dtype && out.dtype == x.dtype
-                && x.cols() % BK == 0 && w.dim(0) % BN == 0 && x.address % 16 == 0 && w.address % 16 == 0 && out.address % 16 == 0
+                && x.cols() > 0 && x.cols() % BK == 0 && w.dim(0) % BN == 0 && x.address % 16 == 0 && w.address % 16 == 0 && out.address % 16 == 0
                 && tiles(x.rows(), w.dim(0)) >= MIN_TILES_PER_SM * device.multiprocessors;
     }
 

@@ -22,7 +22,7 @@
 // the epilogue (not persistent) it took 1.02 ms, with the three warps alone 0.57. Each role keeps the 168 registers a
 // thread of 384 gets: a consumer needs 128 for its accumulators, and four warpgroups would leave 128 for all.
 // The host encodes the tensor maps (QuickGeluGemm.java); rows past n read as zeros and are not written. k must be a
-// multiple of BK, m of BN.
+// positive multiple of BK, m a multiple of BN.
 #include "common.cuh"
 
 // cuda.h's CUtensorMap: 128 bytes the host encodes (cuTensorMapEncodeTiled), passed by value.
