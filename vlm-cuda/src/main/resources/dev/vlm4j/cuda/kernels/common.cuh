@@ -187,6 +187,13 @@ __device__ __forceinline__ void wait_previous_kernel() {
 #endif
 }
 
+// The .shared address of p, a pointer into shared memory, as cp.async, ldmatrix, mbarriers, TMA and wgmma take it.
+__device__ __forceinline__ unsigned shared_address(const void* p) {
+    unsigned a;
+    asm("{ .reg .u64 s; cvta.to.shared.u64 s, %1; cvt.u32.u64 %0, s; }" : "=r"(a) : "l"(p));
+    return a;
+}
+
 #define NEG_INF __int_as_float(0xff800000)
 
 // A grid-stride loop over i in [0, n): any grid covers any length.

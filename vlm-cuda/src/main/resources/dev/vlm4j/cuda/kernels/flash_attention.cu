@@ -59,13 +59,6 @@ template <> __device__ __forceinline__ void mma<f16>(float c[4], const unsigned 
 
 // ---------------------------------------------------------------- shared memory: asynchronous copies, ldmatrix
 
-// The .shared address of p, a pointer into shared memory, as cp.async and ldmatrix take it.
-__device__ __forceinline__ unsigned shared_address(const void* p) {
-    unsigned a;
-    asm("{ .reg .u64 s; cvta.to.shared.u64 s, %1; cvt.u32.u64 %0, s; }" : "=r"(a) : "l"(p));
-    return a;
-}
-
 // Starts copying 16 bytes from global src to shared address dst without passing through registers (sm_80+); if
 // !valid, writes 16 zeros and reads nothing. Done for this thread after wait_copies.
 __device__ __forceinline__ void copy_async(unsigned dst, const void* src, bool valid) {

@@ -42,12 +42,6 @@ constexpr int GEMM_BARRIERS = 2 * GEMM_STAGES + 2;
 [[maybe_unused]] constexpr int GEMM_SHARED_BYTES = GEMM_STAGES * (GEMM_X_BYTES + GEMM_W_BYTES) + GEMM_STAGED_BYTES + GEMM_BN * 4
                                 + GEMM_BARRIERS * 8 + 1024;
 
-__device__ __forceinline__ unsigned shared_address(const void* p) {
-    unsigned a;
-    asm("{ .reg .u64 s; cvta.to.shared.u64 s, %1; cvt.u32.u64 %0, s; }" : "=r"(a) : "l"(p));
-    return a;
-}
-
 // ---------------------------------------------------------------- barriers (mbarrier) and TMA
 
 __device__ __forceinline__ void barrier_init(unsigned bar, unsigned arrivals) {
