@@ -230,6 +230,7 @@ class KernelReferenceTest {
         final String id, op, mode;
         final KvCacheDtype kvCache;
         final JsonNode node;
+        private final Map<String, NpyArray> arrays = new HashMap<>();
         final CudaBackend backend;
 
         Case(Path dir, String id, JsonNode node) {
@@ -272,8 +273,9 @@ class KernelReferenceTest {
             return node.get("arrays").has(name);
         }
 
+        /** The case's array {@code name}, read once (tolerance and assertClose both read the expected ones). */
         NpyArray array(String name) {
-            return GpuTests.npy(dir.resolve(node.get("arrays").get(name).asText()));
+            return arrays.computeIfAbsent(name, key -> GpuTests.npy(dir.resolve(node.get("arrays").get(key).asText())));
         }
 
         DType dtype(String name) {
