@@ -45,8 +45,9 @@ template <> __device__ __forceinline__ float rounded_not_nan<bf16>(float x) {
 
 // sigmoid(t) = 1 / (1 + exp(-t)) rounded to A, where PyTorch computes it in f32 with expf and an IEEE division. For a
 // 16-bit A, the hardware's approximate 2^x and reciprocal and one Newton step give the same A for every t of type A
-// (tools/gpu/gemm_timing checks all 2 × 65,536): the f32 expression's division, with its range check and a branch to a
-// slow path, made quick GELU ~10 times slower where it is the bulk of a kernel's work (gemm_sm90.cu's epilogue).
+// (KernelReferenceTest checks all 2 × 65,536 against PyTorch): the f32 expression's division, with its range check
+// and a branch to a slow path, made quick GELU ~10 times slower where it is the bulk of a kernel's work (gemm_sm90.cu's
+// epilogue).
 template <typename A> __device__ __forceinline__ float rounded_sigmoid(float t) {
     if constexpr (sizeof(A) == 4) {
         return 1.f / (1.f + expf(-t));
