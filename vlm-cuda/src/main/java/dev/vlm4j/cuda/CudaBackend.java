@@ -72,6 +72,7 @@ public final class CudaBackend implements Backend {
     private final Kernels kernels;
     private final Gemm gemm;
     private final QuickGeluGemm quickGeluGemm;
+    private final FlashAttentionSm90 flashAttentionSm90;
     private final HostStaging staging;
     private final DeviceErrors errors;
     private final CudaSampler sampler;
@@ -135,7 +136,9 @@ public final class CudaBackend implements Backend {
             this.profiler = "1".equals(System.getenv("VLM4J_CUDA_PROFILE")) ? new OpProfiler(device) : null;
             this.kernels = new Kernels(device, libraries.nvrtc, cache);
             this.gemm = new Gemm(device, libraries.cublasLt);
-            this.quickGeluGemm = new QuickGeluGemm(device);
+            TensorMaps tensorMaps = new TensorMaps(device);
+            this.quickGeluGemm = new QuickGeluGemm(device, tensorMaps);
+            this.flashAttentionSm90 = new FlashAttentionSm90(device, tensorMaps);
             this.staging = new HostStaging(device, STAGING_BYTES);
             this.errors = new DeviceErrors(device);
             this.sampler = new CudaSampler(device, this::launch, staging, this::synchronize);
@@ -743,6 +746,10 @@ public final class CudaBackend implements Backend {
                 "q, k, v, out activations [B*" + seqLen + ", heads*headDim]", query, key, value, o);
         requireHeadDim("attention", width / heads, query, key, value, o);
         if (rows == 0) return;
+        if (flashAttentionSm90.takes(query, key, value, heads, seqLen)) {
+            flashAttentionSm90.run(this::launch, query, key, value, heads, seqLen, scale, o);
+            return;
+        }
         if (flashAttention(width / heads)) {
             int tiles = (seqLen + flashBlockRows(width / heads) - 1) / flashBlockRows(width / heads); // per group
             launch("flash_attention", "flash_dense_" + suffix(activationType) + "_hd" + width / heads, rows / seqLen * tiles, heads,

@@ -27,8 +27,8 @@ final class Kernels implements AutoCloseable {
     static final String RESOURCES = "/dev/vlm4j/cuda/kernels/";
     /** Every module, and the headers they include. */
     static final List<String> MODULES = List.of("elementwise", "rows", "norms", "attention", "gemv", "flash_attention", "sampling",
-            QuickGeluGemm.MODULE);
-    static final List<String> HEADERS = List.of("common.cuh", "rotary.cuh");
+            QuickGeluGemm.MODULE, FlashAttentionSm90.MODULE);
+    static final List<String> HEADERS = List.of("common.cuh", "rotary.cuh", "sm90.cuh");
 
     private static final int MAX_ARGS = 32;
 
@@ -36,7 +36,8 @@ final class Kernels implements AutoCloseable {
     record Kernel(String name, MemorySegment function, int sharedBytes) {}
 
     /** Dynamic shared memory of the modules whose kernels take some (a module's kernels share its size). */
-    private static final Map<String, Integer> SHARED_BYTES = Map.of(QuickGeluGemm.MODULE, QuickGeluGemm.SHARED_BYTES);
+    private static final Map<String, Integer> SHARED_BYTES = Map.of(QuickGeluGemm.MODULE, QuickGeluGemm.SHARED_BYTES,
+            FlashAttentionSm90.MODULE, FlashAttentionSm90.SHARED_BYTES);
 
     private final CudaDevice device;
     private final Nvrtc nvrtc;
@@ -67,7 +68,8 @@ final class Kernels implements AutoCloseable {
 
     /**
      * The architecture the modules are compiled for: the device's, with its architecture-specific features on sm_90
-     * (sm_90a: wgmma, which gemm_sm90.cu needs; such a CUBIN runs on compute capability 9.0 only, as this device is).
+     * (sm_90a: wgmma, which gemm_sm90.cu and flash_attention_sm90.cu need; such a CUBIN runs on compute capability 9.0
+     * only, as this device is).
      */
     static String targetArch(String arch) {
         return arch.equals("sm_90") ? "sm_90a" : arch;

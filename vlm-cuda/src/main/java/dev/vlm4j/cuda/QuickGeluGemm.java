@@ -2,22 +2,17 @@ package dev.vlm4j.cuda;
 
 import dev.vlm4j.model.DType;
 
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.util.LinkedHashMap;
-import java.util.Map;
-
 /**
  * gemm_sm90.cu's {@code out = quick_gelu(x · wᵀ + bias)} in one kernel on compute capability 9.0 (Hopper's TMA and
  * wgmma): the CLIP MLP's fc1 and its activation, which cuBLASLt has no epilogue for. Which products it takes, and their
- * launch: TMA tensor maps of x and w, encoded once per address and shape and kept, and one persistent block per SM.
+ * launch: TMA tensor maps of x and w ({@link TensorMaps}), and one persistent block per SM.
  */
 final class QuickGeluGemm {
 
     static final String MODULE = "gemm_sm90";
 
     // gemm_sm90.cu's tile, stages and block; SHARED_BYTES is its GEMM_SHARED_BYTES (the kernel traps if launched with less).
-    private static final int BM = 128, BN = 256, BK = 64, STAGES = 3, THREADS = 384;
+    private static final int BM = 128, BN = 256, BK = TensorMaps.BOX_COLS, STAGES = 3, THREADS = 384;
     static final int SHARED_BYTES = STAGES * (BM + BN) * BK * 2 + BM * (BN + 8) * 2 + BN * Float.BYTES + (2 * STAGES + 2) * 8 + 1024;
 
     // Fewer tiles leave the persistent blocks' start and last tile exposed: on an H100 (132 SMs), CLIP's fc1 (k 1,024,
@@ -25,23 +20,13 @@ final class QuickGeluGemm {
     // (592: 0.084 and 0.083 ms), and 0.145 against 0.168 at 9,232 (1,168; tools/gpu/gemm_timing).
     private static final int MIN_TILES_PER_SM = 8;
 
-    // Tensor maps kept: the weights of every layer and the vision tower's input at each batch size seen.
-    private static final int MAX_MAPS = 512;
-
-    private record MapKey(long address, int rows, int cols, int boxRows, DType type) {}
-
     private final CudaDevice device;
+    private final TensorMaps maps;
     private final boolean hopper;
-    // Evicting a map is safe: a launch (and a graph's recording of it) copies its bytes.
-    private final Map<MapKey, TensorMap> maps = new LinkedHashMap<>(64, 0.75f, true) {
-        @Override
-        protected boolean removeEldestEntry(Map.Entry<MapKey, TensorMap> eldest) {
-            return size() > MAX_MAPS;
-        }
-    };
 
-    QuickGeluGemm(CudaDevice device) {
+    QuickGeluGemm(CudaDevice device, TensorMaps maps) {
         this.device = device;
+        this.maps = maps;
         this.hopper = device.major == 9 && device.minor == 0;
     }
 
@@ -65,16 +50,6 @@ final class QuickGeluGemm {
         int n = x.rows(), k = x.cols(), m = w.dim(0);
         if (n == 0) return;
         launcher.launch(MODULE, "matmul_quick_gelu_" + (x.dtype == DType.BF16 ? "bf16" : "f16"), Math.min(tiles(n, m), device.multiprocessors), 1,
-                THREADS, map(x, BM), map(w, BN), bias == null ? new DevicePointer(0) : bias, out, n, m, k);
-    }
-
-    /** The tensor map of a [rows, cols] matrix read in boxes of boxRows rows of BK columns. */
-    private TensorMap map(CudaTensor t, int boxRows) {
-        return maps.computeIfAbsent(new MapKey(t.address, t.rows(), t.cols(), boxRows, t.dtype), key -> {
-            MemorySegment bytes = Arena.ofAuto().allocate(Driver.TENSOR_MAP_BYTES, Driver.TENSOR_MAP_ALIGNMENT);
-            int type = key.type() == DType.BF16 ? Driver.TENSOR_MAP_BFLOAT16 : Driver.TENSOR_MAP_FLOAT16;
-            device.driver.encodeTiledTensorMap(bytes, type, key.address(), key.rows(), key.cols(), boxRows, BK);
-            return new TensorMap(bytes);
-        });
+                THREADS, maps.of(x, BM), maps.of(w, BN), bias == null ? new DevicePointer(0) : bias, out, n, m, k);
     }
 }

@@ -197,6 +197,21 @@ __device__ __forceinline__ unsigned shared_address(const void* p) {
 
 #define NEG_INF __int_as_float(0xff800000)
 
+// Two values rounded to T and packed as one 32-bit register of an mma (or wgmma) A fragment, the first in the low half
+// (the tensor-core attention kernels' P).
+template <typename T> __device__ __forceinline__ unsigned pack(float lo, float hi) {
+    return (unsigned) from_float<T>(lo).bits | ((unsigned) from_float<T>(hi).bits << 16);
+}
+
+// 2^x in one instruction, results below 2^-126 flushed to zero: exp2f keeps those at the cost of three more
+// instructions per call (about a tenth of the key loop at head size 64), and a weight that small changes neither a
+// row's sum (at least 1: its top key weighs 1) nor, in f32, its output.
+__device__ __forceinline__ float exp2_ftz(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
+}
+
 // A grid-stride loop over i in [0, n): any grid covers any length.
 #define GRID_STRIDE(i, n) \
     for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < (n); i += (long long) gridDim.x * blockDim.x)

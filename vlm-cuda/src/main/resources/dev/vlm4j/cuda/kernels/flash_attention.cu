@@ -30,20 +30,6 @@ constexpr float LOG2E = 1.4426950408889634f;
 
 // ---------------------------------------------------------------- 16-bit packing and the tensor-core op
 
-// Two values rounded to T and packed as one 32-bit register of an mma fragment (the first in the low half).
-template <typename T> __device__ __forceinline__ unsigned pack(float lo, float hi) {
-    return (unsigned) from_float<T>(lo).bits | ((unsigned) from_float<T>(hi).bits << 16);
-}
-
-// 2^x in one instruction, results below 2^-126 flushed to zero: exp2f keeps those at the cost of three more
-// instructions per call (about a tenth of the key loop at head size 64), and a weight that small changes neither a
-// row's sum (at least 1: its top key weighs 1) nor, in f32, its output.
-__device__ __forceinline__ float exp2_ftz(float x) {
-    float y;
-    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
-    return y;
-}
-
 // c += a.b for a 16x16 tile a (row-major fragment) and a 16x8 tile b (column-major fragment), f32 accumulation.
 template <typename T> __device__ __forceinline__ void mma(float c[4], const unsigned a[4], unsigned b0, unsigned b1);
 template <> __device__ __forceinline__ void mma<bf16>(float c[4], const unsigned a[4], unsigned b0, unsigned b1) {

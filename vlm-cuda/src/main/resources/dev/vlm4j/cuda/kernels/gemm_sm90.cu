@@ -24,9 +24,7 @@
 // The host encodes the tensor maps (QuickGeluGemm.java); rows past n read as zeros and are not written. k must be a
 // positive multiple of BK, m a multiple of BN.
 #include "common.cuh"
-
-// cuda.h's CUtensorMap: 128 bytes the host encodes (cuTensorMapEncodeTiled), passed by value.
-struct alignas(128) TensorMap { unsigned long long opaque[16]; };
+#include "sm90.cuh"
 
 constexpr int GEMM_BM = 128, GEMM_BN = 256, GEMM_BK = 64, GEMM_STAGES = 3;
 constexpr int GEMM_THREADS = 384;                               // producer and epilogue, two consumers
@@ -41,44 +39,6 @@ constexpr int GEMM_BARRIERS = 2 * GEMM_STAGES + 2;
 // 128-byte swizzle's period (QuickGeluGemm.SHARED_BYTES). Unused where the kernel's body is compiled out.
 [[maybe_unused]] constexpr int GEMM_SHARED_BYTES = GEMM_STAGES * (GEMM_X_BYTES + GEMM_W_BYTES) + GEMM_STAGED_BYTES + GEMM_BN * 4
                                 + GEMM_BARRIERS * 8 + 1024;
-
-// ---------------------------------------------------------------- barriers (mbarrier) and TMA
-
-__device__ __forceinline__ void barrier_init(unsigned bar, unsigned arrivals) {
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(bar), "r"(arrivals) : "memory");
-}
-// The producer's arrival, announcing the bytes its copies will complete on the barrier.
-__device__ __forceinline__ void barrier_expect_bytes(unsigned bar, unsigned bytes) {
-    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(bar), "r"(bytes) : "memory");
-}
-__device__ __forceinline__ void barrier_arrive(unsigned bar) {
-    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(bar) : "memory");
-}
-// Waits until the barrier's phase of the given parity has completed (a fresh barrier counts parity 1 as completed).
-__device__ __forceinline__ void barrier_wait(unsigned bar, unsigned parity) {
-    asm volatile(
-        "{\n .reg .pred done;\n"
-        "waiting:\n mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n @!done bra waiting;\n}"
-        ::"r"(bar), "r"(parity) : "memory");
-}
-
-// The box of `map` at (column, row) into shared memory at dst, completing its bytes on bar.
-__device__ __forceinline__ void tma_load(unsigned dst, const TensorMap& map, int column, int row, unsigned bar) {
-    asm volatile(
-        "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];"
-        ::"r"(dst), "l"(&map), "r"(column), "r"(row), "r"(bar) : "memory");
-}
-
-// ---------------------------------------------------------------- wgmma
-
-// A shared-memory matrix descriptor of rows of 128 bytes (64 16-bit values along k) in the 128-byte swizzle that TMA
-// wrote: groups of 8 rows 1,024 bytes apart. A k slice of 16 values starts 32 bytes further along the row.
-__device__ __forceinline__ unsigned long long matrix_descriptor(unsigned address) {
-    return (unsigned long long) ((address & 0x3ffff) >> 4)  // start address
-         | 1ull << 16                                       // leading byte offset (unused by this layout)
-         | (unsigned long long) (1024 >> 4) << 32           // stride byte offset: the next 8 rows
-         | 1ull << 62;                                      // 128-byte swizzle
-}
 
 #define GEMM_ACC8(i) "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]), "+f"(d[i + 4]), "+f"(d[i + 5]), "+f"(d[i + 6]), "+f"(d[i + 7])
 #define GEMM_ACC32(i) GEMM_ACC8(i), GEMM_ACC8(i + 8), GEMM_ACC8(i + 16), GEMM_ACC8(i + 24)
@@ -103,22 +63,7 @@ __device__ __forceinline__ unsigned long long matrix_descriptor(unsigned address
 GEMM_WGMMA(bf16, "bf16")
 GEMM_WGMMA(f16, "f16")
 
-__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
-__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory"); }
-// Waits until at most N committed groups of products are still running.
-template <int N> __device__ __forceinline__ void wgmma_wait() { asm volatile("wgmma.wait_group.sync.aligned %0;" ::"n"(N) : "memory"); }
-// After the last wait: no use of d moves above it.
-__device__ __forceinline__ void wgmma_fence_operands(float (&d)[128]) {
-#pragma unroll
-    for (int i = 0; i < 128; i++) asm volatile("" : "+f"(d[i])::"memory");
-}
-
 // ---------------------------------------------------------------- the kernel
-
-// Waits on the named barrier `id` with `threads` threads (1: the two consumer warpgroups; 2 and 3: one each).
-__device__ __forceinline__ void named_barrier(int id, int threads) {
-    asm volatile("bar.sync %0, %1;" ::"r"(id), "r"(threads) : "memory");
-}
 
 // Quick GELU of the staged rows [first, end) of the tile at (row0, column0), stored to out: each of `warps` warps
 // (this one `warp`) takes 4 rows at a time, 8 values of each a lane, so that 32 independent quick GELUs a thread keep
@@ -208,6 +153,7 @@ __device__ void matmul_quick_gelu(const TensorMap& xMap, const TensorMap& wMap, 
         return;
     }
 
+    // Named barriers: 1 the two consumer warpgroups, 2 and 3 one each.
     int half = warpgroup - 1, lane = threadIdx.x % 32, warp = threadIdx.x / 32 % 4, it = 0, round = 0;
     float d[128];  // this warpgroup's [64, 256] of the tile, in the accumulator layout
     for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x, round++) {

@@ -1,0 +1,115 @@
+// Checks and times flash_attention_sm90.cu's flash_dense_sm90_bf16 against flash_attention.cu's flash_dense_bf16_hd64
+// (the kernel it replaces on Hopper) on CLIP-shaped attention: B groups of seqLen rows, heads of 64. Both are compared
+// with attention computed in f64 for the first and the last group (every row and head): the largest absolute error of
+// each, and the largest difference between the two. Times: CUDA events over 20 runs after 3. Built and run by run.sh.
+// Arguments: B [seqLen heads].
+#include "flash_attention.cu"
+#include "flash_attention_sm90.cu"
+#include <cuda.h>
+#include <cstdio>
+#include <cstdlib>
+#include <cmath>
+#include <vector>
+
+#define CHECK(x) do { auto s_ = (x); if (s_ != 0) { printf("%s failed: %d (line %d)\n", #x, (int) s_, __LINE__); exit(1); } } while (0)
+
+__global__ void fill(bf16* p, long long n, unsigned seed, float scale) {
+    GRID_STRIDE(i, n) {
+        unsigned h = (unsigned) i * 2654435761u ^ seed;
+        h ^= h >> 13; h *= 0x5bd1e995u; h ^= h >> 15;
+        p[i] = from_float<bf16>(((h & 0xffff) / 65536.f - 0.5f) * 2.f * scale);
+    }
+}
+
+// out[row, h * 64 + d] of group `group` in f64: one thread per (row, head).
+__global__ void reference(const bf16* q, const bf16* k, const bf16* v, double* out, int group, int heads, int seqLen, float scale) {
+    int row = blockIdx.x * blockDim.x + threadIdx.x, h = blockIdx.y, width = heads * 64;
+    if (row >= seqLen) return;
+    long long base = (long long) group * seqLen;
+    double top = -1e300, sum = 0, acc[64] = {0};
+    for (int key = 0; key < seqLen; key++) {
+        double dot = 0;
+        for (int d = 0; d < 64; d++) dot += (double) to_float(q[(base + row) * width + h * 64 + d]) * to_float(k[(base + key) * width + h * 64 + d]);
+        top = fmax(top, dot * scale);
+    }
+    for (int key = 0; key < seqLen; key++) {
+        double dot = 0;
+        for (int d = 0; d < 64; d++) dot += (double) to_float(q[(base + row) * width + h * 64 + d]) * to_float(k[(base + key) * width + h * 64 + d]);
+        double p = exp(dot * scale - top);
+        sum += p;
+        for (int d = 0; d < 64; d++) acc[d] += p * to_float(v[(base + key) * width + h * 64 + d]);
+    }
+    for (int d = 0; d < 64; d++) out[(long long) row * width + h * 64 + d] = acc[d] / sum;
+}
+
+static CUtensorMap tensorMap(const void* p, long long rows, int cols) {
+    CUtensorMap map;
+    cuuint64_t dims[2] = {(cuuint64_t) cols, (cuuint64_t) rows}, strides[1] = {(cuuint64_t) cols * 2};
+    cuuint32_t box[2] = {64, 64}, elementStrides[2] = {1, 1};
+    CHECK(cuTensorMapEncodeTiled(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, (void*) p, dims, strides, box, elementStrides,
+                                 CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                                 CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE));
+    return map;
+}
+
+template <typename F> static float timeMs(F run, int iters = 20) {
+    cudaEvent_t a, b; cudaEventCreate(&a); cudaEventCreate(&b);
+    for (int i = 0; i < 3; i++) run();
+    cudaEventRecord(a);
+    for (int i = 0; i < iters; i++) run();
+    cudaEventRecord(b); cudaEventSynchronize(b);
+    float ms; cudaEventElapsedTime(&ms, a, b);
+    return ms / iters;
+}
+
+int main(int argc, char** argv) {
+    int B = argc > 1 ? atoi(argv[1]) : 64, seqLen = argc > 2 ? atoi(argv[2]) : 577, heads = argc > 3 ? atoi(argv[3]) : 16;
+    int keyTiles = (seqLen + 63) / 64;
+    long long rows = (long long) B * seqLen, width = heads * 64, n = rows * width;
+    float scale = 0.125f;
+    bf16 *q, *k, *v, *outOld, *outNew; double* ref;
+    CHECK(cudaMalloc(&q, n * 2)); CHECK(cudaMalloc(&k, n * 2)); CHECK(cudaMalloc(&v, n * 2));
+    CHECK(cudaMalloc(&outOld, n * 2)); CHECK(cudaMalloc(&outNew, n * 2)); CHECK(cudaMalloc(&ref, (long long) seqLen * width * 8));
+    fill<<<1024, 256>>>(q, n, 1, 3.f); fill<<<1024, 256>>>(k, n, 2, 3.f); fill<<<1024, 256>>>(v, n, 3, 1.f);
+    cudaMemset(outOld, 0xff, n * 2); cudaMemset(outNew, 0xff, n * 2);
+
+    int oldTiles = (seqLen + BLOCK_ROWS<64> - 1) / BLOCK_ROWS<64>;
+    auto old = [&] { flash_dense_bf16_hd64<<<dim3(B * oldTiles, heads), FLASH_THREADS>>>(q, k, v, outOld, heads, seqLen, scale); };
+    CUtensorMap kMap = tensorMap(k, rows, width), vMap = tensorMap(v, rows, width);
+    int shared = keyTiles * (2 * FLASH90_TILE_BYTES + 8) + 1024;
+    CHECK(cudaFuncSetAttribute(flash_dense_sm90_bf16, cudaFuncAttributeMaxDynamicSharedMemorySize, shared));
+    auto hopper = [&] {
+        flash_dense_sm90_bf16<<<dim3(B, heads), FLASH90_THREADS, shared>>>(q, *(TensorMap*) &kMap, *(TensorMap*) &vMap, outNew,
+                                                                         heads, seqLen, scale);
+    };
+    old(); hopper();
+    CHECK(cudaDeviceSynchronize());
+    std::vector<unsigned short> a(n), b(n);
+    CHECK(cudaMemcpy(a.data(), outOld, n * 2, cudaMemcpyDeviceToHost));
+    CHECK(cudaMemcpy(b.data(), outNew, n * 2, cudaMemcpyDeviceToHost));
+    auto value = [](unsigned short bits) { unsigned u = (unsigned) bits << 16; float f; memcpy(&f, &u, 4); return (double) f; };
+    double errOld = 0, errNew = 0, apart = 0, sumOld = 0, sumNew = 0; long long compared = 0, unwritten = 0;
+    std::vector<double> r((size_t) seqLen * width);
+    for (int group : {0, B - 1}) {
+        reference<<<dim3((seqLen + 127) / 128, heads), 128>>>(q, k, v, ref, group, heads, seqLen, scale);
+        CHECK(cudaMemcpy(r.data(), ref, r.size() * 8, cudaMemcpyDeviceToHost));
+        for (size_t i = 0; i < r.size(); i++) {
+            size_t at = (size_t) group * seqLen * width + i;
+            double eo = fabs(value(a[at]) - r[i]), en = fabs(value(b[at]) - r[i]);
+            if (!(en == en)) unwritten++;
+            errOld = fmax(errOld, eo); errNew = fmax(errNew, en); sumOld += eo; sumNew += en; compared++;
+        }
+    }
+    for (long long i = 0; i < n; i++) {
+        double d = fabs(value(a[i]) - value(b[i]));
+        if (!(d == d)) unwritten++; else apart = fmax(apart, d);
+    }
+    float tOld = timeMs(old), tNew = timeMs(hopper);
+    double flop = 4.0 * B * heads * (double) seqLen * seqLen * 64;
+    printf("B %d seqLen %d heads %d: vs f64, max |err| flash_dense %.3g, sm90 %.3g; mean %.3g / %.3g "
+           "(%lld values); max |sm90 - flash_dense| %.3g; NaN/unwritten %lld\n",
+           B, seqLen, heads, errOld, errNew, sumOld / compared, sumNew / compared, compared, apart, unwritten);
+    printf("  flash_dense %.3f ms (%.0f TFLOP/s), flash_dense_sm90 %.3f ms (%.0f TFLOP/s)  %s\n", tOld, flop / tOld / 1e9, tNew,
+           flop / tNew / 1e9, cudaGetErrorString(cudaGetLastError()));
+    return 0;
+}

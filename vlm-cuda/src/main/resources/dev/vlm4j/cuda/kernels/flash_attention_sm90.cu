@@ -1,0 +1,227 @@
+// CLIP's attention on Hopper (sm_90a: TMA and wgmma), head size 64: non-causal attention within groups of seqLen
+// consecutive rows, as flash_attention.cu's flash_dense computes it (an f32 softmax in base 2, P rounded to the
+// activation type T before P·V; here the scale is folded into the exponent's fma, which moves an output by an ulp at
+// most), for groups of 65 to 14 × 64 rows, whose keys and values fit in shared memory (CLIP-L/336 has 577). On an H100,
+// CLIP-L/336 at batch 64: 0.331 ms a layer against flash_dense's 0.479 (tools/gpu/clip_attention_timing).
+//
+// A block takes one group and head. One thread copies all of the group's keys and values of the head into shared
+// memory with TMA, in tiles of 64 keys that each announce themselves on a barrier of their own, and they stay there
+// while the block's warpgroups take its query tiles of 64 rows in turn: K and V are read once per group and head
+// (flash_dense reads them once per 128 query rows), and only the first query tiles wait for copies to land.
+//
+// A warpgroup holds its 64 rows of Q as wgmma A fragments in registers (read from global memory), and per key tile
+//   S = Q·Kᵀ         wgmma m64n64k16 × 4, K [key][dim] from shared memory (k-major);
+//   softmax          in f32 on S's accumulators: per row a running max m and sum l, P = 2^(S·scale·log2e - m);
+//   O += P·V         wgmma m64n64k16 × 4, P from registers (S's accumulator layout is the A fragment's), V [key][dim]
+//                    from shared memory as the transposed (MN-major) B operand.
+// S of a tile is issued together with P·V of the one before, and the tile's softmax runs while that P·V is on the
+// tensor cores (FlashAttention-3's overlap within a warpgroup); the other warpgroups fill the gaps.
+//
+// Rows past the group read Q as zeros and are not written; keys past it (the next group's rows, or zeros past the
+// tensor's end) are masked.
+#include "common.cuh"
+#include "sm90.cuh"
+
+// Four warpgroups take turns at the tensor cores while the others compute their softmax (on an H100, CLIP-L/336 at batch
+// 64: 0.331 ms a layer, against 0.350 with three and 0.41 with two; five would spill). Issuing the next tile's S before
+// this one's softmax (FlashAttention-3's two S buffers) fits only three, and ptxas then serializes the wgmmas: 0.370.
+constexpr int FLASH90_WARPGROUPS = 4;
+constexpr int FLASH90_THREADS = 128 * FLASH90_WARPGROUPS;
+constexpr int FLASH90_TILE = 64;                        // query rows of a warpgroup's tile; keys of a key tile
+constexpr int FLASH90_TILE_BYTES = FLASH90_TILE * 128;  // a key tile of K (or of V): 64 rows of 64 16-bit values
+// Dynamic shared memory for groups of keyTiles key tiles: K and V of each, a barrier each, and room to align the tiles to
+// the 1,024 bytes of the swizzle's period. FlashAttentionSm90 launches with it for 14 tiles (230,512 bytes: the most
+// that fit an H100's 227 KB).
+__device__ __forceinline__ unsigned flash90_shared_bytes(int keyTiles) { return keyTiles * (2 * FLASH90_TILE_BYTES + 8) + 1024; }
+
+// d [64, 64] (= or +=) a [64, 16] · b, a in registers (A fragments), b from shared memory: k-major [64, 16] (S = Q·Kᵀ,
+// TRANSPOSE_B 0) or MN-major [16, 64] (O += P·V, TRANSPOSE_B 1); d in wgmma's accumulator layout.
+#define FLASH90_ACC8(i) "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]), "+f"(d[i + 4]), "+f"(d[i + 5]), "+f"(d[i + 6]), "+f"(d[i + 7])
+#define FLASH90_WGMMA(T, PTX_TYPE)                                                                                    \
+    template <int TRANSPOSE_B>                                                                                        \
+    __device__ __forceinline__ void wgmma_m64n64k16(float (&d)[32], const unsigned (&a)[4], unsigned long long b,     \
+                                                    bool accumulate, T) {                                            \
+        asm volatile("{\n .reg .pred accumulate;\n setp.ne.b32 accumulate, %37, 0;\n"                                \
+                     " wgmma.mma_async.sync.aligned.m64n64k16.f32." PTX_TYPE "." PTX_TYPE                             \
+                     " {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19,"   \
+                     " %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31},"                                  \
+                     " {%32, %33, %34, %35}, %36, accumulate, 1, 1, %38;\n}"                                         \
+                     : FLASH90_ACC8(0), FLASH90_ACC8(8), FLASH90_ACC8(16), FLASH90_ACC8(24)                          \
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"((int) accumulate), "n"(TRANSPOSE_B)); \
+    }
+FLASH90_WGMMA(bf16, "bf16")
+FLASH90_WGMMA(f16, "f16")
+
+// Whether a key tile may hold keys past the group, which the softmax masks: a type, so that a call's code has no branch
+// on it.
+template <bool B> struct Masked { static constexpr bool value = B; };
+
+// The max or the sum of this thread's 16 values of row r (0: g, 1: g + 8) of a [64, 64] accumulator, as a tree: a
+// chain of 16 dependent ops a row was most of the softmax's time.
+struct Max { __device__ __forceinline__ float operator()(float a, float b) const { return fmaxf(a, b); } };
+struct Sum { __device__ __forceinline__ float operator()(float a, float b) const { return a + b; } };
+template <typename Op> __device__ __forceinline__ float row_reduce(const float (&d)[32], int r) {
+    float v[16];
+#pragma unroll
+    for (int j = 0; j < 8; j++) {
+        v[2 * j] = d[4 * j + 2 * r];
+        v[2 * j + 1] = d[4 * j + 2 * r + 1];
+    }
+#pragma unroll
+    for (int i = 0; i < 8; i++) v[i] = Op()(v[i], v[i + 8]);
+#pragma unroll
+    for (int i = 0; i < 4; i++) v[i] = Op()(v[i], v[i + 4]);
+    return Op()(Op()(v[0], v[2]), Op()(v[1], v[3]));
+}
+
+template <typename T>
+__device__ void flash_dense_sm90(const T* __restrict__ q, const TensorMap& kMap, const TensorMap& vMap, T* __restrict__ out,
+                                 int heads, int seqLen, float scale) {
+#if !defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    __trap();  // FlashAttentionSm90 launches it on compute capability 9.0 only, for which Kernels compiles sm_90a
+#else
+    extern __shared__ unsigned char shared[];
+    unsigned char* aligned = shared + ((1024 - shared_address(shared) % 1024) % 1024);
+    int keyTiles = (seqLen + FLASH90_TILE - 1) / FLASH90_TILE, queryTiles = keyTiles;
+    unsigned kTiles = shared_address(aligned);                     // [keyTiles][64 keys of 128 bytes]
+    unsigned vTiles = kTiles + keyTiles * FLASH90_TILE_BYTES;      // [keyTiles][64 keys of 128 bytes]
+    unsigned landed = vTiles + keyTiles * FLASH90_TILE_BYTES;      // [keyTiles] barriers: K and V of the tile landed
+    int group = blockIdx.x, h = blockIdx.y, width = heads * 64;
+    long long groupStart = (long long) group * seqLen;
+
+    if (threadIdx.x == 0) {
+        unsigned launched;
+        asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(launched));
+        if (keyTiles < 2 || launched < flash90_shared_bytes(keyTiles)) __trap();  // FlashAttentionSm90.takes, SHARED_BYTES
+        for (int t = 0; t < keyTiles; t++) barrier_init(landed + 8 * t, 1);
+        asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+        for (int t = 0; t < keyTiles; t++) {
+            barrier_expect_bytes(landed + 8 * t, 2 * FLASH90_TILE_BYTES);
+            tma_load(kTiles + t * FLASH90_TILE_BYTES, kMap, h * 64, (int) (groupStart + t * FLASH90_TILE), landed + 8 * t);
+            tma_load(vTiles + t * FLASH90_TILE_BYTES, vMap, h * 64, (int) (groupStart + t * FLASH90_TILE), landed + 8 * t);
+        }
+    }
+    __syncthreads();
+
+    // Thread (warp w, lane 4g + t) of a warpgroup holds rows r0 = 16w + g and r0 + 8 of its tile: of S and O the
+    // accumulators 4j + e at row r0 + 8 (e / 2), column 8j + 2t + e % 2; of Q (and P) the A fragment registers
+    // j of k slice kk at row r0 + 8 (j % 2), columns 16kk + 8 (j / 2) + 2t and the next.
+    int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4, r0 = 16 * (threadIdx.x / 32 % 4) + g;
+    float scaleLog2 = scale * 1.4426950408889634f;
+    for (int tile = threadIdx.x / 128; tile < queryTiles; tile += FLASH90_WARPGROUPS) {
+        int rows[2] = {tile * FLASH90_TILE + r0, tile * FLASH90_TILE + r0 + 8};  // within the group
+        unsigned qf[4][4];
+#pragma unroll
+        for (int kk = 0; kk < 4; kk++) {
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                int row = rows[j % 2];
+                qf[kk][j] = row < seqLen ? *(const unsigned*) (q + (groupStart + row) * width + h * 64 + 16 * kk + 8 * (j / 2) + 2 * t) : 0u;
+            }
+        }
+
+        float s[32], o[32], m[2] = {NEG_INF, NEG_INF}, l[2] = {0.f, 0.f};  // S (then P) and O: accumulators
+        unsigned pf[4][4];                                                  // P as A fragments
+#pragma unroll
+        for (int i = 0; i < 32; i++) o[i] = 0.f;
+
+        // S of key tile kt into s, issued (not waited for).
+        auto issueScores = [&](int kt) {
+            barrier_wait(landed + 8 * kt, 0);
+            unsigned k = kTiles + kt * FLASH90_TILE_BYTES;
+#pragma unroll
+            for (int kk = 0; kk < 4; kk++) wgmma_m64n64k16<0>(s, qf[kk], matrix_descriptor(k + 32 * kk), kk > 0, T());
+            wgmma_commit();
+        };
+        // P of key tile kt from its S (done), in s: masked past the group, the rows' running max m (in units of
+        // scale·log2e) and sum l updated, and the factor the rows' earlier sums and outputs shrink by in correction.
+        // The max of the scaled scores is the scaled max, so each weight is one fma and one 2^x. Only the last tile
+        // can hold keys past the group: the others' code has no masking.
+        float correction[2];
+        auto softmax = [&](int kt, auto masked) {
+            if (decltype(masked)::value) {
+                int valid = seqLen - kt * FLASH90_TILE;  // keys of this tile in the group
+#pragma unroll
+                for (int i = 0; i < 32; i++) s[i] = 8 * (i / 4) + 2 * t + i % 2 >= valid ? NEG_INF : s[i];
+            }
+            float shift[2];
+#pragma unroll
+            for (int r = 0; r < 2; r++) {
+                float top = row_reduce<Max>(s, r);
+                top = fmaxf(top, __shfl_xor_sync(0xffffffffu, top, 1));
+                top = fmaxf(top, __shfl_xor_sync(0xffffffffu, top, 2));
+                shift[r] = fmaxf(m[r], top * scaleLog2);  // finite: every row sees key 0 first
+                correction[r] = exp2_ftz(m[r] - shift[r]);
+                m[r] = shift[r];
+            }
+#pragma unroll
+            for (int i = 0; i < 32; i++) s[i] = exp2_ftz(fmaf(s[i], scaleLog2, -shift[i / 2 % 2]));
+#pragma unroll
+            for (int r = 0; r < 2; r++) l[r] = l[r] * correction[r] + row_reduce<Sum>(s, r);
+        };
+        // O's rows shrunk by correction, and P of s rounded to T as A fragments.
+        auto rescaleAndPack = [&]() {
+#pragma unroll
+            for (int i = 0; i < 32; i++) o[i] *= correction[i / 2 % 2];
+#pragma unroll
+            for (int kk = 0; kk < 4; kk++) {
+#pragma unroll
+                for (int j = 0; j < 4; j++) pf[kk][j] = pack<T>(s[8 * kk + 4 * (j / 2) + 2 * (j % 2)], s[8 * kk + 4 * (j / 2) + 2 * (j % 2) + 1]);
+            }
+        };
+        auto issueOutputs = [&](int kt) {
+            unsigned v = vTiles + kt * FLASH90_TILE_BYTES;
+#pragma unroll
+            for (int kk = 0; kk < 4; kk++) wgmma_m64n64k16<1>(o, pf[kk], matrix_descriptor(v + 2048 * kk), true, T());
+            wgmma_commit();
+        };
+
+        wgmma_fence();
+        issueScores(0);
+        wgmma_wait<0>();
+        wgmma_fence_operands(s);
+        softmax(0, Masked<false>());
+        rescaleAndPack();
+        auto step = [&](int kt, auto masked) {
+            wgmma_fence();
+            issueScores(kt);
+            issueOutputs(kt - 1);
+            wgmma_wait<1>();  // S of tile kt is done; P·V of tile kt - 1 may still run
+            wgmma_fence_operands(s);
+            softmax(kt, masked);
+            wgmma_wait<0>();
+            wgmma_fence_operands(o);
+            rescaleAndPack();
+        };
+        for (int kt = 1; kt < keyTiles - 1; kt++) step(kt, Masked<false>());
+        step(keyTiles - 1, Masked<true>());
+        wgmma_fence();
+        issueOutputs(keyTiles - 1);
+        wgmma_wait<0>();
+        wgmma_fence_operands(o);
+
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
+            l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
+            if (rows[r] >= seqLen) continue;
+            T* row = out + (groupStart + rows[r]) * width + h * 64 + 2 * t;
+#pragma unroll
+            for (int j = 0; j < 8; j++) *(unsigned*) (row + 8 * j) = pack<T>(o[4 * j + 2 * r] / l[r], o[4 * j + 2 * r + 1] / l[r]);
+        }
+    }
+#endif
+}
+
+// flash_dense_sm90_<T>: q, out [B * seqLen, heads * 64]; kMap, vMap the tensor maps of k and v (the same shape, boxes
+// of 64 × 64); grid (B, heads), FLASH90_THREADS threads, flash90_shared_bytes(ceil(seqLen / 64)) of dynamic shared
+// memory or more.
+#define FLASH90_ENTRY_POINT(T, name)                                                                                  \
+    extern "C" __global__ void __launch_bounds__(FLASH90_THREADS, 1)                                                  \
+    flash_dense_sm90_##name(const T* q, const __grid_constant__ TensorMap kMap, const __grid_constant__ TensorMap vMap, \
+                            T* out, int heads, int seqLen, float scale) {                                             \
+        wait_previous_kernel();                                                                                       \
+        flash_dense_sm90(q, kMap, vMap, out, heads, seqLen, scale);                                                  \
+    }
+FLASH90_ENTRY_POINT(bf16, bf16)
+FLASH90_ENTRY_POINT(f16, f16)

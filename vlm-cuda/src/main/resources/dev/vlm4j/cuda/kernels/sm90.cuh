@@ -1,0 +1,61 @@
+// Hopper's asynchronous machinery (sm_90a), for the kernels that use it (gemm_sm90.cu, flash_attention_sm90.cu):
+// mbarriers, TMA copies of tensor maps, shared-memory matrix descriptors for wgmma, and wgmma's fences.
+#pragma once
+
+// cuda.h's CUtensorMap: 128 bytes the host encodes (cuTensorMapEncodeTiled), passed by value.
+struct alignas(128) TensorMap { unsigned long long opaque[16]; };
+
+// ---------------------------------------------------------------- barriers (mbarrier) and TMA
+
+__device__ __forceinline__ void barrier_init(unsigned bar, unsigned arrivals) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(bar), "r"(arrivals) : "memory");
+}
+// The producer's arrival, announcing the bytes its copies will complete on the barrier.
+__device__ __forceinline__ void barrier_expect_bytes(unsigned bar, unsigned bytes) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(bar), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void barrier_arrive(unsigned bar) {
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(bar) : "memory");
+}
+// Waits until the barrier's phase of the given parity has completed (a fresh barrier counts parity 1 as completed).
+__device__ __forceinline__ void barrier_wait(unsigned bar, unsigned parity) {
+    asm volatile(
+        "{\n .reg .pred done;\n"
+        "waiting:\n mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n @!done bra waiting;\n}"
+        ::"r"(bar), "r"(parity) : "memory");
+}
+
+// The box of `map` at (column, row) into shared memory at dst, completing its bytes on bar.
+__device__ __forceinline__ void tma_load(unsigned dst, const TensorMap& map, int column, int row, unsigned bar) {
+    asm volatile(
+        "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];"
+        ::"r"(dst), "l"(&map), "r"(column), "r"(row), "r"(bar) : "memory");
+}
+
+// ---------------------------------------------------------------- wgmma
+
+// A shared-memory matrix descriptor of rows of 128 bytes (64 16-bit values) in the 128-byte swizzle that TMA wrote:
+// groups of 8 rows 1,024 bytes apart. As a k-major operand (the rows' 64 values along k) a k slice of 16 values starts
+// 32 bytes further along the rows; as an MN-major one (wgmma's transposed B: the 64 values along n, the rows along k)
+// it is 16 rows, 2,048 bytes further down.
+__device__ __forceinline__ unsigned long long matrix_descriptor(unsigned address) {
+    return (unsigned long long) ((address & 0x3ffff) >> 4)  // start address
+         | 1ull << 16                                       // leading byte offset (unused by this layout)
+         | (unsigned long long) (1024 >> 4) << 32           // stride byte offset: the next 8 rows
+         | 1ull << 62;                                      // 128-byte swizzle
+}
+
+__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
+__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory"); }
+// Waits until at most N committed groups of products are still running.
+template <int N> __device__ __forceinline__ void wgmma_wait() { asm volatile("wgmma.wait_group.sync.aligned %0;" ::"n"(N) : "memory"); }
+// After a wait: no use of accumulators d moves above it.
+template <int N> __device__ __forceinline__ void wgmma_fence_operands(float (&d)[N]) {
+#pragma unroll
+    for (int i = 0; i < N; i++) asm volatile("" : "+f"(d[i])::"memory");
+}
+
+// Waits on the named barrier `id` (1 to 15; __syncthreads takes 0) with `threads` threads.
+__device__ __forceinline__ void named_barrier(int id, int threads) {
+    asm volatile("bar.sync %0, %1;" ::"r"(id), "r"(threads) : "memory");
+}
