@@ -111,6 +111,12 @@ final class CudaDevice implements AutoCloseable {
         idleSince = System.nanoTime();
     }
 
+    /** Waits for an event recorded on the stream; the work queued after it may still run. */
+    void waitFor(MemorySegment event) {
+        enter();
+        driver.synchronizeEvent(event);
+    }
+
     /** How often the host waited for the stream, and how long the stream then sat empty until the host called in again. */
     String idleReport() {
         return String.format("%d waits for the GPU; after them, %.1f ms in all (%.1f us a wait) until the host queued again",

@@ -33,6 +33,7 @@ final class Driver {
     static final int STREAM_NON_BLOCKING = 0x1;
     static final int CAPTURE_MODE_THREAD_LOCAL = 1; // CUstreamCaptureMode: only this thread's unsafe calls are refused
     static final int EVENT_DEFAULT = 0x0;
+    static final int EVENT_DISABLE_TIMING = 0x2; // CUevent_flags: an event only waited on, cheaper to record
     static final int ERROR_OUT_OF_MEMORY = 2;
 
     private final MethodHandle cuGetErrorName, cuGetErrorString, cuInit, cuDriverGetVersion, cuDeviceGetCount, cuDeviceGet,

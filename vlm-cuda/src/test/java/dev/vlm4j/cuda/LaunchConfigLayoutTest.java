@@ -41,6 +41,7 @@ class LaunchConfigLayoutTest {
                 std::printf("tensor map types %d %d\\n", (int) CU_TENSOR_MAP_DATA_TYPE_FLOAT16, (int) CU_TENSOR_MAP_DATA_TYPE_BFLOAT16);
                 std::printf("swizzle %d, L2 promotion %d\\n", (int) CU_TENSOR_MAP_SWIZZLE_128B, (int) CU_TENSOR_MAP_L2_PROMOTION_L2_256B);
                 std::printf("no interleave %d, zero fill %d\\n", (int) CU_TENSOR_MAP_INTERLEAVE_NONE, (int) CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+                std::printf("event without timing %d\\n", (int) CU_EVENT_DISABLE_TIMING);
             }
             """;
 
@@ -69,7 +70,8 @@ class LaunchConfigLayoutTest {
                 "tensor map " + Driver.TENSOR_MAP_BYTES + " " + Driver.TENSOR_MAP_ALIGNMENT,
                 "tensor map types " + Driver.TENSOR_MAP_FLOAT16 + " " + Driver.TENSOR_MAP_BFLOAT16,
                 "swizzle " + Driver.TENSOR_MAP_SWIZZLE_128B + ", L2 promotion " + Driver.TENSOR_MAP_L2_PROMOTION_256B,
-                "no interleave 0, zero fill 0") + "\n";
+                "no interleave 0, zero fill 0",
+                "event without timing " + Driver.EVENT_DISABLE_TIMING) + "\n";
         assertEquals(expected, printed.output());
     }
 }

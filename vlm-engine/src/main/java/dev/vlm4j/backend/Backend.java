@@ -215,6 +215,24 @@ public interface Backend extends AutoCloseable {
         throw new UnsupportedOperationException("graph capture on the " + name() + " backend");
     }
 
+    // ---------------------------------------------------------------- waiting for part of the queued work
+
+    /** A point in the backend's queue of work: see {@link #fence}. */
+    interface Fence {
+        /** Waits until the work queued before the fence is done. */
+        void await();
+    }
+
+    /**
+     * Marks the work queued so far, so that the caller can wait for it alone while it queues more: a loop that keeps
+     * one batch in flight while it prepares the next. Errors a kernel reports in that work surface at the next call
+     * that waits for all queued work ({@link #copyToHost}, {@link #sample}, {@link #deviceMemory}). Where ops run as
+     * they are called (the CPU), the work is already done.
+     */
+    default Fence fence() {
+        return () -> {};
+    }
+
     /**
      * The device's memory, waiting for queued work first; empty where the backend computes in host memory (the CPU,
      * whose KV cache is sized by cpu_kv_cache_space).

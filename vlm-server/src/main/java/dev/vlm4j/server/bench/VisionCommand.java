@@ -25,10 +25,13 @@ import picocli.CommandLine.Option;
 
 /**
  * {@code vlm bench vision}: the image path alone — CLIP vision tower and projector, no language model, no KV cache —
- * on batches of {@code batch-size} images, timed per batch after warm-up. A batch runs as one call of the encoder (in
- * calls of up to {@link LlavaImageEncoder#MAX_IMAGES} images where it is larger, as the model runner's prefill does).
- * Unless {@code --enforce-eager}, the encoder records each call's size as a graph at its second batch and replays it
- * from the third, so the timed batches are replays after the default three warm-up batches.
+ * on a stream of batches of {@code batch-size} images, timed per batch after warm-up. A batch runs as one call of the
+ * encoder (in calls of up to {@link LlavaImageEncoder#MAX_IMAGES} images where it is larger, as the model runner's
+ * prefill does). One batch stays in flight while the next is prepared (its pixel values rounded and staged for the
+ * copy, its ops queued), as a server with images waiting would run them: a batch's time is from the end of the batch
+ * before it to its own end ({@link Backend#fence}). Unless {@code --enforce-eager}, the encoder records each call's
+ * size as a graph at its second batch and replays it from the third, so the timed batches are replays after the
+ * default three warm-up batches.
  * Reports images/s, time per batch and the FLOP/s reached (the matmul and attention FLOPs of one image, counted from
  * config.json), to set against the device's bf16 GEMM ceiling.
  */
@@ -72,15 +75,26 @@ public final class VisionCommand implements Callable<Integer> {
              LlavaImageEncoder encoder = new LlavaImageEncoder(backend, weights, config, args.enforceEager());
              ProgressBar bar = new ProgressBar(System.err, "Warmup + timed batches", warmup + iters)) {
             backend.resetPeakMemory();
-            for (int i = 0; i < warmup + iters; i++) {
-                long start = System.nanoTime();
-                for (int from = 0; from < batchSize; from += LlavaImageEncoder.MAX_IMAGES) {
-                    encoder.encode(batch.subList(from, Math.min(from + LlavaImageEncoder.MAX_IMAGES, batchSize)));
+            Backend.Fence inFlight = null; // the end of batch i - 1
+            long lastEnd = System.nanoTime();
+            for (int i = 0; i <= warmup + iters; i++) {
+                Backend.Fence queued = null;
+                if (i < warmup + iters) {
+                    for (int from = 0; from < batchSize; from += LlavaImageEncoder.MAX_IMAGES) {
+                        encoder.encode(batch.subList(from, Math.min(from + LlavaImageEncoder.MAX_IMAGES, batchSize)));
+                    }
+                    queued = backend.fence();
                 }
-                backend.deviceMemory(); // waits for the queued batch (the backend SPI's contract): the end of the batch
-                if (i >= warmup) seconds[i - warmup] = (System.nanoTime() - start) / 1e9;
-                bar.advance(1);
+                if (inFlight != null) {
+                    inFlight.await();
+                    long end = System.nanoTime();
+                    if (i - 1 >= warmup) seconds[i - 1 - warmup] = (end - lastEnd) / 1e9;
+                    lastEnd = end;
+                    bar.advance(1);
+                }
+                inFlight = queued;
             }
+            backend.deviceMemory(); // every batch done; and any error a kernel reported
             double mean = BenchReport.mean(seconds), flops = imageFlops(config);
             r.put("device", backend.name()).put("dtype", args.dtype().toString()).put("enforce_eager", args.enforceEager()).put("batch_size", batchSize)
                     .put("image_shape", vl.imageInputShape()).put("image_source", images.describe())
