@@ -59,7 +59,9 @@ main() {
   if [ ! -x "$WORK/jre/bin/java" ]; then mkdir -p "$WORK" && tar -C "$WORK" -xJf "$G/jre.tar.xz"; fi
   export VLM4J_KERNEL_CACHE="$WORK/kernels" DJL_OFFLINE=true
   CP_NEW="$G/classes/cuda:$G/classes/engine:$G/classes/core:$G/lib/*"
-  CP_BASE="" # the other tree's modules where bundle.sh sent them (those that differ), else this tree's
+  CP_BASE="" # the other tree's modules where bundle.sh sent them (those that differ), else this tree's (the server's
+  # in lib/, after the other tree's)
+  if [ -f "$G/base/server.jar" ]; then CP_BASE+="$G/base/server.jar:"; fi
   for m in cuda engine core; do
     if [ -f "$G/base/$m.jar" ]; then CP_BASE+="$G/base/$m.jar:"; else CP_BASE+="$G/classes/$m:"; fi
   done

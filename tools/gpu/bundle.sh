@@ -15,7 +15,7 @@ set -euo pipefail
 WT="$(cd "$(dirname "$0")/../.." && pwd)"
 BENCH_ONLY=0 # --bench-only: leave out the test classes and JUnit (about 2 MB), for benchmark runs
 if [ "${1:-}" = "--bench-only" ]; then BENCH_ONLY=1; shift; fi
-BASE_REV="" # --base REV: also REV's vlm-core, vlm-engine and vlm-cuda classes in .gpu/base, for run_gpu.sh --ab
+BASE_REV="" # --base REV: also REV's vlm-core, vlm-engine, vlm-cuda and vlm-server classes in .gpu/base, for run_gpu.sh --ab
 if [ "${1:-}" = "--base" ]; then BASE_REV="$2"; shift 2; fi
 DEST="${1:-/work/main/.gpu}"
 source "$WT/bin/java-home.sh"
@@ -87,10 +87,10 @@ if [ -n "$BASE_REV" ]; then
   # more than this).
   BASE_WT="$(mktemp -d)/base"
   git worktree add -q --detach "$BASE_WT" "$BASE_REV"
-  (cd "$BASE_WT" && ./mvnw -q -o -pl vlm-cuda -am -DskipTests compile)
+  (cd "$BASE_WT" && ./mvnw -q -o -pl vlm-cuda,vlm-server -am -DskipTests compile)
   mkdir -p "$DEST/base"
   # only the modules whose sources differ from REV's: run_gpu.sh takes the others from this tree
-  for m in core engine cuda; do
+  for m in core engine cuda server; do
     git diff --quiet "$BASE_REV" -- "vlm-$m/src/main" \
         || "$JAVA_HOME/bin/jar" --create --file "$DEST/base/$m.jar" -C "$BASE_WT/vlm-$m/target/classes" .
   done
