@@ -5,21 +5,10 @@
 // Arguments: B [seqLen heads].
 #include "flash_attention.cu"
 #include "flash_attention_sm90.cu"
-#include <cuda.h>
-#include <cstdio>
-#include <cstdlib>
+#include "harness.cuh"
 #include <cmath>
+#include <cstring>
 #include <vector>
-
-#define CHECK(x) do { auto s_ = (x); if (s_ != 0) { printf("%s failed: %d (line %d)\n", #x, (int) s_, __LINE__); exit(1); } } while (0)
-
-__global__ void fill(bf16* p, long long n, unsigned seed, float scale) {
-    GRID_STRIDE(i, n) {
-        unsigned h = (unsigned) i * 2654435761u ^ seed;
-        h ^= h >> 13; h *= 0x5bd1e995u; h ^= h >> 15;
-        p[i] = from_float<bf16>(((h & 0xffff) / 65536.f - 0.5f) * 2.f * scale);
-    }
-}
 
 // out[row, h * 64 + d] of group `group` in f64: one thread per (row, head).
 __global__ void reference(const bf16* q, const bf16* k, const bf16* v, double* out, int group, int heads, int seqLen, float scale) {
@@ -42,26 +31,6 @@ __global__ void reference(const bf16* q, const bf16* k, const bf16* v, double* o
     for (int d = 0; d < 64; d++) out[(long long) row * width + h * 64 + d] = acc[d] / sum;
 }
 
-static CUtensorMap tensorMap(const void* p, long long rows, int cols) {
-    CUtensorMap map;
-    cuuint64_t dims[2] = {(cuuint64_t) cols, (cuuint64_t) rows}, strides[1] = {(cuuint64_t) cols * 2};
-    cuuint32_t box[2] = {64, 64}, elementStrides[2] = {1, 1};
-    CHECK(cuTensorMapEncodeTiled(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, (void*) p, dims, strides, box, elementStrides,
-                                 CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-                                 CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE));
-    return map;
-}
-
-template <typename F> static float timeMs(F run, int iters = 20) {
-    cudaEvent_t a, b; cudaEventCreate(&a); cudaEventCreate(&b);
-    for (int i = 0; i < 3; i++) run();
-    cudaEventRecord(a);
-    for (int i = 0; i < iters; i++) run();
-    cudaEventRecord(b); cudaEventSynchronize(b);
-    float ms; cudaEventElapsedTime(&ms, a, b);
-    return ms / iters;
-}
-
 int main(int argc, char** argv) {
     int B = argc > 1 ? atoi(argv[1]) : 64, seqLen = argc > 2 ? atoi(argv[2]) : 577, heads = argc > 3 ? atoi(argv[3]) : 16;
     int keyTiles = (seqLen + 63) / 64;
@@ -75,7 +44,7 @@ int main(int argc, char** argv) {
 
     int oldTiles = (seqLen + BLOCK_ROWS<64> - 1) / BLOCK_ROWS<64>;
     auto old = [&] { flash_dense_bf16_hd64<<<dim3(B * oldTiles, heads), FLASH_THREADS>>>(q, k, v, outOld, heads, seqLen, scale); };
-    CUtensorMap kMap = tensorMap(k, rows, width), vMap = tensorMap(v, rows, width);
+    CUtensorMap kMap = tensorMap(k, rows, width, 64), vMap = tensorMap(v, rows, width, 64);
     int shared = keyTiles * (2 * FLASH90_TILE_BYTES + 8) + 1024;
     CHECK(cudaFuncSetAttribute(flash_dense_sm90_bf16, cudaFuncAttributeMaxDynamicSharedMemorySize, shared));
     auto hopper = [&] {

@@ -11,7 +11,7 @@ NVCC="${NVCC:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}"
 SRC="$(cd "$(dirname "$0")" && pwd)"
 KERNELS="$SRC/../../../vlm-cuda/src/main/resources/dev/vlm4j/cuda/kernels"
 WORK="$(mktemp -d)"
-"$NVCC" -gencode arch=compute_90a,code=sm_90a -O3 -std=c++17 -I"$KERNELS" ${NVCC_FLAGS:-} -o "$WORK/clip_attention_timing" \
+"$NVCC" -gencode arch=compute_90a,code=sm_90a -O3 -std=c++17 -I"$KERNELS" -I"$SRC/.." ${NVCC_FLAGS:-} -o "$WORK/clip_attention_timing" \
   "$SRC/clip_attention_timing.cu" -lcuda
 for shape in "${SHAPES[@]}"; do timeout 120 "$WORK/clip_attention_timing" $shape; done
 rm -rf "$WORK"

@@ -6,22 +6,10 @@
 // itself). Built and run by run.sh. Arguments: n k m [bias 0/1].
 #include "gemm_sm90.cu"
 #include "elementwise.cu"
+#include "harness.cuh"
 #include <cublasLt.h>
-#include <cuda.h>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <vector>
-
-#define CHECK(x) do { auto s_ = (x); if (s_ != 0) { printf("%s failed: %d (line %d)\n", #x, (int) s_, __LINE__); exit(1); } } while (0)
-
-__global__ void fill(bf16* p, long long n, unsigned seed, float scale) {
-    GRID_STRIDE(i, n) {
-        unsigned h = (unsigned) i * 2654435761u ^ seed;
-        h ^= h >> 13; h *= 0x5bd1e995u; h ^= h >> 15;
-        p[i] = from_float<bf16>(((h & 0xffff) / 65536.f - 0.5f) * 2.f * scale);
-    }
-}
 
 // quick_gelu_value against PyTorch's expression (an IEEE division) for every value of a 16-bit type: how many differ.
 template <typename A> __global__ void quickGeluExhaustive(int* mismatches) {
@@ -47,26 +35,6 @@ static void checkQuickGelu() {
     quickGeluExhaustive<f16><<<256, 256>>>(mismatches + 1);
     CHECK(cudaDeviceSynchronize());
     printf("quick GELU of every bf16 and f16 value vs PyTorch's expression: %d and %d differ\n", mismatches[0], mismatches[1]);
-}
-
-static CUtensorMap tensorMap(const void* p, int rows, int k, int boxRows) {
-    CUtensorMap map;
-    cuuint64_t dims[2] = {(cuuint64_t) k, (cuuint64_t) rows}, strides[1] = {(cuuint64_t) k * 2};
-    cuuint32_t box[2] = {64, (cuuint32_t) boxRows}, elementStrides[2] = {1, 1};
-    CHECK(cuTensorMapEncodeTiled(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, (void*) p, dims, strides, box, elementStrides,
-                                 CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-                                 CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE));
-    return map;
-}
-
-template <typename F> static float timeMs(F run, int iters = 20) {
-    cudaEvent_t a, b; cudaEventCreate(&a); cudaEventCreate(&b);
-    for (int i = 0; i < 3; i++) run();
-    cudaEventRecord(a);
-    for (int i = 0; i < iters; i++) run();
-    cudaEventRecord(b); cudaEventSynchronize(b);
-    float ms; cudaEventElapsedTime(&ms, a, b);
-    return ms / iters;
 }
 
 int main(int argc, char** argv) {

@@ -16,7 +16,7 @@ SITE="$(python3 -c 'import nvidia, os; print(os.path.dirname(list(nvidia.__path_
 HEADER="$(ls /usr/local/cuda*/include/cublasLt.h /usr/local/cuda*/targets/*/include/cublasLt.h "$SITE"/nvidia/*/include/cublasLt.h 2>/dev/null | head -1)"
 LIBRARY="$(ls /usr/local/cuda*/targets/*/lib/libcublasLt.so.* "$SITE"/nvidia/*/lib/libcublasLt.so.* 2>/dev/null | head -1)"
 [ -n "$HEADER" ] && [ -n "$LIBRARY" ] || { echo "cublasLt.h or libcublasLt.so not found" >&2; exit 1; }
-"$NVCC" -gencode arch=compute_90a,code=sm_90a -O3 -std=c++17 -I"$KERNELS" -I"$(dirname "$HEADER")" ${NVCC_FLAGS:-} \
+"$NVCC" -gencode arch=compute_90a,code=sm_90a -O3 -std=c++17 -I"$KERNELS" -I"$SRC/.." -I"$(dirname "$HEADER")" ${NVCC_FLAGS:-} \
   -o "$WORK/gemm_timing" "$SRC/gemm_timing.cu" -Xlinker "$LIBRARY" -lcuda -Xlinker -rpath -Xlinker "$(dirname "$LIBRARY")"
 for round in 1 2; do
   for shape in "${SHAPES[@]}"; do timeout 120 "$WORK/gemm_timing" $shape; done
