@@ -109,6 +109,27 @@ class BenchCliTest {
     }
 
     @Test
+    void preprocessTimesDecodingAndTheImageProcessorPerPhoto(@TempDir Path tmp) throws Exception {
+        Path json = tmp.resolve("preprocess.json");
+        JsonNode result = bench(json, "bench", "preprocess", "--model", MODEL, "--image-file",
+                Testdata.image("chelsea.png") + "," + Testdata.image("coffee.jpg"), "--num-iters-warmup", "1", "--num-iters", "3",
+                "--output-json", json.toString());
+        assertEquals(2 * 3, result.get("decode_seconds").size());
+        assertEquals(2 * 3, result.get("preprocess_seconds").size());
+        assertEquals("[chelsea.png, coffee.jpg]", result.get("image_source").asText());
+        assertEquals("[1,3,336,336]", result.get("image_shape").toString());
+        for (String key : new String[] {"decode", "preprocess", "total"}) assertDistribution(result, key);
+        assertEquals(1 / result.get("total_mean").asDouble(), result.get("images_per_second").asDouble(), 1e-9);
+    }
+
+    @Test
+    void preprocessNeedsPhotos() {
+        CliTest.Run r = run("bench", "preprocess", "--model", MODEL);
+        assertEquals(2, r.exitCode());
+        assertTrue(r.err().contains("--image-file"), r.err());
+    }
+
+    @Test
     void aBadWorkloadSaysWhatToFix() {
         CliTest.Run r = run("bench", "throughput", "--model", MODEL, "--device", "cpu", "--num-prompts", "0");
         assertEquals(2, r.exitCode());

@@ -58,6 +58,17 @@ final class BenchImages {
     }
 
     private List<ProcessedImage> photos(EngineArgs args) throws IOException {
+        ClipImageProcessor processor = processor(args);
+        ImageDecoder decoder = new ImageDecoder();
+        List<ProcessedImage> images = new ArrayList<>(files.size());
+        for (Path file : files) {
+            images.add(new ProcessedImage(ProcessedImage.Kind.PIXEL_VALUES, processor.process(decoder.decode(file)), processor.outputShape()));
+        }
+        return images;
+    }
+
+    /** The model's image processor, for photos: needs java.desktop (the decoder's) and no --no-image-processor. */
+    static ClipImageProcessor processor(EngineArgs args) throws IOException {
         if (ModuleLayer.boot().findModule("java.desktop").isEmpty()) {
             throw new UnsupportedOperationException("--image-file decodes photos with java.desktop, which this Java runtime leaves out"
                     + " (the GPU bundle's jlinked one does): drop --image-file for random pixel tensors, or run on a full JDK");
@@ -67,12 +78,6 @@ final class BenchImages {
         }
         Path location = Files.exists(Path.of(args.imageProcessor())) ? Path.of(args.imageProcessor())
                 : ModelResolver.resolve(args.imageProcessor(), args.imageProcessorRevision(), ModelRole.IMAGE_PROCESSOR, null);
-        ClipImageProcessor processor = ClipImageProcessor.from(location);
-        ImageDecoder decoder = new ImageDecoder();
-        List<ProcessedImage> images = new ArrayList<>(files.size());
-        for (Path file : files) {
-            images.add(new ProcessedImage(ProcessedImage.Kind.PIXEL_VALUES, processor.process(decoder.decode(file)), processor.outputShape()));
-        }
-        return images;
+        return ClipImageProcessor.from(location);
     }
 }
