@@ -4,8 +4,11 @@ import java.awt.color.ColorSpace;
 import java.awt.image.BufferedImage;
 import java.awt.image.ColorModel;
 import java.awt.image.DataBuffer;
+import java.awt.image.DataBufferByte;
 import java.awt.image.IndexColorModel;
+import java.awt.image.PixelInterleavedSampleModel;
 import java.awt.image.Raster;
+import java.util.Arrays;
 
 /**
  * Turns decoded samples into the RGB bytes Pillow's {@code convert("RGB")} gives. It reads raster
@@ -41,6 +44,7 @@ final class PillowRgb {
         }
         int colours = cm.getNumColorComponents();
         if (!samplesReadDirectly(cm) || cm.isAlphaPremultiplied()) return viaJava2d(image);
+        if (packedBgr(image)) return swappedBgr(((DataBufferByte) raster.getDataBuffer()).getData(), rgb);
         int[] bits = raster.getSampleModel().getSampleSize();
         boolean clamp16 = pillowI16 && raster.getNumBands() == 1;
         int bands = raster.getNumBands();
@@ -107,6 +111,30 @@ final class PillowRgb {
     }
 
     /** A sample of the given bit depth as an 8-bit level, as Pillow's unpackers produce it. */
+    /**
+     * Whether the image's samples are one array of B, G, R bytes, pixel after pixel, row after row: what ImageIO's
+     * JPEG and PNG readers give for colour photos, which the general path below reads a row of ints at a time.
+     */
+    private static boolean packedBgr(BufferedImage image) {
+        Raster raster = image.getRaster();
+        return image.getType() == BufferedImage.TYPE_3BYTE_BGR
+                && raster.getSampleModel() instanceof PixelInterleavedSampleModel model
+                && model.getPixelStride() == 3 && model.getScanlineStride() == 3 * image.getWidth()
+                && Arrays.equals(model.getBandOffsets(), new int[] {2, 1, 0})
+                && raster.getSampleModelTranslateX() == 0 && raster.getSampleModelTranslateY() == 0
+                && raster.getDataBuffer() instanceof DataBufferByte bytes && bytes.getNumBanks() == 1 && bytes.getOffset() == 0;
+    }
+
+    /** {@code bgr}'s pixels as R, G, B into {@code rgb} (of the same length). */
+    private static byte[] swappedBgr(byte[] bgr, byte[] rgb) {
+        for (int o = 0; o < rgb.length; o += 3) {
+            rgb[o] = bgr[o + 2];
+            rgb[o + 1] = bgr[o + 1];
+            rgb[o + 2] = bgr[o];
+        }
+        return rgb;
+    }
+
     private static int level(int sample, int bits, boolean clamp16) {
         if (bits == 8) return sample;
         if (bits == 16) return clamp16 ? Math.min(sample, 255) : sample >> 8;
