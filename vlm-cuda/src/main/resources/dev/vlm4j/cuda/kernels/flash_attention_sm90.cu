@@ -23,8 +23,9 @@
 #include "sm90.cuh"
 
 // Four warpgroups take turns at the tensor cores while the others compute their softmax (on an H100, CLIP-L/336 at batch
-// 64: 0.331 ms a layer, against 0.350 with three and 0.41 with two; five would spill). Issuing the next tile's S before
-// this one's softmax (FlashAttention-3's two S buffers) fits only three, and ptxas then serializes the wgmmas: 0.370.
+// 64: 0.331 ms a layer, against 0.350 with three; two took 0.41 before the softmax's trees; five would spill). Issuing
+// the next tile's S before this one's softmax (FlashAttention-3's two S buffers) fits only three, and ptxas then
+// serializes the wgmmas: 0.370.
 constexpr int FLASH90_WARPGROUPS = 4;
 constexpr int FLASH90_THREADS = 128 * FLASH90_WARPGROUPS;
 constexpr int FLASH90_TILE = 64;                        // query rows of a warpgroup's tile; keys of a key tile
