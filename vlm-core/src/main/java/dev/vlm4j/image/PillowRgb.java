@@ -110,10 +110,9 @@ final class PillowRgb {
         return ((t >> 8) + t) >> 8;
     }
 
-    /** A sample of the given bit depth as an 8-bit level, as Pillow's unpackers produce it. */
     /**
      * Whether the image's samples are one array of B, G, R bytes, pixel after pixel, row after row: what ImageIO's
-     * JPEG and PNG readers give for colour photos, which the general path below reads a row of ints at a time.
+     * JPEG and PNG readers give for colour photos, which the general path of {@link #of} reads a row of ints at a time.
      */
     private static boolean packedBgr(BufferedImage image) {
         Raster raster = image.getRaster();
@@ -135,6 +134,7 @@ final class PillowRgb {
         return rgb;
     }
 
+    /** A sample of the given bit depth as an 8-bit level, as Pillow's unpackers produce it. */
     private static int level(int sample, int bits, boolean clamp16) {
         if (bits == 8) return sample;
         if (bits == 16) return clamp16 ? Math.min(sample, 255) : sample >> 8;
