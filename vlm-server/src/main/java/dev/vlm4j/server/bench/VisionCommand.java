@@ -77,24 +77,16 @@ public final class VisionCommand implements Callable<Integer> {
             backend.resetPeakMemory();
             Backend.Fence inFlight = null; // the end of batch i - 1
             long lastEnd = System.nanoTime();
-            for (int i = 0; i <= warmup + iters; i++) {
-                Backend.Fence queued = null;
-                if (i < warmup + iters) {
-                    for (int from = 0; from < batchSize; from += LlavaImageEncoder.MAX_IMAGES) {
-                        encoder.encode(batch.subList(from, Math.min(from + LlavaImageEncoder.MAX_IMAGES, batchSize)));
-                    }
-                    queued = backend.fence();
+            for (int i = 0; i < warmup + iters; i++) {
+                for (int from = 0; from < batchSize; from += LlavaImageEncoder.MAX_IMAGES) {
+                    encoder.encode(batch.subList(from, Math.min(from + LlavaImageEncoder.MAX_IMAGES, batchSize)));
                 }
-                if (inFlight != null) {
-                    inFlight.await();
-                    long end = System.nanoTime();
-                    if (i - 1 >= warmup) seconds[i - 1 - warmup] = (end - lastEnd) / 1e9;
-                    lastEnd = end;
-                    bar.advance(1);
-                }
+                Backend.Fence queued = backend.fence();
+                if (inFlight != null) lastEnd = awaitBatch(inFlight, i - 1, lastEnd, seconds, bar);
                 inFlight = queued;
             }
-            backend.deviceMemory(); // every batch done; and any error a kernel reported
+            awaitBatch(inFlight, warmup + iters - 1, lastEnd, seconds, bar);
+            backend.deviceMemory(); // and any error a kernel reported
             double mean = BenchReport.mean(seconds), flops = imageFlops(config);
             r.put("device", backend.name()).put("dtype", args.dtype().toString()).put("enforce_eager", args.enforceEager()).put("batch_size", batchSize)
                     .put("image_shape", vl.imageInputShape()).put("image_source", images.describe())
@@ -109,6 +101,18 @@ public final class VisionCommand implements Callable<Integer> {
         }
         r.emit(outputJson);
         return 0;
+    }
+
+    /**
+     * Waits for batch {@code i}'s fence; a timed batch's time is from {@code lastEnd}, the end of the batch before it.
+     * Returns this batch's end.
+     */
+    private long awaitBatch(Backend.Fence fence, int i, long lastEnd, double[] seconds, ProgressBar bar) {
+        fence.await();
+        long end = System.nanoTime();
+        if (i >= warmup) seconds[i - warmup] = (end - lastEnd) / 1e9;
+        bar.advance(1);
+        return end;
     }
 
     /**
