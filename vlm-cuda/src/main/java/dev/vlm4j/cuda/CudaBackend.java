@@ -75,6 +75,7 @@ public final class CudaBackend implements Backend {
     private final QuickGeluGemm quickGeluGemm;
     private final FlashAttentionSm90 flashAttentionSm90;
     private final HostStaging staging;
+    private final UploadStream uploadStream;
     private final DeviceErrors errors;
     private final CudaSampler sampler;
     private final DType weightType; // null: each weight keeps its stored type
@@ -141,6 +142,7 @@ public final class CudaBackend implements Backend {
             this.quickGeluGemm = new QuickGeluGemm(device, tensorMaps);
             this.flashAttentionSm90 = new FlashAttentionSm90(device, tensorMaps);
             this.staging = new HostStaging(device, STAGING_BYTES);
+            this.uploadStream = new UploadStream(device, staging);
             this.errors = new DeviceErrors(device);
             this.sampler = new CudaSampler(device, this::launch, staging, this::synchronize);
             // Allocated once, at its largest: split attention never allocates while a step is queued.
@@ -285,7 +287,7 @@ public final class CudaBackend implements Backend {
         MemorySegment stage = staging.take((long) src.length * d.dtype.byteSize());
         if (d.dtype == DType.F32) MemorySegment.copy(src, 0, stage, JAVA_FLOAT, 0, src.length);
         else HostRounding.round(src, stage, d.dtype);
-        device.driver.copyHostToDevice(d.address, stage, stage.byteSize(), device.stream);
+        copyStaged(stage, d.address);
     }
 
     @Override
@@ -295,7 +297,17 @@ public final class CudaBackend implements Backend {
         if (src.length == 0) return;
         MemorySegment stage = staging.take((long) src.length * Integer.BYTES);
         MemorySegment.copy(src, 0, stage, JAVA_INT, 0, src.length);
-        device.driver.copyHostToDevice(d.address, stage, stage.byteSize(), device.stream);
+        copyStaged(stage, d.address);
+    }
+
+    /**
+     * Queues the copy of a filled staging slice to {@code dst}: a large one on the upload stream, so that it crosses
+     * while the work queued before it runs; a small one, or any while a graph is being recorded (which must not wait on
+     * another stream's event), on the main stream.
+     */
+    private void copyStaged(MemorySegment stage, long dst) {
+        if (stage.byteSize() >= UploadStream.MIN_BYTES && !device.driver.isCapturing(device.stream)) uploadStream.copy(dst, stage);
+        else device.driver.copyHostToDevice(dst, stage, stage.byteSize(), device.stream);
     }
 
     /** From a 16-bit activation through an f32 copy on the device, widened there. */
@@ -930,6 +942,7 @@ public final class CudaBackend implements Backend {
             kernels.close();
             gemm.close();
             errors.close();
+            uploadStream.close();
             staging.close();
         } finally {
             device.close();

@@ -86,6 +86,16 @@ final class HostStaging implements AutoCloseable {
         }
     }
 
+    /** The ring's size in bytes; it changes only when a request larger than all of it grows it, after a synchronisation. */
+    long capacity() {
+        return buffer.byteSize();
+    }
+
+    /** Where {@code stage}, a slice handed out by {@link #take}, starts in the ring. */
+    long offset(MemorySegment stage) {
+        return stage.address() - buffer.address();
+    }
+
     /** Called after the stream has been synchronised: everything handed out is free again, every fence passed. */
     void reclaim() {
         while (!fences.isEmpty()) pass(fences.removeFirst());
