@@ -214,11 +214,12 @@ def sixteen_bit_cases(c):
 
             arrays["out"] = run(linear_quick_gelu, *inputs)
             c.add("matmul_quick_gelu", f"n{n} k{k} m{m} bias={bias} {mode} mode", {"mode": mode}, arrays, dtypes)
-        # Quick GELU of every value of the type but the NaNs, to be matched bit for bit.
+        # Quick GELU and GELU of every value of the type but the NaNs, to be matched bit for bit.
         every = torch.arange(-32768, 32768, dtype=torch.int16).view(dt)
         every = every[~torch.isnan(every)].double()
         c.add("quick_gelu", f"every {mode} value", {"mode": mode, "exact": True},
               {"x": every, "out": run(lambda v: v * torch.sigmoid(1.702 * v), every)})
+        c.add("gelu", f"every {mode} value", {"mode": mode, "exact": True}, {"x": every, "out": run(torch.nn.functional.gelu, every)})
         n = 577 * 1024
         x, y = rnd(n, scale=4.0, dtype=mode), rnd(n, dtype=mode)
         c.add("add", f"n{n} {mode} mode", {"mode": mode}, {"x": x, "y": y, "out": run(torch.add, x, y)})
