@@ -614,12 +614,9 @@ def flash_attention_cases(out):
     output are rounded to the 16-bit type by both."""
     c = Cases(out, "flash_attention")
     # On an H100 (132 SMs) attention of at least 66 groups × heads at head size 64 goes to flash_attention_sm90.cu
-    # (FlashAttentionSm90.takes): 5 × 16 and 6 × 12; fewer to flash_attention.cu. Its query tiles of 64 rows: 577 rows
-    # have 10 (the last 2 split by keys between 2 warpgroups each), 513 have 9 (the last split among 4), 257 have 5
-    # (the last split between 2: too few key tiles for 4), 200 have 4 (none split; a last key tile of 8).
+    # (FlashAttentionSm90.takes): 5 × 16 and 6 × 12 (groups of 200: a last key tile of 8); fewer to flash_attention.cu.
     for dt, b, seq, h, hd in [("bf16", 3, 577, 16, 64), ("f16", 3, 577, 16, 64), ("bf16", 2, 130, 2, 128),
-                              ("bf16", 5, 577, 16, 64), ("bf16", 5, 513, 16, 64), ("f16", 6, 257, 12, 64),
-                              ("f16", 6, 200, 12, 64)]:
+                              ("bf16", 5, 577, 16, 64), ("f16", 6, 200, 12, 64)]:
         q, k, v = (rnd(b, h, seq, hd, dtype=dt) for _ in range(3))
         scale = hd ** -0.5
         expected = torch.softmax(q @ k.transpose(-1, -2) * scale, dim=-1) @ v  # [b, h, seq, hd]

@@ -11,8 +11,7 @@ final class FlashAttentionSm90 {
     static final String MODULE = "flash_attention_sm90";
 
     // flash_attention_sm90.cu's tile, block and shared memory: keys and values of at most MAX_KEY_TILES tiles of 64 keys,
-    // and SHARED_BYTES its flash90_shared_bytes(MAX_KEY_TILES) (the kernel traps if launched with less than it needs;
-    // groups of fewer key tiles use the rest to split their last query tiles among the warpgroups).
+    // and SHARED_BYTES its flash90_shared_bytes(MAX_KEY_TILES) (the kernel traps if launched with less than it needs).
     private static final int TILE = TensorMaps.BOX_COLS, HEAD_DIM = 64, THREADS = 512, MAX_KEY_TILES = 14;
     static final int SHARED_BYTES = MAX_KEY_TILES * (2 * TILE * HEAD_DIM * 2 + 8) + 1024;
 

@@ -17,11 +17,6 @@
 // S of a tile is issued together with P·V of the one before, and the tile's softmax runs while that P·V is on the
 // tensor cores (FlashAttention-3's overlap within a warpgroup); the other warpgroups fill the gaps.
 //
-// Query tiles go to the warpgroups in turn. Where that would leave the last round one or two tiles for four
-// warpgroups, each of those tiles is split instead: 4 / left warpgroups take a run of its key tiles each, and the
-// first merges the others' partial softmax (max, sum, unnormalized O), passed through shared memory, into its own.
-// CLIP-L/336's 10 query tiles take the time of 2.5 tiles a warpgroup, not 3.
-//
 // Rows past the group read Q as zeros and are not written; keys past it (the next group's rows, or zeros past the
 // tensor's end) are masked.
 #include "common.cuh"
@@ -35,14 +30,10 @@ constexpr int FLASH90_WARPGROUPS = 4;
 constexpr int FLASH90_THREADS = 128 * FLASH90_WARPGROUPS;
 constexpr int FLASH90_TILE = 64;                        // query rows of a warpgroup's tile; keys of a key tile
 constexpr int FLASH90_TILE_BYTES = FLASH90_TILE * 128;  // a key tile of K (or of V): 64 rows of 64 16-bit values
-// A warpgroup's partial softmax of a split query tile: per thread its 32 accumulators of O, and m and l of its 2 rows.
-constexpr int FLASH90_PARTIAL_FLOATS = 36;
-constexpr int FLASH90_PARTIAL_BYTES = FLASH90_PARTIAL_FLOATS * 128 * 4;
 // Dynamic shared memory for groups of keyTiles key tiles: K and V of each, a barrier each, and room to align the tiles to
 // the 1,024 bytes of the swizzle's period. FlashAttentionSm90 launches with it for 14 tiles (230,512 bytes: the most
-// that fit an H100's 227 KB); where fewer tiles leave room, two barriers and the partials of split query tiles follow.
-__host__ __device__ constexpr unsigned flash90_shared_bytes(int keyTiles) { return keyTiles * (2 * FLASH90_TILE_BYTES + 8) + 1024; }
-constexpr int FLASH90_MAX_KEY_TILES = 14;
+// that fit an H100's 227 KB).
+__device__ __forceinline__ unsigned flash90_shared_bytes(int keyTiles) { return keyTiles * (2 * FLASH90_TILE_BYTES + 8) + 1024; }
 
 // d [64, 64] (= or +=) a [64, 16] · b, a in registers (A fragments), b from shared memory: k-major [64, 16] (S = Q·Kᵀ,
 // TRANSPOSE_B 0) or MN-major [16, 64] (O += P·V, TRANSPOSE_B 1); d in wgmma's accumulator layout.
@@ -96,28 +87,14 @@ __device__ void flash_dense_sm90(const T* __restrict__ q, const TensorMap& kMap,
     unsigned kTiles = shared_address(aligned);                     // [keyTiles][64 keys of 128 bytes]
     unsigned vTiles = kTiles + keyTiles * FLASH90_TILE_BYTES;      // [keyTiles][64 keys of 128 bytes]
     unsigned landed = vTiles + keyTiles * FLASH90_TILE_BYTES;      // [keyTiles] barriers: K and V of the tile landed
-    unsigned merged = landed + 8 * keyTiles;                       // [2] barriers: a split tile's other parts are in
-    float* partials = (float*) (aligned + 2 * keyTiles * FLASH90_TILE_BYTES + 8 * keyTiles + 16);  // [slot][36][128 threads]
     int group = blockIdx.x, h = blockIdx.y, width = heads * 64;
     long long groupStart = (long long) group * seqLen;
-    unsigned launched;
-    asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(launched));
-    // Query tiles go to the warpgroups in turn: whole tiles for full rounds, then `left` tiles shared by `parts`
-    // warpgroups each, where every part gets two key tiles or more (a run starts unmasked and ends masked) and their
-    // partials fit in the launch's memory.
-    int wholeTiles = queryTiles / FLASH90_WARPGROUPS * FLASH90_WARPGROUPS, left = queryTiles - wholeTiles;
-    int parts = left == 1 || left == 2 ? FLASH90_WARPGROUPS / left : 1;
-    while (parts > 1 && (keyTiles < 2 * parts
-                         || launched < flash90_shared_bytes(keyTiles) + 16 + left * (parts - 1) * FLASH90_PARTIAL_BYTES)) {
-        parts /= 2;
-    }
-    int items = wholeTiles + left * parts;
 
     if (threadIdx.x == 0) {
-        // FlashAttentionSm90.takes, SHARED_BYTES
-        if (keyTiles < 2 || keyTiles > FLASH90_MAX_KEY_TILES || launched < flash90_shared_bytes(keyTiles)) __trap();
+        unsigned launched;
+        asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(launched));
+        if (keyTiles < 2 || launched < flash90_shared_bytes(keyTiles)) __trap();  // FlashAttentionSm90.takes, SHARED_BYTES
         for (int t = 0; t < keyTiles; t++) barrier_init(landed + 8 * t, 1);
-        for (int i = 0; i < left && parts > 1; i++) barrier_init(merged + 8 * i, 128 * (parts - 1));
         asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
         for (int t = 0; t < keyTiles; t++) {
             barrier_expect_bytes(landed + 8 * t, 2 * FLASH90_TILE_BYTES);
@@ -132,11 +109,7 @@ __device__ void flash_dense_sm90(const T* __restrict__ q, const TensorMap& kMap,
     // j of k slice kk at row r0 + 8 (j % 2), columns 16kk + 8 (j / 2) + 2t and the next.
     int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4, r0 = 16 * (threadIdx.x / 32 % 4) + g;
     float scaleLog2 = scale * 1.4426950408889634f;
-    for (int item = threadIdx.x / 128; item < items; item += FLASH90_WARPGROUPS) {
-        bool whole = item < wholeTiles;
-        int tile = whole ? item : wholeTiles + (item - wholeTiles) % left, share = whole ? 1 : parts;
-        int part = whole ? 0 : (item - wholeTiles) / left;
-        int firstKeyTile = part * keyTiles / share, endKeyTile = (part + 1) * keyTiles / share;
+    for (int tile = threadIdx.x / 128; tile < queryTiles; tile += FLASH90_WARPGROUPS) {
         int rows[2] = {tile * FLASH90_TILE + r0, tile * FLASH90_TILE + r0 + 8};  // within the group
         unsigned qf[4][4];
 #pragma unroll
@@ -155,6 +128,7 @@ __device__ void flash_dense_sm90(const T* __restrict__ q, const TensorMap& kMap,
 
         // S of key tile kt into s, issued (not waited for).
         auto issueScores = [&](int kt) {
+            barrier_wait(landed + 8 * kt, 0);
             unsigned k = kTiles + kt * FLASH90_TILE_BYTES;
 #pragma unroll
             for (int kk = 0; kk < 4; kk++) wgmma_m64n64k16<0>(s, qf[kk], matrix_descriptor(k + 32 * kk), kk > 0, T());
@@ -177,7 +151,7 @@ __device__ void flash_dense_sm90(const T* __restrict__ q, const TensorMap& kMap,
                 float top = row_reduce<Max>(s, r);
                 top = fmaxf(top, __shfl_xor_sync(0xffffffffu, top, 1));
                 top = fmaxf(top, __shfl_xor_sync(0xffffffffu, top, 2));
-                shift[r] = fmaxf(m[r], top * scaleLog2);  // finite: a run's first tile has no key past the group
+                shift[r] = fmaxf(m[r], top * scaleLog2);  // finite: every row sees key 0 first
                 correction[r] = exp2_ftz(m[r] - shift[r]);
                 m[r] = shift[r];
             }
@@ -203,18 +177,13 @@ __device__ void flash_dense_sm90(const T* __restrict__ q, const TensorMap& kMap,
             wgmma_commit();
         };
 
-        barrier_wait(landed + 8 * firstKeyTile, 0);
         wgmma_fence();
-        issueScores(firstKeyTile);
+        issueScores(0);
         wgmma_wait<0>();
         wgmma_fence_operands(s);
-        softmax(firstKeyTile, Masked<false>());
+        softmax(0, Masked<false>());
         rescaleAndPack();
-        // Each wait for a key tile comes before wgmma_fence: a spin loop between the fence and the wgmmas lets ptxas
-        // put register moves there, fence them itself on a path it takes for divergent, and serialize every wgmma of
-        // the kernel (C7520), as it did here depending on unrelated edits until the waits moved.
         auto step = [&](int kt, auto masked) {
-            barrier_wait(landed + 8 * kt, 0);
             wgmma_fence();
             issueScores(kt);
             issueOutputs(kt - 1);
@@ -225,58 +194,18 @@ __device__ void flash_dense_sm90(const T* __restrict__ q, const TensorMap& kMap,
             wgmma_fence_operands(o);
             rescaleAndPack();
         };
-        // The run's last key tile masked: the group's last, or one with nothing to mask, at the cost of one tile's
-        // compares (a branch around the wgmmas would serialize them all).
-        for (int kt = firstKeyTile + 1; kt < endKeyTile - 1; kt++) step(kt, Masked<false>());
-        step(endKeyTile - 1, Masked<true>());
+        for (int kt = 1; kt < keyTiles - 1; kt++) step(kt, Masked<false>());
+        step(keyTiles - 1, Masked<true>());
         wgmma_fence();
-        issueOutputs(endKeyTile - 1);
+        issueOutputs(keyTiles - 1);
         wgmma_wait<0>();
         wgmma_fence_operands(o);
+
 #pragma unroll
         for (int r = 0; r < 2; r++) {
             l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
             l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
-        }
-
-        // A split tile: parts 1 on leave their partials ([i][thread]: a warp's stores are one row of banks) for part 0,
-        // which waits for them on the tile's barrier, rescales each sum to the larger max and adds them to its own.
-        if (share > 1) {
-            int me = threadIdx.x % 128, split = tile - wholeTiles;
-            unsigned done = merged + 8 * split;  // the tile's barrier
-            float* slot = partials + split * (parts - 1) * FLASH90_PARTIAL_FLOATS * 128;
-            if (part > 0) {
-                float* mine = slot + (part - 1) * FLASH90_PARTIAL_FLOATS * 128;
-#pragma unroll
-                for (int i = 0; i < 32; i++) mine[i * 128 + me] = o[i];
-#pragma unroll
-                for (int r = 0; r < 2; r++) {
-                    mine[(32 + r) * 128 + me] = m[r];
-                    mine[(34 + r) * 128 + me] = l[r];
-                }
-                barrier_arrive(done);
-            } else {
-                barrier_wait(done, 0);
-                for (int p = 1; p < share; p++) {
-                    const float* other = slot + (p - 1) * FLASH90_PARTIAL_FLOATS * 128;
-                    float keep[2], take[2];  // the factors of this part's and the other's sums
-#pragma unroll
-                    for (int r = 0; r < 2; r++) {
-                        float otherMax = other[(32 + r) * 128 + me], top = fmaxf(m[r], otherMax);
-                        keep[r] = exp2_ftz(m[r] - top);
-                        take[r] = exp2_ftz(otherMax - top);
-                        l[r] = l[r] * keep[r] + other[(34 + r) * 128 + me] * take[r];
-                        m[r] = top;
-                    }
-#pragma unroll
-                    for (int i = 0; i < 32; i++) o[i] = o[i] * keep[i / 2 % 2] + other[i * 128 + me] * take[i / 2 % 2];
-                }
-            }
-        }
-
-#pragma unroll
-        for (int r = 0; r < 2; r++) {
-            if (rows[r] >= seqLen || part > 0) continue;  // part 0 stores a split tile
+            if (rows[r] >= seqLen) continue;
             T* row = out + (groupStart + rows[r]) * width + h * 64 + 2 * t;
 #pragma unroll
             for (int j = 0; j < 8; j++) *(unsigned*) (row + 8 * j) = pack<T>(o[4 * j + 2 * r] / l[r], o[4 * j + 2 * r + 1] / l[r]);
@@ -287,7 +216,7 @@ __device__ void flash_dense_sm90(const T* __restrict__ q, const TensorMap& kMap,
 
 // flash_dense_sm90_<T>: q, out [B * seqLen, heads * 64]; kMap, vMap the tensor maps of k and v (the same shape, boxes
 // of 64 × 64); grid (B, heads), FLASH90_THREADS threads, flash90_shared_bytes(ceil(seqLen / 64)) of dynamic shared
-// memory or more (room past it lets the last query tiles split).
+// memory or more.
 #define FLASH90_ENTRY_POINT(T, name)                                                                                  \
     extern "C" __global__ void __launch_bounds__(FLASH90_THREADS, 1)                                                  \
     flash_dense_sm90_##name(const T* q, const __grid_constant__ TensorMap kMap, const __grid_constant__ TensorMap vMap, \
