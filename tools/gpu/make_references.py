@@ -614,9 +614,10 @@ def flash_attention_cases(out):
     output are rounded to the 16-bit type by both."""
     c = Cases(out, "flash_attention")
     # On an H100 (132 SMs) attention of at least 66 groups × heads at head size 64 goes to flash_attention_sm90.cu
-    # (FlashAttentionSm90.takes): 5 × 16 and 6 × 12 (groups of 200: a last key tile of 8); fewer to flash_attention.cu.
+    # (FlashAttentionSm90.takes): 5 × 16 and 6 × 12; fewer to flash_attention.cu. Its last key tile: of 577 tokens 1
+    # key and of 200 tokens 8 (both computed 8 keys wide), of 600 tokens 24 (a whole tile, masked).
     for dt, b, seq, h, hd in [("bf16", 3, 577, 16, 64), ("f16", 3, 577, 16, 64), ("bf16", 2, 130, 2, 128),
-                              ("bf16", 5, 577, 16, 64), ("f16", 6, 200, 12, 64)]:
+                              ("bf16", 5, 577, 16, 64), ("f16", 6, 200, 12, 64), ("bf16", 5, 600, 16, 64)]:
         q, k, v = (rnd(b, h, seq, hd, dtype=dt) for _ in range(3))
         scale = hd ** -0.5
         expected = torch.softmax(q @ k.transpose(-1, -2) * scale, dim=-1) @ v  # [b, h, seq, hd]

@@ -1,8 +1,9 @@
-// Checks and times flash_attention_sm90.cu's flash_dense_sm90_bf16 against flash_attention.cu's flash_dense_bf16_hd64
-// (the kernel it replaces on Hopper) on CLIP-shaped attention: B groups of seqLen rows, heads of 64. Both are compared
-// with attention computed in f64 for the first and the last group (every row and head): the largest absolute error of
-// each, and the largest difference between the two. Times: CUDA events over 20 runs after 3. Built and run by run.sh.
-// Arguments: B [seqLen heads].
+// Checks and times flash_attention_sm90.cu's flash_dense_sm90_bf16 (its _tail8 entry point where the last key tile
+// holds 8 keys or fewer, as FlashAttentionSm90 picks) against flash_attention.cu's flash_dense_bf16_hd64 (the kernel it
+// replaces on Hopper) on CLIP-shaped attention: B groups of seqLen rows, heads of 64. Both are compared with attention
+// computed in f64 for the first and the last group (every row and head): the largest absolute error of each, and the
+// largest difference between the two. Where _tail8 runs, the whole-tile entry point is timed too. Times: CUDA events
+// over 20 runs after 3. Built and run by run.sh. Arguments: B [seqLen heads].
 #include "flash_attention.cu"
 #include "flash_attention_sm90.cu"
 #include "harness.cuh"
@@ -46,11 +47,14 @@ int main(int argc, char** argv) {
     auto old = [&] { flash_dense_bf16_hd64<<<dim3(B * oldTiles, heads), FLASH_THREADS>>>(q, k, v, outOld, heads, seqLen, scale); };
     CUtensorMap kMap = tensorMap(k, rows, width, 64), vMap = tensorMap(v, rows, width, 64);
     int shared = keyTiles * (2 * FLASH90_TILE_BYTES + 8) + 1024;
-    CHECK(cudaFuncSetAttribute(flash_dense_sm90_bf16, cudaFuncAttributeMaxDynamicSharedMemorySize, shared));
-    auto hopper = [&] {
-        flash_dense_sm90_bf16<<<dim3(B, heads), FLASH90_THREADS, shared>>>(q, *(TensorMap*) &kMap, *(TensorMap*) &vMap, outNew,
-                                                                         heads, seqLen, scale);
+    bool narrow = (seqLen - 1) % 64 < 8;
+    auto wholeTail = flash_dense_sm90_bf16, hopperKernel = narrow ? flash_dense_sm90_bf16_tail8 : wholeTail;
+    CHECK(cudaFuncSetAttribute(wholeTail, cudaFuncAttributeMaxDynamicSharedMemorySize, shared));
+    CHECK(cudaFuncSetAttribute(flash_dense_sm90_bf16_tail8, cudaFuncAttributeMaxDynamicSharedMemorySize, shared));
+    auto launch = [&](decltype(wholeTail) kernel) {
+        kernel<<<dim3(B, heads), FLASH90_THREADS, shared>>>(q, *(TensorMap*) &kMap, *(TensorMap*) &vMap, outNew, heads, seqLen, scale);
     };
+    auto hopper = [&] { launch(hopperKernel); };
     old(); hopper();
     CHECK(cudaDeviceSynchronize());
     std::vector<unsigned short> a(n), b(n);
@@ -73,12 +77,12 @@ int main(int argc, char** argv) {
         double d = fabs(value(a[i]) - value(b[i]));
         if (!(d == d)) unwritten++; else apart = fmax(apart, d);
     }
-    float tOld = timeMs(old), tNew = timeMs(hopper);
+    float tOld = timeMs(old), tNew = timeMs(hopper), tWhole = narrow ? timeMs([&] { launch(wholeTail); }) : tNew;
     double flop = 4.0 * B * heads * (double) seqLen * seqLen * 64;
     printf("B %d seqLen %d heads %d: vs f64, max |err| flash_dense %.3g, sm90 %.3g; mean %.3g / %.3g "
            "(%lld values); max |sm90 - flash_dense| %.3g; NaN/unwritten %lld\n",
            B, seqLen, heads, errOld, errNew, sumOld / compared, sumNew / compared, compared, apart, unwritten);
-    printf("  flash_dense %.3f ms (%.0f TFLOP/s), flash_dense_sm90 %.3f ms (%.0f TFLOP/s)  %s\n", tOld, flop / tOld / 1e9, tNew,
-           flop / tNew / 1e9, cudaGetErrorString(cudaGetLastError()));
+    printf("  flash_dense %.3f ms (%.0f TFLOP/s), flash_dense_sm90%s %.3f ms (%.0f TFLOP/s; whole last tile %.3f ms)  %s\n", tOld,
+           flop / tOld / 1e9, narrow ? "_tail8" : "", tNew, flop / tNew / 1e9, tWhole, cudaGetErrorString(cudaGetLastError()));
     return 0;
 }

@@ -4,12 +4,13 @@
 # heads of 64) at batch 64, 16, 8, 5 and 4, and 6 groups of 200 rows with 12 heads. Run from the repository root (the
 # device copies the tree, no bundle needed):
 #   bash tools/gpu/clip_attention_timing/run.sh ["B SEQLEN HEADS" ...]
-# Extra nvcc flags in NVCC_FLAGS. Results: docs/benchmarks.md.
+# Extra nvcc flags in NVCC_FLAGS; KERNELS: a folder of kernel sources to build against instead of this tree's.
+# Results: docs/benchmarks.md.
 set -euo pipefail
 SHAPES=("$@"); [ ${#SHAPES[@]} -gt 0 ] || SHAPES=("64 577 16" "16 577 16" "8 577 16" "5 577 16" "4 577 16" "6 200 12")
 NVCC="${NVCC:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}"
 SRC="$(cd "$(dirname "$0")" && pwd)"
-KERNELS="$SRC/../../../vlm-cuda/src/main/resources/dev/vlm4j/cuda/kernels"
+KERNELS="${KERNELS:-$SRC/../../../vlm-cuda/src/main/resources/dev/vlm4j/cuda/kernels}"  # another folder: time a variant
 WORK="$(mktemp -d)"
 "$NVCC" -gencode arch=compute_90a,code=sm_90a -O3 -std=c++17 -I"$KERNELS" -I"$SRC/.." ${NVCC_FLAGS:-} -o "$WORK/clip_attention_timing" \
   "$SRC/clip_attention_timing.cu" -lcuda

@@ -4,12 +4,13 @@
 # bias), 16, 8 and 1 images (where QuickGeluGemm's threshold comes from), and a small shape. Run from the repository
 # root (the device copies the tree, no bundle needed):
 #   bash tools/gpu/gemm_timing/run.sh ["N K M BIAS" ...]
-# Extra nvcc flags in NVCC_FLAGS. Results: docs/benchmarks.md.
+# Extra nvcc flags in NVCC_FLAGS; KERNELS: a folder of kernel sources to build against instead of this tree's.
+# Results: docs/benchmarks.md.
 set -euo pipefail
 SHAPES=("$@"); [ ${#SHAPES[@]} -gt 0 ] || SHAPES=("36928 1024 4096 1" "36928 1024 4096 0" "9232 1024 4096 1" "4616 1024 4096 1" "577 1024 4096 1" "1000 512 256 1")
 NVCC="${NVCC:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}"
 SRC="$(cd "$(dirname "$0")" && pwd)"
-KERNELS="$SRC/../../../vlm-cuda/src/main/resources/dev/vlm4j/cuda/kernels"
+KERNELS="${KERNELS:-$SRC/../../../vlm-cuda/src/main/resources/dev/vlm4j/cuda/kernels}"  # another folder: time a variant
 WORK="$(mktemp -d)"
 # cuBLASLt's header and library: the toolkit's, or PyTorch's wheel's (nvidia/cu13).
 SITE="$(python3 -c 'import nvidia, os; print(os.path.dirname(list(nvidia.__path__)[0]))' 2>/dev/null || true)"

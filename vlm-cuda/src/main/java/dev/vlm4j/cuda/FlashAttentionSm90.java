@@ -13,6 +13,7 @@ final class FlashAttentionSm90 {
     // flash_attention_sm90.cu's tile, block and shared memory: keys and values of at most MAX_KEY_TILES tiles of 64 keys,
     // and SHARED_BYTES its flash90_shared_bytes(MAX_KEY_TILES) (the kernel traps if launched with less than it needs).
     private static final int TILE = TensorMaps.BOX_COLS, HEAD_DIM = 64, THREADS = 512, MAX_KEY_TILES = 14;
+    private static final int NARROW_TAIL = 8; // the most keys a last key tile of the _tail8 entry points holds
     static final int SHARED_BYTES = MAX_KEY_TILES * (2 * TILE * HEAD_DIM * 2 + 8) + 1024;
 
     private final CudaDevice device;
@@ -37,9 +38,12 @@ final class FlashAttentionSm90 {
                 && (long) q.rows() / seqLen * heads >= device.multiprocessors / 2;
     }
 
-    /** Queues attention it {@link #takes}: q, k, v, out [B * seqLen, heads * 64]. */
+    /**
+     * Queues attention it {@link #takes}: q, k, v, out [B * seqLen, heads * 64]. Where the last key tile holds 8 keys or
+     * fewer (CLIP's 577 tokens: 1), the entry point that computes that tile 8 keys wide.
+     */
     void run(KernelLauncher launcher, CudaTensor q, CudaTensor k, CudaTensor v, int heads, int seqLen, float scale, CudaTensor out) {
-        launcher.launch(MODULE, "flash_dense_sm90_" + (q.dtype == DType.BF16 ? "bf16" : "f16"), q.rows() / seqLen, heads, THREADS,
-                q, maps.of(k, TILE), maps.of(v, TILE), out, heads, seqLen, scale);
+        String kernel = "flash_dense_sm90_" + (q.dtype == DType.BF16 ? "bf16" : "f16") + ((seqLen - 1) % TILE < NARROW_TAIL ? "_tail8" : "");
+        launcher.launch(MODULE, kernel, q.rows() / seqLen, heads, THREADS, q, maps.of(k, TILE), maps.of(v, TILE), out, heads, seqLen, scale);
     }
 }

@@ -26,7 +26,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * The tensor-core prefill attention of the 16-bit modes (flash_attention.cu, and on an H100 flash_attention_sm90.cu for
  * CLIP-shaped batches of 66 groups × heads or more) against PyTorch, on the cases tools/gpu/make_references.py
- * (flash_attention_cases) drew for this run: CLIP's shape at 3 and 5 images, groups of 200, prompts of 1, 63, 64, 65
+ * (flash_attention_cases) drew for this run: CLIP's shape at 3 and 5 images, groups of 200 and 600 (last key tiles of 8
+ * and 24 keys: the narrow and the whole last tile of flash_attention_sm90.cu), prompts of 1, 63, 64, 65
  * and 600 tokens with GQA 32:8, chunks starting at nonzero positions beside decode rows, shuffled block tables.
  *
  * <p>Tolerance. The reference is float64 attention of the (16-bit) inputs. A 16-bit kernel cannot match it

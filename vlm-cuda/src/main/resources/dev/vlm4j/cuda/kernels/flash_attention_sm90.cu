@@ -18,7 +18,9 @@
 // tensor cores (FlashAttention-3's overlap within a warpgroup); the other warpgroups fill the gaps.
 //
 // Rows past the group read Q as zeros and are not written; keys past it (the next group's rows, or zeros past the
-// tensor's end) are masked.
+// tensor's end) are masked. Where the last key tile holds 8 keys or fewer (CLIP's class token makes 577 = 9 × 64 + 1),
+// the _tail8 entry points compute its S 8 keys wide (wgmma m64n8k16) and its P·V in one k step of 16 keys, instead
+// of a whole tile: the time follows the tiles' work, and that tile was a tenth of it.
 #include "common.cuh"
 #include "sm90.cuh"
 
@@ -53,29 +55,53 @@ __device__ __forceinline__ unsigned flash90_shared_bytes(int keyTiles) { return 
 FLASH90_WGMMA(bf16, "bf16")
 FLASH90_WGMMA(f16, "f16")
 
+// d [64, 8] (= or +=) a [64, 16] · b [8, 16]ᵀ: S of a last key tile of at most 8 keys, K k-major from shared memory.
+#define FLASH90_WGMMA_N8(T, PTX_TYPE)                                                                                 \
+    __device__ __forceinline__ void wgmma_m64n8k16(float (&d)[4], const unsigned (&a)[4], unsigned long long b,      \
+                                                   bool accumulate, T) {                                             \
+        asm volatile("{\n .reg .pred accumulate;\n setp.ne.b32 accumulate, %9, 0;\n"                                \
+                     " wgmma.mma_async.sync.aligned.m64n8k16.f32." PTX_TYPE "." PTX_TYPE                              \
+                     " {%0, %1, %2, %3}, {%4, %5, %6, %7}, %8, accumulate, 1, 1, 0;\n}"                             \
+                     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])                                                 \
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"((int) accumulate));                  \
+    }
+FLASH90_WGMMA_N8(bf16, "bf16")
+FLASH90_WGMMA_N8(f16, "f16")
+
 // Whether a key tile may hold keys past the group, which the softmax masks: a type, so that a call's code has no branch
 // on it.
 template <bool B> struct Masked { static constexpr bool value = B; };
+// How many k steps of 16 keys a P·V takes: a type, so that the loop over them unrolls (P's fragments stay registers).
+template <int N> struct KSteps { static constexpr int value = N; };
 
-// The max or the sum of this thread's 16 values of row r (0: g, 1: g + 8) of a [64, 64] accumulator, as a tree: a
-// chain of 16 dependent ops a row was most of the softmax's time.
+// The max or the sum of this thread's VALUES / 2 values of row r (0: g, 1: g + 8) of a [64, 2 VALUES] accumulator
+// (VALUES 32 or 4: 64 keys, or a narrow tail's 8), as a tree: a chain of 16 dependent ops a row was most of the
+// softmax's time.
 struct Max { __device__ __forceinline__ float operator()(float a, float b) const { return fmaxf(a, b); } };
 struct Sum { __device__ __forceinline__ float operator()(float a, float b) const { return a + b; } };
-template <typename Op> __device__ __forceinline__ float row_reduce(const float (&d)[32], int r) {
-    float v[16];
+template <typename Op, int VALUES> __device__ __forceinline__ float row_reduce(const float (&d)[VALUES], int r) {
+    float v[VALUES / 2];
 #pragma unroll
-    for (int j = 0; j < 8; j++) {
+    for (int j = 0; j < VALUES / 4; j++) {
         v[2 * j] = d[4 * j + 2 * r];
         v[2 * j + 1] = d[4 * j + 2 * r + 1];
     }
+    if constexpr (VALUES >= 32) {
 #pragma unroll
-    for (int i = 0; i < 8; i++) v[i] = Op()(v[i], v[i + 8]);
+        for (int i = 0; i < 8; i++) v[i] = Op()(v[i], v[i + 8]);
+    }
+    if constexpr (VALUES >= 16) {
 #pragma unroll
-    for (int i = 0; i < 4; i++) v[i] = Op()(v[i], v[i + 4]);
-    return Op()(Op()(v[0], v[2]), Op()(v[1], v[3]));
+        for (int i = 0; i < 4; i++) v[i] = Op()(v[i], v[i + 4]);
+    }
+    if constexpr (VALUES >= 8) {
+#pragma unroll
+        for (int i = 0; i < 2; i++) v[i] = Op()(v[i], v[i + 2]);
+    }
+    return Op()(v[0], v[1]);
 }
 
-template <typename T>
+template <typename T, bool NARROW_TAIL>
 __device__ void flash_dense_sm90(const T* __restrict__ q, const TensorMap& kMap, const TensorMap& vMap, T* __restrict__ out,
                                  int heads, int seqLen, float scale) {
 #if !defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -93,7 +119,8 @@ __device__ void flash_dense_sm90(const T* __restrict__ q, const TensorMap& kMap,
     if (threadIdx.x == 0) {
         unsigned launched;
         asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(launched));
-        if (keyTiles < 2 || launched < flash90_shared_bytes(keyTiles)) __trap();  // FlashAttentionSm90.takes, SHARED_BYTES
+        // FlashAttentionSm90.takes, SHARED_BYTES, and .run's choice of entry point
+        if (keyTiles < 2 || launched < flash90_shared_bytes(keyTiles) || (NARROW_TAIL && (seqLen - 1) % FLASH90_TILE >= 8)) __trap();
         for (int t = 0; t < keyTiles; t++) barrier_init(landed + 8 * t, 1);
         asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
         for (int t = 0; t < keyTiles; t++) {
@@ -128,27 +155,27 @@ __device__ void flash_dense_sm90(const T* __restrict__ q, const TensorMap& kMap,
 
         // S of key tile kt into s, issued (not waited for).
         auto issueScores = [&](int kt) {
-            barrier_wait(landed + 8 * kt, 0);
             unsigned k = kTiles + kt * FLASH90_TILE_BYTES;
 #pragma unroll
             for (int kk = 0; kk < 4; kk++) wgmma_m64n64k16<0>(s, qf[kk], matrix_descriptor(k + 32 * kk), kk > 0, T());
             wgmma_commit();
         };
-        // P of key tile kt from its S (done), in s: masked past the group, the rows' running max m (in units of
-        // scale·log2e) and sum l updated, and the factor the rows' earlier sums and outputs shrink by in correction.
-        // The max of the scaled scores is the scaled max, so each weight is one fma and one 2^x. Only the last tile
-        // can hold keys past the group: the others' code has no masking.
+        // P of key tile kt from its S (done), in scores (s, or a narrow tail's 4 values): masked past the group, the
+        // rows' running max m (in units of scale·log2e) and sum l updated, and the factor the rows' earlier sums and
+        // outputs shrink by in correction. The max of the scaled scores is the scaled max, so each weight is one fma
+        // and one 2^x. Only the last tile can hold keys past the group: the others' code has no masking.
         float correction[2];
-        auto softmax = [&](int kt, auto masked) {
+        auto softmax = [&](auto& scores, int kt, auto masked) {
+            constexpr int VALUES = sizeof(scores) / sizeof(float);
             if (decltype(masked)::value) {
                 int valid = seqLen - kt * FLASH90_TILE;  // keys of this tile in the group
 #pragma unroll
-                for (int i = 0; i < 32; i++) s[i] = 8 * (i / 4) + 2 * t + i % 2 >= valid ? NEG_INF : s[i];
+                for (int i = 0; i < VALUES; i++) scores[i] = 8 * (i / 4) + 2 * t + i % 2 >= valid ? NEG_INF : scores[i];
             }
             float shift[2];
 #pragma unroll
             for (int r = 0; r < 2; r++) {
-                float top = row_reduce<Max>(s, r);
+                float top = row_reduce<Max>(scores, r);
                 top = fmaxf(top, __shfl_xor_sync(0xffffffffu, top, 1));
                 top = fmaxf(top, __shfl_xor_sync(0xffffffffu, top, 2));
                 shift[r] = fmaxf(m[r], top * scaleLog2);  // finite: every row sees key 0 first
@@ -156,48 +183,80 @@ __device__ void flash_dense_sm90(const T* __restrict__ q, const TensorMap& kMap,
                 m[r] = shift[r];
             }
 #pragma unroll
-            for (int i = 0; i < 32; i++) s[i] = exp2_ftz(fmaf(s[i], scaleLog2, -shift[i / 2 % 2]));
+            for (int i = 0; i < VALUES; i++) scores[i] = exp2_ftz(fmaf(scores[i], scaleLog2, -shift[i / 2 % 2]));
 #pragma unroll
-            for (int r = 0; r < 2; r++) l[r] = l[r] * correction[r] + row_reduce<Sum>(s, r);
+            for (int r = 0; r < 2; r++) l[r] = l[r] * correction[r] + row_reduce<Sum>(scores, r);
         };
-        // O's rows shrunk by correction, and P of s rounded to T as A fragments.
-        auto rescaleAndPack = [&]() {
+        // O's rows shrunk by correction, and P of scores rounded to T as A fragments: of a narrow tail, keys 0 to 7 of
+        // the first k step, the other 8 zero.
+        auto rescaleAndPack = [&](const auto& scores) {
+            constexpr int VALUES = sizeof(scores) / sizeof(float);
 #pragma unroll
             for (int i = 0; i < 32; i++) o[i] *= correction[i / 2 % 2];
 #pragma unroll
             for (int kk = 0; kk < 4; kk++) {
 #pragma unroll
-                for (int j = 0; j < 4; j++) pf[kk][j] = pack<T>(s[8 * kk + 4 * (j / 2) + 2 * (j % 2)], s[8 * kk + 4 * (j / 2) + 2 * (j % 2) + 1]);
+                for (int j = 0; j < 4; j++) {
+                    int i = 8 * kk + 4 * (j / 2) + 2 * (j % 2);
+                    pf[kk][j] = i < VALUES ? pack<T>(scores[i], scores[i + 1]) : 0u;
+                }
             }
         };
-        auto issueOutputs = [&](int kt) {
+        // O += P·V of key tile kt: its 64 keys in 4 k steps, or the first k step alone (a narrow tail's 16 keys).
+        auto issueOutputs = [&](int kt, auto kSteps) {
             unsigned v = vTiles + kt * FLASH90_TILE_BYTES;
 #pragma unroll
-            for (int kk = 0; kk < 4; kk++) wgmma_m64n64k16<1>(o, pf[kk], matrix_descriptor(v + 2048 * kk), true, T());
+            for (int kk = 0; kk < decltype(kSteps)::value; kk++) wgmma_m64n64k16<1>(o, pf[kk], matrix_descriptor(v + 2048 * kk), true, T());
             wgmma_commit();
         };
 
+        // Each wait for a key tile's copies comes before wgmma_fence: with that spin loop between the fence and the
+        // wgmmas, ptxas placed register moves there and fenced them itself (C7519), and with some unrelated edits
+        // serialized every wgmma of the kernel (C7520).
+        barrier_wait(landed, 0);
         wgmma_fence();
         issueScores(0);
         wgmma_wait<0>();
         wgmma_fence_operands(s);
-        softmax(0, Masked<false>());
-        rescaleAndPack();
+        softmax(s, 0, Masked<false>());
+        rescaleAndPack(s);
         auto step = [&](int kt, auto masked) {
+            barrier_wait(landed + 8 * kt, 0);
             wgmma_fence();
             issueScores(kt);
-            issueOutputs(kt - 1);
+            issueOutputs(kt - 1, KSteps<4>());
             wgmma_wait<1>();  // S of tile kt is done; P·V of tile kt - 1 may still run
             wgmma_fence_operands(s);
-            softmax(kt, masked);
+            softmax(s, kt, masked);
             wgmma_wait<0>();
             wgmma_fence_operands(o);
-            rescaleAndPack();
+            rescaleAndPack(s);
         };
         for (int kt = 1; kt < keyTiles - 1; kt++) step(kt, Masked<false>());
-        step(keyTiles - 1, Masked<true>());
-        wgmma_fence();
-        issueOutputs(keyTiles - 1);
+        if constexpr (NARROW_TAIL) {
+            // The last tile's S 8 keys wide, issued with P·V of the tile before, as step does.
+            int kt = keyTiles - 1;
+            float tail[4];
+            barrier_wait(landed + 8 * kt, 0);
+            wgmma_fence();
+            unsigned k = kTiles + kt * FLASH90_TILE_BYTES;
+#pragma unroll
+            for (int kk = 0; kk < 4; kk++) wgmma_m64n8k16(tail, qf[kk], matrix_descriptor(k + 32 * kk), kk > 0, T());
+            wgmma_commit();
+            issueOutputs(kt - 1, KSteps<4>());
+            wgmma_wait<1>();
+            wgmma_fence_operands(tail);
+            softmax(tail, kt, Masked<true>());
+            wgmma_wait<0>();
+            wgmma_fence_operands(o);
+            rescaleAndPack(tail);
+            wgmma_fence();
+            issueOutputs(kt, KSteps<1>());
+        } else {
+            step(keyTiles - 1, Masked<true>());
+            wgmma_fence();
+            issueOutputs(keyTiles - 1, KSteps<4>());
+        }
         wgmma_wait<0>();
         wgmma_fence_operands(o);
 
@@ -214,15 +273,17 @@ __device__ void flash_dense_sm90(const T* __restrict__ q, const TensorMap& kMap,
 #endif
 }
 
-// flash_dense_sm90_<T>: q, out [B * seqLen, heads * 64]; kMap, vMap the tensor maps of k and v (the same shape, boxes
-// of 64 × 64); grid (B, heads), FLASH90_THREADS threads, flash90_shared_bytes(ceil(seqLen / 64)) of dynamic shared
-// memory or more.
-#define FLASH90_ENTRY_POINT(T, name)                                                                                  \
+// flash_dense_sm90_<T>[_tail8]: q, out [B * seqLen, heads * 64]; kMap, vMap the tensor maps of k and v (the same
+// shape, boxes of 64 × 64); grid (B, heads), FLASH90_THREADS threads, flash90_shared_bytes(ceil(seqLen / 64)) of dynamic
+// shared memory or more. _tail8: for seqLen whose last key tile holds at most 8 keys (seqLen % 64 from 1 to 8).
+#define FLASH90_ENTRY_POINT(T, name, NARROW_TAIL)                                                                     \
     extern "C" __global__ void __launch_bounds__(FLASH90_THREADS, 1)                                                  \
     flash_dense_sm90_##name(const T* q, const __grid_constant__ TensorMap kMap, const __grid_constant__ TensorMap vMap, \
                             T* out, int heads, int seqLen, float scale) {                                             \
         wait_previous_kernel();                                                                                       \
-        flash_dense_sm90(q, kMap, vMap, out, heads, seqLen, scale);                                                  \
+        flash_dense_sm90<T, NARROW_TAIL>(q, kMap, vMap, out, heads, seqLen, scale);                                  \
     }
-FLASH90_ENTRY_POINT(bf16, bf16)
-FLASH90_ENTRY_POINT(f16, f16)
+FLASH90_ENTRY_POINT(bf16, bf16, false)
+FLASH90_ENTRY_POINT(f16, f16, false)
+FLASH90_ENTRY_POINT(bf16, bf16_tail8, true)
+FLASH90_ENTRY_POINT(f16, f16_tail8, true)
