@@ -66,6 +66,11 @@ final class CudaDevice implements AutoCloseable {
         return "sm_" + major + minor;
     }
 
+    /** Compute capability 9.0 (H100, H200): the one that runs the sm_90a kernels of Hopper's TMA and wgmma. */
+    boolean hopper() {
+        return major == 9 && minor == 0;
+    }
+
     /** Makes this device's context current on the calling thread (a no-op on the thread that last called). */
     void enter() {
         if (closed) throw new IllegalStateException("the CUDA backend is closed");

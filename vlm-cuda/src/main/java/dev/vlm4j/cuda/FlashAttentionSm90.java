@@ -23,7 +23,7 @@ final class FlashAttentionSm90 {
     FlashAttentionSm90(CudaDevice device, TensorMaps maps) {
         this.device = device;
         this.maps = maps;
-        this.hopper = device.major == 9 && device.minor == 0;
+        this.hopper = device.hopper();
     }
 
     /**

@@ -27,7 +27,7 @@ final class QuickGeluGemm {
     QuickGeluGemm(CudaDevice device, TensorMaps maps) {
         this.device = device;
         this.maps = maps;
-        this.hopper = device.major == 9 && device.minor == 0;
+        this.hopper = device.hopper();
     }
 
     /**

@@ -4,6 +4,9 @@
 // Self-contained (no CUDA headers), so that NVRTC needs no include path.
 #pragma once
 
+// log2(e): exponentials are 2^x, of arguments scaled by it.
+constexpr float LOG2E = 1.4426950408889634f;
+
 // 16-bit storage types of weights and activations: the bits of an IEEE half or a bfloat16. Arithmetic is always in f32.
 struct bf16 { unsigned short bits; };
 struct f16 { unsigned short bits; };
@@ -53,7 +56,7 @@ template <typename A> __device__ __forceinline__ float rounded_sigmoid(float t) 
         return 1.f / (1.f + expf(-t));
     } else {
         float y, r;
-        asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(t * -1.4426950408889634f));
+        asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(t * -LOG2E));
         y += 1.f;
         asm("rcp.approx.f32 %0, %1;" : "=f"(r) : "f"(y));
         r = fmaf(r, fmaf(-y, r, 1.f), r);

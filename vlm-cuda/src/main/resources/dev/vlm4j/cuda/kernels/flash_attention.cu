@@ -26,7 +26,6 @@ template <int D> constexpr int BLOCK_ROWS = FLASH_THREADS / 32 * 16 * M_BLOCKS<D
 // Keys per shared-memory tile: two stages of K and V take 36 KB at either head size.
 template <int D> constexpr int BLOCK_N = D == 64 ? 64 : 32;
 constexpr int PAD = 8;                 // 16-bit elements appended to each shared row: conflict-free ldmatrix
-constexpr float LOG2E = 1.4426950408889634f;
 
 // ---------------------------------------------------------------- 16-bit packing and the tensor-core op
 

@@ -135,7 +135,7 @@ __device__ void flash_dense_sm90(const T* __restrict__ q, const TensorMap& kMap,
     // accumulators 4j + e at row r0 + 8 (e / 2), column 8j + 2t + e % 2; of Q (and P) the A fragment registers
     // j of k slice kk at row r0 + 8 (j % 2), columns 16kk + 8 (j / 2) + 2t and the next.
     int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4, r0 = 16 * (threadIdx.x / 32 % 4) + g;
-    float scaleLog2 = scale * 1.4426950408889634f;
+    float scaleLog2 = scale * LOG2E;
     for (int tile = threadIdx.x / 128; tile < queryTiles; tile += FLASH90_WARPGROUPS) {
         int rows[2] = {tile * FLASH90_TILE + r0, tile * FLASH90_TILE + r0 + 8};  // within the group
         unsigned qf[4][4];
