@@ -153,11 +153,14 @@ __device__ void flash_dense_sm90(const T* __restrict__ q, const TensorMap& kMap,
 #pragma unroll
         for (int i = 0; i < 32; i++) o[i] = 0.f;
 
-        // S of key tile kt into s, issued (not waited for).
-        auto issueScores = [&](int kt) {
+        // S of key tile kt into scores, issued (not waited for): 64 keys into s, or a narrow tail's first 8 into 4 values.
+        auto issueScores = [&](auto& scores, int kt) {
             unsigned k = kTiles + kt * FLASH90_TILE_BYTES;
 #pragma unroll
-            for (int kk = 0; kk < 4; kk++) wgmma_m64n64k16<0>(s, qf[kk], matrix_descriptor(k + 32 * kk), kk > 0, T());
+            for (int kk = 0; kk < 4; kk++) {
+                if constexpr (sizeof(scores) == sizeof(s)) wgmma_m64n64k16<0>(scores, qf[kk], matrix_descriptor(k + 32 * kk), kk > 0, T());
+                else wgmma_m64n8k16(scores, qf[kk], matrix_descriptor(k + 32 * kk), kk > 0, T());
+            }
             wgmma_commit();
         };
         // P of key tile kt from its S (done), in scores (s, or a narrow tail's 4 values): masked past the group, the
@@ -215,45 +218,31 @@ __device__ void flash_dense_sm90(const T* __restrict__ q, const TensorMap& kMap,
         // serialized every wgmma of the kernel (C7520).
         barrier_wait(landed, 0);
         wgmma_fence();
-        issueScores(0);
+        issueScores(s, 0);
         wgmma_wait<0>();
         wgmma_fence_operands(s);
         softmax(s, 0, Masked<false>());
         rescaleAndPack(s);
-        auto step = [&](int kt, auto masked) {
+        auto step = [&](auto& scores, int kt, auto masked) {
             barrier_wait(landed + 8 * kt, 0);
             wgmma_fence();
-            issueScores(kt);
+            issueScores(scores, kt);
             issueOutputs(kt - 1, KSteps<4>());
             wgmma_wait<1>();  // S of tile kt is done; P·V of tile kt - 1 may still run
-            wgmma_fence_operands(s);
-            softmax(s, kt, masked);
+            wgmma_fence_operands(scores);
+            softmax(scores, kt, masked);
             wgmma_wait<0>();
             wgmma_fence_operands(o);
-            rescaleAndPack(s);
+            rescaleAndPack(scores);
         };
-        for (int kt = 1; kt < keyTiles - 1; kt++) step(kt, Masked<false>());
-        if constexpr (NARROW_TAIL) {
-            // The last tile's S 8 keys wide, issued with P·V of the tile before, as step does.
-            int kt = keyTiles - 1;
+        for (int kt = 1; kt < keyTiles - 1; kt++) step(s, kt, Masked<false>());
+        if constexpr (NARROW_TAIL) {  // the last tile's S 8 keys wide, its P·V one k step
             float tail[4];
-            barrier_wait(landed + 8 * kt, 0);
+            step(tail, keyTiles - 1, Masked<true>());
             wgmma_fence();
-            unsigned k = kTiles + kt * FLASH90_TILE_BYTES;
-#pragma unroll
-            for (int kk = 0; kk < 4; kk++) wgmma_m64n8k16(tail, qf[kk], matrix_descriptor(k + 32 * kk), kk > 0, T());
-            wgmma_commit();
-            issueOutputs(kt - 1, KSteps<4>());
-            wgmma_wait<1>();
-            wgmma_fence_operands(tail);
-            softmax(tail, kt, Masked<true>());
-            wgmma_wait<0>();
-            wgmma_fence_operands(o);
-            rescaleAndPack(tail);
-            wgmma_fence();
-            issueOutputs(kt, KSteps<1>());
+            issueOutputs(keyTiles - 1, KSteps<1>());
         } else {
-            step(keyTiles - 1, Masked<true>());
+            step(s, keyTiles - 1, Masked<true>());
             wgmma_fence();
             issueOutputs(keyTiles - 1, KSteps<4>());
         }
