@@ -1,5 +1,7 @@
 package dev.vlm4j.image;
 
+import java.util.Arrays;
+
 /**
  * Pillow's {@code Image.resize} for 8-bit RGB, bit-exact ({@code src/libImaging/Resample.c} and, for
  * NEAREST, the affine scaler of {@code Geometry.c}). A convolution filter runs as two separable passes:
@@ -58,7 +60,7 @@ public final class PillowResampler {
         byte[] out = new byte[rows * outWidth * 3];
         int[] acc = new int[column];
         for (int xx = 0; xx < outWidth; xx++) {
-            java.util.Arrays.fill(acc, 1 << (PRECISION_BITS - 1));
+            Arrays.fill(acc, 1 << (PRECISION_BITS - 1));
             int k = xx * kernel.size;
             for (int i = 0; i < kernel.count[xx]; i++) {
                 int w = kernel.weights[k + i], from = (kernel.start[xx] + i) * column;
@@ -83,7 +85,7 @@ public final class PillowResampler {
         byte[] out = new byte[outHeight * stride];
         int[] acc = new int[stride];
         for (int yy = 0; yy < outHeight; yy++) {
-            java.util.Arrays.fill(acc, 1 << (PRECISION_BITS - 1));
+            Arrays.fill(acc, 1 << (PRECISION_BITS - 1));
             int k = yy * kernel.size, start = (kernel.start[yy] - rowOffset) * stride;
             for (int i = 0; i < kernel.count[yy]; i++) {
                 int w = kernel.weights[k + i], row = start + i * stride;

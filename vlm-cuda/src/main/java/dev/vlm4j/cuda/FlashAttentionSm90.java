@@ -18,12 +18,10 @@ final class FlashAttentionSm90 {
 
     private final CudaDevice device;
     private final TensorMaps maps;
-    private final boolean hopper;
 
     FlashAttentionSm90(CudaDevice device, TensorMaps maps) {
         this.device = device;
         this.maps = maps;
-        this.hopper = device.hopper();
     }
 
     /**
@@ -33,7 +31,7 @@ final class FlashAttentionSm90 {
      * images (80 blocks) against flash_attention.cu's 0.052, and 0.041 against 0.044 at 4 (64 blocks).
      */
     boolean takes(CudaTensor q, CudaTensor k, CudaTensor v, int heads, int seqLen) {
-        return hopper && (q.dtype == DType.BF16 || q.dtype == DType.F16) && q.cols() == heads * HEAD_DIM
+        return device.hopper() && (q.dtype == DType.BF16 || q.dtype == DType.F16) && q.cols() == heads * HEAD_DIM
                 && seqLen > TILE && Math.ceilDiv(seqLen, TILE) <= MAX_KEY_TILES && k.address % 16 == 0 && v.address % 16 == 0
                 && (long) q.rows() / seqLen * heads >= device.multiprocessors / 2;
     }

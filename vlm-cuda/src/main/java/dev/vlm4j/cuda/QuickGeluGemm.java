@@ -22,12 +22,10 @@ final class QuickGeluGemm {
 
     private final CudaDevice device;
     private final TensorMaps maps;
-    private final boolean hopper;
 
     QuickGeluGemm(CudaDevice device, TensorMaps maps) {
         this.device = device;
         this.maps = maps;
-        this.hopper = device.hopper();
     }
 
     /**
@@ -36,7 +34,7 @@ final class QuickGeluGemm {
      * aligned (for TMA, and the epilogue's 16-byte stores), and at least {@link #MIN_TILES_PER_SM} tiles an SM.
      */
     boolean takes(CudaTensor x, CudaTensor w, CudaTensor out) {
-        return hopper && (x.dtype == DType.BF16 || x.dtype == DType.F16) && w.dtype == x.dtype && out.dtype == x.dtype
+        return device.hopper() && (x.dtype == DType.BF16 || x.dtype == DType.F16) && w.dtype == x.dtype && out.dtype == x.dtype
                 && x.cols() > 0 && x.cols() % BK == 0 && w.dim(0) % BN == 0 && x.address % 16 == 0 && w.address % 16 == 0 && out.address % 16 == 0
                 && tiles(x.rows(), w.dim(0)) >= MIN_TILES_PER_SM * device.multiprocessors;
     }
