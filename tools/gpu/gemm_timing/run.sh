@@ -4,7 +4,9 @@
 # bias), 16, 8 and 1 images (where QuickGeluGemm's threshold comes from), and a small shape. Run from the repository
 # root (the device copies the tree, no bundle needed):
 #   bash tools/gpu/gemm_timing/run.sh ["N K M BIAS" ...]
-# Extra nvcc flags in NVCC_FLAGS; KERNELS: a folder of kernel sources to build against instead of this tree's.
+# Extra nvcc flags in NVCC_FLAGS; KERNELS: a folder of kernel sources to build against instead of this tree's; ROUNDS:
+# how many times each shape runs (2); RUNNER: a command to run the harness under, e.g. RUNNER="ncu --section
+# SpeedOfLight -k regex:matmul_quick_gelu -c 1" ROUNDS=1.
 # Results: docs/benchmarks.md.
 set -euo pipefail
 SHAPES=("$@"); [ ${#SHAPES[@]} -gt 0 ] || SHAPES=("36928 1024 4096 1" "36928 1024 4096 0" "9232 1024 4096 1" "4616 1024 4096 1" "577 1024 4096 1" "1000 512 256 1")
@@ -19,7 +21,7 @@ LIBRARY="$(ls /usr/local/cuda*/targets/*/lib/libcublasLt.so.* "$SITE"/nvidia/*/l
 [ -n "$HEADER" ] && [ -n "$LIBRARY" ] || { echo "cublasLt.h or libcublasLt.so not found" >&2; exit 1; }
 "$NVCC" -gencode arch=compute_90a,code=sm_90a -O3 -std=c++17 -I"$KERNELS" -I"$SRC/.." -I"$(dirname "$HEADER")" ${NVCC_FLAGS:-} \
   -o "$WORK/gemm_timing" "$SRC/gemm_timing.cu" -Xlinker "$LIBRARY" -lcuda -Xlinker -rpath -Xlinker "$(dirname "$LIBRARY")"
-for round in 1 2; do
-  for shape in "${SHAPES[@]}"; do timeout 120 "$WORK/gemm_timing" $shape; done
+for round in $(seq "${ROUNDS:-2}"); do
+  for shape in "${SHAPES[@]}"; do timeout 300 ${RUNNER:-} "$WORK/gemm_timing" $shape; done
 done
 rm -rf "$WORK"
