@@ -13,7 +13,7 @@ final class QuickGeluGemm {
 
     // gemm_sm90.cu's tile, stages and block; SHARED_BYTES is its GEMM_SHARED_BYTES (the kernel traps if launched with less).
     private static final int BM = 128, BN = 256, BK = TensorMaps.BOX_COLS, STAGES = 3, THREADS = 384;
-    static final int SHARED_BYTES = STAGES * (BM + BN) * BK * 2 + BM * (BN + 8) * 2 + BN * Float.BYTES + (2 * STAGES + 2) * 8 + 1024;
+    static final int SHARED_BYTES = STAGES * (BM + BN) * BK * 2 + BM * (BN + 8) * 2 + 2 * BN * Float.BYTES + (2 * STAGES + 2) * 8 + 1024;
 
     // Fewer tiles leave the persistent blocks' start and last tile exposed: on an H100 (132 SMs), CLIP's fc1 (k 1,024,
     // m 4,096) took 0.037 ms here against 0.025 for cuBLASLt and quick_gelu at 1,154 rows (144 tiles), as long at 4,616

@@ -9,9 +9,10 @@
 //
 // A persistent block (one per SM) takes tiles of BM × BN outputs in turn, each from k / BK stages of BM × BK of x and
 // BN × BK of w, with three warpgroups:
-//  - the producer, one thread of warpgroup 0: issues the TMA copies of each stage into shared memory (128-byte
-//    swizzled, the layout wgmma reads), a ring of STAGES with a "full" and an "empty" barrier each, running ahead into
-//    the next tile;
+//  - the producer, warp 0: one thread issues the TMA copies of each stage into shared memory (128-byte swizzled, the
+//    layout wgmma reads), a ring of STAGES with a "full" and an "empty" barrier each, running ahead into the next
+//    tile; before a tile's first stage the warp writes the tile's bias (read from memory a tile ahead) to one of two
+//    buffers, so that the consumers find it when that stage's copies land;
 //  - two consumers: each multiplies its 64 rows of the x tile by the whole w tile (wgmma m64n256k16, accumulators in
 //    registers), keeping one stage's products in flight while it waits for the next, then adds the bias, rounds, and
 //    parks its 64 × 256 results in the staging tile, and applies quick GELU to the last 16 of its rows and stores them;
@@ -35,9 +36,9 @@ constexpr int GEMM_W_BYTES = GEMM_BN * GEMM_BK * 2;             // a stage's w t
 constexpr int GEMM_STAGED_ROW = GEMM_BN + 8;                    // elements
 constexpr int GEMM_STAGED_BYTES = GEMM_BM * GEMM_STAGED_ROW * 2;
 constexpr int GEMM_BARRIERS = 2 * GEMM_STAGES + 2;
-// The stages, the staging tile, the tile's bias, the barriers, and room to align the stages to the 1,024 bytes of a
+// The stages, the staging tile, two tiles' bias, the barriers, and room to align the stages to the 1,024 bytes of a
 // 128-byte swizzle's period (QuickGeluGemm.SHARED_BYTES). Unused where the kernel's body is compiled out.
-[[maybe_unused]] constexpr int GEMM_SHARED_BYTES = GEMM_STAGES * (GEMM_X_BYTES + GEMM_W_BYTES) + GEMM_STAGED_BYTES + GEMM_BN * 4
+[[maybe_unused]] constexpr int GEMM_SHARED_BYTES = GEMM_STAGES * (GEMM_X_BYTES + GEMM_W_BYTES) + GEMM_STAGED_BYTES + 2 * GEMM_BN * 4
                                 + GEMM_BARRIERS * 8 + 1024;
 
 #define GEMM_ACC8(i) "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]), "+f"(d[i + 4]), "+f"(d[i + 5]), "+f"(d[i + 6]), "+f"(d[i + 7])
@@ -99,8 +100,8 @@ __device__ void matmul_quick_gelu(const TensorMap& xMap, const TensorMap& wMap, 
     unsigned xTiles = shared_address(aligned);                         // [STAGES][BM rows of 128 bytes]
     unsigned wTiles = xTiles + GEMM_STAGES * GEMM_X_BYTES;             // [STAGES][BN rows of 128 bytes]
     A* staged = reinterpret_cast<A*>(aligned + GEMM_STAGES * (GEMM_X_BYTES + GEMM_W_BYTES));  // [BM, STAGED_ROW]
-    float* tileBias = reinterpret_cast<float*>(staged + GEMM_BM * GEMM_STAGED_ROW);          // [BN]
-    unsigned full = shared_address(tileBias + GEMM_BN);   // [STAGES] barriers: the stage's copies landed
+    float* tileBias = reinterpret_cast<float*>(staged + GEMM_BM * GEMM_STAGED_ROW);          // [2 (round % 2)][BN]
+    unsigned full = shared_address(tileBias + 2 * GEMM_BN);  // [STAGES] barriers: the stage's copies landed
     unsigned empty = full + 8 * GEMM_STAGES;              // [STAGES] barriers: its products are done
     unsigned stagedFull = empty + 8 * GEMM_STAGES;        // the staging tile holds a tile's results
     unsigned stagedEmpty = stagedFull + 8;                // the epilogue warps have stored their rows of it
@@ -121,16 +122,35 @@ __device__ void matmul_quick_gelu(const TensorMap& xMap, const TensorMap& wMap, 
     }
     __syncthreads();
 
-    if (threadIdx.x == 0) {  // the producer
-        int it = 0;  // stages filled so far, over all tiles
-        for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+    if (threadIdx.x < 32) {  // the producer
+        constexpr int PER_LANE = GEMM_BN / 32;
+        int lane = threadIdx.x, it = 0;  // stages filled so far, over all tiles
+        auto loadBias = [&](int tile, float (&to)[PER_LANE]) {
+            int column0 = tile % columnTiles * GEMM_BN;
+#pragma unroll
+            for (int i = 0; i < PER_LANE; i++) to[i] = bias && tile < tiles ? to_float(bias[column0 + 32 * i + lane]) : 0.f;
+        };
+        float nextBias[PER_LANE];  // the lane's columns of the next tile's bias
+        loadBias(blockIdx.x, nextBias);
+        for (int tile = blockIdx.x, round = 0; tile < tiles; tile += gridDim.x, round++) {
             int row0 = tile / columnTiles * GEMM_BM, column0 = tile % columnTiles * GEMM_BN;
             for (int t = 0; t < kTiles; t++, it++) {
                 int s = it % GEMM_STAGES;
                 barrier_wait(empty + 8 * s, (it / GEMM_STAGES + 1) & 1);
-                barrier_expect_bytes(full + 8 * s, GEMM_X_BYTES + GEMM_W_BYTES);
-                tma_load(xTiles + s * GEMM_X_BYTES, xMap, t * GEMM_BK, row0, full + 8 * s);
-                tma_load(wTiles + s * GEMM_W_BYTES, wMap, t * GEMM_BK, column0, full + 8 * s);
+                if (t == 0) {
+                    // The consumers read this buffer once the stage's copies land, and last read it staging the tile
+                    // two rounds ago (as a rule long done: it is waited for only where k has fewer than STAGES steps).
+                    if (round >= 2) barrier_wait(stagedFull, round & 1);
+#pragma unroll
+                    for (int i = 0; i < PER_LANE; i++) tileBias[round % 2 * GEMM_BN + 32 * i + lane] = nextBias[i];
+                    __syncwarp();
+                    loadBias(tile + gridDim.x, nextBias);
+                }
+                if (lane == 0) {
+                    barrier_expect_bytes(full + 8 * s, GEMM_X_BYTES + GEMM_W_BYTES);
+                    tma_load(xTiles + s * GEMM_X_BYTES, xMap, t * GEMM_BK, row0, full + 8 * s);
+                    tma_load(wTiles + s * GEMM_W_BYTES, wMap, t * GEMM_BK, column0, full + 8 * s);
+                }
             }
         }
         return;
@@ -139,8 +159,7 @@ __device__ void matmul_quick_gelu(const TensorMap& xMap, const TensorMap& wMap, 
     // Of each consumer's 64 staged rows, the epilogue warps take the first EPILOGUE_ROWS and the consumer the rest,
     // right after staging them, when its registers are free: three warps alone took longer than the products.
     constexpr int EPILOGUE_ROWS = 48;
-    if (warpgroup == 0) {  // the epilogue warps (and warp 0's idle lanes)
-        if (threadIdx.x < 32) return;
+    if (warpgroup == 0) {  // the epilogue warps, 1 to 3
         int round = 0;
         for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x, round++) {
             int row0 = tile / columnTiles * GEMM_BM, column0 = tile % columnTiles * GEMM_BN;
@@ -158,9 +177,6 @@ __device__ void matmul_quick_gelu(const TensorMap& xMap, const TensorMap& wMap, 
     float d[128];  // this warpgroup's [64, 256] of the tile, in the accumulator layout
     for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x, round++) {
         int row0 = tile / columnTiles * GEMM_BM, column0 = tile % columnTiles * GEMM_BN;
-        // The tile's bias, for the staging below: written once both consumers are done with the last tile's.
-        named_barrier(1, 256);
-        tileBias[threadIdx.x - 128] = bias ? to_float(bias[column0 + threadIdx.x - 128]) : 0.f;
 #pragma unroll
         for (int i = 0; i < 128; i++) d[i] = 0.f;
         for (int t = 0; t < kTiles; t++, it++) {
@@ -179,7 +195,6 @@ __device__ void matmul_quick_gelu(const TensorMap& xMap, const TensorMap& wMap, 
         wgmma_wait<0>();
         wgmma_fence_operands(d);
         barrier_arrive(empty + 8 * ((it - 1) % GEMM_STAGES));
-        named_barrier(1, 256);  // the bias is in place
 
         // Rows 64 half + 16 warp + lane / 4 and 8 below, columns 8 j + 2 (lane % 4) and the next, as wgmma left them:
         // the product and the bias, rounded to A.
@@ -187,12 +202,12 @@ __device__ void matmul_quick_gelu(const TensorMap& xMap, const TensorMap& wMap, 
         A* rows = staged + (half * 64 + warp * 16 + lane / 4) * GEMM_STAGED_ROW + 2 * (lane % 4);
 #pragma unroll
         for (int j = 0; j < GEMM_BN / 8; j++) {
-            float b0 = tileBias[8 * j + 2 * (lane % 4)], b1 = tileBias[8 * j + 2 * (lane % 4) + 1];
+            float2 b = *reinterpret_cast<const float2*>(tileBias + round % 2 * GEMM_BN + 8 * j + 2 * (lane % 4));
 #pragma unroll
             for (int below = 0; below < 2; below++) {
                 Elements<A, 2> pair;
-                pair.e[0] = from_float<A>(d[4 * j + 2 * below] + b0);
-                pair.e[1] = from_float<A>(d[4 * j + 2 * below + 1] + b1);
+                pair.e[0] = from_float<A>(d[4 * j + 2 * below] + b.x);
+                pair.e[1] = from_float<A>(d[4 * j + 2 * below + 1] + b.y);
                 *reinterpret_cast<Elements<A, 2>*>(rows + 8 * below * GEMM_STAGED_ROW + 8 * j) = pair;
             }
         }
