@@ -197,19 +197,22 @@ __device__ void matmul_quick_gelu(const TensorMap& xMap, const TensorMap& wMap, 
         barrier_arrive(empty + 8 * ((it - 1) % GEMM_STAGES));
 
         // Rows 64 half + 16 warp + lane / 4 and 8 below, columns 8 j + 2 (lane % 4) and the next, as wgmma left them:
-        // the product and the bias, rounded to A.
+        // the product and the bias, rounded to A, staged as 8 × 8 blocks (rows 8 below, columns 8 j): stmatrix takes
+        // (0, j), (1, j), (0, j + 1), (1, j + 1), lane t giving row t % 8 of block t / 8.
         barrier_wait(stagedEmpty, (round + 1) & 1);
-        A* rows = staged + (half * 64 + warp * 16 + lane / 4) * GEMM_STAGED_ROW + 2 * (lane % 4);
+        unsigned rowAddress = shared_address(staged + (half * 64 + warp * 16 + 8 * (lane / 8 % 2) + lane % 8) * GEMM_STAGED_ROW)
+                              + 16 * (lane / 16);
+        const float* columnBias = tileBias + round % 2 * GEMM_BN + 2 * (lane % 4);
 #pragma unroll
-        for (int j = 0; j < GEMM_BN / 8; j++) {
-            float2 b = *reinterpret_cast<const float2*>(tileBias + round % 2 * GEMM_BN + 8 * j + 2 * (lane % 4));
+        for (int j = 0; j < GEMM_BN / 8; j += 2) {
+            unsigned packed[4];
 #pragma unroll
-            for (int below = 0; below < 2; below++) {
-                Elements<A, 2> pair;
-                pair.e[0] = from_float<A>(d[4 * j + 2 * below] + b.x);
-                pair.e[1] = from_float<A>(d[4 * j + 2 * below + 1] + b.y);
-                *reinterpret_cast<Elements<A, 2>*>(rows + 8 * below * GEMM_STAGED_ROW + 8 * j) = pair;
+            for (int q = 0; q < 4; q++) {
+                int jj = j + q / 2, below = q % 2;
+                float2 b = *reinterpret_cast<const float2*>(columnBias + 8 * jj);
+                packed[q] = pack<A>(d[4 * jj + 2 * below] + b.x, d[4 * jj + 2 * below + 1] + b.y);
             }
+            stmatrix_x4(rowAddress + 16 * j, packed);
         }
         barrier_arrive(stagedFull);
         named_barrier(2 + half, 128);  // this warpgroup's rows are staged

@@ -1,5 +1,5 @@
 // Hopper's asynchronous machinery (sm_90a), for the kernels that use it (gemm_sm90.cu, flash_attention_sm90.cu):
-// mbarriers, TMA copies of tensor maps, shared-memory matrix descriptors for wgmma, and wgmma's fences.
+// mbarriers, TMA copies of tensor maps, shared-memory matrix descriptors for wgmma, wgmma's fences, and stmatrix.
 #pragma once
 
 // cuda.h's CUtensorMap: 128 bytes the host encodes (cuTensorMapEncodeTiled), passed by value.
@@ -58,4 +58,11 @@ template <int N> __device__ __forceinline__ void wgmma_fence_operands(float (&d)
 // Waits on the named barrier `id` (1 to 15; __syncthreads takes 0) with `threads` threads.
 __device__ __forceinline__ void named_barrier(int id, int threads) {
     asm volatile("bar.sync %0, %1;" ::"r"(id), "r"(threads) : "memory");
+}
+
+// Four 8 × 8 matrices of 16-bit values from the mma fragment layout (register i of lane t: row t / 4, columns 2 (t % 4)
+// and the next, of matrix i) to shared memory, lanes 8 i to 8 i + 7 giving the addresses of matrix i's rows.
+__device__ __forceinline__ void stmatrix_x4(unsigned address, const unsigned (&r)[4]) {
+    asm volatile("stmatrix.sync.aligned.m8n8.x4.shared.b16 [%0], {%1, %2, %3, %4};"
+                 ::"r"(address), "r"(r[0]), "r"(r[1]), "r"(r[2]), "r"(r[3]) : "memory");
 }
