@@ -15,13 +15,17 @@
 //    buffers, so that the consumers find it when that stage's copies land;
 //  - two consumers: each multiplies its 64 rows of the x tile by the whole w tile (wgmma m64n256k16, accumulators in
 //    registers), keeping one stage's products in flight while it waits for the next, then adds the bias, rounds, and
-//    parks its 64 × 256 results in the staging tile, and applies quick GELU to the last 16 of its rows and stores them;
+//    parks its 64 × 256 results in the staging tile (stmatrix), and applies quick GELU to the last 16 of its rows and
+//    stores them;
 //  - the epilogue, warps 1 to 3 of warpgroup 0: applies quick GELU to the other 96 staged rows and stores them, while
 //    the consumers multiply the next tile.
-// On an H100, CLIP's fc1 at batch 64 (36,928 × 1,024 → 4,096) takes 0.55 ms, against 0.64 for cuBLASLt's product and
-// quick_gelu and 0.45 for this kernel without quick GELU (tools/gpu/gemm_timing). With the consumers doing all of
-// the epilogue (not persistent) it took 1.02 ms, with the three warps alone 0.57. Each role keeps the 168 registers a
-// thread of 384 gets: a consumer needs 128 for its accumulators, and four warpgroups would leave 128 for all.
+// On an H100, CLIP's fc1 at batch 64 (36,928 × 1,024 → 4,096) takes 0.505 ms, against 0.63 for cuBLASLt's product and
+// quick_gelu (tools/gpu/gemm_timing; docs/benchmarks.md has how it got there). The tensor cores wait while the
+// consumers stage and apply quick GELU (about a quarter of their time); the epilogue warps, one a scheduler beside the
+// producer's, have no time to spare for more rows. What did not pay: each consumer a tile of 128 × 128 of its own
+// (ping-pong, so that one's epilogue overlaps the other's products), 0.71 ms: twice the w reads from shared memory
+// and L2 for the same products; a fourth warpgroup of epilogue warps: 512 threads leave 128 registers a thread, and
+// ptxas allocates the whole kernel at that cap (setmaxnreg does not lift it), too few for the accumulators.
 // The host encodes the tensor maps (QuickGeluGemm.java); rows past n read as zeros and are not written. k must be a
 // positive multiple of BK, m a multiple of BN.
 #include "common.cuh"
@@ -139,7 +143,8 @@ __device__ void matmul_quick_gelu(const TensorMap& xMap, const TensorMap& wMap, 
                 barrier_wait(empty + 8 * s, (it / GEMM_STAGES + 1) & 1);
                 if (t == 0) {
                     // The consumers read this buffer once the stage's copies land, and last read it staging the tile
-                    // two rounds ago (as a rule long done: it is waited for only where k has fewer than STAGES steps).
+                    // two rounds ago: as a rule long done, so the wait blocks only where k has fewer than STAGES steps
+                    // (it also keeps the producer within one phase of stagedFull, as parity waits need).
                     if (round >= 2) barrier_wait(stagedFull, round & 1);
 #pragma unroll
                     for (int i = 0; i < PER_LANE; i++) tileBias[round % 2 * GEMM_BN + 32 * i + lane] = nextBias[i];
