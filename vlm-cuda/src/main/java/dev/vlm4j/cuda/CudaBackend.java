@@ -904,7 +904,8 @@ public final class CudaBackend implements Backend {
         if (syncEveryOp) synchronize();
     }
 
-    private static String suffix(DType type) {
+    /** A kernel entry point's type suffix, as common.cuh's FOR_EACH_DTYPE names them (and e4m3 for the fp8 cache). */
+    static String suffix(DType type) {
         return switch (type) {
             case F32 -> "f32";
             case F16 -> "f16";

@@ -41,7 +41,7 @@ final class FlashAttentionSm90 {
      * fewer (CLIP's 577 tokens: 1), the entry point that computes that tile 8 keys wide.
      */
     void run(KernelLauncher launcher, CudaTensor q, CudaTensor k, CudaTensor v, int heads, int seqLen, float scale, CudaTensor out) {
-        String kernel = "flash_dense_sm90_" + (q.dtype == DType.BF16 ? "bf16" : "f16") + ((seqLen - 1) % TILE < NARROW_TAIL ? "_tail8" : "");
+        String kernel = "flash_dense_sm90_" + CudaBackend.suffix(q.dtype) + ((seqLen - 1) % TILE < NARROW_TAIL ? "_tail8" : "");
         launcher.launch(MODULE, kernel, q.rows() / seqLen, heads, THREADS, q, maps.of(k, TILE), maps.of(v, TILE), out, heads, seqLen, scale);
     }
 }

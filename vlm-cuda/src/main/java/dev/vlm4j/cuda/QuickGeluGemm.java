@@ -47,7 +47,7 @@ final class QuickGeluGemm {
     void run(KernelLauncher launcher, CudaTensor x, CudaTensor w, CudaTensor bias, CudaTensor out) {
         int n = x.rows(), k = x.cols(), m = w.dim(0);
         if (n == 0) return;
-        launcher.launch(MODULE, "matmul_quick_gelu_" + (x.dtype == DType.BF16 ? "bf16" : "f16"), Math.min(tiles(n, m), device.multiprocessors), 1,
+        launcher.launch(MODULE, "matmul_quick_gelu_" + CudaBackend.suffix(x.dtype), Math.min(tiles(n, m), device.multiprocessors), 1,
                 THREADS, maps.of(x, BM), maps.of(w, BN), bias == null ? new DevicePointer(0) : bias, out, n, m, k);
     }
 }

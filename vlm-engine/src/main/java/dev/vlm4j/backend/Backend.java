@@ -133,7 +133,11 @@ public interface Backend extends AutoCloseable {
         quickGelu(out);
     }
 
-    /** In place: {@code x * (1 + erf(x / √2)) / 2}, erf exact to f32. */
+    /**
+     * In place: {@code x * (1 + erf(x / √2)) / 2}, PyTorch's exact GELU: the CPU evaluates it in double; the CUDA
+     * backend in f32 as PyTorch's CUDA kernel does (far below zero, where 1 + erf cancels in f32, both are off the
+     * exact value alike).
+     */
     void gelu(Tensor x);
 
     /**

@@ -177,7 +177,7 @@ __device__ void matmul_quick_gelu(const TensorMap& xMap, const TensorMap& wMap, 
         return;
     }
 
-    // Named barriers: 1 the two consumer warpgroups, 2 and 3 one each.
+    // Named barriers 2 and 3: one consumer warpgroup each.
     int half = warpgroup - 1, lane = threadIdx.x % 32, warp = threadIdx.x / 32 % 4, it = 0, round = 0;
     float d[128];  // this warpgroup's [64, 256] of the tile, in the accumulator layout
     for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x, round++) {
