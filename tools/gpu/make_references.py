@@ -132,6 +132,12 @@ def dense_cases(c):
             dtypes["bias"] = bias
         arrays["out"] = out
         c.add("matmul", f"n{n} k{k} m{m} {dt} bias={bias} offset={offset}", {"row_offset": offset}, arrays, dtypes)
+    for n, k, m, dt in [(577, 1024, 1024, "bf16"), (3, 64, 40, "f32")]:
+        x, residual = f32(rnd(n, k)), f32(rnd(n, m, scale=8.0))
+        w, b = rnd(m, k, scale=k ** -0.5, dtype=dt), rnd(m, dtype=dt)
+        xr = x if dt == "f32" else x.to(DTYPES[dt]).to(torch.float64)
+        c.add("matmul_add", f"n{n} k{k} m{m} {dt}", {}, {"x": x, "w": w, "bias": b, "residual": residual, "out": residual + xr @ w.T + b},
+              {"w": dt, "bias": dt})
     for n in [1, 4097, 577 * 1024]:
         for dt in ("f32", "bf16", "f16"):
             x, y = f32(rnd(n)), rnd(n, dtype=dt)
@@ -207,6 +213,17 @@ def sixteen_bit_cases(c):
             else:
                 arrays["out"] = run(torch.nn.functional.linear, x, w)
             c.add("matmul", f"n{n} k{k} m{m} bias={bias} {mode} mode", {"row_offset": 0, "mode": mode}, arrays, dtypes)
+        # A projection added into the residual stream (CLIP's out_proj and fc2): HF's linear, then the add, each rounding
+        # to the dtype. One cuBLASLt product with the add in its epilogue for more rows than gemv.cu takes, else the two ops.
+        for n, k, m, bias in [(577, 1024, 1024, True), (1154, 4096, 1024, True), (300, 512, 1000, False), (3, 512, 1000, True)]:
+            x, w, residual = rnd(n, k, dtype=mode), rnd(m, k, scale=k ** -0.5, dtype=mode), rnd(n, m, scale=8.0, dtype=mode)
+            arrays, dtypes = {"x": x, "w": w, "residual": residual}, {"w": mode}
+            if bias:
+                arrays["bias"], dtypes["bias"] = rnd(m, dtype=mode), mode
+                arrays["out"] = run(lambda v, weight, b, r: r + torch.nn.functional.linear(v, weight, b), x, w, arrays["bias"], residual)
+            else:
+                arrays["out"] = run(lambda v, weight, r: r + torch.nn.functional.linear(v, weight), x, w, residual)
+            c.add("matmul_add", f"n{n} k{k} m{m} bias={bias} {mode} mode", {"mode": mode}, arrays, dtypes)
         # The CLIP MLP's fc1 and quick GELU: gemm_sm90.cu on an H100 where k is a multiple of 64 and m of 256, with at
         # least 8 tiles of 128 x 256 an SM (132 on an H100; rows ending inside a tile, no bias, a single k step), else the
         # two ops (CLIP-L at one image, m 1000).

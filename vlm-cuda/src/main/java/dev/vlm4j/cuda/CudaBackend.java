@@ -430,14 +430,14 @@ public final class CudaBackend implements Backend {
         // cuBLASLt's bias epilogue takes the bias in out's type (exact: 1-D weights are rounded to the model's type).
         try (CudaTensor epilogueBias = c == null ? null : epilogueBias(c, o.dtype)) {
             long biasAddress = epilogueBias == null ? 0 : epilogueBias.address;
-            Gemm.Plan plan = gemm.plan(input, b.address, b.dtype, biasAddress, o.address, o.dtype, n, k, m);
+            Gemm.Plan plan = gemm.plan(input, b.address, b.dtype, biasAddress, o.address, o.dtype, n, k, m, false);
             if (c == null || plan.fusedBias()) {
                 gemm(plan, input, b, biasAddress, o, n, k, m);
             } else {
                 // Without a bias epilogue: the product in f32, then the bias added and the sum rounded once, as the
                 // epilogue would.
                 try (CudaTensor product = o.dtype == DType.F32 ? o.view(0, o.shape()) : f32(o.shape())) {
-                    gemm(gemm.plan(input, b.address, b.dtype, 0, product.address, product.dtype, n, k, m), input, b, 0, product, n, k, m);
+                    gemm(gemm.plan(input, b.address, b.dtype, 0, product.address, product.dtype, n, k, m, false), input, b, 0, product, n, k, m);
                     addBias(product, c, o);
                 }
             }
@@ -452,6 +452,34 @@ public final class CudaBackend implements Backend {
                 "w [m, " + k + "] of x's type, or any type with f32 x", x, w);
         Checks.require(out.rows() == n && out.cols() == m, op, "out [" + n + ", " + m + "]", out);
         Checks.require(bias == null || bias.numel() == m, op, "bias [" + m + "]", bias);
+    }
+
+    /**
+     * In a 16-bit mode, one cuBLASLt product that adds itself to the residual (beta 1, C = D = residual: 0.07 ms a CLIP-L
+     * layer at batch 64 on an H100, tools/gpu/residual_timing), where cuBLASLt takes it with the bias in the epilogue;
+     * else the two ops. The epilogue rounds as the two ops do there: all 37.8 M sums of that tool's out_proj and fc2
+     * products equal theirs, and KernelReferenceTest holds it to PyTorch's linear, then add.
+     */
+    @Override
+    public void matmulAdd(Tensor x, Tensor w, Tensor bias, Tensor scratch, Tensor residual) {
+        CudaTensor a = cuda(x), b = cuda(w), r = cuda(residual), c = bias == null ? null : cuda(bias);
+        checkMatmul("matmulAdd", a, b, c, r);
+        Checks.require(cuda(scratch).numel() == r.numel(), "matmulAdd", "scratch of residual's numel", cuda(scratch), r);
+        int n = a.rows(), k = a.cols(), m = b.dim(0);
+        if (activationType == DType.F32 || b.dtype != a.dtype || n == 0 || m == 0 || k == 0 || gemvPath(a, b)) {
+            Backend.super.matmulAdd(x, w, bias, scratch, residual);
+            return;
+        }
+        try (CudaTensor epilogueBias = c == null ? null : epilogueBias(c, r.dtype)) {
+            long biasAddress = epilogueBias == null ? 0 : epilogueBias.address;
+            Gemm.Plan plan = gemm.plan(a.address, b.address, b.dtype, biasAddress, r.address, r.dtype, n, k, m, true);
+            if (c != null && !plan.fusedBias()) {
+                Backend.super.matmulAdd(x, w, bias, scratch, residual);
+                return;
+            }
+            gemm(plan, a.address, b, biasAddress, r, n, k, m);
+        }
+        afterOp();
     }
 
     /** On compute capability 9.0, one gemm_sm90.cu kernel where it takes the product (QuickGeluGemm); else the two ops. */
@@ -481,7 +509,10 @@ public final class CudaBackend implements Backend {
     private void gemm(Gemm.Plan plan, long x, CudaTensor w, long bias, CudaTensor out, int n, int k, int m) {
         MemorySegment start = profiler == null ? null : profiler.begin();
         gemm.matmul(plan, x, w.address, bias, out.address);
-        if (profiler != null) profiler.end("cublasLt " + suffix(w.dtype) + "->" + suffix(out.dtype) + " " + n + "x" + k + "x" + m, start);
+        if (profiler != null) {
+            String into = plan.accumulate() ? "->+" : "->";
+            profiler.end("cublasLt " + suffix(w.dtype) + into + suffix(out.dtype) + " " + n + "x" + k + "x" + m, start);
+        }
     }
 
     /** A decode-shaped matmul (gemv.cu): f32 x rounded to w's type as it is read, a few warps per output column. */

@@ -15,7 +15,8 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
  * {@code out[n, m] = x[n, k] · w[m, k]ᵀ (+ bias[m])} through cuBLASLt, f32 accumulation, out in f32 or w's 16-bit
- * type (rounded once, after the bias). Row-major {@code out} is column-major {@code outᵀ = op(w) · xᵀ} with
+ * type (rounded once, after the bias); or, accumulating, {@code out += x · wᵀ (+ bias)} with out read as cuBLASLt's C
+ * (beta 1, C = D: a residual add in the product's epilogue). Row-major {@code out} is column-major {@code outᵀ = op(w) · xᵀ} with
  * {@code op = T}, so A is w (k × m, ld k), B is x (k × n, ld k) and D is out (m × n, ld m). A and B share w's type:
  * f32, or f16/bf16 with x already of it. The bias is of out's type (cuBLASLt refuses an f32 bias with 16-bit D).
  *
@@ -37,15 +38,20 @@ final class Gemm implements AutoCloseable {
     private static final int CANDIDATES = 8;
     private static final int TIMED_RUNS = 3;   // after one untimed run, which may load the algorithm's kernel
 
-    private record Key(int n, int k, int m, DType type, DType outType, boolean bias, int alignA, int alignB, int alignD, int alignBias) {
+    private record Key(int n, int k, int m, DType type, DType outType, boolean bias, boolean accumulate, int alignA, int alignB,
+                       int alignD, int alignBias) {
         /** The key that problems of this one's power-of-two bucket of rows share. */
         Key bucket() {
-            return new Key(Integer.highestOneBit(n), k, m, type, outType, bias, alignA, alignB, alignD, alignBias);
+            return new Key(Integer.highestOneBit(n), k, m, type, outType, bias, accumulate, alignA, alignB, alignD, alignBias);
         }
     }
 
-    /** A problem's descriptors and algorithm; {@code fusedBias}: the bias is added in the epilogue. */
-    record Plan(MemorySegment desc, MemorySegment a, MemorySegment b, MemorySegment d, MemorySegment algo, boolean fusedBias) {}
+    /**
+     * A problem's descriptors and algorithm; {@code fusedBias}: the bias is added in the epilogue; {@code accumulate}:
+     * the product is added to out.
+     */
+    record Plan(MemorySegment desc, MemorySegment a, MemorySegment b, MemorySegment d, MemorySegment algo, boolean fusedBias,
+                boolean accumulate) {}
 
     private final CudaDevice device;
     private final CublasLt lt;
@@ -53,7 +59,7 @@ final class Gemm implements AutoCloseable {
     private final long workspace;
     private final boolean tuning;
     private final Arena arena = Arena.ofShared();
-    private final MemorySegment alpha, beta, biasPointer;
+    private final MemorySegment one, zero, biasPointer; // alpha 1; beta 0, or 1 when accumulating
     private final MemorySegment timingStart, timingEnd;
     private final Map<Key, Plan> plans = new LinkedHashMap<>(64, 0.75f, true) {
         @Override
@@ -72,8 +78,8 @@ final class Gemm implements AutoCloseable {
         device.enter();
         this.handle = lt.create();
         this.workspace = device.allocate(WORKSPACE_BYTES);
-        this.alpha = arena.allocateFrom(JAVA_FLOAT, 1f);
-        this.beta = arena.allocateFrom(JAVA_FLOAT, 0f);
+        this.one = arena.allocateFrom(JAVA_FLOAT, 1f);
+        this.zero = arena.allocateFrom(JAVA_FLOAT, 0f);
         this.biasPointer = arena.allocate(JAVA_LONG);
         this.timingStart = device.driver.createEvent(Driver.EVENT_DEFAULT);
         this.timingEnd = device.driver.createEvent(Driver.EVENT_DEFAULT);
@@ -82,11 +88,12 @@ final class Gemm implements AutoCloseable {
     /**
      * The plan of {@code out[n, m] = x[n, k] · w[m, k]ᵀ (+ bias)}, made at the first product of its kind, when it may
      * time candidate algorithms on these inputs. {@code x} is f32 when {@code w} is, else already of w's 16-bit type;
-     * out f32 or w's type; bias 0 for none.
+     * out f32 or w's type; bias 0 for none; {@code accumulate}: the product is added to out.
      */
-    Plan plan(long x, long w, DType type, long bias, long out, DType outType, int n, int k, int m) {
+    Plan plan(long x, long w, DType type, long bias, long out, DType outType, int n, int k, int m, boolean accumulate) {
         boolean withBias = bias != 0;
-        Key key = new Key(n, k, m, type, outType, withBias, alignment(w), alignment(x), alignment(out), withBias ? alignment(bias) : 0);
+        Key key = new Key(n, k, m, type, outType, withBias, accumulate, alignment(w), alignment(x), alignment(out),
+                withBias ? alignment(bias) : 0);
         Plan plan = plans.get(key);
         if (plan == null) {
             plan = plan(key, x, w, bias, out);
@@ -107,8 +114,8 @@ final class Gemm implements AutoCloseable {
             biasPointer.set(JAVA_LONG, 0, bias);
             lt.setMatmulDescAttribute(plan.desc(), CublasLt.DESC_BIAS_POINTER, biasPointer);
         }
-        lt.matmul(handle, plan.desc(), alpha, w, plan.a(), x, plan.b(), beta, out, plan.d(), out, plan.d(), algo, workspace,
-                WORKSPACE_BYTES, device.stream);
+        lt.matmul(handle, plan.desc(), one, w, plan.a(), x, plan.b(), plan.accumulate() ? one : zero, out, plan.d(), out, plan.d(),
+                algo, workspace, WORKSPACE_BYTES, device.stream);
     }
 
     private Plan plan(Key key, long x, long w, long bias, long out) {
@@ -156,7 +163,7 @@ final class Gemm implements AutoCloseable {
                 return null;
             }
             MemorySegment algo = Arena.ofAuto().allocate(CublasLt.ALGO_BYTES, 8); // lives as long as the plan
-            Plan plan = new Plan(desc, a, b, d, algo, fuseBias);
+            Plan plan = new Plan(desc, a, b, d, algo, fuseBias, key.accumulate());
             algo.copyFrom(timed ? fastest(key, plan, candidates, x, w, bias) : candidates.getFirst());
             return plan;
         } finally {

@@ -133,6 +133,11 @@ class KernelReferenceTest {
                 backend.matmul(x, c.weight("w"), c.has("bias") ? c.weight("bias") : null, out);
                 c.assertClose("out", out, c.tolerance("out", REDUCTION));
             }
+            case "matmul_add" -> {
+                Tensor residual = c.activation("residual"), scratch = c.poisoned("out");
+                backend.matmulAdd(c.activation("x"), c.weight("w"), c.has("bias") ? c.weight("bias") : null, scratch, residual);
+                c.assertClose("out", residual, c.tolerance("out", REDUCTION));
+            }
             case "add_layer_norm" -> {
                 Tensor x = c.activation("x"), out = c.poisoned("out");
                 backend.addLayerNorm(x, c.activation("delta"), c.weight("weight"), c.weight("bias"), c.param("eps"), out);

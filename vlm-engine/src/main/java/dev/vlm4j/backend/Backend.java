@@ -93,6 +93,17 @@ public interface Backend extends AutoCloseable {
     /** {@code out = x · wᵀ (+ bias)}. x [n, k], w [m, k], bias [m] or null, out [n, m]. */
     void matmul(Tensor x, Tensor w, Tensor bias, Tensor out);
 
+    /**
+     * A sublayer's output projection added into the residual stream: {@code matmul(x, w, bias, scratch)}, then
+     * {@code add(residual, scratch)}. x [n, k], w [m, k], bias [m] or null, scratch and residual [n, m]. A backend may
+     * fuse them (the add in the product's epilogue: the product is never stored, and the residual is read and written
+     * in the same pass); the result is that of the two ops, and scratch is scratch that a fused backend need not write.
+     */
+    default void matmulAdd(Tensor x, Tensor w, Tensor bias, Tensor scratch, Tensor residual) {
+        matmul(x, w, bias, scratch);
+        add(residual, scratch);
+    }
+
     /** {@code x += y} elementwise, y in any dtype. Same numel. */
     void add(Tensor x, Tensor y);
 

@@ -70,7 +70,7 @@ final class ClipVisionTower implements AutoCloseable {
     private Tensor k;                // [B*(N+1), Dv]
     private Tensor v;                // [B*(N+1), Dv]
     private Tensor attn;             // [B*(N+1), Dv]
-    private Tensor delta;            // [B*(N+1), Dv] a sublayer's output before the residual add
+    private Tensor delta;            // [B*(N+1), Dv] the position rows; matmulAdd's scratch (a fused backend leaves it unwritten)
     private Tensor mlp;              // [B*(N+1), I]
     private Tensor features;         // [B*N, Dv] strategy 'default': the patch rows of `hidden` (null for 'full')
 
@@ -171,7 +171,7 @@ final class ClipVisionTower implements AutoCloseable {
         backend.copy(normed, hidden);
         if (!layers.isEmpty()) backend.layerNorm(hidden, layers.getFirst().norm1Weight, layers.getFirst().norm1Bias, eps, normed);
 
-        // Each residual add goes with the norm after it, as in the decoder.
+        // Each residual add goes with the projection before it (a backend may add it in the product's epilogue).
         for (int l = 0; l < layers.size(); l++) {
             Layer layer = layers.get(l);
             // Self-attention, non-causal over each image's tokens.
@@ -179,8 +179,8 @@ final class ClipVisionTower implements AutoCloseable {
             backend.matmul(normed, layer.kWeight, layer.kBias, k);
             backend.matmul(normed, layer.vWeight, layer.vBias, v);
             backend.attention(q, k, v, config.numAttentionHeads(), tokens, scale, attn);
-            backend.matmul(attn, layer.outWeight, layer.outBias, delta);
-            backend.addLayerNorm(hidden, delta, layer.norm2Weight, layer.norm2Bias, eps, normed); // residual, then the MLP's norm
+            backend.matmulAdd(attn, layer.outWeight, layer.outBias, delta, hidden);
+            backend.layerNorm(hidden, layer.norm2Weight, layer.norm2Bias, eps, normed);
 
             // MLP.
             if (config.hiddenAct().equals("quick_gelu")) {
@@ -189,13 +189,8 @@ final class ClipVisionTower implements AutoCloseable {
                 backend.matmul(normed, layer.fc1Weight, layer.fc1Bias, mlp);
                 backend.gelu(mlp);
             }
-            backend.matmul(mlp, layer.fc2Weight, layer.fc2Bias, delta);
-            if (l + 1 < layers.size()) {
-                Layer next = layers.get(l + 1);
-                backend.addLayerNorm(hidden, delta, next.norm1Weight, next.norm1Bias, eps, normed); // and the next layer's
-            } else {
-                backend.add(hidden, delta);
-            }
+            backend.matmulAdd(mlp, layer.fc2Weight, layer.fc2Bias, delta, hidden);
+            if (l + 1 < layers.size()) backend.layerNorm(hidden, layers.get(l + 1).norm1Weight, layers.get(l + 1).norm1Bias, eps, normed);
         }
         if (keepClassToken) return hidden;
         Tensor features = this.features.rows(0, images * config.numPatches()); // [B*N, Dv]
