@@ -142,15 +142,16 @@ def dense_cases(c):
         for dt in ("f32", "bf16", "f16"):
             x, y = f32(rnd(n)), rnd(n, dtype=dt)
             c.add("add", f"n{n} {dt}", {}, {"x": x, "y": y, "out": x + y}, {"y": dt})
-    # Rows held in registers (d <= 8 * 1024, vectors of 8 or single elements), and rows read again (d 8200)
+    # Rows held in registers (vectors of 8, four a thread, or single elements) and rows read again by each pass (1003:
+    # unaligned, single elements a thread, more of them than it holds)
     for n, d, dt, eps in [(1, 32, "f32", 1e-5), (577, 1024, "bf16", 1e-5), (3, 5120, "f16", 1e-6), (2, 7, "f32", 1e-5),
-                          (3, 1003, "bf16", 1e-5), (2, 8200, "f32", 1e-5)]:
+                          (3, 1003, "bf16", 1e-5), (2, 8200, "f32", 1e-5), (5, 1000, "bf16", 1e-5)]:
         x = f32(rnd(n, d, scale=3.0) + 0.5)
         w, b = rnd(d, dtype=dt), rnd(d, dtype=dt)
         out = torch.nn.functional.layer_norm(x, (d,), w, b, eps)
         c.add("layer_norm", f"n{n} d{d} {dt}", {"eps": eps}, {"x": x, "weight": w, "bias": b, "out": out}, {"weight": dt, "bias": dt})
     for n, d, dt, eps in [(1, 4096, "bf16", 1e-5), (37, 32, "f32", 1e-6), (600, 5120, "f16", 1e-5), (2, 7, "f32", 1e-5),
-                          (2, 8200, "bf16", 1e-6)]:
+                          (2, 8200, "bf16", 1e-6), (4, 1000, "f16", 1e-6)]:
         x = f32(rnd(n, d, scale=2.0))
         w = rnd(d, dtype=dt)
         out = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w

@@ -57,6 +57,7 @@ public final class CudaBackend implements Backend {
     private static final System.Logger LOG = System.getLogger(CudaBackend.class.getName());
     private static final int THREADS = 256;
     private static final int VECTOR = 8;              // common.cuh VECTOR: elements per 16-byte access of a 16-bit type
+    private static final int NORM_PLAIN_HELD = 4, NORM_RESIDUAL_HELD = 1; // norms.cu PLAIN_HELD, RESIDUAL_HELD: vectors a thread
     private static final int ATTENTION_THREADS = 128; // attention.cu WARPS * 32
     private static final int MAX_HEAD_DIM = 256;      // attention.cu: the larger kernel size
     private static final int FLASH_THREADS = 128;     // flash_attention.cu FLASH_THREADS
@@ -579,7 +580,7 @@ public final class CudaBackend implements Backend {
         checkNorm("layerNorm", a, w, o);
         Checks.require(c.numel() == a.cols(), "layerNorm", "bias [" + a.cols() + "]", c);
         try (CudaTensor w32 = widened(w); CudaTensor c32 = widened(c)) {
-            launchNorm("layer_norm_" + suffix(a.dtype), a.rows(), a.cols(), a, w32, c32, o, a.cols(), eps);
+            launchNorm("layer_norm_" + suffix(a.dtype), NORM_PLAIN_HELD, a.rows(), a.cols(), a, w32, c32, o, a.cols(), eps);
         }
     }
 
@@ -590,7 +591,7 @@ public final class CudaBackend implements Backend {
         Checks.require(b.dtype == activationType && b.numel() == a.numel() && c.numel() == a.cols(), "addLayerNorm",
                 "delta an activation of x's shape, bias [" + a.cols() + "]", a, b, c);
         try (CudaTensor w32 = widened(w); CudaTensor c32 = widened(c)) {
-            launchNorm("add_layer_norm_" + suffix(a.dtype), a.rows(), a.cols(), a, b, w32, c32, o, a.cols(), eps);
+            launchNorm("add_layer_norm_" + suffix(a.dtype), NORM_RESIDUAL_HELD, a.rows(), a.cols(), a, b, w32, c32, o, a.cols(), eps);
         }
     }
 
@@ -599,7 +600,7 @@ public final class CudaBackend implements Backend {
         CudaTensor a = cuda(x), w = cuda(weight), o = cuda(out);
         checkNorm("rmsNorm", a, w, o);
         try (CudaTensor w32 = widened(w)) {
-            launchNorm("rms_norm_" + suffix(a.dtype), a.rows(), a.cols(), a, w32, o, a.cols(), eps);
+            launchNorm("rms_norm_" + suffix(a.dtype), NORM_PLAIN_HELD, a.rows(), a.cols(), a, w32, o, a.cols(), eps);
         }
     }
 
@@ -609,18 +610,19 @@ public final class CudaBackend implements Backend {
         checkNorm("addRmsNorm", a, w, o);
         Checks.require(b.dtype == activationType && b.numel() == a.numel(), "addRmsNorm", "delta an activation of x's shape", a, b);
         try (CudaTensor w32 = widened(w)) {
-            launchNorm("add_rms_norm_" + suffix(a.dtype), a.rows(), a.cols(), a, b, w32, o, a.cols(), eps);
+            launchNorm("add_rms_norm_" + suffix(a.dtype), NORM_RESIDUAL_HELD, a.rows(), a.cols(), a, b, w32, o, a.cols(), eps);
         }
     }
 
     /**
-     * One block per row, a thread per vector of 8 elements (norms.cu), up to 1024 threads: each thread then keeps
-     * its piece of the row in registers between the passes (rows up to 8192 wide), and at decode, where one row is
-     * the whole grid, every thread issues one wide load rather than a chain of narrow ones.
+     * One block per row, a thread per {@code held} vectors of 8 elements (norms.cu's PLAIN_HELD or RESIDUAL_HELD), up to
+     * 1024 threads: each thread then keeps its piece of the row in registers between the passes (plain norms' rows up
+     * to 32,768 wide, the residual forms' up to 8,192), and at decode, where one row is the whole grid, its loads are
+     * issued together rather than as a chain of narrow ones.
      */
-    private void launchNorm(String kernel, int rows, int width, Object... args) {
+    private void launchNorm(String kernel, int held, int rows, int width, Object... args) {
         if (rows == 0) return;
-        int vectors = Math.ceilDiv(width, VECTOR);
+        int vectors = Math.ceilDiv(width, VECTOR * held);
         launch("norms", kernel, rows, 1, Math.clamp((vectors + 31) / 32 * 32, 32, 1024), args);
     }
 
