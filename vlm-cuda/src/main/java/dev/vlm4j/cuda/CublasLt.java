@@ -25,7 +25,7 @@ final class CublasLt {
     /** cublasLtEpilogue_t. */
     static final int EPILOGUE_DEFAULT = 1, EPILOGUE_BIAS = 4;
     /** cublasLtMatmulPreferenceAttributes_t. */
-    static final int PREF_MAX_WORKSPACE_BYTES = 1, PREF_MIN_ALIGNMENT_A = 5, PREF_MIN_ALIGNMENT_B = 6,
+    static final int PREF_MAX_WORKSPACE_BYTES = 1, PREF_REDUCTION_SCHEME_MASK = 3, PREF_MIN_ALIGNMENT_A = 5, PREF_MIN_ALIGNMENT_B = 6,
             PREF_MIN_ALIGNMENT_C = 7, PREF_MIN_ALIGNMENT_D = 8;
     /** cublasLtMatmulHeuristicResult_t: algo (64 bytes), workspaceSize (8), state (4), wavesCount (4), reserved[4] (16). */
     static final long HEURISTIC_RESULT_BYTES = 96, ALGO_BYTES = 64, RESULT_STATE_OFFSET = 72;

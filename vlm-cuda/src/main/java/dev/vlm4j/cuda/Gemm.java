@@ -153,6 +153,11 @@ final class Gemm implements AutoCloseable {
             lt.setPreferenceAttribute(preference, CublasLt.PREF_MIN_ALIGNMENT_B, local.allocateFrom(JAVA_INT, key.alignB()));
             lt.setPreferenceAttribute(preference, CublasLt.PREF_MIN_ALIGNMENT_C, local.allocateFrom(JAVA_INT, key.alignD()));
             lt.setPreferenceAttribute(preference, CublasLt.PREF_MIN_ALIGNMENT_D, local.allocateFrom(JAVA_INT, key.alignD()));
+            if (key.accumulate()) {
+                // No split-K where the product adds itself to out: its partial sums would go through D, which is C here,
+                // or be summed in the output's type; the residual add must see one product rounded once.
+                lt.setPreferenceAttribute(preference, CublasLt.PREF_REDUCTION_SCHEME_MASK, local.allocateFrom(JAVA_INT, 0));
+            }
             boolean timed = tuning && key.n() > TUNED_ROWS && !device.driver.isCapturing(device.stream);
             List<MemorySegment> candidates = lt.heuristic(handle, desc, a, b, d, d, preference, timed ? CANDIDATES : 1, local);
             if (candidates.isEmpty()) {
