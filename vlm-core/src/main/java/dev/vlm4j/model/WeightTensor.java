@@ -42,6 +42,21 @@ public record WeightTensor(String name, DType dtype, long[] shape, MemorySegment
     }
 
     /**
+     * This tensor as a matrix of its first dimension's rows, each padded with zeros to {@code columns}: a copy in
+     * off-heap memory that lives as long as the returned tensor is reachable.
+     */
+    public WeightTensor paddedColumns(int columns) {
+        long rows = shape[0], width = numel() / rows;
+        if (columns < width) {
+            throw new IllegalArgumentException("cannot pad the rows of " + this + " (" + width + " values) to " + columns);
+        }
+        long rowBytes = width * dtype.byteSize(), paddedBytes = columns * dtype.byteSize();
+        MemorySegment padded = Arena.ofAuto().allocate(rows * paddedBytes, 64); // zero-filled
+        for (long r = 0; r < rows; r++) MemorySegment.copy(data, r * rowBytes, padded, r * paddedBytes, rowBytes);
+        return new WeightTensor(name, dtype, new long[] {rows, columns}, padded.asReadOnly());
+    }
+
+    /**
      * The shape of {@code parts} stacked along their first dimension (as {@link #stacked} and a backend's own stacking
      * upload make it); throws {@link IllegalArgumentException} unless they share their type and other dimensions.
      */

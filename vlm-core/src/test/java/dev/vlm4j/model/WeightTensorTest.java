@@ -10,7 +10,10 @@ import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
-/** Stacking weights along their first dimension, as vLLM's QKVParallelLinear stacks q, k and v. */
+/**
+ * Stacking weights along their first dimension, as vLLM's QKVParallelLinear stacks q, k and v; padding a weight's rows
+ * with zeros, as the vision tower pads its patch embedding's.
+ */
 class WeightTensorTest {
 
     private static WeightTensor f32(String name, long rows, long cols, float first) {
@@ -26,6 +29,15 @@ class WeightTensorTest {
         WeightTensor qkv = WeightTensor.stacked("qkv", parts);
         assertArrayEquals(new long[] {3, 3}, qkv.shape());
         assertArrayEquals(new float[] {0, 1, 2, 3, 4, 5, 100, 101, 102}, qkv.data().toArray(JAVA_FLOAT));
+    }
+
+    @Test
+    void padsEachRowWithZerosAfterItsValues() {
+        WeightTensor w = new WeightTensor("w", DType.F32, new long[] {2, 1, 3}, f32("w", 2, 3, 1).data()); // [2, 1, 3]: rows of 3
+        WeightTensor padded = w.paddedColumns(5);
+        assertArrayEquals(new long[] {2, 5}, padded.shape());
+        assertArrayEquals(new float[] {1, 2, 3, 0, 0, 4, 5, 6, 0, 0}, padded.data().toArray(JAVA_FLOAT));
+        assertThrows(IllegalArgumentException.class, () -> w.paddedColumns(2));
     }
 
     @Test

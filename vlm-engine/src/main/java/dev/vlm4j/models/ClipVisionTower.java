@@ -39,7 +39,8 @@ final class ClipVisionTower implements AutoCloseable {
     private final boolean keepClassToken;
     private final int tokens; // N + 1: patches and the class token
 
-    private final Tensor patchEmbedding;      // [Dv, 3*P*P] (stored [Dv, 3, P, P])
+    private final int patchSegments;         // S: rows of P values a token's row of `patches` holds (3*P, then zero rows)
+    private final Tensor patchEmbedding;      // [Dv, S*P] (stored [Dv, 3, P, P]; each row padded with zeros)
     private final Tensor classAndPositions;   // [N+1, Dv] the position embeddings, the class embedding added to row 0
     private final Tensor preNormWeight;       // [Dv]
     private final Tensor preNormBias;         // [Dv]
@@ -60,9 +61,9 @@ final class ClipVisionTower implements AutoCloseable {
     // counts their (re)allocations.
     private int capacity, allocations;
     private Tensor pixels;           // [1 + B*3*H*(W/P), P] a zero row, then each image's pixel values [3, H, W]
-    private IntTensor patchSources;  // [B*(N+1)*3*P] the row of `pixels` each row of P values of `patches` copies
-    private Tensor patches;          // [B*(N+1), 3*P*P] unfolded pixel values, image after image, row 0 of each zero
-    private IntTensor positionRows;  // [B*(N+1)] each image's rows 0 .. N: the row of classAndPositions each token adds
+    private IntTensor patchSources;  // [B*(N+1)*S] the row of `pixels` each row of P values of `patches` copies
+    private Tensor patches;          // [B*(N+1), S*P] unfolded pixel values, image after image, row 0 of each zero
+    private Tensor positions;        // [B*(N+1), Dv] classAndPositions' rows 0 .. N for each image
     private IntTensor featureRows;   // [B*N] strategy 'default': the rows of `hidden` that hold patches (null for 'full')
     private Tensor hidden;           // [B*(N+1), Dv] the residual stream
     private Tensor normed;           // [B*(N+1), Dv]
@@ -70,7 +71,7 @@ final class ClipVisionTower implements AutoCloseable {
     private Tensor k;                // [B*(N+1), Dv]
     private Tensor v;                // [B*(N+1), Dv]
     private Tensor attn;             // [B*(N+1), Dv]
-    private Tensor delta;            // [B*(N+1), Dv] the position rows; matmulAdd's scratch (a fused backend leaves it unwritten)
+    private Tensor delta;            // [B*(N+1), Dv] matmulAdd's scratch (a fused backend leaves it unwritten)
     private Tensor mlp;              // [B*(N+1), I]
     private Tensor features;         // [B*N, Dv] strategy 'default': the patch rows of `hidden` (null for 'full')
 
@@ -95,11 +96,16 @@ final class ClipVisionTower implements AutoCloseable {
             throw new UnsupportedOperationException("vision image_size " + config.imageSize() + " that patch_size "
                     + config.patchSize() + " does not divide");
         }
-        int dv = config.hiddenSize(), patchArea = config.numChannels() * config.patchSize() * config.patchSize();
+        int dv = config.hiddenSize(), patch = config.patchSize();
         this.tokens = config.numPatches() + 1;
         this.pixelRows = config.numChannels() * config.imageSize() * config.gridSize();
+        // Rows of patches a multiple of 8 values (16 bytes in a 16-bit type): cuBLASLt ran CLIP-L/14's K = 588 at 174
+        // TFLOP/s and K = 616 at 559 on an H100 (tools/gpu/residual_timing). The zeros add nothing to the products.
+        int segments = config.numChannels() * patch;
+        while (segments * patch % 8 != 0) segments++;
+        this.patchSegments = segments;
 
-        patchEmbedding = backend.upload(weights.get(PREFIX + "embeddings.patch_embedding.weight")).view(0, dv, patchArea);
+        patchEmbedding = backend.upload(weights.get(PREFIX + "embeddings.patch_embedding.weight").paddedColumns(segments * patch));
         // The class token's row of the patches is zero, so its patch embedding is zero and adding this row gives
         // class + position 0, as CLIP's concatenation does.
         classAndPositions = backend.allocate(tokens, dv);
@@ -150,9 +156,10 @@ final class ClipVisionTower implements AutoCloseable {
         int rows = images * tokens;
         float eps = (float) config.layerNormEps();
         float scale = (float) (1 / Math.sqrt(config.headDim()));
-        int patchSegments = rows * config.numChannels() * config.patchSize(); // rows of P values in `patches`
+        int patchRows = rows * patchSegments; // rows of P values in `patches`
         Tensor pixels = this.pixels.rows(0, 1 + images * pixelRows); // [1 + B*3*H*(W/P), P]
-        Tensor patches = this.patches.rows(0, rows);                  // [B*(N+1), 3*P*P]
+        Tensor patches = this.patches.rows(0, rows);                  // [B*(N+1), S*P]
+        Tensor positions = this.positions.rows(0, rows);              // [B*(N+1), Dv]
         Tensor hidden = this.hidden.rows(0, rows);                    // [B*(N+1), Dv]
         Tensor normed = this.normed.rows(0, rows);                    // [B*(N+1), Dv]
         Tensor q = this.q.rows(0, rows);                              // [B*(N+1), Dv]
@@ -162,13 +169,11 @@ final class ClipVisionTower implements AutoCloseable {
         Tensor delta = this.delta.rows(0, rows);                      // [B*(N+1), Dv]
         Tensor mlp = this.mlp.rows(0, rows);                          // [B*(N+1), I]
 
-        // Embeddings: [0; patches · Wᵀ] + [class; 0] + positions, then pre-LayerNorm. The pixels are unfolded into
-        // patches on the device, so the host only copies them.
-        backend.gatherRows(pixels, patchSources.view(0, patchSegments), patches.view(0, patchSegments, config.patchSize()));
-        backend.matmul(patches, patchEmbedding, null, hidden);
-        backend.gatherRows(classAndPositions, positionRows.view(0, rows), delta);
-        backend.addLayerNorm(hidden, delta, preNormWeight, preNormBias, eps, normed);
-        backend.copy(normed, hidden);
+        // Embeddings: [0; patches · Wᵀ] + [class; 0] + positions, summed in `normed`, then pre-LayerNorm into the
+        // residual stream. The pixels are unfolded into patches on the device, so the host only copies them.
+        backend.gatherRows(pixels, patchSources.view(0, patchRows), patches.view(0, patchRows, config.patchSize()));
+        backend.matmul(patches, patchEmbedding, null, normed);
+        backend.addLayerNorm(normed, positions, preNormWeight, preNormBias, eps, hidden);
         if (!layers.isEmpty()) backend.layerNorm(hidden, layers.getFirst().norm1Weight, layers.getFirst().norm1Bias, eps, normed);
 
         // Each residual add goes with the projection before it (a backend may add it in the product's epilogue).
@@ -225,15 +230,14 @@ final class ClipVisionTower implements AutoCloseable {
     /**
      * {@link #patchSources} of {@code images} images: the unfolded patches seen as rows of P values (image, token, channel,
      * row y of the patch) — patch n = (row, col) of the grid row-major — each from its row of {@link #pixels}; the class
-     * token's from row 0, which is zero.
+     * token's and the padding's from row 0, which is zero.
      */
     private int[] patchSources(int images) {
         int p = config.patchSize(), grid = config.gridSize(), size = config.imageSize(), channels = config.numChannels();
-        int[] sources = new int[images * tokens * channels * p];
-        int i = 0;
+        int[] sources = new int[images * tokens * patchSegments];
         for (int b = 0; b < images; b++) {
-            i += channels * p; // the class token
             for (int n = 0; n < config.numPatches(); n++) {
+                int i = ((b * tokens) + 1 + n) * patchSegments; // after the image's class token
                 for (int c = 0; c < channels; c++) {
                     for (int y = 0; y < p; y++) sources[i++] = 1 + b * pixelRows + (c * size + n / grid * p + y) * grid + n % grid;
                 }
@@ -253,9 +257,12 @@ final class ClipVisionTower implements AutoCloseable {
         int[] sources = patchSources(images);
         patchSources = backend.allocateInts(sources.length);
         backend.copyToDevice(sources, patchSources);
-        patches = backend.allocate(rows, config.numChannels() * config.patchSize() * config.patchSize());
-        positionRows = backend.allocateInts(rows);
-        backend.copyToDevice(IntStream.range(0, rows).map(r -> r % tokens).toArray(), positionRows);
+        patches = backend.allocate(rows, patchSegments * config.patchSize());
+        positions = backend.allocate(rows, dv);
+        try (IntTensor positionRows = backend.allocateInts(rows)) {
+            backend.copyToDevice(IntStream.range(0, rows).map(r -> r % tokens).toArray(), positionRows);
+            backend.gatherRows(classAndPositions, positionRows, positions);
+        }
         hidden = backend.allocate(rows, dv);
         normed = backend.allocate(rows, dv);
         q = backend.allocate(rows, dv);
@@ -273,9 +280,8 @@ final class ClipVisionTower implements AutoCloseable {
 
     private void closeActivations() {
         if (capacity == 0) return;
-        for (Tensor t : List.of(pixels, patches, hidden, normed, q, k, v, attn, delta, mlp)) t.close();
+        for (Tensor t : List.of(pixels, patches, positions, hidden, normed, q, k, v, attn, delta, mlp)) t.close();
         patchSources.close();
-        positionRows.close();
         if (!keepClassToken) {
             featureRows.close();
             features.close();
