@@ -291,9 +291,10 @@ def sixteen_bit_cases(c):
         src = rnd(600, 4096, dtype=mode)
         rows = torch.randint(0, 600, (7,))
         c.add("gather_rows", f"R600 D4096 S7 {mode} mode", {"mode": mode}, {"src": src, "rows": rows, "out": src[rows]}, {"src": mode})
-        src = rnd(5000, 14, dtype=mode)  # rows of 14, as the vision tower gathers its pixels: pairs of elements an access
-        rows = torch.randint(0, 5000, (30000,))
-        c.add("gather_rows", f"R5000 D14 S30000 {mode} mode", {"mode": mode}, {"src": src, "rows": rows, "out": src[rows]}, {"src": mode})
+        pixels = rnd(5000, 14, dtype=mode)  # rows of 14, as the vision tower gathers its pixels: pairs of elements an access
+        pixel_rows = torch.randint(0, 5000, (30000,))
+        c.add("gather_rows", f"R5000 D14 S30000 {mode} mode", {"mode": mode}, {"src": pixels, "rows": pixel_rows, "out": pixels[pixel_rows]},
+              {"src": mode})
         src_rows, dst_rows = torch.randint(0, 600, (576,)), torch.randperm(700)[:576]
         dst = rnd(700, 4096, dtype=mode)
         expected = dst.clone()
