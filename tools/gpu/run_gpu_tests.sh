@@ -19,6 +19,7 @@ export VLM4J_KERNEL_CACHE=/tmp/vlm4j/kernels
 t0=$(date +%s)
 PYTHONUNBUFFERED=1 python3 "$G/make_references.py" --out /tmp/vlm4j/refs --testdata testdata ${KERNEL_REFERENCES_ONLY:+--kernels-only} \
     2>&1 | tee "$OUT/references.log"
+[ "${PIPESTATUS[0]}" = 0 ] || { echo "make_references.py failed: the tests would run on part of the references" >&2; tail -5 "$OUT/references.log" >&2; exit 1; }
 echo "references: $(( $(date +%s) - t0 )) s"
 
 CP="$G/classes/cuda-test:$G/classes/core-test:$G/classes/cuda:$G/classes/engine:$G/classes/core:$G/lib/*"
