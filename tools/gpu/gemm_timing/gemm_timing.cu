@@ -7,7 +7,7 @@
 #include "gemm_sm90.cu"
 #include "elementwise.cu"
 #include "harness.cuh"
-#include <cublasLt.h>
+#include "lt_product.cuh"
 #include <cstring>
 #include <vector>
 
@@ -48,32 +48,9 @@ int main(int argc, char** argv) {
     fill<<<64, 256>>>(bias, m, 3, 1.f);
     cudaMemset(out, 0xff, (size_t) n * m * 2);
 
-    // cuBLASLt: out^T [m, n] = w [k, m]^T · x [k, n], column-major, bias epilogue.
-    cublasLtHandle_t lt; CHECK(cublasLtCreate(&lt));
-    cublasLtMatmulDesc_t desc; CHECK(cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
-    cublasOperation_t opT = CUBLAS_OP_T, opN = CUBLAS_OP_N;
-    CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &opT, sizeof opT));
-    CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &opN, sizeof opN));
-    cublasLtEpilogue_t epilogue = withBias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
-    CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof epilogue));
-    if (withBias) CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
-    cublasLtMatrixLayout_t la, lb, ld;
-    CHECK(cublasLtMatrixLayoutCreate(&la, CUDA_R_16BF, k, m, k)); CHECK(cublasLtMatrixLayoutCreate(&lb, CUDA_R_16BF, k, n, k));
-    CHECK(cublasLtMatrixLayoutCreate(&ld, CUDA_R_16BF, m, n, m));
-    size_t wsBytes = 32 << 20; void* ws; CHECK(cudaMalloc(&ws, wsBytes));
-    cublasLtMatmulPreference_t pref; CHECK(cublasLtMatmulPreferenceCreate(&pref));
-    CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &wsBytes, sizeof wsBytes));
-    cublasLtMatmulHeuristicResult_t results[8]; int found = 0;
-    CHECK(cublasLtMatmulAlgoGetHeuristic(lt, desc, la, lb, ld, ld, pref, 8, results, &found));
-    float one = 1.f, zero = 0.f;
-    auto cublas = [&](const cublasLtMatmulAlgo_t* algo) {
-        CHECK(cublasLtMatmul(lt, desc, &one, w, la, x, lb, &zero, ref, ld, ref, ld, algo, ws, wsBytes, 0));
-    };
-    int best = 0; float bestMs = 1e30f;
-    for (int i = 0; i < found; i++) {
-        float ms = timeMs([&] { cublas(&results[i].algo); }, 3);
-        if (ms < bestMs) { bestMs = ms; best = i; }
-    }
+    LtProduct product(n, k, m, withBias ? bias : nullptr, false);
+    product.pickFastest(x, w, ref);
+    auto cublas = [&] { product.run(x, w, ref); };
     auto gelu = [&] { quick_gelu_bf16<<<132 * 8, 256>>>(ref, (long long) n * m); };
 
     CUtensorMap xMap = tensorMap(x, n, k, GEMM_BM), wMap = tensorMap(w, m, k, GEMM_BN);
@@ -85,7 +62,7 @@ int main(int argc, char** argv) {
                                                                           withBias ? bias : nullptr, out, n, m, k);
     };
 
-    fused(); cublas(&results[best].algo); gelu();
+    fused(); cublas(); gelu();
     CHECK(cudaDeviceSynchronize());
     std::vector<unsigned short> a((size_t) n * m), b((size_t) n * m);
     CHECK(cudaMemcpy(a.data(), out, a.size() * 2, cudaMemcpyDeviceToHost));
@@ -97,12 +74,12 @@ int main(int argc, char** argv) {
         if (ulps == 0) same++; else if (ulps == 1) oneUlp++; else worse++;
         if (ulps > worstUlps) { worstUlps = ulps; worstAt = i; }
     }
-    float tCublas = timeMs([&] { cublas(&results[best].algo); }), tGelu = timeMs(gelu), tFused = timeMs(fused);
+    float tCublas = timeMs(cublas), tGelu = timeMs(gelu), tFused = timeMs(fused);
     double flop = 2.0 * n * k * m;
     printf("n %d k %d m %d bias %d: outputs equal %lld, 1 ulp apart %lld, more %lld (worst %d ulps at [%zu, %zu]: %04x vs %04x)\n",
            n, k, m, withBias, same, oneUlp, worse, worstUlps, worstAt / m, worstAt % m, a[worstAt], b[worstAt]);
     printf("  cuBLASLt (algo %d of %d) %.3f ms (%.0f TFLOP/s) + quick_gelu %.3f ms = %.3f ms;  fused %.3f ms (%.0f TFLOP/s)  %s\n",
-           best, found, tCublas, flop / tCublas / 1e9, tGelu, tCublas + tGelu, tFused, flop / tFused / 1e9,
+           product.best, product.found, tCublas, flop / tCublas / 1e9, tGelu, tCublas + tGelu, tFused, flop / tFused / 1e9,
            cudaGetErrorString(cudaGetLastError()));
     return 0;
 }

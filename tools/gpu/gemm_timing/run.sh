@@ -10,17 +10,10 @@
 # Results: docs/benchmarks.md.
 set -euo pipefail
 SHAPES=("$@"); [ ${#SHAPES[@]} -gt 0 ] || SHAPES=("36928 1024 4096 1" "36928 1024 4096 0" "9232 1024 4096 1" "4616 1024 4096 1" "577 1024 4096 1" "1000 512 256 1")
-NVCC="${NVCC:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}"
 SRC="$(cd "$(dirname "$0")" && pwd)"
 KERNELS="${KERNELS:-$SRC/../../../vlm-cuda/src/main/resources/dev/vlm4j/cuda/kernels}"  # another folder: time a variant
 WORK="$(mktemp -d)"
-# cuBLASLt's header and library: the toolkit's, or PyTorch's wheel's (nvidia/cu13).
-SITE="$(python3 -c 'import nvidia, os; print(os.path.dirname(list(nvidia.__path__)[0]))' 2>/dev/null || true)"
-HEADER="$(ls /usr/local/cuda*/include/cublasLt.h /usr/local/cuda*/targets/*/include/cublasLt.h "$SITE"/nvidia/*/include/cublasLt.h 2>/dev/null | head -1)"
-LIBRARY="$(ls /usr/local/cuda*/targets/*/lib/libcublasLt.so.* "$SITE"/nvidia/*/lib/libcublasLt.so.* 2>/dev/null | head -1)"
-[ -n "$HEADER" ] && [ -n "$LIBRARY" ] || { echo "cublasLt.h or libcublasLt.so not found" >&2; exit 1; }
-"$NVCC" -gencode arch=compute_90a,code=sm_90a -O3 -std=c++17 -I"$KERNELS" -I"$SRC/.." -I"$(dirname "$HEADER")" ${NVCC_FLAGS:-} \
-  -o "$WORK/gemm_timing" "$SRC/gemm_timing.cu" -Xlinker "$LIBRARY" -lcuda -Xlinker -rpath -Xlinker "$(dirname "$LIBRARY")"
+bash "$SRC/../build_with_cublaslt.sh" "$SRC/gemm_timing.cu" "$WORK/gemm_timing" "$KERNELS"
 for round in $(seq "${ROUNDS:-2}"); do
   for shape in "${SHAPES[@]}"; do timeout 300 ${RUNNER:-} "$WORK/gemm_timing" $shape; done
 done
