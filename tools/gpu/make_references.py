@@ -33,6 +33,7 @@ import argparse
 import gzip
 import io
 import json
+import math
 import os
 import sys
 import time
@@ -225,6 +226,25 @@ def sixteen_bit_cases(c):
             else:
                 arrays["out"] = run(lambda v, weight, r: r + torch.nn.functional.linear(v, weight), x, w, residual)
             c.add("matmul_add", f"n{n} k{k} m{m} bias={bias} {mode} mode", {"mode": mode}, arrays, dtypes)
+        # The same with exact products (integers: every order of the sums gives one f32 accumulator) of more
+        # significant bits than the type holds, added to residuals a few times larger: the two ops round the product and
+        # bias, then the sum, and a fused epilogue must round alike, bit for bit (each case has sums where rounding once
+        # differs). Shapes of the tiny checkpoints' vision towers (577 rows, 32 to 96 wide) and of CLIP-L's.
+        def rounded(v):
+            return v.to(dt).double()
+
+        spread = 2048.0 if mode == "bf16" else 4096.0  # the products' standard deviation: past the type's exact integers
+        for n, k, m, bias in [(577, 32, 32, True), (577, 96, 48, False), (577, 1024, 1024, True), (4616, 4096, 1024, True)]:
+            r = round(math.sqrt(3 * spread / math.sqrt(k)))  # integers in [-r, r]: variance r (r + 1) / 3
+            x, w = torch.randint(-r, r + 1, (n, k)).double(), torch.randint(-r, r + 1, (m, k)).double()
+            residual = rnd(n, m, scale=spread * (4 if mode == "bf16" else 2), dtype=mode)  # f16: sums below 65,504
+            product, arrays, dtypes = x @ w.T, {"x": x, "w": w, "residual": residual}, {"w": mode}
+            if bias:
+                arrays["bias"], dtypes["bias"] = torch.randint(-64, 65, (m,)).double(), mode
+                product = product + arrays["bias"]
+            arrays["out"] = rounded(rounded(product) + residual)
+            assert (arrays["out"] != rounded(product + residual)).any() and arrays["out"].abs().max() < 65504
+            c.add("matmul_add", f"n{n} k{k} m{m} bias={bias} {mode} mode, exact products", {"mode": mode, "exact": True}, arrays, dtypes)
         # The CLIP MLP's fc1 and quick GELU: gemm_sm90.cu on an H100 where k is a multiple of 64 and m of 256, with at
         # least 8 tiles of 128 x 256 an SM (132 on an H100; rows ending inside a tile, no bias, a single k step), else the
         # two ops (CLIP-L at one image, m 1000).

@@ -456,10 +456,11 @@ public final class CudaBackend implements Backend {
     }
 
     /**
-     * In a 16-bit mode, one cuBLASLt product that adds itself to the residual (beta 1, C = D = residual: 0.07 ms a CLIP-L
-     * layer at batch 64 on an H100, tools/gpu/residual_timing), where cuBLASLt takes it with the bias in the epilogue;
-     * else the two ops. The epilogue rounds as the two ops do there: all 37.8 M sums of that tool's out_proj and fc2
-     * products equal theirs, and KernelReferenceTest holds it to PyTorch's linear, then add.
+     * In a 16-bit mode, one cuBLASLt product that adds itself to the residual (beta 1, C = D = residual, no split-K: 0.07
+     * ms a CLIP-L layer at batch 64 on an H100, tools/gpu/residual_timing), where cuBLASLt takes it with the bias in the
+     * epilogue; else the two ops. The epilogue rounds the product and bias to the type before it adds C, as the two ops
+     * do: KernelReferenceTest holds it bit for bit to them on exact integer products whose sums would round otherwise
+     * (the tiny checkpoints' shapes and CLIP-L's), and residual_timing finds all 37.8 M sums of out_proj and fc2 equal.
      */
     @Override
     public void matmulAdd(Tensor x, Tensor w, Tensor bias, Tensor scratch, Tensor residual) {
