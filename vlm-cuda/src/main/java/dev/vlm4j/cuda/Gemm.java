@@ -16,9 +16,10 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 /**
  * {@code out[n, m] = x[n, k] · w[m, k]ᵀ (+ bias[m])} through cuBLASLt, f32 accumulation, out in f32 or w's 16-bit
  * type (rounded once, after the bias); or, accumulating, {@code out += x · wᵀ (+ bias)} with out read as cuBLASLt's C
- * (beta 1, C = D: a residual add in the product's epilogue). Row-major {@code out} is column-major {@code outᵀ = op(w) · xᵀ} with
- * {@code op = T}, so A is w (k × m, ld k), B is x (k × n, ld k) and D is out (m × n, ld m). A and B share w's type:
- * f32, or f16/bf16 with x already of it. The bias is of out's type (cuBLASLt refuses an f32 bias with 16-bit D).
+ * (beta 1, C = D: a residual add in the product's epilogue). Row-major {@code out} is column-major
+ * {@code outᵀ = op(w) · xᵀ} with {@code op = T}, so A is w (k × m, ld k), B is x (k × n, ld k) and D is out
+ * (m × n, ld m). A and B share w's type: f32, or f16/bf16 with x already of it. The bias is of out's type (cuBLASLt
+ * refuses an f32 bias with 16-bit D).
  *
  * <p>Each distinct problem (sizes, type, bias, pointer alignments) gets a {@link Plan} once: descriptors and an
  * algorithm, cached. Where the heuristic offers nothing with the bias epilogue, the plan runs without it and the caller
