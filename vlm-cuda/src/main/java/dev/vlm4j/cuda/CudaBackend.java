@@ -464,11 +464,12 @@ public final class CudaBackend implements Backend {
      */
     @Override
     public void matmulAdd(Tensor x, Tensor w, Tensor bias, Tensor scratch, Tensor residual) {
-        CudaTensor a = cuda(x), b = cuda(w), r = cuda(residual), c = bias == null ? null : cuda(bias);
+        CudaTensor a = cuda(x), b = cuda(w), r = cuda(residual), s = cuda(scratch), c = bias == null ? null : cuda(bias);
         checkMatmul("matmulAdd", a, b, c, r);
-        Checks.require(cuda(scratch).numel() == r.numel(), "matmulAdd", "scratch of residual's numel", cuda(scratch), r);
+        Checks.require(s.numel() == r.numel(), "matmulAdd", "scratch of residual's numel", s, r);
         int n = a.rows(), k = a.cols(), m = b.dim(0);
-        if (activationType == DType.F32 || b.dtype != a.dtype || n == 0 || m == 0 || k == 0 || gemvPath(a, b)) {
+        // In a 16-bit mode checkMatmul has w of x's type.
+        if (activationType == DType.F32 || n == 0 || m == 0 || k == 0 || gemvPath(a, b)) {
             Backend.super.matmulAdd(x, w, bias, scratch, residual);
             return;
         }
