@@ -1,13 +1,16 @@
 // CLIP's attention on Hopper (sm_90a: TMA and wgmma), head size 64: non-causal attention within groups of seqLen
 // consecutive rows, as flash_attention.cu's flash_dense computes it (an f32 softmax in base 2, P rounded to the
-// activation type T before P·V; here the scale is folded into the exponent's fma, which moves an output by an ulp at
-// most), for groups of 65 to 14 × 64 rows, whose keys and values fit in shared memory (CLIP-L/336 has 577). On an H100,
-// CLIP-L/336 at batch 64: 0.331 ms a layer against flash_dense's 0.479 (tools/gpu/clip_attention_timing).
+// activation type T before P·V; here the scale is folded into the exponent's fma, and a row's outputs are multiplied by
+// the reciprocal of its sum rather than divided by the sum, each of which moves an output by an ulp at most), for groups
+// of 65 to 14 × 64 rows, whose keys and values fit in shared memory (CLIP-L/336 has 577). On an H100, CLIP-L/336 at
+// batch 64: 0.278 ms a layer against flash_dense's 0.475 (tools/gpu/clip_attention_timing).
 //
 // A block takes one group and head. One thread copies all of the group's keys and values of the head into shared
 // memory with TMA, in tiles of 64 keys that each announce themselves on a barrier of their own, and they stay there
 // while the block's warpgroups take its query tiles of 64 rows in turn: K and V are read once per group and head
-// (flash_dense reads them once per 128 query rows), and only the first query tiles wait for copies to land.
+// (flash_dense reads them once per 128 query rows), and only the first query tiles wait for copies to land. Where the
+// last query tile is partial (CLIP's 577 rows: 9 tiles and one row), it may go to the fourth warpgroup alone, while the
+// other three take the whole tiles (see query_tiles).
 //
 // A warpgroup holds its 64 rows of Q as wgmma A fragments in registers (read from global memory), and per key tile
 //   S = Q·Kᵀ         wgmma m64n64k16 × 4, K [key][dim] from shared memory (k-major);
@@ -68,6 +71,19 @@ FLASH90_WGMMA(f16, "f16")
 FLASH90_WGMMA_N8(bf16, "bf16")
 FLASH90_WGMMA_N8(f16, "f16")
 
+// The query tiles warpgroup wg takes, as [first, end) by stride. Round robin over the four, unless the last tile is
+// partial and three warpgroups take the whole ones in as many rounds as four would take all: then the fourth takes the
+// partial one alone, beside the others' first round, rather than in a last round that two warpgroups share (CLIP-L/336
+// at batch 64 on an H100: 0.309 → 0.302 ms a layer; each round leaves fewer warpgroups to hide the softmax's latency).
+struct QueryTiles { int first, end, stride; };
+__device__ __forceinline__ QueryTiles query_tiles(int wg, int seqLen) {
+    static_assert(FLASH90_WARPGROUPS == 4, "the partial tile goes to warpgroup 3 beside three others");
+    int tiles = (seqLen + FLASH90_TILE - 1) / FLASH90_TILE, whole = seqLen / FLASH90_TILE;
+    bool partialApart = whole < tiles && (whole + 2) / 3 <= (tiles + 3) / 4;
+    if (!partialApart) return {wg, tiles, FLASH90_WARPGROUPS};
+    return wg == 3 ? QueryTiles{whole, tiles, 1} : QueryTiles{wg, whole, 3};
+}
+
 // Whether a key tile may hold keys past the group, which the softmax masks: a type, so that a call's code has no branch
 // on it.
 template <bool B> struct Masked { static constexpr bool value = B; };
@@ -109,7 +125,7 @@ __device__ void flash_dense_sm90(const T* __restrict__ q, const TensorMap& kMap,
 #else
     extern __shared__ unsigned char shared[];
     unsigned char* aligned = shared + ((1024 - shared_address(shared) % 1024) % 1024);
-    int keyTiles = (seqLen + FLASH90_TILE - 1) / FLASH90_TILE, queryTiles = keyTiles;
+    int keyTiles = (seqLen + FLASH90_TILE - 1) / FLASH90_TILE;
     unsigned kTiles = shared_address(aligned);                     // [keyTiles][64 keys of 128 bytes]
     unsigned vTiles = kTiles + keyTiles * FLASH90_TILE_BYTES;      // [keyTiles][64 keys of 128 bytes]
     unsigned landed = vTiles + keyTiles * FLASH90_TILE_BYTES;      // [keyTiles] barriers: K and V of the tile landed
@@ -136,7 +152,8 @@ __device__ void flash_dense_sm90(const T* __restrict__ q, const TensorMap& kMap,
     // j of k slice kk at row r0 + 8 (j % 2), columns 16kk + 8 (j / 2) + 2t and the next.
     int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4, r0 = 16 * (threadIdx.x / 32 % 4) + g;
     float scaleLog2 = scale * LOG2E;
-    for (int tile = threadIdx.x / 128; tile < queryTiles; tile += FLASH90_WARPGROUPS) {
+    QueryTiles mine = query_tiles(threadIdx.x / 128, seqLen);
+    for (int tile = mine.first; tile < mine.end; tile += mine.stride) {
         int rows[2] = {tile * FLASH90_TILE + r0, tile * FLASH90_TILE + r0 + 8};  // within the group
         unsigned qf[4][4];
 #pragma unroll
@@ -255,8 +272,11 @@ __device__ void flash_dense_sm90(const T* __restrict__ q, const TensorMap& kMap,
             l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
             if (rows[r] >= seqLen) continue;
             T* row = out + (groupStart + rows[r]) * width + h * 64 + 2 * t;
+            // One division a row: 32 IEEE divisions a thread (each a reciprocal, a range check and a slow path's
+            // branch) cost 5 % of the kernel.
+            float inverse = 1.f / l[r];
 #pragma unroll
-            for (int j = 0; j < 8; j++) *(unsigned*) (row + 8 * j) = pack<T>(o[4 * j + 2 * r] / l[r], o[4 * j + 2 * r + 1] / l[r]);
+            for (int j = 0; j < 8; j++) *(unsigned*) (row + 8 * j) = pack<T>(o[4 * j + 2 * r] * inverse, o[4 * j + 2 * r + 1] * inverse);
         }
     }
 #endif
