@@ -204,7 +204,7 @@ __device__ __forceinline__ unsigned shared_address(const void* p) {
 
 // Two values rounded to T and packed as one 32-bit register of an mma (or wgmma) A fragment, the first in the low half
 // (the tensor-core attention kernels' P). One conversion instruction for the pair, rounding each as from_float<T> does:
-// written as two conversions, ptxas paired only some of them, and flash_attention_sm90.cu ran 5 % slower on an H100.
+// written as two conversions, ptxas paired only some of them, and flash_attention_sm90.cu ran 3 % slower on an H100.
 template <typename T> __device__ __forceinline__ unsigned pack(float lo, float hi);
 template <> __device__ __forceinline__ unsigned pack<bf16>(float lo, float hi) {
     unsigned r;
