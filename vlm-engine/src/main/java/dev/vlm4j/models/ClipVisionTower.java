@@ -174,12 +174,11 @@ final class ClipVisionTower implements AutoCloseable {
         backend.gatherRows(pixels, patchSources.view(0, patchRows), patches.view(0, patchRows, config.patchSize()));
         backend.matmul(patches, patchEmbedding, null, normed);
         backend.addLayerNorm(normed, positions, preNormWeight, preNormBias, eps, hidden);
-        if (!layers.isEmpty()) backend.layerNorm(hidden, layers.getFirst().norm1Weight, layers.getFirst().norm1Bias, eps, normed);
 
         // Each residual add goes with the projection before it (a backend may add it in the product's epilogue).
-        for (int l = 0; l < layers.size(); l++) {
-            Layer layer = layers.get(l);
+        for (Layer layer : layers) {
             // Self-attention, non-causal over each image's tokens.
+            backend.layerNorm(hidden, layer.norm1Weight, layer.norm1Bias, eps, normed);
             backend.matmul(normed, layer.qWeight, layer.qBias, q);
             backend.matmul(normed, layer.kWeight, layer.kBias, k);
             backend.matmul(normed, layer.vWeight, layer.vBias, v);
@@ -195,7 +194,6 @@ final class ClipVisionTower implements AutoCloseable {
                 backend.gelu(mlp);
             }
             backend.matmulAdd(mlp, layer.fc2Weight, layer.fc2Bias, delta, hidden);
-            if (l + 1 < layers.size()) backend.layerNorm(hidden, layers.get(l + 1).norm1Weight, layers.get(l + 1).norm1Bias, eps, normed);
         }
         if (keepClassToken) return hidden;
         Tensor features = this.features.rows(0, images * config.numPatches()); // [B*N, Dv]
