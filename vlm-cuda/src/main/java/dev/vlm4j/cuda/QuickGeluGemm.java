@@ -12,7 +12,7 @@ final class QuickGeluGemm {
     static final String MODULE = "gemm_sm90";
 
     // gemm_sm90.cu's tile, stages and block; SHARED_BYTES is its GEMM_SHARED_BYTES (the kernel traps if launched with less).
-    private static final int BM = 128, BN = 256, BK = TensorMaps.BOX_COLS, STAGES = 3, THREADS = 384;
+    private static final int BM = 128, BN = 256, BK = TensorMaps.BOX_COLS, STAGES = 3, THREADS = 512;
     static final int SHARED_BYTES = STAGES * (BM + BN) * BK * 2 + BM * (BN + 8) * 2 + 2 * BN * Float.BYTES + (2 * STAGES + 2) * 8 + 1024;
 
     // Fewer tiles leave the persistent blocks' start and last tile exposed: on an H100 (132 SMs), CLIP's fc1 (k 1,024,

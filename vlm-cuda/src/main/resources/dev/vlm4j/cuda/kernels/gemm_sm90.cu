@@ -8,31 +8,35 @@
 // wherever the two matmuls' sums round alike.
 //
 // A persistent block (one per SM) takes tiles of BM × BN outputs in turn, each from k / BK stages of BM × BK of x and
-// BN × BK of w, with three warpgroups:
+// BN × BK of w, with four warpgroups:
 //  - the producer, warp 0: one thread issues the TMA copies of each stage into shared memory (128-byte swizzled, the
 //    layout wgmma reads), a ring of STAGES with a "full" and an "empty" barrier each, running ahead into the next
 //    tile; before a tile's first stage the warp writes the tile's bias (read from memory a tile ahead) to one of two
 //    buffers, so that the consumers find it when that stage's copies land;
-//  - two consumers: each multiplies its 64 rows of the x tile by the whole w tile (wgmma m64n256k16, accumulators in
-//    registers), keeping one stage's products in flight while it waits for the next, then adds the bias, rounds, and
-//    parks its 64 × 256 results in the staging tile (stmatrix), and applies quick GELU to the last 16 of its rows and
-//    stores them;
-//  - the epilogue, warps 1 to 3 of warpgroup 0: applies quick GELU to the other 96 staged rows and stores them, while
-//    the consumers multiply the next tile.
-// On an H100, CLIP's fc1 at batch 64 (36,928 × 1,024 → 4,096) takes 0.505 ms, against 0.63 for cuBLASLt's product and
-// quick_gelu (tools/gpu/gemm_timing; docs/benchmarks.md has how it got there). The tensor cores wait while the
-// consumers stage and apply quick GELU (about a quarter of their time); the epilogue warps, one a scheduler beside the
-// producer's, have no time to spare for more rows. What did not pay: each consumer a tile of 128 × 128 of its own
-// (ping-pong, so that one's epilogue overlaps the other's products), 0.71 ms: twice the w reads from shared memory
-// and L2 for the same products; a fourth warpgroup of epilogue warps: 512 threads leave 128 registers a thread, and
-// ptxas allocates the whole kernel at that cap (setmaxnreg does not lift it), too few for the accumulators.
+//  - the epilogue, warps 1 to 7 (the rest of warpgroup 0, and warpgroup 1): applies quick GELU to the staged tile and
+//    stores it, while the consumers multiply the next tile;
+//  - two consumers, warpgroups 2 and 3: each multiplies its 64 rows of the x tile by the whole w tile (wgmma, the
+//    accumulators in registers), keeping one stage's products in flight while it waits for the next, then adds the
+//    bias, rounds, and parks its 64 × 256 results in the staging tile (stmatrix) for the epilogue warps.
+// Registers: 512 threads launch with 128 a thread; the producer's and epilogue's warpgroups give up 40 of theirs and the
+// consumers take them (setmaxnreg), as their 128 accumulators need. ptxas still compiles each instruction within the
+// launch's 128, which one m64n256k16 (128 accumulators and its operands) exceeds: the consumers issue two m64n128k16
+// for each k slice instead, at a cost (0.518 → 0.545 ms with three epilogue warps, which the four more outweigh).
+// On an H100, CLIP's fc1 at batch 64 (36,928 × 1,024 → 4,096) takes 0.488–0.491 ms, against 0.64 for cuBLASLt's
+// product and quick_gelu and 0.42 for the product alone (tools/gpu/gemm_timing; docs/benchmarks.md has how it got
+// there). With three epilogue warps (384 threads) the consumers applied quick GELU to a quarter of their rows themselves, the tensor
+// cores waiting: 0.518 ms. What did not pay: each consumer a tile of 128 × 128 of its own (ping-pong, so that one's
+// epilogue overlaps the other's products), 0.71 ms: twice the w reads from shared memory and L2 for the same products;
+// the second consumer skipping its products where a last row tile has 64 rows or fewer (CLIP-L/336 at batch 64 has
+// 288.5 row tiles), 0.526: the mainloop in a branch compiled worse.
 // The host encodes the tensor maps (QuickGeluGemm.java); rows past n read as zeros and are not written. k must be a
 // positive multiple of BK, m a multiple of BN.
 #include "common.cuh"
 #include "sm90.cuh"
 
 constexpr int GEMM_BM = 128, GEMM_BN = 256, GEMM_BK = 64, GEMM_STAGES = 3;
-constexpr int GEMM_THREADS = 384;                               // producer and epilogue, two consumers
+constexpr int GEMM_THREADS = 512;                               // producer and epilogue, two consumers
+[[maybe_unused]] constexpr int GEMM_EPILOGUE_WARPS = 7;  // unused where the kernel's body is compiled out
 constexpr int GEMM_X_BYTES = GEMM_BM * GEMM_BK * 2;             // a stage's x tile: BM rows of 128 bytes
 constexpr int GEMM_W_BYTES = GEMM_BN * GEMM_BK * 2;             // a stage's w tile: BN rows of 128 bytes
 // The staging tile's rows are padded by 16 bytes, so that the 8 rows a consumer warp writes at once start in
@@ -47,23 +51,20 @@ constexpr int GEMM_BARRIERS = 2 * GEMM_STAGES + 2;
 
 #define GEMM_ACC8(i) "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]), "+f"(d[i + 4]), "+f"(d[i + 5]), "+f"(d[i + 6]), "+f"(d[i + 7])
 #define GEMM_ACC32(i) GEMM_ACC8(i), GEMM_ACC8(i + 8), GEMM_ACC8(i + 16), GEMM_ACC8(i + 24)
-#define GEMM_ACC128 GEMM_ACC32(0), GEMM_ACC32(32), GEMM_ACC32(64), GEMM_ACC32(96)
-#define GEMM_REGS128                                                                                              \
+#define GEMM_ACC64 GEMM_ACC32(0), GEMM_ACC32(32)
+#define GEMM_REGS64                                                                                              \
     "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, " \
     "%24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, " \
-    "%46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67, " \
-    "%68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, " \
-    "%90, %91, %92, %93, %94, %95, %96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, " \
-    "%110, %111, %112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127"
+    "%46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
 
-// d [64, 256] += a [64, 16] · b [256, 16]ᵀ, both k-major in shared memory; d in wgmma's accumulator layout (thread t
+// d [64, 128] += a [64, 16] · b [128, 16]ᵀ, both k-major in shared memory; d in wgmma's accumulator layout (thread t
 // of the warpgroup holds rows 16 (t / 32) + (t % 32) / 4 and 8 below it, columns 8 j + 2 (t % 4) and the next).
 #define GEMM_WGMMA(T, PTX_TYPE)                                                                                      \
-    __device__ __forceinline__ void wgmma_m64n256k16(float (&d)[128], unsigned long long a, unsigned long long b, T) { \
-        asm volatile("{\n .reg .pred accumulate;\n setp.ne.b32 accumulate, %130, 0;\n"                               \
-                     " wgmma.mma_async.sync.aligned.m64n256k16.f32." PTX_TYPE "." PTX_TYPE " {" GEMM_REGS128 "},"    \
-                     " %128, %129, accumulate, 1, 1, 0, 0;\n}"                                                      \
-                     : GEMM_ACC128 : "l"(a), "l"(b), "r"(1));                                                       \
+    __device__ __forceinline__ void wgmma_m64n128k16(float* d, unsigned long long a, unsigned long long b, T) {     \
+        asm volatile("{\n .reg .pred accumulate;\n setp.ne.b32 accumulate, %66, 0;\n"                                \
+                     " wgmma.mma_async.sync.aligned.m64n128k16.f32." PTX_TYPE "." PTX_TYPE " {" GEMM_REGS64 "},"     \
+                     " %64, %65, accumulate, 1, 1, 0, 0;\n}"                                                       \
+                     : GEMM_ACC64 : "l"(a), "l"(b), "r"(1));                                                        \
     }
 GEMM_WGMMA(bf16, "bf16")
 GEMM_WGMMA(f16, "f16")
@@ -108,7 +109,7 @@ __device__ void matmul_quick_gelu(const TensorMap& xMap, const TensorMap& wMap, 
     unsigned full = shared_address(tileBias + 2 * GEMM_BN);  // [STAGES] barriers: the stage's copies landed
     unsigned empty = full + 8 * GEMM_STAGES;              // [STAGES] barriers: its products are done
     unsigned stagedFull = empty + 8 * GEMM_STAGES;        // the staging tile holds a tile's results
-    unsigned stagedEmpty = stagedFull + 8;                // the epilogue warps have stored their rows of it
+    unsigned stagedEmpty = stagedFull + 8;                // the epilogue warps have stored it
     int warpgroup = threadIdx.x / 128, kTiles = k / GEMM_BK, columnTiles = m / GEMM_BN;
     int tiles = (n + GEMM_BM - 1) / GEMM_BM * columnTiles;
 
@@ -121,67 +122,63 @@ __device__ void matmul_quick_gelu(const TensorMap& xMap, const TensorMap& wMap, 
             barrier_init(empty + 8 * s, 2 * 128);
         }
         barrier_init(stagedFull, 2 * 128);
-        barrier_init(stagedEmpty, 96);
+        barrier_init(stagedEmpty, 32 * GEMM_EPILOGUE_WARPS);
         asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
     }
     __syncthreads();
 
-    if (threadIdx.x < 32) {  // the producer
-        constexpr int PER_LANE = GEMM_BN / 32;
-        int lane = threadIdx.x, it = 0;  // stages filled so far, over all tiles
-        auto loadBias = [&](int tile, float (&to)[PER_LANE]) {
-            int column0 = tile % columnTiles * GEMM_BN;
+    // Registers: 88 a thread in warpgroups 0 and 1, 168 in the consumers' (2 × 88 + 2 × 168 = 4 × 128, the launch's).
+    // Each role's code follows its warpgroup's setmaxnreg, so that ptxas sizes it by that.
+    if (warpgroup < 2) {
+        lower_registers<88>();
+        if (threadIdx.x < 32) {  // the producer
+            constexpr int PER_LANE = GEMM_BN / 32;
+            int lane = threadIdx.x, it = 0;  // stages filled so far, over all tiles
+            auto loadBias = [&](int tile, float (&to)[PER_LANE]) {
+                int column0 = tile % columnTiles * GEMM_BN;
 #pragma unroll
-            for (int i = 0; i < PER_LANE; i++) to[i] = bias && tile < tiles ? to_float(bias[column0 + 32 * i + lane]) : 0.f;
-        };
-        float nextBias[PER_LANE];  // the lane's columns of the next tile's bias
-        loadBias(blockIdx.x, nextBias);
-        for (int tile = blockIdx.x, round = 0; tile < tiles; tile += gridDim.x, round++) {
-            int row0 = tile / columnTiles * GEMM_BM, column0 = tile % columnTiles * GEMM_BN;
-            for (int t = 0; t < kTiles; t++, it++) {
-                int s = it % GEMM_STAGES;
-                barrier_wait(empty + 8 * s, (it / GEMM_STAGES + 1) & 1);
-                if (t == 0) {
-                    // The consumers read this buffer once the stage's copies land, and last read it staging the tile
-                    // two rounds ago: as a rule long done, so the wait blocks only where k has fewer than STAGES steps
-                    // (it also keeps the producer within one phase of stagedFull, as parity waits need).
-                    if (round >= 2) barrier_wait(stagedFull, round & 1);
+                for (int i = 0; i < PER_LANE; i++) to[i] = bias && tile < tiles ? to_float(bias[column0 + 32 * i + lane]) : 0.f;
+            };
+            float nextBias[PER_LANE];  // the lane's columns of the next tile's bias
+            loadBias(blockIdx.x, nextBias);
+            for (int tile = blockIdx.x, round = 0; tile < tiles; tile += gridDim.x, round++) {
+                int row0 = tile / columnTiles * GEMM_BM, column0 = tile % columnTiles * GEMM_BN;
+                for (int t = 0; t < kTiles; t++, it++) {
+                    int s = it % GEMM_STAGES;
+                    barrier_wait(empty + 8 * s, (it / GEMM_STAGES + 1) & 1);
+                    if (t == 0) {
+                        // The consumers read this buffer once the stage's copies land, and last read it staging the tile
+                        // two rounds ago: as a rule long done, so the wait blocks only where k has fewer than STAGES steps
+                        // (it also keeps the producer within one phase of stagedFull, as parity waits need).
+                        if (round >= 2) barrier_wait(stagedFull, round & 1);
 #pragma unroll
-                    for (int i = 0; i < PER_LANE; i++) tileBias[round % 2 * GEMM_BN + 32 * i + lane] = nextBias[i];
-                    __syncwarp();
-                    loadBias(tile + gridDim.x, nextBias);
+                        for (int i = 0; i < PER_LANE; i++) tileBias[round % 2 * GEMM_BN + 32 * i + lane] = nextBias[i];
+                        __syncwarp();
+                        loadBias(tile + gridDim.x, nextBias);
+                    }
+                    if (lane == 0) {
+                        barrier_expect_bytes(full + 8 * s, GEMM_X_BYTES + GEMM_W_BYTES);
+                        tma_load(xTiles + s * GEMM_X_BYTES, xMap, t * GEMM_BK, row0, full + 8 * s);
+                        tma_load(wTiles + s * GEMM_W_BYTES, wMap, t * GEMM_BK, column0, full + 8 * s);
+                    }
                 }
-                if (lane == 0) {
-                    barrier_expect_bytes(full + 8 * s, GEMM_X_BYTES + GEMM_W_BYTES);
-                    tma_load(xTiles + s * GEMM_X_BYTES, xMap, t * GEMM_BK, row0, full + 8 * s);
-                    tma_load(wTiles + s * GEMM_W_BYTES, wMap, t * GEMM_BK, column0, full + 8 * s);
-                }
+            }
+        } else {  // the epilogue warps, 1 to 7
+            int round = 0;
+            for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x, round++) {
+                int row0 = tile / columnTiles * GEMM_BM, column0 = tile % columnTiles * GEMM_BN;
+                barrier_wait(stagedFull, round & 1);
+                store_quick_gelu(staged, out, 0, GEMM_BM, threadIdx.x / 32 - 1, GEMM_EPILOGUE_WARPS, row0, column0, n, m);
+                barrier_arrive(stagedEmpty);
             }
         }
         return;
     }
 
-    // Of each consumer's 64 staged rows, the epilogue warps take the first EPILOGUE_ROWS and the consumer the rest,
-    // right after staging them, when its registers are free: three warps alone took longer than the products.
-    constexpr int EPILOGUE_ROWS = 48;
-    if (warpgroup == 0) {  // the epilogue warps, 1 to 3
-        int round = 0;
-        for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x, round++) {
-            int row0 = tile / columnTiles * GEMM_BM, column0 = tile % columnTiles * GEMM_BN;
-            barrier_wait(stagedFull, round & 1);
-            for (int half = 0; half < 2; half++) {
-                store_quick_gelu(staged, out, half * 64, half * 64 + EPILOGUE_ROWS, threadIdx.x / 32 - 1, 3, row0, column0, n, m);
-            }
-            barrier_arrive(stagedEmpty);
-        }
-        return;
-    }
-
-    // Named barriers 2 and 3: one consumer warpgroup each.
-    int half = warpgroup - 1, lane = threadIdx.x % 32, warp = threadIdx.x / 32 % 4, it = 0, round = 0;
+    raise_registers<168>();  // the consumers
+    int half = warpgroup - 2, lane = threadIdx.x % 32, warp = threadIdx.x / 32 % 4, it = 0, round = 0;
     float d[128];  // this warpgroup's [64, 256] of the tile, in the accumulator layout
     for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x, round++) {
-        int row0 = tile / columnTiles * GEMM_BM, column0 = tile % columnTiles * GEMM_BN;
 #pragma unroll
         for (int i = 0; i < 128; i++) d[i] = 0.f;
         for (int t = 0; t < kTiles; t++, it++) {
@@ -189,9 +186,11 @@ __device__ void matmul_quick_gelu(const TensorMap& xMap, const TensorMap& wMap, 
             barrier_wait(full + 8 * s, (it / GEMM_STAGES) & 1);
             unsigned x = xTiles + s * GEMM_X_BYTES + half * 64 * 128, w = wTiles + s * GEMM_W_BYTES;
             wgmma_fence();
+            // Two products 128 columns wide a k slice (the header says why), the second on w's rows 128 to 255.
 #pragma unroll
             for (int kk = 0; kk < GEMM_BK / 16; kk++) {
-                wgmma_m64n256k16(d, matrix_descriptor(x + 32 * kk), matrix_descriptor(w + 32 * kk), A());
+                wgmma_m64n128k16(d, matrix_descriptor(x + 32 * kk), matrix_descriptor(w + 32 * kk), A());
+                wgmma_m64n128k16(d + 64, matrix_descriptor(x + 32 * kk), matrix_descriptor(w + 128 * 128 + 32 * kk), A());
             }
             wgmma_commit();
             wgmma_wait<1>();  // the previous stage's products are done: the producer may refill it
@@ -220,8 +219,6 @@ __device__ void matmul_quick_gelu(const TensorMap& xMap, const TensorMap& wMap, 
             stmatrix_x4(rowAddress + 16 * j, packed);
         }
         barrier_arrive(stagedFull);
-        named_barrier(2 + half, 128);  // this warpgroup's rows are staged
-        store_quick_gelu(staged, out, half * 64 + EPILOGUE_ROWS, half * 64 + 64, warp, 4, row0, column0, n, m);
     }
 #endif
 }

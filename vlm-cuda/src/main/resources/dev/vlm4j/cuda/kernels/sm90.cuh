@@ -55,10 +55,11 @@ template <int N> __device__ __forceinline__ void wgmma_fence_operands(float (&d)
     for (int i = 0; i < N; i++) asm volatile("" : "+f"(d[i])::"memory");
 }
 
-// Waits on the named barrier `id` (1 to 15; __syncthreads takes 0) with `threads` threads.
-__device__ __forceinline__ void named_barrier(int id, int threads) {
-    asm volatile("bar.sync %0, %1;" ::"r"(id), "r"(threads) : "memory");
-}
+// The registers each thread of this warpgroup may hold, lowered or raised to N (a multiple of 8 from 24 to 256); every
+// thread of the warpgroup must call it. Warp-specialized kernels move registers from the warpgroups that copy or store
+// to those that hold accumulators.
+template <int N> __device__ __forceinline__ void lower_registers() { asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;" ::"n"(N)); }
+template <int N> __device__ __forceinline__ void raise_registers() { asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;" ::"n"(N)); }
 
 // Four 8 × 8 matrices of 16-bit values from the mma fragment layout (register i of lane t: row t / 4, columns 2 (t % 4)
 // and the next, of matrix i) to shared memory, lanes 8 i to 8 i + 7 giving the addresses of matrix i's rows.
