@@ -16,9 +16,9 @@ final class QuickGeluGemm {
     static final int SHARED_BYTES = STAGES * (BM + BN) * BK * 2 + BM * (BN + 8) * 2 + 2 * BN * Float.BYTES + (2 * STAGES + 2) * 8 + 1024;
 
     // Fewer tiles leave the persistent blocks' start and last tile exposed: on an H100 (132 SMs), CLIP's fc1 (k 1,024,
-    // m 4,096) took 0.037 ms here against 0.025 for cuBLASLt and quick_gelu at 1,154 rows (144 tiles), as long at 4,616
-    // (592: 0.084 and 0.083 ms), and 0.145 against 0.168 at 9,232 (1,168; tools/gpu/gemm_timing).
-    private static final int MIN_TILES_PER_SM = 8;
+    // m 4,096) took 0.046 ms here against 0.043 for cuBLASLt and quick_gelu at 2,308 rows (304 tiles), 0.075 against
+    // 0.080 at 4,616 (592 tiles) and 0.130 against 0.169 at 9,232 (tools/gpu/gemm_timing, seven epilogue warps).
+    private static final int MIN_TILES_PER_SM = 4;
 
     private final CudaDevice device;
     private final TensorMaps maps;
