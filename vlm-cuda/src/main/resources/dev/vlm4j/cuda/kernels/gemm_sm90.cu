@@ -18,17 +18,17 @@
 //  - two consumers, warpgroups 2 and 3: each multiplies its 64 rows of the x tile by the whole w tile (wgmma, the
 //    accumulators in registers), keeping one stage's products in flight while it waits for the next, then adds the
 //    bias, rounds, and parks its 64 × 256 results in the staging tile (stmatrix) for the epilogue warps.
-// Registers: 512 threads launch with 128 a thread; the producer's and epilogue's warpgroups give up 40 of theirs and the
-// consumers take them (setmaxnreg), as their 128 accumulators need. ptxas still compiles each instruction within the
-// launch's 128, which one m64n256k16 (128 accumulators and its operands) exceeds: the consumers issue two m64n128k16
-// for each k slice instead, at a cost (0.518 → 0.545 ms with three epilogue warps, which the four more outweigh).
+// Registers: 512 threads launch with 128 a thread; the producer's and epilogue's warpgroups give up 40 of theirs and
+// the consumers take them (setmaxnreg), as their 128 accumulators need. ptxas still compiles each instruction within
+// the launch's 128, which one m64n256k16 (128 accumulators and its operands) exceeds: the consumers issue two
+// m64n128k16 a k slice instead, at a cost (0.518 → 0.545 ms with three epilogue warps, which the four more outweigh).
 // On an H100, CLIP's fc1 at batch 64 (36,928 × 1,024 → 4,096) takes 0.488–0.491 ms, against 0.64 for cuBLASLt's
 // product and quick_gelu and 0.42 for the product alone (tools/gpu/gemm_timing; docs/benchmarks.md has how it got
-// there). With three epilogue warps (384 threads) the consumers applied quick GELU to a quarter of their rows themselves, the tensor
-// cores waiting: 0.518 ms. What did not pay: each consumer a tile of 128 × 128 of its own (ping-pong, so that one's
-// epilogue overlaps the other's products), 0.71 ms: twice the w reads from shared memory and L2 for the same products;
-// the second consumer skipping its products where a last row tile has 64 rows or fewer (CLIP-L/336 at batch 64 has
-// 288.5 row tiles), 0.526: the mainloop in a branch compiled worse.
+// there). With three epilogue warps (384 threads) the consumers applied quick GELU to a quarter of their rows
+// themselves while the tensor cores waited: 0.518 ms. What did not pay: each consumer a tile of 128 × 128 of its own
+// (ping-pong, so that one's epilogue overlaps the other's products), 0.71 ms: twice the w reads from shared memory and
+// L2 for the same products; the second consumer skipping its products where a last row tile has 64 rows or fewer
+// (CLIP-L/336 at batch 64 has 288.5 row tiles), 0.526: the mainloop in a branch compiled worse.
 // The host encodes the tensor maps (QuickGeluGemm.java); rows past n read as zeros and are not written. k must be a
 // positive multiple of BK, m a multiple of BN.
 #include "common.cuh"
@@ -36,7 +36,7 @@
 
 constexpr int GEMM_BM = 128, GEMM_BN = 256, GEMM_BK = 64, GEMM_STAGES = 3;
 constexpr int GEMM_THREADS = 512;                               // producer and epilogue, two consumers
-[[maybe_unused]] constexpr int GEMM_EPILOGUE_WARPS = 7;  // unused where the kernel's body is compiled out
+[[maybe_unused]] constexpr int GEMM_EPILOGUE_WARPS = 7;        // warps 1 to 7 (unused where the body is compiled out)
 constexpr int GEMM_X_BYTES = GEMM_BM * GEMM_BK * 2;             // a stage's x tile: BM rows of 128 bytes
 constexpr int GEMM_W_BYTES = GEMM_BN * GEMM_BK * 2;             // a stage's w tile: BN rows of 128 bytes
 // The staging tile's rows are padded by 16 bytes, so that the 8 rows a consumer warp writes at once start in

@@ -1,5 +1,6 @@
 // Hopper's asynchronous machinery (sm_90a), for the kernels that use it (gemm_sm90.cu, flash_attention_sm90.cu):
-// mbarriers, TMA copies of tensor maps, shared-memory matrix descriptors for wgmma, wgmma's fences, and stmatrix.
+// mbarriers, TMA copies of tensor maps, shared-memory matrix descriptors for wgmma, wgmma's fences, setmaxnreg, and
+// stmatrix.
 #pragma once
 
 // cuda.h's CUtensorMap: 128 bytes the host encodes (cuTensorMapEncodeTiled), passed by value.
