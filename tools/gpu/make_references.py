@@ -246,7 +246,7 @@ def sixteen_bit_cases(c):
             assert (arrays["out"] != rounded(product + residual)).any() and arrays["out"].abs().max() < 65504
             c.add("matmul_add", f"n{n} k{k} m{m} bias={bias} {mode} mode, exact products", {"mode": mode, "exact": True}, arrays, dtypes)
         # The CLIP MLP's fc1 and quick GELU: gemm_sm90.cu on an H100 where k is a multiple of 64 and m of 256, with at
-        # least 8 tiles of 128 x 256 an SM (132 on an H100; rows ending inside a tile, no bias, a single k step), else the
+        # least 4 tiles of 128 x 256 an SM (132 on an H100; rows ending inside a tile, no bias, a single k step), else the
         # two ops (CLIP-L at one image, m 1000).
         for n, k, m, bias in [(4300, 128, 8192, True), (8500, 64, 4096, False), (577, 1024, 4096, True), (5, 128, 1000, True)]:
             x, w = rnd(n, k, dtype=mode), rnd(m, k, scale=k ** -0.5, dtype=mode)
