@@ -45,9 +45,9 @@ __device__ __forceinline__ void gather_rows(const S* __restrict__ src, const int
     }
 }
 
-// Whether every pointer is aligned for pieces of W elements of its type.
-template <int W, typename... T> __device__ __forceinline__ bool aligned_for(const T*... p) {
-    return ((reinterpret_cast<unsigned long long>(p) % alignof(Elements<T, W>) == 0) && ...);
+// Whether every pointer is aligned for pairs of its type (common.cuh's aligned is the test for VECTOR elements).
+template <typename... T> __device__ __forceinline__ bool pair_aligned(const T*... p) {
+    return ((reinterpret_cast<unsigned long long>(p) % alignof(Elements<T, 2>) == 0) && ...);
 }
 
 // out[i] = src[rows[i]]. src [R, D], rows [S], out [S, D]: VECTOR elements an access where d and the pointers allow,
@@ -56,8 +56,8 @@ template <int W, typename... T> __device__ __forceinline__ bool aligned_for(cons
     extern "C" __global__ void gather_rows_##SN##_##AN(const S* src, const int* rows, A* out, int srcRows, int d, \
                                                        long long n, ErrorRecord* err) {                           \
         wait_previous_kernel();                                                                                    \
-        if (d % VECTOR == 0 && aligned_for<VECTOR>(src, out)) gather_rows<S, A, VECTOR>(src, rows, out, srcRows, d, n, err); \
-        else if (d % 2 == 0 && aligned_for<2>(src, out)) gather_rows<S, A, 2>(src, rows, out, srcRows, d, n, err); \
+        if (d % VECTOR == 0 && aligned(src, out)) gather_rows<S, A, VECTOR>(src, rows, out, srcRows, d, n, err);     \
+        else if (d % 2 == 0 && pair_aligned(src, out)) gather_rows<S, A, 2>(src, rows, out, srcRows, d, n, err);    \
         else gather_rows<S, A, 1>(src, rows, out, srcRows, d, n, err);                                             \
     }
 FOR_EACH_TYPE_PAIR(GATHER)
