@@ -60,6 +60,8 @@ class KernelSourcesCompileTest {
     /**
      * Every kernel launched as a programmatic dependent (Kernels, from sm_90) must wait for the kernel before it
      * before it touches memory: an entry point whose body does not start with wait_previous_kernel() would race it.
+     * The one exception is paged attention, whose device function reads only what the kernel before cannot have
+     * written (the host's inputs, earlier steps' cache rows) until it waits (attention.cu).
      */
     @ParameterizedTest(name = "{0}.cu")
     @MethodSource("modules")
@@ -71,7 +73,9 @@ class KernelSourcesCompileTest {
             int body = source.indexOf('{', entry.end());
             String first = source.substring(body + 1).replaceAll("^[\\s\\\\]+", "");
             String signature = source.substring(entry.start(), body).replaceAll("\\s+", " ");
-            assertTrue(first.startsWith("wait_previous_kernel();"), module + ".cu: " + signature + " does not start with wait_previous_kernel()");
+            boolean waitsInside = module.equals("attention") && first.startsWith("paged_attention<");
+            assertTrue(first.startsWith("wait_previous_kernel();") || waitsInside,
+                    module + ".cu: " + signature + " does not start with wait_previous_kernel()");
             kernels++;
         }
         assertTrue(kernels > 0, module + ".cu has no entry point");

@@ -83,10 +83,12 @@ __device__ __forceinline__ float2 widened_pair(const uint4& piece, int i) {
 __device__ __forceinline__ float2 widened_pair(const uint2& piece, int i) { return widened_pair(i < 4 ? piece.x : piece.y, i); }
 
 // softmax(scale * q.k_p) . v_p over the keys p in [begin, end) (at least one), into `result`; every thread of the
-// block must call it. q of type A, keys and values of type C, read P dimensions at a time.
-template <int D, int P, typename A, typename C, typename Keys>
+// block must call it. q of type A, keys and values of type C, read P dimensions at a time. The first pass's keys
+// before `ready` (begin <= ready <= end) are loaded before `wait()` returns, q and all else after it: paged_attention
+// waits for the kernel before it there, so that the keys earlier steps wrote are read while that kernel ends.
+template <int D, int P, typename A, typename C, typename Keys, typename Wait>
 __device__ void attend(const A* __restrict__ q, const C* __restrict__ k, const C* __restrict__ v, Keys keys,
-                       int begin, int end, int headDim, float scale, Result<A> result) {
+                       int begin, int ready, int end, int headDim, float scale, Wait wait, Result<A> result) {
     constexpr int STATES = WARPS * GROUPS, PIECES = D / GROUP / P;  // a lane's pieces
     // Keys a group reads before it computes: their key and value pieces are all in flight at once, so that a pass
     // costs one memory round trip (a decode block's partition is one pass) where one key at a time cost two per key.
@@ -98,6 +100,47 @@ __device__ void attend(const A* __restrict__ q, const C* __restrict__ k, const C
     __shared__ float partAcc[STATES][D];
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, group = lane / GROUP, sub = lane % GROUP;
     int state = warp * GROUPS + group;
+    // A warp's groups take GROUPS consecutive keys, KEYS times over, per pass; a group past `end` computes nothing but
+    // still shuffles.
+    struct Pass { typename PieceOf<C, P>::type k[KEYS][PIECES], v[KEYS][PIECES]; };
+    int firstPass = begin + warp * GROUPS * KEYS;
+    // The pieces of this lane's keys of the pass at `first` that lie in [from, to).
+    auto loadKeys = [&](Pass& pass, int first, int from, int to) {
+#pragma unroll
+        for (int u = 0; u < KEYS; u++) {
+            int p = first + u * GROUPS + group;
+            if (p < from || p >= to) continue;
+            long long row = keys.at(p);
+#pragma unroll
+            for (int j = 0; j < PIECES; j++) {
+                int d = P * (sub + GROUP * j);
+                if (d < headDim) {
+                    pass.k[u][j] = *reinterpret_cast<const typename PieceOf<C, P>::type*>(k + row + d);
+                    pass.v[u][j] = *reinterpret_cast<const typename PieceOf<C, P>::type*>(v + row + d);
+                }
+            }
+        }
+    };
+    // The first pass's keys before `ready`, then the wait. (Without dependent launches the kernel before has ended
+    // when this one starts: nothing to gain.)
+    Pass firstKeys;
+    if (!DEPENDENT_LAUNCH) ready = begin;
+    if (ready > begin) {
+        loadKeys(firstKeys, firstPass, begin, ready);
+        wait();
+        // The pieces stay as loaded until the wait is over: else the compiler widened the early ones before it, into
+        // twice the registers (bf16: 144 -> 212 a thread, two blocks an SM instead of three).
+#pragma unroll
+        for (int u = 0; u < KEYS; u++) {
+#pragma unroll
+            for (int j = 0; j < PIECES; j++) {
+                opaque(firstKeys.k[u][j]);
+                opaque(firstKeys.v[u][j]);
+            }
+        }
+    } else {
+        wait();
+    }
     Floats<P> qr[PIECES], acc[PIECES];
 #pragma unroll
     for (int j = 0; j < PIECES; j++) {
@@ -106,25 +149,11 @@ __device__ void attend(const A* __restrict__ q, const C* __restrict__ k, const C
         acc[j] = Floats<P>{};
     }
     float m = NEG_INF, l = 0.f;
-    // A warp's groups take GROUPS consecutive keys, KEYS times over, per pass; a group past `end` computes nothing but
-    // still shuffles.
-    for (int first = begin + warp * GROUPS * KEYS; first < end; first += STATES * KEYS) {
-        typename PieceOf<C, P>::type kp[KEYS][PIECES], vp[KEYS][PIECES];
+    // The online softmax over the keys of the pass at `first`.
+    auto consume = [&](const Pass& pass, int first) {
         bool valid[KEYS];
 #pragma unroll
-        for (int u = 0; u < KEYS; u++) {
-            int p = first + u * GROUPS + group;
-            valid[u] = p < end;
-            long long row = valid[u] ? keys.at(p) : 0;
-#pragma unroll
-            for (int j = 0; j < PIECES; j++) {
-                int d = P * (sub + GROUP * j);
-                if (valid[u] && d < headDim) {
-                    kp[u][j] = *reinterpret_cast<const typename PieceOf<C, P>::type*>(k + row + d);
-                    vp[u][j] = *reinterpret_cast<const typename PieceOf<C, P>::type*>(v + row + d);
-                }
-            }
-        }
+        for (int u = 0; u < KEYS; u++) valid[u] = first + u * GROUPS + group < end;
         float s[KEYS], mNew = m;
 #pragma unroll
         for (int u = 0; u < KEYS; u++) {
@@ -135,7 +164,7 @@ __device__ void attend(const A* __restrict__ q, const C* __restrict__ k, const C
                 if (valid[u] && d < headDim) {
                     #pragma unroll
                     for (int i = 0; i < P; i += 2) {
-                        float2 k2 = widened_pair(kp[u][j], i);
+                        float2 k2 = widened_pair(pass.k[u][j], i);
                         dot += qr[j][i] * k2.x + qr[j][i + 1] * k2.y;
                     }
                 }
@@ -143,7 +172,7 @@ __device__ void attend(const A* __restrict__ q, const C* __restrict__ k, const C
             s[u] = group_sum(dot) * scale;
             if (valid[u]) mNew = fmaxf(mNew, s[u]);
         }
-        if (!valid[0]) continue;  // keys are valid up to a point: none is
+        if (!valid[0]) return;  // keys are valid up to a point: none is
         float correction = expf(m - mNew);  // 0 for the first keys, where m is -inf
         l *= correction;
 #pragma unroll
@@ -162,7 +191,7 @@ __device__ void attend(const A* __restrict__ q, const C* __restrict__ k, const C
                 if (d < headDim) {
                     #pragma unroll
                     for (int i = 0; i < P; i += 2) {
-                        float2 v2 = widened_pair(vp[u][j], i);
+                        float2 v2 = widened_pair(pass.v[u][j], i);
                         acc[j][i] += e * v2.x;
                         acc[j][i + 1] += e * v2.y;
                     }
@@ -170,6 +199,15 @@ __device__ void attend(const A* __restrict__ q, const C* __restrict__ k, const C
             }
         }
         m = mNew;
+    };
+    if (firstPass < end) {
+        loadKeys(firstKeys, firstPass, ready, end);
+        consume(firstKeys, firstPass);
+    }
+    for (int first = firstPass + STATES * KEYS; first < end; first += STATES * KEYS) {
+        Pass pass;
+        loadKeys(pass, first, begin, end);
+        consume(pass, first);
     }
     if (sub == 0) {
         partMax[state] = m;
@@ -203,16 +241,12 @@ __device__ __forceinline__ bool single_row(const int* tokenSeq, int t, int token
     return (t == 0 || tokenSeq[t - 1] != seq) && (t + 1 == tokens || tokenSeq[t + 1] != seq);
 }
 
-// Token t's sequence and position if they are valid for the block tables, else -1 (and the error is reported once).
+// Token t's sequence and position if they are valid for the block tables, else -1.
 __device__ __forceinline__ int checked_position(const int* positions, const int* tokenSeq, int t, int seqs, int maxBlocks,
-                                                int blockSize, bool reporter, ErrorRecord* err, int* seq) {
+                                                int blockSize, int* seq) {
     *seq = tokenSeq[t];
     int position = positions[t];
-    if (*seq < 0 || *seq >= seqs || position < 0 || position / blockSize >= maxBlocks) {
-        if (reporter && threadIdx.x == 0) report(err, ERR_BLOCK_TABLE, t, *seq, position);
-        return -1;
-    }
-    return position;
+    return *seq < 0 || *seq >= seqs || position < 0 || position / blockSize >= maxBlocks ? -1 : position;
 }
 
 // The output row of one (token, head) from the states of its `used` partitions (acc [used, headDim], maxSum [used, 2]):
@@ -299,59 +333,79 @@ __device__ __noinline__ void finish_partition(const int* positions, A* out, cons
 // q, out [T, heads * headDim]; with several partitions, partitionAcc [T, heads, partitions, headDim] and
 // partitionMaxSum [T, heads, partitions, 2] hold their states and partitionsDone [T, heads] counts the finished ones
 // (zero between launches: the merging block resets it); grid (T, heads * partitions), block 32 * WARPS.
+//
+// The kernel waits for the one before it (wait_previous_kernel) only once it has read what that kernel does not
+// write: the batch's positions, sequences and block tables (the host's) and, for a single row, the keys and values
+// of the positions before its own (earlier steps'); its blocks, resident while that kernel's last wave runs, then
+// start from keys in registers. q and the row's own key and value (that kernel's) are read, and anything is
+// written, only after the wait.
 template <int D, int P, typename A, typename C>
 __device__ void paged_attention(const A* q, const C* kCache, const C* vCache, const int* positions, const int* tokenSeq,
                                 const int* blockTables, A* out, float* partitionAcc, float* partitionMaxSum, int* partitionsDone,
                                 int heads, int kvHeads, int headDim, int blockSize, int numBlocks, int seqs, int maxBlocks,
                                 int minPartition, float scale, int onlySingleRows, ErrorRecord* err) {
     int t = blockIdx.x, h = blockIdx.y % heads, part = blockIdx.y / heads, partitions = gridDim.y / heads;
-    if (onlySingleRows && !single_row(tokenSeq, t, gridDim.x)) return;
+    bool single = single_row(tokenSeq, t, gridDim.x);
+    if (onlySingleRows && !single) return;
     int seq;
-    int position = checked_position(positions, tokenSeq, t, seqs, maxBlocks, blockSize, blockIdx.y == 0, err, &seq);
+    int position = checked_position(positions, tokenSeq, t, seqs, maxBlocks, blockSize, &seq);
+    if (position < 0) {
+        wait_previous_kernel();
+        if (blockIdx.y == 0 && threadIdx.x == 0) report(err, ERR_BLOCK_TABLE, t, tokenSeq[t], positions[t]);
+        return;
+    }
     int size = partition_size(position, partitions, minPartition), begin = part * size;
-    if (position < begin) return;  // a bad token (reported), or a partition past this token's context
+    if (position < begin) return;  // a partition past this token's context
     int end = min(begin + size, position + 1);
     const int* table = blockTables + (long long) seq * maxBlocks;
     long long pair = (long long) t * heads + h, state = pair * partitions + part, row = pair * headDim;
-    int bad = 0;
+    int badId = 0;
+    bool bad = false;
     for (int b = begin / blockSize + threadIdx.x; b <= (end - 1) / blockSize; b += blockDim.x) {
         int id = table[b];
         if (id < 0 || id >= numBlocks) {
-            bad = 1;
-            if (h == 0) report(err, ERR_BLOCK_ID, id, numBlocks, t);
+            bad = true;
+            badId = id;
         }
     }
     if (__syncthreads_or(bad)) {
+        wait_previous_kernel();
+        if (bad && h == 0) report(err, ERR_BLOCK_ID, badId, numBlocks, t);
         if (threadIdx.x == 0) partitionMaxSum[2 * state + 1] = -1.f;  // tells the merge to leave the row alone
     } else {
         PagedRows keys{table, blockSize, kvHeads, headDim, h / (heads / kvHeads)};
         Result<A> result = partitions == 1 ? Result<A>{out + row, nullptr, nullptr}
                                            : Result<A>{nullptr, partitionAcc + state * headDim, partitionMaxSum + 2 * state};
-        attend<D, P>(q + row, kCache, vCache, keys, begin, end, headDim, scale, result);
+        attend<D, P>(q + row, kCache, vCache, keys, begin, single ? position : begin, end, headDim, scale,
+                     [] { wait_previous_kernel(); }, result);
     }
     if (partitions > 1) finish_partition(positions, out, partitionAcc, partitionMaxSum, partitionsDone, heads, headDim, minPartition);
 }
 
 // paged_attention_<A>_<D>: a cache of the activation type; paged_attention_<A>_e4m3[_p8]_<D>: an fp8 one (_p8: pieces of
-// 8, for head sizes that are not multiples of 16).
-#define PAGED_ATTENTION_D(A, C, N, D, P)                                                                           \
-    extern "C" __global__ void __launch_bounds__(32 * WARPS) paged_attention_##N##_##D(                          \
+// 8, for head sizes that are not multiples of 16). BOUNDS: a 16-bit (or f32) cache's kernels are held to the registers
+// of 3 blocks an SM, the wave CudaBackend.java's PARTITION_WAVE sizes a split launch to (left to itself ptxas chose
+// 128 registers a thread at head size 128, and spilled); an e4m3 cache's are left to ptxas (94 registers at head size
+// 128, 5 blocks an SM; held to 3 blocks it took 118, 4 blocks).
+#define WAVE_BOUNDS __launch_bounds__(32 * WARPS, 3)
+#define OWN_BOUNDS __launch_bounds__(32 * WARPS)
+#define PAGED_ATTENTION_D(A, C, N, D, P, BOUNDS)                                                                   \
+    extern "C" __global__ void BOUNDS paged_attention_##N##_##D(                                                  \
             const A* q, const C* kCache, const C* vCache, const int* positions, const int* tokenSeq,             \
             const int* blockTables, A* out, float* partitionAcc, float* partitionMaxSum, int* partitionsDone,     \
             int heads, int kvHeads, int headDim, int blockSize, int numBlocks, int seqs, int maxBlocks,           \
             int minPartition, float scale, int onlySingleRows, ErrorRecord* err) {                                 \
-        wait_previous_kernel();                                                                                      \
         paged_attention<D, P>(q, kCache, vCache, positions, tokenSeq, blockTables, out, partitionAcc, partitionMaxSum, \
                            partitionsDone, heads, kvHeads, headDim, blockSize, numBlocks, seqs, maxBlocks, minPartition,  \
                            scale, onlySingleRows, err);                                                            \
     }
-#define PAGED_ATTENTION_C(A, C, N, P) PAGED_ATTENTION_D(A, C, N, 128, P) PAGED_ATTENTION_D(A, C, N, 256, P)
-#define PAGED_ATTENTION(A, N) PAGED_ATTENTION_C(A, A, N, 8)
+#define PAGED_ATTENTION_C(A, C, N, P, BOUNDS) PAGED_ATTENTION_D(A, C, N, 128, P, BOUNDS) PAGED_ATTENTION_D(A, C, N, 256, P, BOUNDS)
+#define PAGED_ATTENTION(A, N) PAGED_ATTENTION_C(A, A, N, 8, WAVE_BOUNDS)
 FOR_EACH_DTYPE(PAGED_ATTENTION)
-PAGED_ATTENTION_C(bf16, e4m3, bf16_e4m3, 16)
-PAGED_ATTENTION_C(f16, e4m3, f16_e4m3, 16)
-PAGED_ATTENTION_C(bf16, e4m3, bf16_e4m3_p8, 8)
-PAGED_ATTENTION_C(f16, e4m3, f16_e4m3_p8, 8)
+PAGED_ATTENTION_C(bf16, e4m3, bf16_e4m3, 16, OWN_BOUNDS)
+PAGED_ATTENTION_C(f16, e4m3, f16_e4m3, 16, OWN_BOUNDS)
+PAGED_ATTENTION_C(bf16, e4m3, bf16_e4m3_p8, 8, OWN_BOUNDS)
+PAGED_ATTENTION_C(f16, e4m3, f16_e4m3_p8, 8, OWN_BOUNDS)
 
 // Non-causal attention within groups of seqLen consecutive rows. q, k, v, out [B * seqLen, heads * headDim];
 // grid (B * seqLen, heads), block 32 * WARPS.
@@ -360,7 +414,7 @@ __device__ void dense_attention(const A* q, const A* k, const A* v, A* out, int 
     int r = blockIdx.x, h = blockIdx.y, width = heads * headDim;
     long long row = (long long) r * width + h * headDim;
     DenseRows keys{(long long) (r / seqLen) * seqLen, width, h * headDim};
-    attend<D, 8>(q + row, k, v, keys, 0, seqLen, headDim, scale, Result<A>{out + row, nullptr, nullptr});
+    attend<D, 8>(q + row, k, v, keys, 0, 0, seqLen, headDim, scale, [] {}, Result<A>{out + row, nullptr, nullptr});
 }
 
 #define ATTENTION_ENTRY_POINTS(A, N)                                                                               \

@@ -180,7 +180,8 @@ struct DenseRows {
     __device__ __forceinline__ long long at(int p) const { return (first + p) * width + column; }
 };
 
-// Every kernel's first statement. From sm_90 the backend launches each kernel as a programmatic dependent of the one
+// Every kernel's first statement (but paged_attention's, which first reads what the kernel before it cannot have
+// written: the kernels before that one have finished when its blocks start). From sm_90 the backend launches each kernel as a programmatic dependent of the one
 // before it in the stream (Kernels.java): its blocks may be scheduled while that one still runs. Here they wait until
 // it has finished and its writes are visible, before touching memory (so that no read or write races it), and then
 // let the next kernel's blocks be scheduled: they become resident on the SMs that this kernel's last wave leaves idle
@@ -191,6 +192,22 @@ __device__ __forceinline__ void wait_previous_kernel() {
     asm volatile("griddepcontrol.wait;" ::: "memory");
     asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
 #endif
+}
+// Whether wait_previous_kernel waits (the kernel's blocks may run beside the one before it), for work that is worth
+// doing before the wait only then.
+#if __CUDA_ARCH__ >= 900
+constexpr bool DEPENDENT_LAUNCH = true;
+#else
+constexpr bool DEPENDENT_LAUNCH = false;
+#endif
+
+// Leaves x's value as it is but keeps the compiler from moving any use of it above this point (an empty asm that it
+// must assume rewrites x's words).
+template <typename T> __device__ __forceinline__ void opaque(T& x) {
+    static_assert(sizeof(T) % 4 == 0, "whole words");
+    unsigned* words = reinterpret_cast<unsigned*>(&x);
+#pragma unroll
+    for (int i = 0; i < (int) (sizeof(T) / 4); i++) asm volatile("" : "+r"(words[i]));
 }
 
 // The .shared address of p, a pointer into shared memory, as cp.async, ldmatrix, mbarriers, TMA and wgmma take it.
