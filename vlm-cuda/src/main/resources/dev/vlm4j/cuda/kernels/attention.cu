@@ -28,8 +28,8 @@
 constexpr int WARPS = 4;                        // the block size is 32 * WARPS
 constexpr int GROUP = 8;                        // lanes per key: a warp reads GROUPS keys at once
 constexpr int GROUPS = 32 / GROUP;
-constexpr int MAX_HEAD_DIM = 256;              // the larger kernel size (CudaBackend.java MAX_HEAD_DIM)
-// Each kernel comes in two sizes, for head sizes up to D = 128 and up to 256: a lane owns D / GROUP head dimensions
+// Each kernel comes in two sizes, for head sizes up to D = 128 and up to 256 (CudaBackend.java MAX_HEAD_DIM, which
+// sizes the split states' scratch): a lane owns D / GROUP head dimensions
 // and keeps q and its accumulator for them in registers, so the larger size takes twice the registers (and fits
 // fewer blocks on an SM).
 
@@ -251,41 +251,49 @@ __device__ __forceinline__ int checked_position(const int* positions, const int*
 
 // The output row of one (token, head) from the states of its `used` partitions (acc [used, headDim], maxSum [used, 2]):
 // each rescaled from its own max to the largest, then the sums and accumulators add up. Other blocks wrote them: they
-// are read from L2 (__ldcg), past this SM's L1, a partition per thread, so that the reads are in flight together (one
-// thread reading them in turn waited a round trip per partition). A state marked bad (sum -1: a bad block id,
-// reported) leaves the row alone.
-template <typename A>
+// are read from L2 (__ldcg), past this SM's L1. Every thread reads all the maxima and sums itself, beside its
+// dimensions of the accumulators, CHUNK partitions at a time, so that a chunk's reads are in flight together and no
+// block-wide reduction waits for them (a partition per thread, then reductions over the block, cost two more round
+// trips). A state marked bad (sum -1: a bad block id, reported) leaves the row alone.
+template <int D, typename A>
 __device__ void merge_states(const float* acc, const float* maxSum, int used, int headDim, A* out) {
-    constexpr int THREADS = 32 * WARPS, DIMS = MAX_HEAD_DIM / THREADS;  // a thread's dimensions d, d + THREADS
-    __shared__ float scratch[32], weights[THREADS];
-    float max = NEG_INF;
-    int bad = 0;
-    for (int i = threadIdx.x; i < used; i += THREADS) {
-        bad |= __ldcg(maxSum + 2 * i + 1) < 0.f;
-        max = fmaxf(max, __ldcg(maxSum + 2 * i));
-    }
-    if (__syncthreads_or(bad)) return;
-    max = block_reduce(max, scratch, [](float x, float y) { return fmaxf(x, y); });
-    float sum = 0.f, o[DIMS] = {};
-    // THREADS partitions at a time: their weights exp(max_i - max) in shared memory, then each thread's dimensions.
-    for (int first = 0; first < used; first += THREADS) {
-        int count = min(THREADS, used - first), i = first + threadIdx.x;
-        __syncthreads();  // the previous weights are read
-        if (threadIdx.x < count) {
-            weights[threadIdx.x] = expf(__ldcg(maxSum + 2 * i) - max);
-            sum += __ldcg(maxSum + 2 * i + 1) * weights[threadIdx.x];
-        }
-        __syncthreads();
+    constexpr int THREADS = 32 * WARPS, DIMS = D / THREADS, CHUNK = 8;  // a thread's dimensions d, d + THREADS, …
+    const float2* states = reinterpret_cast<const float2*>(maxSum);
+    float max = NEG_INF, sum = 0.f, o[DIMS] = {};
+    for (int first = 0; first < used; first += CHUNK) {
+        float2 state[CHUNK];
+        float part[CHUNK][DIMS];
 #pragma unroll
-        for (int c = 0; c < DIMS; c++) {
-            int d = threadIdx.x + c * THREADS;
-            if (d >= headDim) continue;
-            const float* column = acc + (long long) first * headDim + d;
-#pragma unroll 8
-            for (int j = 0; j < count; j++) o[c] += __ldcg(column + (long long) j * headDim) * weights[j];
+        for (int j = 0; j < CHUNK; j++) {
+            int i = first + j;
+            state[j] = i < used ? __ldcg(states + i) : float2{NEG_INF, 0.f};
+#pragma unroll
+            for (int c = 0; c < DIMS; c++) {
+                int d = threadIdx.x + c * THREADS;
+                part[j][c] = i < used && d < headDim ? __ldcg(acc + (long long) i * headDim + d) : 0.f;
+            }
         }
+        float chunkMax = max;
+        bool bad = false;
+#pragma unroll
+        for (int j = 0; j < CHUNK; j++) {
+            bad |= state[j].y < 0.f;
+            chunkMax = fmaxf(chunkMax, state[j].x);
+        }
+        if (bad) return;  // every thread read the same states
+        float rescale = expf(max - chunkMax);  // 0 for the first chunk, where max is -inf
+        sum *= rescale;
+#pragma unroll
+        for (int c = 0; c < DIMS; c++) o[c] *= rescale;
+#pragma unroll
+        for (int j = 0; j < CHUNK; j++) {
+            float weight = expf(state[j].x - chunkMax);  // 0 past `used` and for a state that saw no key
+            sum += state[j].y * weight;
+#pragma unroll
+            for (int c = 0; c < DIMS; c++) o[c] += part[j][c] * weight;
+        }
+        max = chunkMax;
     }
-    sum = block_sum(sum, scratch);
     Result<A> result{out, nullptr, nullptr};
 #pragma unroll
     for (int c = 0; c < DIMS; c++) {
@@ -305,7 +313,7 @@ __device__ __forceinline__ int partition_size(int position, int partitions, int 
 // After a block of paged_attention has written its partition's state: counts it as finished, and the last block of
 // its (token, head) to finish merges them all. The indices are taken afresh from the grid, so that none stays in a
 // register through the attention before.
-template <typename A>
+template <int D, typename A>
 __device__ __noinline__ void finish_partition(const int* positions, A* out, const float* partitionAcc, const float* partitionMaxSum,
                                               int* partitionsDone, int heads, int headDim, int minPartition) {
     __shared__ bool lastToFinish;
@@ -321,7 +329,7 @@ __device__ __noinline__ void finish_partition(const int* positions, A* out, cons
     }
     __syncthreads();
     if (lastToFinish) {
-        merge_states(partitionAcc + pair * partitions * headDim, partitionMaxSum + 2 * pair * partitions, used, headDim,
+        merge_states<D>(partitionAcc + pair * partitions * headDim, partitionMaxSum + 2 * pair * partitions, used, headDim,
                      out + pair * headDim);
     }
 }
@@ -379,18 +387,20 @@ __device__ void paged_attention(const A* q, const C* kCache, const C* vCache, co
         attend<D, P>(q + row, kCache, vCache, keys, begin, single ? position : begin, end, headDim, scale,
                      [] { wait_previous_kernel(); }, result);
     }
-    if (partitions > 1) finish_partition(positions, out, partitionAcc, partitionMaxSum, partitionsDone, heads, headDim, minPartition);
+    if (partitions > 1) finish_partition<D>(positions, out, partitionAcc, partitionMaxSum, partitionsDone, heads, headDim, minPartition);
 }
 
+// The blocks an SM each paged_attention kernel's registers are held to fit (0: as many as ptxas leaves room for). A
+// 16-bit or f32 cache's kernels: 3, the wave CudaBackend.java's PARTITION_WAVE sizes a split launch to (left to itself
+// ptxas chose 128 registers a thread at head size 128, and spilled). An e4m3 cache's at head size 128: 5 (96 registers;
+// left to itself ptxas took 110, 4 blocks, and the large batches this cache is for want the warps); its others are left
+// to ptxas (held to 5 blocks they spilled).
+template <typename C, int D, int P> constexpr int paged_blocks() { return sizeof(C) > 1 ? 3 : D == 128 && P == 16 ? 5 : 0; }
+
 // paged_attention_<A>_<D>: a cache of the activation type; paged_attention_<A>_e4m3[_p8]_<D>: an fp8 one (_p8: pieces of
-// 8, for head sizes that are not multiples of 16). BOUNDS: a 16-bit (or f32) cache's kernels are held to the registers
-// of 3 blocks an SM, the wave CudaBackend.java's PARTITION_WAVE sizes a split launch to (left to itself ptxas chose
-// 128 registers a thread at head size 128, and spilled); an e4m3 cache's are left to ptxas (94 registers at head size
-// 128, 5 blocks an SM; held to 3 blocks it took 118, 4 blocks).
-#define WAVE_BOUNDS __launch_bounds__(32 * WARPS, 3)
-#define OWN_BOUNDS __launch_bounds__(32 * WARPS)
-#define PAGED_ATTENTION_D(A, C, N, D, P, BOUNDS)                                                                   \
-    extern "C" __global__ void BOUNDS paged_attention_##N##_##D(                                                  \
+// 8, for head sizes that are not multiples of 16).
+#define PAGED_ATTENTION_D(A, C, N, D, P)                                                                           \
+    extern "C" __global__ void __launch_bounds__(32 * WARPS, (paged_blocks<C, D, P>())) paged_attention_##N##_##D( \
             const A* q, const C* kCache, const C* vCache, const int* positions, const int* tokenSeq,             \
             const int* blockTables, A* out, float* partitionAcc, float* partitionMaxSum, int* partitionsDone,     \
             int heads, int kvHeads, int headDim, int blockSize, int numBlocks, int seqs, int maxBlocks,           \
@@ -399,13 +409,13 @@ __device__ void paged_attention(const A* q, const C* kCache, const C* vCache, co
                            partitionsDone, heads, kvHeads, headDim, blockSize, numBlocks, seqs, maxBlocks, minPartition,  \
                            scale, onlySingleRows, err);                                                            \
     }
-#define PAGED_ATTENTION_C(A, C, N, P, BOUNDS) PAGED_ATTENTION_D(A, C, N, 128, P, BOUNDS) PAGED_ATTENTION_D(A, C, N, 256, P, BOUNDS)
-#define PAGED_ATTENTION(A, N) PAGED_ATTENTION_C(A, A, N, 8, WAVE_BOUNDS)
+#define PAGED_ATTENTION_C(A, C, N, P) PAGED_ATTENTION_D(A, C, N, 128, P) PAGED_ATTENTION_D(A, C, N, 256, P)
+#define PAGED_ATTENTION(A, N) PAGED_ATTENTION_C(A, A, N, 8)
 FOR_EACH_DTYPE(PAGED_ATTENTION)
-PAGED_ATTENTION_C(bf16, e4m3, bf16_e4m3, 16, OWN_BOUNDS)
-PAGED_ATTENTION_C(f16, e4m3, f16_e4m3, 16, OWN_BOUNDS)
-PAGED_ATTENTION_C(bf16, e4m3, bf16_e4m3_p8, 8, OWN_BOUNDS)
-PAGED_ATTENTION_C(f16, e4m3, f16_e4m3_p8, 8, OWN_BOUNDS)
+PAGED_ATTENTION_C(bf16, e4m3, bf16_e4m3, 16)
+PAGED_ATTENTION_C(f16, e4m3, f16_e4m3, 16)
+PAGED_ATTENTION_C(bf16, e4m3, bf16_e4m3_p8, 8)
+PAGED_ATTENTION_C(f16, e4m3, f16_e4m3_p8, 8)
 
 // Non-causal attention within groups of seqLen consecutive rows. q, k, v, out [B * seqLen, heads * headDim];
 // grid (B * seqLen, heads), block 32 * WARPS.
