@@ -131,7 +131,7 @@ __device__ void attend(const A* __restrict__ q, const C* __restrict__ k, const C
         loadKeys(firstKeys, firstPass, begin, ready);
         wait();
         // The pieces stay as loaded until the wait is over: else the compiler widened the early ones before it, into
-        // twice the registers (bf16: 144 -> 212 a thread, two blocks an SM instead of three).
+        // twice the registers (bf16 at head size 128: 221 a thread, one block an SM; held to three, it spilled).
 #pragma unroll
         for (int u = 0; u < KEYS; u++) {
 #pragma unroll
@@ -392,11 +392,12 @@ __device__ void paged_attention(const A* q, const C* kCache, const C* vCache, co
     if (partitions > 1) finish_partition<D>(positions, out, partitionAcc, partitionMaxSum, partitionsDone, heads, headDim, minPartition);
 }
 
-// The blocks an SM each paged_attention kernel's registers are held to fit (0: as many as ptxas leaves room for). A
-// 16-bit or f32 cache's kernels: 3, the wave CudaBackend.java's PARTITION_WAVE sizes a split launch to (left to itself
-// ptxas chose 128 registers a thread at head size 128, and spilled). An e4m3 cache's at head size 128: 5 (96 registers;
-// left to itself ptxas took 110, 4 blocks, and the large batches this cache is for want the warps); its others are left
-// to ptxas (held to 5 blocks they spilled).
+// The blocks an SM each paged_attention kernel's registers are held to fit (0: as many as ptxas leaves room for), so
+// that a change needing more registers spills (which KernelSourcesCompileTest fails) rather than quietly losing a
+// block an SM. A 16-bit or f32 cache's kernels: 3, the wave CudaBackend.java's PARTITION_WAVE sizes a split launch to
+// (bf16 at head size 128: 142 registers; an earlier form of the passes, left to itself, had ptxas choose 128 and
+// spill). An e4m3 cache's at head size 128: 5 (96 registers; left to itself ptxas took 111, 4 blocks, and the large
+// batches this cache is for want the warps); its others are left to ptxas (held to 5 blocks they spilled).
 template <typename C, int D, int P> constexpr int paged_blocks() { return sizeof(C) > 1 ? 3 : D == 128 && P == 16 ? 5 : 0; }
 
 // paged_attention_<A>_<D>: a cache of the activation type; paged_attention_<A>_e4m3[_p8]_<D>: an fp8 one (_p8: pieces of
