@@ -5,7 +5,7 @@
 // 16 KB each, 3 blocks an SM, so that the attention's blocks become resident only as the GEMV's last blocks leave):
 // 100 MB and 32 MB of weights a layer, a layer's own, past the L2. Prints the time a layer takes with the attention
 // and without it (the same graph, the attention left out): the difference is what the attention adds to a step.
-// Built and run by chain.sh. Arguments: sequences, positions each (the token's own included)[, partitions].
+// Built and run by run.sh chain. Arguments: sequences, positions each (the token's own included)[, partitions].
 #include "attention.cu"
 #include <cstdio>
 #include <cstdlib>

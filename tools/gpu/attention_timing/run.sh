@@ -1,17 +1,35 @@
 #!/usr/bin/env bash
-# Builds attention_timing.cu against this tree's attention.cu with nvcc on the GPU machine and times the decode kernel
-# on bf16 and e4m3 caches: a throughput run's step (256 sequences of 640 positions) and two others, twice. Run from
-# the repository root (the device copies the tree, no bundle needed):
-#   bash tools/gpu/attention_timing/run.sh ["SEQS POSITIONS" ...]
+# Builds one of two harnesses of attention.cu's decode kernel with nvcc on the GPU machine, against this tree's
+# kernels and against each folder named in KERNELS (variants: a folder with another attention.cu, beside this tree's
+# headers), and runs each shape twice, the variants alternating:
+#   alone  attention_timing.cu: the kernel alone, one partition a (token, head), on bf16 and e4m3 caches; shapes
+#          "SEQS POSITIONS", by default a throughput run's step (256 sequences of 640 positions) and two others.
+#   chain  decode_chain.cu: what the attention adds to a layer of a decode step in a graph of dependent launches
+#          between GEMV stand-ins; shapes "SEQS POSITIONS [PARTITIONS]", by default batch 1 at 660 and 2,048
+#          positions and batch 4.
+# Run from the repository root (the device copies the tree, no bundle needed):
+#   KERNELS="dir ..." bash tools/gpu/attention_timing/run.sh [alone|chain] ["SHAPE" ...]      (alone by default)
 # Extra nvcc flags (e.g. -DNAME=value for an experiment) in NVCC_FLAGS. Results: docs/benchmarks.md.
 set -euo pipefail
-SHAPES=("$@"); [ ${#SHAPES[@]} -gt 0 ] || SHAPES=("256 640" "32 4096" "64 1024")
+HARNESS=alone
+case "${1:-}" in alone|chain) HARNESS="$1"; shift ;; esac
+case "$HARNESS" in
+  alone) SOURCE=attention_timing.cu; DEFAULTS=("256 640" "32 4096" "64 1024") ;;
+  chain) SOURCE=decode_chain.cu; DEFAULTS=("1 660" "1 2048" "4 660") ;;
+esac
+SHAPES=("$@"); [ ${#SHAPES[@]} -gt 0 ] || SHAPES=("${DEFAULTS[@]}")
 NVCC="${NVCC:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}"
 SRC="$(cd "$(dirname "$0")" && pwd)"
-KERNELS="$SRC/../../../vlm-cuda/src/main/resources/dev/vlm4j/cuda/kernels"
+TREE="$SRC/../../../vlm-cuda/src/main/resources/dev/vlm4j/cuda/kernels"
 WORK="$(mktemp -d)"
-"$NVCC" -arch=sm_90 -O3 -std=c++17 -I"$KERNELS" ${NVCC_FLAGS:-} -o "$WORK/attention_timing" "$SRC/attention_timing.cu"
-for round in 1 2; do
-  for shape in "${SHAPES[@]}"; do "$WORK/attention_timing" $shape; done
+NAMES=(tree); DIRS=("$TREE")
+for d in ${KERNELS:-}; do NAMES+=("$(basename "$d")"); DIRS+=("$d"); done
+for i in "${!DIRS[@]}"; do
+  "$NVCC" -arch=sm_90 -O3 -std=c++17 -I"${DIRS[$i]}" -I"$TREE" ${NVCC_FLAGS:-} -o "$WORK/harness_$i" "$SRC/$SOURCE"
+done
+for shape in "${SHAPES[@]}"; do
+  for round in 1 2; do
+    for i in "${!DIRS[@]}"; do timeout 120 "$WORK/harness_$i" $shape | sed "s/^/${NAMES[$i]}: /"; done
+  done
 done
 rm -rf "$WORK"
