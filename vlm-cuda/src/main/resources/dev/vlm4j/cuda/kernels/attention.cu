@@ -355,8 +355,14 @@ __device__ void paged_attention(const A* q, const C* kCache, const C* vCache, co
                                 int heads, int kvHeads, int headDim, int blockSize, int numBlocks, int seqs, int maxBlocks,
                                 int minPartition, float scale, int onlySingleRows, ErrorRecord* err) {
     int t = blockIdx.x, h = blockIdx.y % heads, part = blockIdx.y / heads, partitions = gridDim.y / heads;
+    // Every block waits, also one with nothing to do: were a launch's blocks all to exit without waiting (a mixed step
+    // without single rows), it could end before the kernel before it, and the kernel after it, which waits for this
+    // one alone, would run beside that one.
     bool single = single_row(tokenSeq, t, gridDim.x);
-    if (onlySingleRows && !single) return;
+    if (onlySingleRows && !single) {
+        wait_previous_kernel();
+        return;
+    }
     int seq;
     int position = checked_position(positions, tokenSeq, t, seqs, maxBlocks, blockSize, &seq);
     if (position < 0) {
@@ -365,7 +371,10 @@ __device__ void paged_attention(const A* q, const C* kCache, const C* vCache, co
         return;
     }
     int size = partition_size(position, partitions, minPartition), begin = part * size;
-    if (position < begin) return;  // a partition past this token's context
+    if (position < begin) {  // a partition past this token's context
+        wait_previous_kernel();
+        return;
+    }
     int end = min(begin + size, position + 1);
     const int* table = blockTables + (long long) seq * maxBlocks;
     long long pair = (long long) t * heads + h, state = pair * partitions + part, row = pair * headDim;
