@@ -339,7 +339,7 @@ __device__ __noinline__ void finish_partition(const int* positions, A* out, cons
 // Causal attention over the paged cache, partition `part` of token t's context: positions
 // [part * size, min((part + 1) * size, position + 1)), size = partition_size. A partition that starts past the token's
 // position has no work (a context shorter than minPartition positions a partition leaves some without). With
-// onlySingleRows, the blocks of a row that is not single_row exit at once (flash_paged takes and checks that row).
+// onlySingleRows, the blocks of a row that is not single_row have none either (flash_paged takes and checks that row).
 // q, out [T, heads * headDim]; with several partitions, partitionAcc [T, heads, partitions, headDim] and
 // partitionMaxSum [T, heads, partitions, 2] hold their states and partitionsDone [T, heads] counts the finished ones
 // (zero between launches: the merging block resets it); grid (T, heads * partitions), block 32 * WARPS.
@@ -355,24 +355,17 @@ __device__ void paged_attention(const A* q, const C* kCache, const C* vCache, co
                                 int heads, int kvHeads, int headDim, int blockSize, int numBlocks, int seqs, int maxBlocks,
                                 int minPartition, float scale, int onlySingleRows, ErrorRecord* err) {
     int t = blockIdx.x, h = blockIdx.y % heads, part = blockIdx.y / heads, partitions = gridDim.y / heads;
-    // Every block waits, also one with nothing to do: were a launch's blocks all to exit without waiting (a mixed step
-    // without single rows), it could end before the kernel before it, and the kernel after it, which waits for this
-    // one alone, would run beside that one.
-    bool single = single_row(tokenSeq, t, gridDim.x);
-    if (onlySingleRows && !single) {
-        wait_previous_kernel();
-        return;
-    }
+    bool single = single_row(tokenSeq, t, gridDim.x), taken = onlySingleRows && !single;  // taken: flash_paged's row
     int seq;
     int position = checked_position(positions, tokenSeq, t, seqs, maxBlocks, blockSize, &seq);
-    if (position < 0) {
-        wait_previous_kernel();
-        if (blockIdx.y == 0 && threadIdx.x == 0) report(err, ERR_BLOCK_TABLE, t, tokenSeq[t], positions[t]);
-        return;
-    }
     int size = partition_size(position, partitions, minPartition), begin = part * size;
-    if (position < begin) {  // a partition past this token's context
+    // A block with nothing to do — another kernel's row, a bad token (position -1), a partition past the token's
+    // context — still waits: were a launch's blocks all to exit without waiting (a mixed step without single rows),
+    // it could end before the kernel before it, and the kernel after it, which waits for this one alone, would run
+    // beside that one.
+    if (taken || position < begin) {
         wait_previous_kernel();
+        if (!taken && position < 0 && blockIdx.y == 0 && threadIdx.x == 0) report(err, ERR_BLOCK_TABLE, t, seq, positions[t]);
         return;
     }
     int end = min(begin + size, position + 1);

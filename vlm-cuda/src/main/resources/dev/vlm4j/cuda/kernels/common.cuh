@@ -181,11 +181,12 @@ struct DenseRows {
 };
 
 // Every kernel's first statement (but paged_attention's, which first reads what the kernel before it cannot have
-// written: the kernels before that one have finished when its blocks start). From sm_90 the backend launches each kernel as a programmatic dependent of the one
-// before it in the stream (Kernels.java): its blocks may be scheduled while that one still runs. Here they wait until
-// it has finished and its writes are visible, before touching memory (so that no read or write races it), and then
-// let the next kernel's blocks be scheduled: they become resident on the SMs that this kernel's last wave leaves idle
-// and wait here in turn, so that each kernel starts as its predecessor ends instead of a launch latency later.
+// written: the kernels before that one have finished when its blocks start). From sm_90 the backend launches each
+// kernel as a programmatic dependent of the one before it in the stream (Kernels.java): its blocks may be scheduled
+// while that one still runs. Here they wait until it has finished and its writes are visible, before touching memory
+// (so that no read or write races it), and then let the next kernel's blocks be scheduled: they become resident on
+// the SMs that this kernel's last wave leaves idle and wait here in turn, so that each kernel starts as its
+// predecessor ends instead of a launch latency later.
 // A kernel launched without the attribute (before sm_90, cuBLAS's) does not trigger early: the wait is then a no-op.
 __device__ __forceinline__ void wait_previous_kernel() {
 #if __CUDA_ARCH__ >= 900
