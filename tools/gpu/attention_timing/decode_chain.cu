@@ -7,11 +7,8 @@
 // and without it (the same graph, the attention left out): the difference is what the attention adds to a step.
 // Built and run by run.sh chain. Arguments: sequences, positions each (the token's own included)[, partitions].
 #include "attention.cu"
-#include <cstdio>
-#include <cstdlib>
+#include "harness.cuh"
 #include <vector>
-
-#define CHECK(x) do { auto s_ = (x); if (s_ != 0) { printf("%s failed: %d (line %d)\n", #x, (int) s_, __LINE__); exit(1); } } while (0)
 
 constexpr int GEMV_THREADS = 256, GEMV_BLOCK_BYTES = 16384;
 // Dynamic shared memory that holds a GEMV stand-in to 3 blocks an SM and leaves no room beside them for an attention
@@ -40,14 +37,6 @@ __global__ void __launch_bounds__(GEMV_THREADS, 3) gemv_stand_in(const uint4* we
         int c = 2 * blockIdx.x + threadIdx.x, part = c / width;
         bf16* out = part == 0 ? out0 : part == 1 ? out1 : part == 2 ? out2 : nullptr;
         if (out != nullptr) out[c % width] = from_float<bf16>((total & 0xff) / 256.f - 0.5f);
-    }
-}
-
-__global__ void fill(unsigned char* p, long long n, unsigned seed) {
-    GRID_STRIDE(i, n / 2) {
-        unsigned h = (unsigned) i * 2654435761u ^ seed;
-        h ^= h >> 13; h *= 0x5bd1e995u; h ^= h >> 15;
-        reinterpret_cast<bf16*>(p)[i] = from_float<bf16>(((h & 0xffff) / 65536.f - 0.5f) * 4.f);  // in (-2, 2)
     }
 }
 
@@ -81,8 +70,9 @@ int main(int argc, char** argv) {
     for (int l = 0; l < layers; l++) {
         CHECK(cudaMalloc(&qkvW[l], qkvBytes)); CHECK(cudaMalloc(&oW[l], oBytes));
         CHECK(cudaMalloc(&kCache[l], cacheBytes)); CHECK(cudaMalloc(&vCache[l], cacheBytes));
-        fill<<<1024, 256>>>(qkvW[l], qkvBytes, 4 * l + 1); fill<<<1024, 256>>>(oW[l], oBytes, 4 * l + 2);
-        fill<<<1024, 256>>>(kCache[l], cacheBytes, 4 * l + 3); fill<<<1024, 256>>>(vCache[l], cacheBytes, 4 * l + 4);
+        fill<<<1024, 256>>>((bf16*) qkvW[l], qkvBytes / 2, 4 * l + 1, 2.f); fill<<<1024, 256>>>((bf16*) oW[l], oBytes / 2, 4 * l + 2, 2.f);
+        fill<<<1024, 256>>>((bf16*) kCache[l], cacheBytes / 2, 4 * l + 3, 2.f);
+        fill<<<1024, 256>>>((bf16*) vCache[l], cacheBytes / 2, 4 * l + 4, 2.f);
     }
     bf16 *q, *attn, *h;
     CHECK(cudaMalloc(&q, (size_t) seqs * width * 2)); CHECK(cudaMalloc(&attn, (size_t) seqs * width * 2));
@@ -124,16 +114,8 @@ int main(int argc, char** argv) {
         return exec;
     };
     cudaGraphExec_t with = graphOf(true), without = graphOf(false);
-    cudaEvent_t a, b; cudaEventCreate(&a); cudaEventCreate(&b);
-    auto layerUs = [&](cudaGraphExec_t exec) {
-        for (int i = 0; i < 3; i++) CHECK(cudaGraphLaunch(exec, stream));
-        cudaEventRecord(a, stream);
-        for (int i = 0; i < 20; i++) CHECK(cudaGraphLaunch(exec, stream));
-        cudaEventRecord(b, stream);
-        CHECK(cudaEventSynchronize(b));
-        float ms; cudaEventElapsedTime(&ms, a, b);
-        return ms * 1000 / 20 / layers;
-    };
+    // Replayed on the default stream, where harness.cuh's timeMs records its events.
+    auto layerUs = [&](cudaGraphExec_t exec) { return timeMs([&] { CHECK(cudaGraphLaunch(exec, 0)); }) * 1000 / layers; };
     for (int round = 0; round < 3; round++) {
         float t1 = layerUs(with), t0 = layerUs(without);
         ErrorRecord e; cudaMemcpy(&e, err, sizeof e, cudaMemcpyDeviceToHost);

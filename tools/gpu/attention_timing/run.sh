@@ -25,7 +25,7 @@ WORK="$(mktemp -d)"
 NAMES=(tree); DIRS=("$TREE")
 for d in ${KERNELS:-}; do NAMES+=("$(basename "$d")"); DIRS+=("$d"); done
 for i in "${!DIRS[@]}"; do
-  "$NVCC" -arch=sm_90 -O3 -std=c++17 -I"${DIRS[$i]}" -I"$TREE" ${NVCC_FLAGS:-} -o "$WORK/harness_$i" "$SRC/$SOURCE"
+  "$NVCC" -arch=sm_90 -O3 -std=c++17 -I"${DIRS[$i]}" -I"$TREE" -I"$SRC/.." ${NVCC_FLAGS:-} -o "$WORK/harness_$i" "$SRC/$SOURCE"
 done
 for shape in "${SHAPES[@]}"; do
   for round in 1 2; do
