@@ -245,23 +245,21 @@ def sixteen_bit_cases(c):
             arrays["out"] = rounded(rounded(product) + residual)
             assert (arrays["out"] != rounded(product + residual)).any() and arrays["out"].abs().max() < 65504
             c.add("matmul_add", f"n{n} k{k} m{m} bias={bias} {mode} mode, exact products", {"mode": mode, "exact": True}, arrays, dtypes)
-        # The CLIP MLP's fc1 and quick GELU: gemm_sm90.cu on an H100 where k is a multiple of 64 and m of 256, with at
-        # least 4 tiles of 128 x 256 an SM (132 on an H100; rows ending inside a tile, no bias, a single k step), else the
-        # two ops (CLIP-L at one image, m 1000).
-        for n, k, m, bias in [(4300, 128, 8192, True), (8500, 64, 4096, False), (577, 1024, 4096, True), (5, 128, 1000, True)]:
-            x, w = rnd(n, k, dtype=mode), rnd(m, k, scale=k ** -0.5, dtype=mode)
-            arrays, dtypes = {"x": x, "w": w}, {"w": mode}
-            inputs = [x, w]
-            if bias:
-                arrays["bias"], dtypes["bias"] = rnd(m, dtype=mode), mode
-                inputs.append(arrays["bias"])
-
-            def linear_quick_gelu(*v):  # HF's fc1, then QuickGELUActivation, each rounding to the dtype
-                y = torch.nn.functional.linear(*v)
-                return y * torch.sigmoid(1.702 * y)
-
-            arrays["out"] = run(linear_quick_gelu, *inputs)
-            c.add("matmul_quick_gelu", f"n{n} k{k} m{m} bias={bias} {mode} mode", {"mode": mode}, arrays, dtypes)
+        # The CLIP MLP's fc1 and quick GELU, LLaVA's projector's first linear and exact GELU: gemm_sm90.cu on an H100
+        # where k is a multiple of 64 and m of 256, with at least 4 tiles of 128 x 256 an SM (132 on an H100; rows ending
+        # inside a tile, no bias, a single k step), else the two ops (CLIP-L at one image, m 1000). Each op rounds to
+        # the dtype, as HF's linear and activation modules do.
+        activations = {"matmul_quick_gelu": lambda y: y * torch.sigmoid(1.702 * y), "matmul_gelu": torch.nn.functional.gelu}
+        for op, activation in activations.items():
+            for n, k, m, bias in [(4300, 128, 8192, True), (8500, 64, 4096, False), (577, 1024, 4096, True), (5, 128, 1000, True)]:
+                x, w = rnd(n, k, dtype=mode), rnd(m, k, scale=k ** -0.5, dtype=mode)
+                arrays, dtypes = {"x": x, "w": w}, {"w": mode}
+                inputs = [x, w]
+                if bias:
+                    arrays["bias"], dtypes["bias"] = rnd(m, dtype=mode), mode
+                    inputs.append(arrays["bias"])
+                arrays["out"] = run(lambda *v: activation(torch.nn.functional.linear(*v)), *inputs)
+                c.add(op, f"n{n} k{k} m{m} bias={bias} {mode} mode", {"mode": mode}, arrays, dtypes)
         # Quick GELU and GELU of every value of the type but the NaNs, to be matched bit for bit.
         every = torch.arange(-32768, 32768, dtype=torch.int16).view(dt)
         every = every[~torch.isnan(every)].double()

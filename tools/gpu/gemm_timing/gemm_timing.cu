@@ -1,9 +1,9 @@
-// Checks and times gemm_sm90.cu's matmul_quick_gelu_bf16 against cuBLASLt's product with its bias epilogue (the
-// fastest of its heuristic's first 8 algorithms, as Gemm.java picks) followed by elementwise.cu's quick_gelu_bf16:
-// the two ops the fused kernel replaces. Prints how many outputs differ (and by how many bf16 ulps) and the time of
+// Checks and times gemm_sm90.cu's matmul_quick_gelu_bf16 (or matmul_gelu_bf16) against cuBLASLt's product with its
+// bias epilogue (the fastest of its heuristic's first 8 algorithms, as Gemm.java picks) followed by elementwise.cu's
+// quick_gelu_bf16 (gelu_bf16): the two ops the fused kernel replaces. Prints how many outputs differ (and by how many bf16 ulps) and the time of
 // each, CUDA events over 20 runs after 3; first, how many of the 2 x 65,536 bf16 and f16 inputs common.cuh's
 // quick_gelu_value maps differently from PyTorch's f32 expression (KernelReferenceTest checks them against PyTorch
-// itself). Built and run by run.sh. Arguments: n k m [bias 0/1].
+// itself). Built and run by run.sh. Arguments: n k m [bias 0/1] [quick_gelu|gelu].
 #include "gemm_sm90.cu"
 #include "elementwise.cu"
 #include "harness.cuh"
@@ -40,6 +40,8 @@ static void checkQuickGelu() {
 int main(int argc, char** argv) {
     int n = argc > 1 ? atoi(argv[1]) : 36928, k = argc > 2 ? atoi(argv[2]) : 1024, m = argc > 3 ? atoi(argv[3]) : 4096;
     bool withBias = argc > 4 ? atoi(argv[4]) != 0 : true;
+    bool exact = argc > 5 && strcmp(argv[5], "gelu") == 0;  // the projector's exact GELU, else quick GELU
+    const char* activation = exact ? "gelu" : "quick_gelu";
     checkQuickGelu();
     bf16 *x, *w, *bias, *out, *ref;
     CHECK(cudaMalloc(&x, (size_t) n * k * 2)); CHECK(cudaMalloc(&w, (size_t) m * k * 2)); CHECK(cudaMalloc(&bias, (size_t) m * 2));
@@ -51,15 +53,19 @@ int main(int argc, char** argv) {
     LtProduct product(n, k, m, withBias ? bias : nullptr, false);
     product.pickFastest(x, w, ref);
     auto cublas = [&] { product.run(x, w, ref); };
-    auto gelu = [&] { quick_gelu_bf16<<<132 * 8, 256>>>(ref, (long long) n * m); };
+    auto gelu = [&] {
+        if (exact) gelu_bf16<<<132 * 8, 256>>>(ref, (long long) n * m);
+        else quick_gelu_bf16<<<132 * 8, 256>>>(ref, (long long) n * m);
+    };
+    auto kernel = exact ? matmul_gelu_bf16 : matmul_quick_gelu_bf16;
 
     CUtensorMap xMap = tensorMap(x, n, k, GEMM_BM), wMap = tensorMap(w, m, k, GEMM_BN);
-    CHECK(cudaFuncSetAttribute(matmul_quick_gelu_bf16, cudaFuncAttributeMaxDynamicSharedMemorySize, GEMM_SHARED_BYTES));
+    CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, GEMM_SHARED_BYTES));
     int sms; cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0);
     int tiles = m / GEMM_BN * ((n + GEMM_BM - 1) / GEMM_BM), grid = tiles < sms ? tiles : sms;  // persistent blocks
     auto fused = [&] {
-        matmul_quick_gelu_bf16<<<grid, GEMM_THREADS, GEMM_SHARED_BYTES>>>(*(TensorMap*) &xMap, *(TensorMap*) &wMap,
-                                                                          withBias ? bias : nullptr, out, n, m, k);
+        kernel<<<grid, GEMM_THREADS, GEMM_SHARED_BYTES>>>(*(TensorMap*) &xMap, *(TensorMap*) &wMap, withBias ? bias : nullptr,
+                                                          out, n, m, k);
     };
 
     fused(); cublas(); gelu();
@@ -76,10 +82,10 @@ int main(int argc, char** argv) {
     }
     float tCublas = timeMs(cublas), tGelu = timeMs(gelu), tFused = timeMs(fused);
     double flop = 2.0 * n * k * m;
-    printf("n %d k %d m %d bias %d: outputs equal %lld, 1 ulp apart %lld, more %lld (worst %d ulps at [%zu, %zu]: %04x vs %04x)\n",
-           n, k, m, withBias, same, oneUlp, worse, worstUlps, worstAt / m, worstAt % m, a[worstAt], b[worstAt]);
-    printf("  cuBLASLt (algo %d of %d) %.3f ms (%.0f TFLOP/s) + quick_gelu %.3f ms = %.3f ms;  fused %.3f ms (%.0f TFLOP/s)  %s\n",
-           product.best, product.found, tCublas, flop / tCublas / 1e9, tGelu, tCublas + tGelu, tFused, flop / tFused / 1e9,
+    printf("%s: n %d k %d m %d bias %d: outputs equal %lld, 1 ulp apart %lld, more %lld (worst %d ulps at [%zu, %zu]: %04x vs %04x)\n",
+           activation, n, k, m, withBias, same, oneUlp, worse, worstUlps, worstAt / m, worstAt % m, a[worstAt], b[worstAt]);
+    printf("  cuBLASLt (algo %d of %d) %.3f ms (%.0f TFLOP/s) + %s %.3f ms = %.3f ms;  fused %.3f ms (%.0f TFLOP/s)  %s\n",
+           product.best, product.found, tCublas, flop / tCublas / 1e9, activation, tGelu, tCublas + tGelu, tFused, flop / tFused / 1e9,
            cudaGetErrorString(cudaGetLastError()));
     return 0;
 }

@@ -73,7 +73,7 @@ public final class CudaBackend implements Backend {
     private final CudaDevice device;
     private final Kernels kernels;
     private final Gemm gemm;
-    private final QuickGeluGemm quickGeluGemm;
+    private final ActivationGemm activationGemm;
     private final FlashAttentionSm90 flashAttentionSm90;
     private final HostStaging staging;
     private final UploadStream uploadStream;
@@ -140,7 +140,7 @@ public final class CudaBackend implements Backend {
             this.kernels = new Kernels(device, libraries.nvrtc, cache);
             this.gemm = new Gemm(device, libraries.cublasLt);
             TensorMaps tensorMaps = new TensorMaps(device);
-            this.quickGeluGemm = new QuickGeluGemm(device, tensorMaps);
+            this.activationGemm = new ActivationGemm(device, tensorMaps);
             this.flashAttentionSm90 = new FlashAttentionSm90(device, tensorMaps);
             this.staging = new HostStaging(device, STAGING_BYTES);
             this.uploadStream = new UploadStream(device, staging);
@@ -485,18 +485,27 @@ public final class CudaBackend implements Backend {
         afterOp();
     }
 
-    /** On compute capability 9.0, one gemm_sm90.cu kernel where it takes the product (QuickGeluGemm); else the two ops. */
+    /** On compute capability 9.0, one gemm_sm90.cu kernel where it takes the product (ActivationGemm); else the two ops. */
     @Override
     public void matmulQuickGelu(Tensor x, Tensor w, Tensor bias, Tensor out) {
+        if (!matmulActivated(ActivationGemm.Activation.QUICK_GELU, x, w, bias, out)) Backend.super.matmulQuickGelu(x, w, bias, out);
+    }
+
+    /** As {@link #matmulQuickGelu}. */
+    @Override
+    public void matmulGelu(Tensor x, Tensor w, Tensor bias, Tensor out) {
+        if (!matmulActivated(ActivationGemm.Activation.GELU, x, w, bias, out)) Backend.super.matmulGelu(x, w, bias, out);
+    }
+
+    /** Queues the product and its activation as one kernel if ActivationGemm takes it; false if the caller must run the two ops. */
+    private boolean matmulActivated(ActivationGemm.Activation activation, Tensor x, Tensor w, Tensor bias, Tensor out) {
         CudaTensor a = cuda(x), b = cuda(w), o = cuda(out), c = bias == null ? null : cuda(bias);
-        checkMatmul("matmulQuickGelu", a, b, c, o);
-        if (!quickGeluGemm.takes(a, b, o)) {
-            Backend.super.matmulQuickGelu(x, w, bias, out);
-            return;
-        }
+        checkMatmul(activation == ActivationGemm.Activation.GELU ? "matmulGelu" : "matmulQuickGelu", a, b, c, o);
+        if (!activationGemm.takes(a, b, o)) return false;
         try (CudaTensor epilogueBias = c == null ? null : epilogueBias(c, o.dtype)) {
-            quickGeluGemm.run(this::launch, a, b, epilogueBias, o);
+            activationGemm.run(this::launch, activation, a, b, epilogueBias, o);
         }
+        return true;
     }
 
     /** An uploaded vector's copy in {@code type} (closing it does nothing), or a converted temporary. */

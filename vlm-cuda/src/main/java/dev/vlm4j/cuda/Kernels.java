@@ -27,7 +27,7 @@ final class Kernels implements AutoCloseable {
     static final String RESOURCES = "/dev/vlm4j/cuda/kernels/";
     /** Every module, and the headers they include. */
     static final List<String> MODULES = List.of("elementwise", "rows", "norms", "attention", "gemv", "flash_attention", "sampling",
-            QuickGeluGemm.MODULE, FlashAttentionSm90.MODULE);
+            ActivationGemm.MODULE, FlashAttentionSm90.MODULE);
     static final List<String> HEADERS = List.of("common.cuh", "rotary.cuh", "sm90.cuh");
 
     private static final int MAX_ARGS = 32;
@@ -36,7 +36,7 @@ final class Kernels implements AutoCloseable {
     record Kernel(String name, MemorySegment function, int sharedBytes) {}
 
     /** Dynamic shared memory of the modules whose kernels take some (a module's kernels share its size). */
-    private static final Map<String, Integer> SHARED_BYTES = Map.of(QuickGeluGemm.MODULE, QuickGeluGemm.SHARED_BYTES,
+    private static final Map<String, Integer> SHARED_BYTES = Map.of(ActivationGemm.MODULE, ActivationGemm.SHARED_BYTES,
             FlashAttentionSm90.MODULE, FlashAttentionSm90.SHARED_BYTES);
 
     private final CudaDevice device;

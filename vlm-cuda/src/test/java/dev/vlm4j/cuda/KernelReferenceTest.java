@@ -172,9 +172,10 @@ class KernelReferenceTest {
                 if (c.node.get("params").path("exact").asBoolean()) c.assertExact("out", x);
                 else c.assertClose("out", x, c.tolerance("out", ELEMENTWISE));
             }
-            case "matmul_quick_gelu" -> {
-                Tensor out = c.poisoned("out");
-                backend.matmulQuickGelu(c.activation("x"), c.weight("w"), c.has("bias") ? c.weight("bias") : null, out);
+            case "matmul_quick_gelu", "matmul_gelu" -> {
+                Tensor out = c.poisoned("out"), bias = c.has("bias") ? c.weight("bias") : null;
+                if (c.op.equals("matmul_gelu")) backend.matmulGelu(c.activation("x"), c.weight("w"), bias, out);
+                else backend.matmulQuickGelu(c.activation("x"), c.weight("w"), bias, out);
                 c.assertClose("out", out, c.tolerance("out", REDUCTION));
             }
             case "silu_mul" -> {

@@ -152,6 +152,16 @@ public interface Backend extends AutoCloseable {
     void gelu(Tensor x);
 
     /**
+     * LLaVA's projector's first linear and its activation in one: {@code matmul(x, w, bias, out)}, then
+     * {@code gelu(out)}. x [n, k], w [m, k], bias [m] or null, out [n, m]. A backend may fuse them, as
+     * {@link #matmulQuickGelu}; the result is that of the two ops.
+     */
+    default void matmulGelu(Tensor x, Tensor w, Tensor bias, Tensor out) {
+        matmul(x, w, bias, out);
+        gelu(out);
+    }
+
+    /**
      * vLLM's SiluAndMul: {@code out = silu(gate) * up}, {@code silu(g) = g * sigmoid(g)}, where gateUp [n, 2i] holds
      * gate in its first i columns and up in the others (as one matmul of the stacked projections writes them).
      * out [n, i].

@@ -187,12 +187,8 @@ final class ClipVisionTower implements AutoCloseable {
             backend.layerNorm(hidden, layer.norm2Weight, layer.norm2Bias, eps, normed);
 
             // MLP.
-            if (config.hiddenAct().equals("quick_gelu")) {
-                backend.matmulQuickGelu(normed, layer.fc1Weight, layer.fc1Bias, mlp);
-            } else {
-                backend.matmul(normed, layer.fc1Weight, layer.fc1Bias, mlp);
-                backend.gelu(mlp);
-            }
+            if (config.hiddenAct().equals("quick_gelu")) backend.matmulQuickGelu(normed, layer.fc1Weight, layer.fc1Bias, mlp);
+            else backend.matmulGelu(normed, layer.fc1Weight, layer.fc1Bias, mlp);
             backend.matmulAdd(mlp, layer.fc2Weight, layer.fc2Bias, delta, hidden);
         }
         if (keepClassToken) return hidden;

@@ -45,8 +45,7 @@ final class LlavaProjector implements AutoCloseable {
         reserve(rows);
         Tensor hidden = this.hidden.rows(0, rows);         // [R, D]
         Tensor embeddings = this.embeddings.rows(0, rows); // [R, D]
-        backend.matmul(features, linear1Weight, linear1Bias, hidden);
-        backend.gelu(hidden);
+        backend.matmulGelu(features, linear1Weight, linear1Bias, hidden);
         backend.matmul(hidden, linear2Weight, linear2Bias, embeddings);
         return embeddings;
     }

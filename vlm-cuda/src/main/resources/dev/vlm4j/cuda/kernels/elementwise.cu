@@ -67,14 +67,12 @@ __device__ void quick_gelu(A* x, long long n) {
     });
 }
 
-// Exact GELU, x / 2 (1 + erf(x / sqrt 2)), in f32 as PyTorch's CUDA kernel evaluates it (x times 1/sqrt 2 rounded to
-// f32, CUDA's erff), so that in a 16-bit mode each value rounds as PyTorch's does (KernelReferenceTest checks all of
-// them). In double it was exact but slow: 0.9 ms for LLaVA's projector at batch 64 (36,864 x 4,096) on an H100.
+// Exact GELU (common.cuh).
 template <typename A>
 __device__ void gelu(A* x, long long n) {
     for_each_vector(n, aligned(x), [&](long long i, auto w) {
         auto v = load(x + i, w);
-        for (float& e : v) e = e * 0.5f * (1.f + erff(e * 0.70710678118654752f));
+        for (float& e : v) e = gelu_value(e);
         store(x + i, v);
     });
 }

@@ -1,11 +1,12 @@
-// A matmul of Hopper's own (sm_90a: TMA and wgmma) for the one product whose epilogue cuBLASLt cannot fuse: the CLIP
-// MLP's fc1 followed by quick GELU, out = quick_gelu(x · wᵀ + bias) for x [n, k], w [m, k], bias [m] (or none), out
-// [n, m], all of one 16-bit type A. Apart they are a matmul writing [n, 4096] and a pass reading and writing it again:
-// on an H100, 5.1 ms of the vision tower's ~57 (batch 64).
+// A matmul of Hopper's own (sm_90a: TMA and wgmma) for the products whose activation cuBLASLt cannot fuse, out =
+// act(x · wᵀ + bias) for x [n, k], w [m, k], bias [m] (or none), out [n, m], all of one 16-bit type A: the CLIP MLP's
+// fc1 with quick GELU (matmul_quick_gelu_*), and LLaVA's projector's first linear with exact GELU (matmul_gelu_*;
+// cuBLASLt's GELU epilogue is the tanh approximation). Apart they are a matmul writing [n, 4096] and a pass reading and
+// writing it again: on an H100, 5.1 ms of the vision tower's ~57 (batch 64) for fc1, 0.25 ms for the projector's GELU.
 //
 // Numbers: the product accumulates in f32 and is rounded to A with the bias, as cuBLASLt's bias epilogue rounds it;
-// then quick GELU as elementwise.cu's kernel computes it (quick_gelu_value): the result is the two ops' bit for bit
-// wherever the two matmuls' sums round alike.
+// then the activation as elementwise.cu's kernels compute it (common.cuh's quick_gelu_value, gelu_value): the result
+// is the two ops' bit for bit wherever the two matmuls' sums round alike.
 //
 // A persistent block (one per SM) takes tiles of BM × BN outputs in turn, each from k / BK stages of BM × BK of x and
 // BN × BK of w, with four warpgroups:
@@ -13,8 +14,8 @@
 //    layout wgmma reads), a ring of STAGES with a "full" and an "empty" barrier each, running ahead into the next
 //    tile; before a tile's first stage the warp writes the tile's bias (read from memory a tile ahead) to one of two
 //    buffers, so that the consumers find it when that stage's copies land;
-//  - the epilogue, warps 1 to 7 (the rest of warpgroup 0, and warpgroup 1): applies quick GELU to the staged tile and
-//    stores it, while the consumers multiply the next tile;
+//  - the epilogue, warps 1 to 7 (the rest of warpgroup 0, and warpgroup 1): applies the activation to the staged tile
+//    and stores it, while the consumers multiply the next tile;
 //  - two consumers, warpgroups 2 and 3: each multiplies its 64 rows of the x tile by the whole w tile (wgmma, the
 //    accumulators in registers), keeping one stage's products in flight while it waits for the next, then adds the
 //    bias, rounds, and parks its 64 × 256 results in the staging tile (stmatrix) for the epilogue warps.
@@ -29,7 +30,7 @@
 // (ping-pong, so that one's epilogue overlaps the other's products), 0.71 ms: twice the w reads from shared memory and
 // L2 for the same products; the second consumer skipping its products where a last row tile has 64 rows or fewer
 // (CLIP-L/336 at batch 64 has 288.5 row tiles), 0.526: the mainloop in a branch compiled worse.
-// The host encodes the tensor maps (QuickGeluGemm.java); rows past n read as zeros and are not written. k must be a
+// The host encodes the tensor maps (ActivationGemm.java); rows past n read as zeros and are not written. k must be a
 // positive multiple of BK, m a multiple of BN.
 #include "common.cuh"
 #include "sm90.cuh"
@@ -45,7 +46,7 @@ constexpr int GEMM_STAGED_ROW = GEMM_BN + 8;                    // elements
 constexpr int GEMM_STAGED_BYTES = GEMM_BM * GEMM_STAGED_ROW * 2;
 constexpr int GEMM_BARRIERS = 2 * GEMM_STAGES + 2;
 // The stages, the staging tile, two tiles' bias, the barriers, and room to align the stages to the 1,024 bytes of a
-// 128-byte swizzle's period (QuickGeluGemm.SHARED_BYTES). Unused where the kernel's body is compiled out.
+// 128-byte swizzle's period (ActivationGemm.SHARED_BYTES). Unused where the kernel's body is compiled out.
 [[maybe_unused]] constexpr int GEMM_SHARED_BYTES = GEMM_STAGES * (GEMM_X_BYTES + GEMM_W_BYTES) + GEMM_STAGED_BYTES + 2 * GEMM_BN * 4
                                 + GEMM_BARRIERS * 8 + 1024;
 
@@ -71,12 +72,20 @@ GEMM_WGMMA(f16, "f16")
 
 // ---------------------------------------------------------------- the kernel
 
-// Quick GELU of the staged rows [first, end) of the tile at (row0, column0), stored to out: each of `warps` warps
-// (this one `warp`) takes 4 rows at a time, 8 values of each a lane, so that 32 independent quick GELUs a thread keep
+// The activations, each a value's of type A.
+struct QuickGelu {
+    template <typename A> __device__ static float of(float x) { return quick_gelu_value<A>(x); }
+};
+struct Gelu {
+    template <typename A> __device__ static float of(float x) { return gelu_value(x); }
+};
+
+// The activation of the staged rows [first, end) of the tile at (row0, column0), stored to out: each of `warps` warps
+// (this one `warp`) takes 4 rows at a time, 8 values of each a lane, so that 32 independent activations a thread keep
 // the pipelines busy; rows past n are not stored.
-template <typename A>
-__device__ __forceinline__ void store_quick_gelu(const A* staged, A* out, int first, int end, int warp, int warps,
-                                                 int row0, int column0, int n, int m) {
+template <typename Activation, typename A>
+__device__ __forceinline__ void store_activated(const A* staged, A* out, int first, int end, int warp, int warps,
+                                                int row0, int column0, int n, int m) {
     constexpr int ROWS = 4;
     int lane = threadIdx.x % 32;
     for (int r = first + warp * ROWS; r < end && row0 + r < n; r += warps * ROWS) {
@@ -85,7 +94,7 @@ __device__ __forceinline__ void store_quick_gelu(const A* staged, A* out, int fi
         for (int i = 0; i < ROWS; i++) v[i] = load(staged + (r + i) * GEMM_STAGED_ROW + lane * VECTOR, Width<VECTOR>());
 #pragma unroll
         for (int i = 0; i < ROWS; i++) {
-            for (float& e : v[i]) e = quick_gelu_value<A>(e);
+            for (float& e : v[i]) e = Activation::template of<A>(e);
         }
 #pragma unroll
         for (int i = 0; i < ROWS; i++) {
@@ -94,11 +103,11 @@ __device__ __forceinline__ void store_quick_gelu(const A* staged, A* out, int fi
     }
 }
 
-template <typename A>
-__device__ void matmul_quick_gelu(const TensorMap& xMap, const TensorMap& wMap, const A* __restrict__ bias,
+template <typename Activation, typename A>
+__device__ void matmul_activated(const TensorMap& xMap, const TensorMap& wMap, const A* __restrict__ bias,
                                   A* __restrict__ out, int n, int m, int k) {
 #if !defined(__CUDA_ARCH_FEAT_SM90_ALL)
-    __trap();  // QuickGeluGemm launches it on compute capability 9.0 only, for which Kernels compiles sm_90a
+    __trap();  // ActivationGemm launches it on compute capability 9.0 only, for which Kernels compiles sm_90a
 #else
     extern __shared__ unsigned char shared[];
     unsigned char* aligned = shared + ((1024 - shared_address(shared) % 1024) % 1024);
@@ -116,7 +125,7 @@ __device__ void matmul_quick_gelu(const TensorMap& xMap, const TensorMap& wMap, 
     if (threadIdx.x == 0) {
         unsigned launched;
         asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(launched));
-        if (launched < GEMM_SHARED_BYTES) __trap();  // the host must launch with GEMM_SHARED_BYTES (QuickGeluGemm.java)
+        if (launched < GEMM_SHARED_BYTES) __trap();  // the host must launch with GEMM_SHARED_BYTES (ActivationGemm.java)
         for (int s = 0; s < GEMM_STAGES; s++) {
             barrier_init(full + 8 * s, 1);
             barrier_init(empty + 8 * s, 2 * 128);
@@ -168,7 +177,7 @@ __device__ void matmul_quick_gelu(const TensorMap& xMap, const TensorMap& wMap, 
             for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x, round++) {
                 int row0 = tile / columnTiles * GEMM_BM, column0 = tile % columnTiles * GEMM_BN;
                 barrier_wait(stagedFull, round & 1);
-                store_quick_gelu(staged, out, 0, GEMM_BM, threadIdx.x / 32 - 1, GEMM_EPILOGUE_WARPS, row0, column0, n, m);
+                store_activated<Activation>(staged, out, 0, GEMM_BM, threadIdx.x / 32 - 1, GEMM_EPILOGUE_WARPS, row0, column0, n, m);
                 barrier_arrive(stagedEmpty);
             }
         }
@@ -223,12 +232,14 @@ __device__ void matmul_quick_gelu(const TensorMap& xMap, const TensorMap& wMap, 
 #endif
 }
 
-#define GEMM_ENTRY_POINT(A, AN)                                                                                     \
+#define GEMM_ENTRY_POINT(NAME, ACTIVATION, A, AN)                                                                   \
     extern "C" __global__ void __launch_bounds__(GEMM_THREADS, 1)                                                   \
-    matmul_quick_gelu_##AN(const __grid_constant__ TensorMap xMap, const __grid_constant__ TensorMap wMap,          \
-                           const A* __restrict__ bias, A* __restrict__ out, int n, int m, int k) {                  \
+    matmul_##NAME##_##AN(const __grid_constant__ TensorMap xMap, const __grid_constant__ TensorMap wMap,            \
+                         const A* __restrict__ bias, A* __restrict__ out, int n, int m, int k) {                    \
         wait_previous_kernel();                                                                                     \
-        matmul_quick_gelu(xMap, wMap, bias, out, n, m, k);                                                           \
+        matmul_activated<ACTIVATION>(xMap, wMap, bias, out, n, m, k);                                               \
     }
-GEMM_ENTRY_POINT(bf16, bf16)
-GEMM_ENTRY_POINT(f16, f16)
+GEMM_ENTRY_POINT(quick_gelu, QuickGelu, bf16, bf16)
+GEMM_ENTRY_POINT(quick_gelu, QuickGelu, f16, f16)
+GEMM_ENTRY_POINT(gelu, Gelu, bf16, bf16)
+GEMM_ENTRY_POINT(gelu, Gelu, f16, f16)

@@ -3,11 +3,23 @@ package dev.vlm4j.cuda;
 import dev.vlm4j.model.DType;
 
 /**
- * gemm_sm90.cu's {@code out = quick_gelu(x · wᵀ + bias)} in one kernel on compute capability 9.0 (Hopper's TMA and
- * wgmma): the CLIP MLP's fc1 and its activation, which cuBLASLt has no epilogue for. Which products it takes, and their
- * launch: TMA tensor maps of x and w ({@link TensorMaps}), and one persistent block per SM.
+ * gemm_sm90.cu's {@code out = act(x · wᵀ + bias)} in one kernel on compute capability 9.0 (Hopper's TMA and wgmma), for
+ * the activations cuBLASLt has no epilogue for: quick GELU (the CLIP MLP's fc1) and exact GELU (LLaVA's projector's
+ * first linear; cuBLASLt's GELU is the tanh approximation). Which products it takes, and their launch: TMA tensor maps
+ * of x and w ({@link TensorMaps}), and one persistent block per SM.
  */
-final class QuickGeluGemm {
+final class ActivationGemm {
+
+    /** The activations, each with its kernels (matmul_NAME_TYPE). */
+    enum Activation {
+        QUICK_GELU("quick_gelu"), GELU("gelu");
+
+        private final String kernel;
+
+        Activation(String name) {
+            this.kernel = "matmul_" + name + "_";
+        }
+    }
 
     static final String MODULE = "gemm_sm90";
 
@@ -23,7 +35,7 @@ final class QuickGeluGemm {
     private final CudaDevice device;
     private final TensorMaps maps;
 
-    QuickGeluGemm(CudaDevice device, TensorMaps maps) {
+    ActivationGemm(CudaDevice device, TensorMaps maps) {
         this.device = device;
         this.maps = maps;
     }
@@ -43,11 +55,11 @@ final class QuickGeluGemm {
         return Math.ceilDiv(n, BM) * (m / BN);
     }
 
-    /** Queues {@code out = quick_gelu(x · wᵀ + bias)} for a product it {@link #takes}; bias of out's type, or null. */
-    void run(KernelLauncher launcher, CudaTensor x, CudaTensor w, CudaTensor bias, CudaTensor out) {
+    /** Queues {@code out = activation(x · wᵀ + bias)} for a product it {@link #takes}; bias of out's type, or null. */
+    void run(KernelLauncher launcher, Activation activation, CudaTensor x, CudaTensor w, CudaTensor bias, CudaTensor out) {
         int n = x.rows(), k = x.cols(), m = w.dim(0);
         if (n == 0) return;
-        launcher.launch(MODULE, "matmul_quick_gelu_" + CudaBackend.suffix(x.dtype), Math.min(tiles(n, m), device.multiprocessors), 1,
+        launcher.launch(MODULE, activation.kernel + CudaBackend.suffix(x.dtype), Math.min(tiles(n, m), device.multiprocessors), 1,
                 THREADS, maps.of(x, BM), maps.of(w, BN), bias == null ? new DevicePointer(0) : bias, out, n, m, k);
     }
 }
