@@ -1,9 +1,9 @@
 // Checks and times gemm_sm90.cu's matmul_quick_gelu_bf16 (or matmul_gelu_bf16) against cuBLASLt's product with its
 // bias epilogue (the fastest of its heuristic's first 8 algorithms, as Gemm.java picks) followed by elementwise.cu's
-// quick_gelu_bf16 (gelu_bf16): the two ops the fused kernel replaces. Prints how many outputs differ (and by how many bf16 ulps) and the time of
-// each, CUDA events over 20 runs after 3; first, how many of the 2 x 65,536 bf16 and f16 inputs common.cuh's
-// quick_gelu_value maps differently from PyTorch's f32 expression (KernelReferenceTest checks them against PyTorch
-// itself). Built and run by run.sh. Arguments: n k m [bias 0/1] [quick_gelu|gelu].
+// quick_gelu_bf16 (gelu_bf16): the two ops the fused kernel replaces. Prints how many outputs differ (and by how many
+// bf16 ulps) and the time of each, CUDA events over 20 runs after 3; first, how many of the 2 x 65,536 bf16 and f16
+// inputs common.cuh's quick_gelu_value maps differently from PyTorch's f32 expression (KernelReferenceTest checks them
+// against PyTorch itself). Built and run by run.sh. Arguments: n k m [bias 0/1] [quick_gelu|gelu].
 #include "gemm_sm90.cu"
 #include "elementwise.cu"
 #include "harness.cuh"
