@@ -10,14 +10,16 @@ import dev.vlm4j.model.DType;
  */
 final class ActivationGemm {
 
-    /** The activations, each with its kernels (matmul_NAME_TYPE). */
+    /** The activations, each with its kernels (matmul_NAME_TYPE) and the Backend op that asks for it. */
     enum Activation {
-        QUICK_GELU("quick_gelu"), GELU("gelu");
+        QUICK_GELU("quick_gelu", "matmulQuickGelu"), GELU("gelu", "matmulGelu");
 
         private final String kernel;
+        final String op;
 
-        Activation(String name) {
+        Activation(String name, String op) {
             this.kernel = "matmul_" + name + "_";
+            this.op = op;
         }
     }
 

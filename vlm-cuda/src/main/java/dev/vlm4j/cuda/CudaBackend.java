@@ -500,7 +500,7 @@ public final class CudaBackend implements Backend {
     /** Queues the product and its activation as one kernel if ActivationGemm takes it; false if the caller must run the two ops. */
     private boolean matmulActivated(ActivationGemm.Activation activation, Tensor x, Tensor w, Tensor bias, Tensor out) {
         CudaTensor a = cuda(x), b = cuda(w), o = cuda(out), c = bias == null ? null : cuda(bias);
-        checkMatmul(activation == ActivationGemm.Activation.GELU ? "matmulGelu" : "matmulQuickGelu", a, b, c, o);
+        checkMatmul(activation.op, a, b, c, o);
         if (!activationGemm.takes(a, b, o)) return false;
         try (CudaTensor epilogueBias = c == null ? null : epilogueBias(c, o.dtype)) {
             activationGemm.run(this::launch, activation, a, b, epilogueBias, o);
