@@ -80,15 +80,14 @@ struct Gelu {
     template <typename A> __device__ static float of(float x) { return gelu_value(x); }
 };
 
-// The activation of the staged rows [first, end) of the tile at (row0, column0), stored to out: each of `warps` warps
-// (this one `warp`) takes 4 rows at a time, 8 values of each a lane, so that 32 independent activations a thread keep
-// the pipelines busy; rows past n are not stored.
+// The activation of the staged tile at (row0, column0), stored to out by the epilogue warps (this one `warp` of
+// them): each takes 4 rows at a time, 8 values of each a lane, so that 32 independent activations a thread keep the
+// pipelines busy; rows past n are not stored.
 template <typename Activation, typename A>
-__device__ __forceinline__ void store_activated(const A* staged, A* out, int first, int end, int warp, int warps,
-                                                int row0, int column0, int n, int m) {
+__device__ __forceinline__ void store_activated(const A* staged, A* out, int warp, int row0, int column0, int n, int m) {
     constexpr int ROWS = 4;
     int lane = threadIdx.x % 32;
-    for (int r = first + warp * ROWS; r < end && row0 + r < n; r += warps * ROWS) {
+    for (int r = warp * ROWS; r < GEMM_BM && row0 + r < n; r += GEMM_EPILOGUE_WARPS * ROWS) {
         Floats<VECTOR> v[ROWS];
 #pragma unroll
         for (int i = 0; i < ROWS; i++) v[i] = load(staged + (r + i) * GEMM_STAGED_ROW + lane * VECTOR, Width<VECTOR>());
@@ -177,7 +176,7 @@ __device__ void matmul_activated(const TensorMap& xMap, const TensorMap& wMap, c
             for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x, round++) {
                 int row0 = tile / columnTiles * GEMM_BM, column0 = tile % columnTiles * GEMM_BN;
                 barrier_wait(stagedFull, round & 1);
-                store_activated<Activation>(staged, out, 0, GEMM_BM, threadIdx.x / 32 - 1, GEMM_EPILOGUE_WARPS, row0, column0, n, m);
+                store_activated<Activation>(staged, out, threadIdx.x / 32 - 1, row0, column0, n, m);
                 barrier_arrive(stagedEmpty);
             }
         }
