@@ -1,10 +1,15 @@
 // Times attention.cu's decode kernel on a bf16 KV cache and on an e4m3 one (paged_attention_bf16_128 and
 // paged_attention_bf16_e4m3_128): LLaVA-7B's 32 heads of 128, one partition a (token, head), keys and values in
-// separate caches with their block tables in order (past the L2), CUDA events over 20 launches after 5. Built and run
-// by run.sh. Arguments: sequences, positions each.
+// separate caches (past the L2), CUDA events over 20 launches after 5. Built and run by run.sh. Arguments: sequences,
+// positions each, and the block tables' order: `ordered` (the default: a sequence's blocks one after another, the
+// sequences in turn) or `shuffled` (a fixed random permutation of the same blocks, as an engine's cache is after
+// requests come and go).
 #include "attention.cu"
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <random>
+#include <string>
 #include <vector>
 
 __global__ void fill(unsigned char* p, long long n, unsigned seed, int fp8) {
@@ -27,6 +32,7 @@ __global__ void fill(unsigned char* p, long long n, unsigned seed, int fp8) {
 
 int main(int argc, char** argv) {
     int seqs = argc > 1 ? atoi(argv[1]) : 256, context = argc > 2 ? atoi(argv[2]) : 640;
+    bool shuffled = argc > 3 && std::string(argv[3]) == "shuffled";
     const int heads = 32, hd = 128, bs = 16;
     int width = (context + bs - 1) / bs, blocks = seqs * width;
     long long cacheElems = (long long) blocks * bs * heads * hd;
@@ -38,6 +44,7 @@ int main(int argc, char** argv) {
     fill<<<64, 256>>>((unsigned char*) q, seqs * heads * hd * 2, 5, 0);
     std::vector<int> hp(seqs, context - 1), hs(seqs), ht((size_t) seqs * width);
     for (int s = 0; s < seqs; s++) { hs[s] = s; for (int j = 0; j < width; j++) ht[(size_t) s * width + j] = s * width + j; }
+    if (shuffled) std::shuffle(ht.begin(), ht.end(), std::mt19937(42));
     int *pos, *seq, *tables, *done; float *acc, *maxSum; ErrorRecord* err;
     cudaMalloc(&pos, seqs * 4); cudaMalloc(&seq, seqs * 4); cudaMalloc(&tables, ht.size() * 4);
     cudaMemcpy(pos, hp.data(), seqs * 4, cudaMemcpyHostToDevice); cudaMemcpy(seq, hs.data(), seqs * 4, cudaMemcpyHostToDevice);
@@ -62,8 +69,8 @@ int main(int argc, char** argv) {
         double us = ms * 1000 / 20, bytes = 2.0 * (fp8 ? 1 : 2) * seqs * (double) context * heads * hd;
         std::vector<unsigned short> host(4);
         cudaMemcpy(host.data(), out, 8, cudaMemcpyDeviceToHost);
-        printf("%-5s cache, %3d seqs x %5d positions: %8.1f us  %7.1f GB/s  (out[0] bits %04x) %s\n", fp8 ? "e4m3" : "bf16", seqs, context,
-               us, bytes / us / 1e3, host[0], cudaGetErrorString(cudaGetLastError()));
+        printf("%-5s cache, %3d seqs x %5d positions, %s: %8.1f us  %7.1f GB/s  (out[0] bits %04x) %s\n", fp8 ? "e4m3" : "bf16", seqs,
+               context, shuffled ? "shuffled" : "ordered", us, bytes / us / 1e3, host[0], cudaGetErrorString(cudaGetLastError()));
     }
     return 0;
 }

@@ -3,7 +3,8 @@
 # kernels and against each folder named in KERNELS (variants: a folder with another attention.cu, beside this tree's
 # headers), and runs each shape twice, the variants alternating:
 #   alone  attention_timing.cu: the kernel alone, one partition a (token, head), on bf16 and e4m3 caches; shapes
-#          "SEQS POSITIONS", by default a throughput run's step (256 sequences of 640 positions) and two others.
+#          "SEQS POSITIONS [ordered|shuffled]" (the block tables' order), by default a throughput run's step (256
+#          sequences of 640 positions) and two others.
 #   chain  decode_chain.cu: what the attention adds to a layer of a decode step in a graph of dependent launches
 #          between GEMV stand-ins; shapes "SEQS POSITIONS [PARTITIONS]", by default batch 1 at 660 and 2,048
 #          positions and batch 4.
