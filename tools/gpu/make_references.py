@@ -260,29 +260,6 @@ def sixteen_bit_cases(c):
                     inputs.append(arrays["bias"])
                 arrays["out"] = run(lambda *v: activation(torch.nn.functional.linear(*v)), *inputs)
                 c.add(op, f"n{n} k{k} m{m} bias={bias} {mode} mode", {"mode": mode}, arrays, dtypes)
-        # The CLIP MLP's LN2, fc1 and quick GELU: HF's three modules, each rounding to the dtype. gemm_sm90.cu folds the
-        # LayerNorm into the product where it takes the product (above), with its own rounding (the normalised rows are
-        # never rounded, w times the LayerNorm's weight is), else the three ops. Rows with an offset (their mean) and a
-        # few large channels whose LayerNorm weight is small, as CLIP's residual stream has: the kernel's row statistics
-        # must not lose the variance to the mean.
-        for n, k, m, bias in [(4300, 1024, 4096, True), (8500, 64, 4096, False), (577, 1024, 4096, True), (5, 128, 1000, True)]:
-            x = torch.randn(n, k, dtype=torch.float64) * 2 + torch.randn(n, 1, dtype=torch.float64) * 3
-            x[:, :3] += 60 * torch.randn(3, dtype=torch.float64)
-            gamma, beta = 1 + 0.2 * torch.randn(k, dtype=torch.float64), 0.1 * torch.randn(k, dtype=torch.float64)
-            gamma[:3] = 0.05
-            x, gamma, beta = (v.to(dt).double() for v in (x, gamma, beta))
-            w = rnd(m, k, scale=k ** -0.5, dtype=mode)
-            arrays, dtypes = {"x": x, "norm_weight": gamma, "norm_bias": beta, "w": w}, {"norm_weight": mode, "norm_bias": mode, "w": mode}
-            inputs = [x, gamma, beta, w]
-            if bias:
-                arrays["bias"], dtypes["bias"] = rnd(m, dtype=mode), mode
-                inputs.append(arrays["bias"])
-
-            def ln_fc1_quick_gelu(v, g, b, weight, *c):
-                y = torch.nn.functional.linear(torch.nn.functional.layer_norm(v, (k,), g, b, 1e-5), weight, *c)
-                return y * torch.sigmoid(1.702 * y)
-            arrays["out"] = run(ln_fc1_quick_gelu, *inputs)
-            c.add("layer_norm_matmul_quick_gelu", f"n{n} k{k} m{m} bias={bias} {mode} mode", {"eps": 1e-5, "mode": mode}, arrays, dtypes)
         # Quick GELU and GELU of every value of the type but the NaNs, to be matched bit for bit.
         every = torch.arange(-32768, 32768, dtype=torch.int16).view(dt)
         every = every[~torch.isnan(every)].double()

@@ -5,9 +5,8 @@ import dev.vlm4j.model.DType;
 /**
  * gemm_sm90.cu's {@code out = act(x · wᵀ + bias)} in one kernel on compute capability 9.0 (Hopper's TMA and wgmma), for
  * the activations cuBLASLt has no epilogue for: quick GELU (the CLIP MLP's fc1) and exact GELU (LLaVA's projector's
- * first linear; cuBLASLt's GELU is the tanh approximation); and with quick GELU, the LayerNorm before the product folded
- * into it ({@link #fold}, {@link #runLayerNorm}). Which products it takes, and their launch: TMA tensor maps of x and w
- * ({@link TensorMaps}), and one persistent block per SM.
+ * first linear; cuBLASLt's GELU is the tanh approximation). Which products it takes, and their launch: TMA tensor maps
+ * of x and w ({@link TensorMaps}), and one persistent block per SM.
  */
 final class ActivationGemm {
 
@@ -28,8 +27,7 @@ final class ActivationGemm {
 
     // gemm_sm90.cu's tile, stages and block; SHARED_BYTES is its GEMM_SHARED_BYTES (the kernel traps if launched with less).
     private static final int BM = 128, BN = 256, BK = TensorMaps.BOX_COLS, STAGES = 3, THREADS = 512;
-    static final int SHARED_BYTES = STAGES * (BM + BN) * BK * 2 + BM * (BN + 8) * 2 + 4 * BN * Float.BYTES + (2 * STAGES + 2) * 8 + 1024;
-    private static final int FOLD_THREADS = 256;
+    static final int SHARED_BYTES = STAGES * (BM + BN) * BK * 2 + BM * (BN + 8) * 2 + 2 * BN * Float.BYTES + (2 * STAGES + 2) * 8 + 1024;
 
     // Fewer tiles leave the persistent blocks' start and last tile exposed: on an H100 (132 SMs), CLIP's fc1 (k 1,024,
     // m 4,096) took 0.046 ms here against 0.043 for cuBLASLt and quick_gelu at 2,308 rows (304 tiles), 0.075 against
@@ -57,38 +55,6 @@ final class ActivationGemm {
 
     private static int tiles(int n, int m) {
         return Math.ceilDiv(n, BM) * (m / BN);
-    }
-
-    /**
-     * A LayerNorm (γ, β) folded into the linear after it (w, c), as gemm_sm90.cu's LayerNorm mode multiplies: {@code
-     * weight} = w∘γ [m, k] of w's type, {@code sum} = Σₖ weight and {@code shift} = c + w·β, [m] each in f32.
-     */
-    record FoldedNorm(CudaTensor weight, CudaTensor sum, CudaTensor shift) {}
-
-    /**
-     * Queues fold_layer_norm for LayerNorm's gamma and beta (f32 [k]) and the linear's w [m, k] and bias (f32 [m], or
-     * null): new tensors, which the caller frees.
-     */
-    FoldedNorm fold(KernelLauncher launcher, CudaTensor w, CudaTensor gamma, CudaTensor beta, CudaTensor bias) {
-        int m = w.dim(0), k = w.dim(1);
-        FoldedNorm folded = new FoldedNorm(new CudaTensor(device.allocate(w.numel() * w.dtype.byteSize()), w.dtype, w.shape(), null),
-                new CudaTensor(device.allocate((long) m * Float.BYTES), DType.F32, new int[] {m}, null),
-                new CudaTensor(device.allocate((long) m * Float.BYTES), DType.F32, new int[] {m}, null));
-        launcher.launch(MODULE, "fold_layer_norm_" + CudaBackend.suffix(w.dtype), m, 1, FOLD_THREADS, w, gamma, beta,
-                bias == null ? new DevicePointer(0) : bias, folded.weight, folded.sum, folded.shift, k);
-        return folded;
-    }
-
-    /**
-     * Queues {@code out = quickGelu(layerNorm(x) · wᵀ + bias)} with LayerNorm and the linear {@link #fold folded}, for a
-     * product it {@link #takes} (x, the folded weight, out), and x's rows' statistics in rowStats (norms.cu's
-     * layer_norm_stats: 1/σ and μ/σ of each row, f32 [n, 2]).
-     */
-    void runLayerNorm(KernelLauncher launcher, CudaTensor x, FoldedNorm folded, CudaTensor rowStats, CudaTensor out) {
-        int n = x.rows(), k = x.cols(), m = folded.weight.dim(0);
-        if (n == 0) return;
-        launcher.launch(MODULE, "matmul_layer_norm_quick_gelu_" + CudaBackend.suffix(x.dtype), Math.min(tiles(n, m), device.multiprocessors),
-                1, THREADS, maps.of(x, BM), maps.of(folded.weight, BN), folded.shift, folded.sum, rowStats, out, n, m, k);
     }
 
     /** Queues {@code out = activation(x · wᵀ + bias)} for a product it {@link #takes}; bias of out's type, or null. */

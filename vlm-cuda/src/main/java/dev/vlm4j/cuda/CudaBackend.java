@@ -87,7 +87,6 @@ public final class CudaBackend implements Backend {
     private final OpProfiler profiler; // VLM4J_CUDA_PROFILE=1: GPU time per op, logged at close; else null
     private final Map<WeightKey, CudaTensor> uploads = new HashMap<>();
     private final Map<Long, CudaTensor> epilogueVectors = new HashMap<>(); // f32 vector's address → a copy in the 16-bit activation type
-    private final Map<FoldKey, ActivationGemm.FoldedNorm> foldedNorms = new HashMap<>(); // made at a pair's first fused run
     private final List<CudaGraph> graphs = new ArrayList<>(); // not yet closed by their owners
     private DevicePointer matmulInput; // a matmul's x rounded to the weights' 16-bit type; grows
     private long matmulInputBytes;
@@ -496,43 +495,6 @@ public final class CudaBackend implements Backend {
     @Override
     public void matmulGelu(Tensor x, Tensor w, Tensor bias, Tensor out) {
         if (!matmulActivated(ActivationGemm.Activation.GELU, x, w, bias, out)) Backend.super.matmulGelu(x, w, bias, out);
-    }
-
-    /** A LayerNorm and the linear after it, by their weights' addresses (bias 0 for none). */
-    private record FoldKey(long normWeight, long normBias, long w, long bias) {}
-
-    /**
-     * On compute capability 9.0, where ActivationGemm takes the product: the LayerNorm folded into it, one gemm_sm90.cu
-     * kernel on x itself after a pass that only reads x for its rows' statistics (layer_norm_stats, into normed's
-     * memory: the normalised rows are not written), with the weights folded once per (LayerNorm, linear) pair at the
-     * pair's first such call, kept till close (8 MB a CLIP-L layer: 0.19 GB for LLaVA-1.5's tower); else the ops one by
-     * one.
-     */
-    @Override
-    public void layerNormMatmulQuickGelu(Tensor x, Tensor normWeight, Tensor normBias, float eps, Tensor normed, Tensor w, Tensor bias,
-                                         Tensor out) {
-        String op = "layerNormMatmulQuickGelu";
-        CudaTensor a = cuda(x), g = cuda(normWeight), be = cuda(normBias), nd = cuda(normed), b = cuda(w), o = cuda(out),
-                c = bias == null ? null : cuda(bias);
-        checkNorm(op, a, g, nd);
-        Checks.require(be.numel() == a.cols(), op, "normBias [" + a.cols() + "]", be);
-        checkMatmul(op, a, b, c, o);
-        // normed holds the rows' statistics: 8 bytes a row, of its 2k (k ≥ 64 where the kernel takes the product)
-        if (!activationGemm.takes(a, b, o) || nd.address % 8 != 0) {
-            Backend.super.layerNormMatmulQuickGelu(x, normWeight, normBias, eps, normed, w, bias, out);
-            return;
-        }
-        FoldKey key = new FoldKey(g.address, be.address, b.address, c == null ? 0 : c.address);
-        ActivationGemm.FoldedNorm folded = foldedNorms.get(key);
-        if (folded == null) {
-            try (CudaTensor g32 = widened(g); CudaTensor be32 = widened(be); CudaTensor c32 = c == null ? null : widened(c)) {
-                folded = activationGemm.fold(this::launch, b, g32, be32, c32);
-            }
-            foldedNorms.put(key, folded);
-        }
-        CudaTensor rowStats = new CudaTensor(nd.address, DType.F32, new int[] {a.rows(), 2}, null);
-        launchNorm("layer_norm_stats_" + suffix(a.dtype), NORM_PLAIN_HELD, a.rows(), a.cols(), a, rowStats, a.cols(), eps);
-        activationGemm.runLayerNorm(this::launch, a, folded, rowStats, o);
     }
 
     /** Queues the product and its activation as one kernel if ActivationGemm takes it; false if the caller must run the two ops. */
@@ -1020,12 +982,8 @@ public final class CudaBackend implements Backend {
             sampler.close();
             for (CudaTensor t : uploads.values()) device.free(t.address);
             for (CudaTensor t : epilogueVectors.values()) device.free(t.address);
-            for (ActivationGemm.FoldedNorm f : foldedNorms.values()) {
-                for (CudaTensor t : List.of(f.weight(), f.sum(), f.shift())) device.free(t.address);
-            }
             uploads.clear();
             epilogueVectors.clear();
-            foldedNorms.clear();
             kernels.close();
             gemm.close();
             errors.close();

@@ -178,12 +178,6 @@ class KernelReferenceTest {
                 else backend.matmulQuickGelu(c.activation("x"), c.weight("w"), bias, out);
                 c.assertClose("out", out, c.tolerance("out", REDUCTION));
             }
-            case "layer_norm_matmul_quick_gelu" -> {
-                Tensor out = c.poisoned("out"), bias = c.has("bias") ? c.weight("bias") : null, x = c.activation("x");
-                backend.layerNormMatmulQuickGelu(x, c.weight("norm_weight"), c.weight("norm_bias"), c.param("eps"), backend.allocate(x.shape()),
-                        c.weight("w"), bias, out);
-                c.assertClose("out", out, c.tolerance("out", REDUCTION));
-            }
             case "silu_mul" -> {
                 Tensor out = c.poisoned("out");
                 backend.siluMul(c.activation("gate_up"), out);

@@ -145,20 +145,6 @@ public interface Backend extends AutoCloseable {
     }
 
     /**
-     * The CLIP MLP's LayerNorm, first projection and activation in one: {@code layerNorm(x, normWeight, normBias, eps,
-     * normed)}, then {@code matmulQuickGelu(normed, w, bias, out)}. x and normed [n, k], normWeight and normBias [k], w
-     * [m, k], bias [m] or null, out [n, m]. A backend may fold the LayerNorm into the product (its weight into w and its
-     * bias into the product's bias, once, and each row's mean and deviation applied in the epilogue: the normalised rows
-     * are never stored), and then need not write normed; its rounding then differs from the three ops' (the normalised
-     * row is not rounded, w∘normWeight is), by no more than theirs differs from the exact value.
-     */
-    default void layerNormMatmulQuickGelu(Tensor x, Tensor normWeight, Tensor normBias, float eps, Tensor normed, Tensor w, Tensor bias,
-                                          Tensor out) {
-        layerNorm(x, normWeight, normBias, eps, normed);
-        matmulQuickGelu(normed, w, bias, out);
-    }
-
-    /**
      * In place: {@code x * (1 + erf(x / √2)) / 2}, PyTorch's exact GELU: the CPU evaluates it in double; the CUDA
      * backend in f32 as PyTorch's CUDA kernel does (far below zero, where 1 + erf cancels in f32, both are off the
      * exact value alike).

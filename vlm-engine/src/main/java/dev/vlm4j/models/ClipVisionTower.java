@@ -184,15 +184,11 @@ final class ClipVisionTower implements AutoCloseable {
             backend.matmul(normed, layer.vWeight, layer.vBias, v);
             backend.attention(q, k, v, config.numAttentionHeads(), tokens, scale, attn);
             backend.matmulAdd(attn, layer.outWeight, layer.outBias, delta, hidden);
+            backend.layerNorm(hidden, layer.norm2Weight, layer.norm2Bias, eps, normed);
 
-            // MLP, its LayerNorm with the first projection (a backend may fold it into the product).
-            if (config.hiddenAct().equals("quick_gelu")) {
-                backend.layerNormMatmulQuickGelu(hidden, layer.norm2Weight, layer.norm2Bias, eps, normed, layer.fc1Weight,
-                        layer.fc1Bias, mlp);
-            } else {
-                backend.layerNorm(hidden, layer.norm2Weight, layer.norm2Bias, eps, normed);
-                backend.matmulGelu(normed, layer.fc1Weight, layer.fc1Bias, mlp);
-            }
+            // MLP.
+            if (config.hiddenAct().equals("quick_gelu")) backend.matmulQuickGelu(normed, layer.fc1Weight, layer.fc1Bias, mlp);
+            else backend.matmulGelu(normed, layer.fc1Weight, layer.fc1Bias, mlp);
             backend.matmulAdd(mlp, layer.fc2Weight, layer.fc2Bias, delta, hidden);
         }
         if (keepClassToken) return hidden;

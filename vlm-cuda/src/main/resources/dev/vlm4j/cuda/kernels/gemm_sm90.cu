@@ -30,17 +30,6 @@
 // (ping-pong, so that one's epilogue overlaps the other's products), 0.71 ms: twice the w reads from shared memory and
 // L2 for the same products; the second consumer skipping its products where a last row tile has 64 rows or fewer
 // (CLIP-L/336 at batch 64 has 288.5 row tiles), 0.526: the mainloop in a branch compiled worse.
-// The LayerNorm before the product, folded into it (matmul_layer_norm_quick_gelu_*: the CLIP MLP's LN2 and fc1), so
-// that the normalised rows are never stored and read again (a LayerNorm pass over the vision tower's residual stream,
-// ~56 µs a layer at batch 64 on an H100). With LN(x) = (x − μ) ρ γ + β for each row's mean μ and ρ = 1/√(var + eps),
-//   LN(x) · wᵀ + c = ρ (x · w'ᵀ − μ s) + c',  w' = w∘γ (rounded to A),  s = Σₖ w' (of the rounded values),  c' = c + w·β,
-// prepared once a weight by fold_layer_norm below. The product runs on the raw x tiles; norms.cu's layer_norm_stats
-// leaves each row's ρ and μρ (reading x once, where LayerNorm reads it and writes the normalised rows), which the
-// consumers read at a tile's start and apply at its staging, ρ acc − μρ s + c' in place of the bias. Its rounding
-// differs from LayerNorm's, then the product's (w' is rounded after γ, the normalised row never is): tools/
-// layernorm_fold_numerics.py finds it the closer of the two to float64. (Each consumer thread summing half a row of
-// each x stage from shared memory itself, instead of the stats pass, made fc1 0.717 ms against 0.533 on an H100: the
-// sums delayed the next stage's products.)
 // The host encodes the tensor maps (ActivationGemm.java); rows past n read as zeros and are not written. k must be a
 // positive multiple of BK, m a multiple of BN.
 #include "common.cuh"
@@ -56,10 +45,9 @@ constexpr int GEMM_W_BYTES = GEMM_BN * GEMM_BK * 2;             // a stage's w t
 constexpr int GEMM_STAGED_ROW = GEMM_BN + 8;                    // elements
 constexpr int GEMM_STAGED_BYTES = GEMM_BM * GEMM_STAGED_ROW * 2;
 constexpr int GEMM_BARRIERS = 2 * GEMM_STAGES + 2;
-// The stages, the staging tile, two tiles' bias and column sums (the folded LayerNorm's s), the barriers, and room to
-// align the stages to the 1,024 bytes of a 128-byte swizzle's period (ActivationGemm.SHARED_BYTES). Unused where the
-// kernel's body is compiled out.
-[[maybe_unused]] constexpr int GEMM_SHARED_BYTES = GEMM_STAGES * (GEMM_X_BYTES + GEMM_W_BYTES) + GEMM_STAGED_BYTES + 4 * GEMM_BN * 4
+// The stages, the staging tile, two tiles' bias, the barriers, and room to align the stages to the 1,024 bytes of a
+// 128-byte swizzle's period (ActivationGemm.SHARED_BYTES). Unused where the kernel's body is compiled out.
+[[maybe_unused]] constexpr int GEMM_SHARED_BYTES = GEMM_STAGES * (GEMM_X_BYTES + GEMM_W_BYTES) + GEMM_STAGED_BYTES + 2 * GEMM_BN * 4
                                 + GEMM_BARRIERS * 8 + 1024;
 
 #define GEMM_ACC8(i) "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]), "+f"(d[i + 4]), "+f"(d[i + 5]), "+f"(d[i + 6]), "+f"(d[i + 7])
@@ -114,16 +102,8 @@ __device__ __forceinline__ void store_activated(const A* staged, A* out, int war
     }
 }
 
-// The folded LayerNorm's vectors (LAYER_NORM): c' and s of each column (fold_layer_norm), ρ and μρ of each row
-// (layer_norm_stats).
-struct FoldedNorm {
-    const float* shift;
-    const float* sum;
-    const float2* rows;
-};
-
-template <typename Activation, bool LAYER_NORM, typename A>
-__device__ void matmul_activated(const TensorMap& xMap, const TensorMap& wMap, const A* __restrict__ bias, FoldedNorm norm,
+template <typename Activation, typename A>
+__device__ void matmul_activated(const TensorMap& xMap, const TensorMap& wMap, const A* __restrict__ bias,
                                   A* __restrict__ out, int n, int m, int k) {
 #if !defined(__CUDA_ARCH_FEAT_SM90_ALL)
     __trap();  // ActivationGemm launches it on compute capability 9.0 only, for which Kernels compiles sm_90a
@@ -133,9 +113,8 @@ __device__ void matmul_activated(const TensorMap& xMap, const TensorMap& wMap, c
     unsigned xTiles = shared_address(aligned);                         // [STAGES][BM rows of 128 bytes]
     unsigned wTiles = xTiles + GEMM_STAGES * GEMM_X_BYTES;             // [STAGES][BN rows of 128 bytes]
     A* staged = reinterpret_cast<A*>(aligned + GEMM_STAGES * (GEMM_X_BYTES + GEMM_W_BYTES));  // [BM, STAGED_ROW]
-    float* tileBias = reinterpret_cast<float*>(staged + GEMM_BM * GEMM_STAGED_ROW);          // [2 (round % 2)][BN]: bias or c'
-    float* tileSum = tileBias + 2 * GEMM_BN;                                                  // [2 (round % 2)][BN]: s
-    unsigned full = shared_address(tileSum + 2 * GEMM_BN);   // [STAGES] barriers: the stage's copies landed
+    float* tileBias = reinterpret_cast<float*>(staged + GEMM_BM * GEMM_STAGED_ROW);          // [2 (round % 2)][BN]
+    unsigned full = shared_address(tileBias + 2 * GEMM_BN);  // [STAGES] barriers: the stage's copies landed
     unsigned empty = full + 8 * GEMM_STAGES;              // [STAGES] barriers: its products are done
     unsigned stagedFull = empty + 8 * GEMM_STAGES;        // the staging tile holds a tile's results
     unsigned stagedEmpty = stagedFull + 8;                // the epilogue warps have stored it
@@ -163,22 +142,13 @@ __device__ void matmul_activated(const TensorMap& xMap, const TensorMap& wMap, c
         if (threadIdx.x < 32) {  // the producer
             constexpr int PER_LANE = GEMM_BN / 32;
             int lane = threadIdx.x, it = 0;  // stages filled so far, over all tiles
-            // The lane's columns of a tile's bias (or c') and s.
-            auto loadColumns = [&](int tile, float (&to)[PER_LANE], float (&sums)[PER_LANE]) {
+            auto loadBias = [&](int tile, float (&to)[PER_LANE]) {
                 int column0 = tile % columnTiles * GEMM_BN;
 #pragma unroll
-                for (int i = 0; i < PER_LANE; i++) {
-                    int c = column0 + 32 * i + lane;
-                    if constexpr (LAYER_NORM) {
-                        to[i] = tile < tiles ? norm.shift[c] : 0.f;
-                        sums[i] = tile < tiles ? norm.sum[c] : 0.f;
-                    } else {
-                        to[i] = bias && tile < tiles ? to_float(bias[c]) : 0.f;
-                    }
-                }
+                for (int i = 0; i < PER_LANE; i++) to[i] = bias && tile < tiles ? to_float(bias[column0 + 32 * i + lane]) : 0.f;
             };
-            float nextBias[PER_LANE], nextSum[PER_LANE];  // the next tile's
-            loadColumns(blockIdx.x, nextBias, nextSum);
+            float nextBias[PER_LANE];  // the lane's columns of the next tile's bias
+            loadBias(blockIdx.x, nextBias);
             for (int tile = blockIdx.x, round = 0; tile < tiles; tile += gridDim.x, round++) {
                 int row0 = tile / columnTiles * GEMM_BM, column0 = tile % columnTiles * GEMM_BN;
                 for (int t = 0; t < kTiles; t++, it++) {
@@ -190,12 +160,9 @@ __device__ void matmul_activated(const TensorMap& xMap, const TensorMap& wMap, c
                         // (it also keeps the producer within one phase of stagedFull, as parity waits need).
                         if (round >= 2) barrier_wait(stagedFull, round & 1);
 #pragma unroll
-                        for (int i = 0; i < PER_LANE; i++) {
-                            tileBias[round % 2 * GEMM_BN + 32 * i + lane] = nextBias[i];
-                            if constexpr (LAYER_NORM) tileSum[round % 2 * GEMM_BN + 32 * i + lane] = nextSum[i];
-                        }
+                        for (int i = 0; i < PER_LANE; i++) tileBias[round % 2 * GEMM_BN + 32 * i + lane] = nextBias[i];
                         __syncwarp();
-                        loadColumns(tile + gridDim.x, nextBias, nextSum);
+                        loadBias(tile + gridDim.x, nextBias);
                     }
                     if (lane == 0) {
                         barrier_expect_bytes(full + 8 * s, GEMM_X_BYTES + GEMM_W_BYTES);
@@ -220,16 +187,6 @@ __device__ void matmul_activated(const TensorMap& xMap, const TensorMap& wMap, c
     int half = warpgroup - 2, lane = threadIdx.x % 32, warp = threadIdx.x / 32 % 4, it = 0, round = 0;
     float d[128];  // this warpgroup's [64, 256] of the tile, in the accumulator layout
     for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x, round++) {
-        // LAYER_NORM: ρ and μρ of the thread's accumulator rows, 16 warp + lane / 4 and 8 below (read now, used at the
-        // staging); rows past n are not stored.
-        float2 rowNorm[2] = {};
-        if constexpr (LAYER_NORM) {
-#pragma unroll
-            for (int below = 0; below < 2; below++) {
-                int row = tile / columnTiles * GEMM_BM + half * 64 + warp * 16 + lane / 4 + 8 * below;
-                if (row < n) rowNorm[below] = norm.rows[row];
-            }
-        }
 #pragma unroll
         for (int i = 0; i < 128; i++) d[i] = 0.f;
         for (int t = 0; t < kTiles; t++, it++) {
@@ -258,7 +215,6 @@ __device__ void matmul_activated(const TensorMap& xMap, const TensorMap& wMap, c
         unsigned rowAddress = shared_address(staged + (half * 64 + warp * 16 + 8 * (lane / 8 % 2) + lane % 8) * GEMM_STAGED_ROW)
                               + 16 * (lane / 16);
         const float* columnBias = tileBias + round % 2 * GEMM_BN + 2 * (lane % 4);
-        const float* columnSum = tileSum + round % 2 * GEMM_BN + 2 * (lane % 4);
 #pragma unroll
         for (int j = 0; j < GEMM_BN / 8; j += 2) {
             unsigned packed[4];
@@ -266,14 +222,7 @@ __device__ void matmul_activated(const TensorMap& xMap, const TensorMap& wMap, c
             for (int q = 0; q < 4; q++) {
                 int jj = j + q / 2, below = q % 2;
                 float2 b = *reinterpret_cast<const float2*>(columnBias + 8 * jj);
-                float y0 = d[4 * jj + 2 * below], y1 = d[4 * jj + 2 * below + 1];
-                if constexpr (LAYER_NORM) {  // ρ acc − μρ s + c'
-                    float2 c = *reinterpret_cast<const float2*>(columnSum + 8 * jj);
-                    float2 r = rowNorm[below];
-                    packed[q] = pack<A>(fmaf(y0, r.x, fmaf(-r.y, c.x, b.x)), fmaf(y1, r.x, fmaf(-r.y, c.y, b.y)));
-                } else {
-                    packed[q] = pack<A>(y0 + b.x, y1 + b.y);
-                }
+                packed[q] = pack<A>(d[4 * jj + 2 * below] + b.x, d[4 * jj + 2 * below + 1] + b.y);
             }
             stmatrix_x4(rowAddress + 16 * j, packed);
         }
@@ -287,57 +236,9 @@ __device__ void matmul_activated(const TensorMap& xMap, const TensorMap& wMap, c
     matmul_##NAME##_##AN(const __grid_constant__ TensorMap xMap, const __grid_constant__ TensorMap wMap,            \
                          const A* __restrict__ bias, A* __restrict__ out, int n, int m, int k) {                    \
         wait_previous_kernel();                                                                                     \
-        matmul_activated<ACTIVATION, false>(xMap, wMap, bias, FoldedNorm{}, out, n, m, k);                          \
+        matmul_activated<ACTIVATION>(xMap, wMap, bias, out, n, m, k);                                               \
     }
 GEMM_ENTRY_POINT(quick_gelu, QuickGelu, bf16, bf16)
 GEMM_ENTRY_POINT(quick_gelu, QuickGelu, f16, f16)
 GEMM_ENTRY_POINT(gelu, Gelu, bf16, bf16)
 GEMM_ENTRY_POINT(gelu, Gelu, f16, f16)
-
-// x · the folded w (fold_layer_norm's), normalised by each row's ρ and μρ (layer_norm_stats'): act(LayerNorm(x) · wᵀ + c).
-#define GEMM_LAYER_NORM_ENTRY_POINT(NAME, ACTIVATION, A, AN)                                                        \
-    extern "C" __global__ void __launch_bounds__(GEMM_THREADS, 1)                                                   \
-    matmul_layer_norm_##NAME##_##AN(const __grid_constant__ TensorMap xMap, const __grid_constant__ TensorMap wMap, \
-                                    const float* __restrict__ shift, const float* __restrict__ sum,                 \
-                                    const float2* __restrict__ rows, A* __restrict__ out, int n, int m, int k) {    \
-        wait_previous_kernel();                                                                                     \
-        matmul_activated<ACTIVATION, true>(xMap, wMap, (const A*) nullptr, FoldedNorm{shift, sum, rows}, out, n, m, k); \
-    }
-GEMM_LAYER_NORM_ENTRY_POINT(quick_gelu, QuickGelu, bf16, bf16)
-GEMM_LAYER_NORM_ENTRY_POINT(quick_gelu, QuickGelu, f16, f16)
-
-// ---------------------------------------------------------------- the folded weights
-
-// What the LayerNorm mode multiplies by, prepared once for a LayerNorm (γ, β) and the linear after it (w [m, k], c [m]
-// or none): folded = w∘γ rounded to A, sum = Σₖ folded (of the rounded values, so that μ s takes away exactly what the
-// row's mean adds to x · foldedᵀ), shift = c + Σₖ w β. One block per row of w (an output column); sums in f32.
-template <typename A>
-__device__ void fold_layer_norm(const A* __restrict__ w, const float* __restrict__ gamma, const float* __restrict__ beta,
-                                const float* __restrict__ bias, A* __restrict__ folded, float* __restrict__ sum,
-                                float* __restrict__ shift, int k) {
-    __shared__ float scratch[32];
-    long long row = (long long) blockIdx.x * k;
-    float s = 0.f, c = 0.f;
-    for (int i = threadIdx.x; i < k; i += blockDim.x) {
-        float v = to_float(w[row + i]);
-        A f = from_float<A>(v * gamma[i]);
-        folded[row + i] = f;
-        s += to_float(f);
-        c += v * beta[i];
-    }
-    s = block_sum(s, scratch);
-    c = block_sum(c, scratch);
-    if (threadIdx.x == 0) {
-        sum[blockIdx.x] = s;
-        shift[blockIdx.x] = (bias ? bias[blockIdx.x] : 0.f) + c;
-    }
-}
-
-#define FOLD_ENTRY_POINT(A, AN)                                                                                      \
-    extern "C" __global__ void fold_layer_norm_##AN(const A* w, const float* gamma, const float* beta, const float* bias, \
-                                                    A* folded, float* sum, float* shift, int k) {                   \
-        wait_previous_kernel();                                                                                      \
-        fold_layer_norm<A>(w, gamma, beta, bias, folded, sum, shift, k);                                             \
-    }
-FOLD_ENTRY_POINT(bf16, bf16)
-FOLD_ENTRY_POINT(f16, f16)

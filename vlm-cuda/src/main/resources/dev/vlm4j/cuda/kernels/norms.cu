@@ -109,10 +109,11 @@ __device__ void add_rms_norm(A* __restrict__ x, const A* __restrict__ delta, con
     rms_scale(row, block_sum(squares, scratch), weight, out, eps);
 }
 
-// LayerNorm's mean and 1 / sqrt(var + eps) of the row, for its sum(x): the biased variance around the mean (a second
-// pass over the row).
+// out = (x - mean) / sqrt(var + eps) * weight + bias for the row's x and sum(x): the mean, then the biased variance
+// around it (a second pass over the row).
 template <typename A, int W, int H>
-__device__ float2 mean_rstd(RowShare<A, W, H>& row, float sum, float eps, float* scratch) {
+__device__ void layer_scale(RowShare<A, W, H>& row, float sum, const float* __restrict__ weight, const float* __restrict__ bias,
+                            A* __restrict__ out, float eps, float* scratch) {
     float mean = sum / row.d;
     float squares = 0.f;
     row.pass([&](int, Floats<W> v) {
@@ -121,15 +122,7 @@ __device__ float2 mean_rstd(RowShare<A, W, H>& row, float sum, float eps, float*
             squares += c * c;
         }
     });
-    return make_float2(mean, 1.f / sqrtf(block_sum(squares, scratch) / row.d + eps));
-}
-
-// out = (x - mean) / sqrt(var + eps) * weight + bias for the row's x and sum(x) (mean_rstd).
-template <typename A, int W, int H>
-__device__ void layer_scale(RowShare<A, W, H>& row, float sum, const float* __restrict__ weight, const float* __restrict__ bias,
-                            A* __restrict__ out, float eps, float* scratch) {
-    float2 stats = mean_rstd(row, sum, eps, scratch);
-    float mean = stats.x, rstd = stats.y;
+    float rstd = 1.f / sqrtf(block_sum(squares, scratch) / row.d + eps);
     A* o = out + (long long) blockIdx.x * row.d;
     row.pass([&](int i, Floats<W> v) {
         Floats<W> g = load(weight + i, Width<W>()), b = load(bias + i, Width<W>());
@@ -138,33 +131,17 @@ __device__ void layer_scale(RowShare<A, W, H>& row, float sum, const float* __re
     });
 }
 
-// The row's sum(x), read into the registers that the later passes take it from.
-template <typename A, int W>
-__device__ float row_sum(RowShare<A, W, PLAIN_HELD>& row, float* scratch) {
-    float sum = 0.f;
-    row.first_pass([&](int, Floats<W>& v) {
-        for (float e : v) sum += e;
-    });
-    return block_sum(sum, scratch);
-}
-
 // out = layer_norm(x) (layer_scale). x, out [n, d]; grid n.
 template <typename A, int W>
 __device__ void layer_norm(const A* __restrict__ x, const float* __restrict__ weight, const float* __restrict__ bias,
                            A* __restrict__ out, int d, float eps) {
     __shared__ float scratch[32];
     RowShare<A, W, PLAIN_HELD> row{x + (long long) blockIdx.x * d, d};
-    layer_scale(row, row_sum(row, scratch), weight, bias, out, eps, scratch);
-}
-
-// LayerNorm's statistics alone, for gemm_sm90.cu's folded LayerNorm: stats[row] = (rstd, mean * rstd), with mean and
-// rstd as layer_norm computes them. x [n, d]; grid n.
-template <typename A, int W>
-__device__ void layer_norm_stats(const A* __restrict__ x, float2* __restrict__ stats, int d, float eps) {
-    __shared__ float scratch[32];
-    RowShare<A, W, PLAIN_HELD> row{x + (long long) blockIdx.x * d, d};
-    float2 m = mean_rstd(row, row_sum(row, scratch), eps, scratch);
-    if (threadIdx.x == 0) stats[blockIdx.x] = make_float2(m.y, m.x * m.y);
+    float sum = 0.f;
+    row.first_pass([&](int, Floats<W>& v) {
+        for (float e : v) sum += e;
+    });
+    layer_scale(row, block_sum(sum, scratch), weight, bias, out, eps, scratch);
 }
 
 // x += delta, then out = layer_norm(x): the residual add and the next norm of a vision encoder layer in one pass.
@@ -196,11 +173,6 @@ __device__ __forceinline__ bool vectorized(int d, const T*... p) {
         wait_previous_kernel();                                                                                     \
         if (vectorized(d, x, delta, weight, out)) add_rms_norm<A, VECTOR>(x, delta, weight, out, d, eps);           \
         else add_rms_norm<A, 1>(x, delta, weight, out, d, eps);                                                     \
-    }                                                                                                               \
-    extern "C" __global__ void layer_norm_stats_##N(const A* x, float2* stats, int d, float eps) {                 \
-        wait_previous_kernel();                                                                                     \
-        if (vectorized(d, x)) layer_norm_stats<A, VECTOR>(x, stats, d, eps);                                        \
-        else layer_norm_stats<A, 1>(x, stats, d, eps);                                                              \
     }                                                                                                               \
     extern "C" __global__ void layer_norm_##N(const A* x, const float* weight, const float* bias, A* out, int d, float eps) { \
         wait_previous_kernel();                                                                                     \
