@@ -23,9 +23,9 @@
 // the consumers take them (setmaxnreg), as their 128 accumulators need. ptxas still compiles each instruction within
 // the launch's 128, which one m64n256k16 (128 accumulators and its operands) exceeds: the consumers issue two
 // m64n128k16 a k slice instead, at a cost (0.518 → 0.545 ms with three epilogue warps, which the four more outweigh).
-// On an H100, CLIP's fc1 at batch 64 (36,928 × 1,024 → 4,096) takes 0.488–0.491 ms, against 0.64 for cuBLASLt's
+// On an H100, CLIP's fc1 at batch 64 (36,928 × 1,024 → 4,096) takes 0.490 ms, against 0.64 for cuBLASLt's
 // product and quick_gelu and 0.42 for the product alone (tools/gpu/gemm_timing; docs/benchmarks.md has how it got
-// there). With three epilogue warps (384 threads) the consumers applied quick GELU to a quarter of their rows
+// there; 0.492–0.493 in the same call while the consumers zeroed their accumulators at each tile's start). With three epilogue warps (384 threads) the consumers applied quick GELU to a quarter of their rows
 // themselves while the tensor cores waited: 0.518 ms. What did not pay: each consumer a tile of 128 × 128 of its own
 // (ping-pong, so that one's epilogue overlaps the other's products), 0.71 ms: twice the w reads from shared memory and
 // L2 for the same products; the second consumer skipping its products where a last row tile has 64 rows or fewer
@@ -58,14 +58,14 @@ constexpr int GEMM_BARRIERS = 2 * GEMM_STAGES + 2;
     "%24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, " \
     "%46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
 
-// d [64, 128] += a [64, 16] · b [128, 16]ᵀ, both k-major in shared memory; d in wgmma's accumulator layout (thread t
-// of the warpgroup holds rows 16 (t / 32) + (t % 32) / 4 and 8 below it, columns 8 j + 2 (t % 4) and the next).
+// d [64, 128] (= or +=) a [64, 16] · b [128, 16]ᵀ, both k-major in shared memory; d in wgmma's accumulator layout
+// (thread t of the warpgroup holds rows 16 (t / 32) + (t % 32) / 4 and 8 below it, columns 8 j + 2 (t % 4) and the next).
 #define GEMM_WGMMA(T, PTX_TYPE)                                                                                      \
-    __device__ __forceinline__ void wgmma_m64n128k16(float* d, unsigned long long a, unsigned long long b, T) {     \
+    __device__ __forceinline__ void wgmma_m64n128k16(float* d, unsigned long long a, unsigned long long b, bool accumulate, T) { \
         asm volatile("{\n .reg .pred accumulate;\n setp.ne.b32 accumulate, %66, 0;\n"                                \
                      " wgmma.mma_async.sync.aligned.m64n128k16.f32." PTX_TYPE "." PTX_TYPE " {" GEMM_REGS64 "},"     \
                      " %64, %65, accumulate, 1, 1, 0, 0;\n}"                                                       \
-                     : GEMM_ACC64 : "l"(a), "l"(b), "r"(1));                                                        \
+                     : GEMM_ACC64 : "l"(a), "l"(b), "r"((int) accumulate));                                         \
     }
 GEMM_WGMMA(bf16, "bf16")
 GEMM_WGMMA(f16, "f16")
@@ -185,10 +185,10 @@ __device__ void matmul_activated(const TensorMap& xMap, const TensorMap& wMap, c
 
     raise_registers<168>();  // the consumers
     int half = warpgroup - 2, lane = threadIdx.x % 32, warp = threadIdx.x / 32 % 4, it = 0, round = 0;
-    float d[128];  // this warpgroup's [64, 256] of the tile, in the accumulator layout
+    // This warpgroup's [64, 256] of the tile, in the accumulator layout. A tile's first products overwrite it (wgmma
+    // without accumulation), rather than 128 moves a thread zeroing it while the tensor cores wait.
+    float d[128] = {};
     for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x, round++) {
-#pragma unroll
-        for (int i = 0; i < 128; i++) d[i] = 0.f;
         for (int t = 0; t < kTiles; t++, it++) {
             int s = it % GEMM_STAGES;
             barrier_wait(full + 8 * s, (it / GEMM_STAGES) & 1);
@@ -197,8 +197,9 @@ __device__ void matmul_activated(const TensorMap& xMap, const TensorMap& wMap, c
             // Two products 128 columns wide a k slice (the header says why), the second on w's rows 128 to 255.
 #pragma unroll
             for (int kk = 0; kk < GEMM_BK / 16; kk++) {
-                wgmma_m64n128k16(d, matrix_descriptor(x + 32 * kk), matrix_descriptor(w + 32 * kk), A());
-                wgmma_m64n128k16(d + 64, matrix_descriptor(x + 32 * kk), matrix_descriptor(w + 128 * 128 + 32 * kk), A());
+                bool accumulate = t > 0 || kk > 0;
+                wgmma_m64n128k16(d, matrix_descriptor(x + 32 * kk), matrix_descriptor(w + 32 * kk), accumulate, A());
+                wgmma_m64n128k16(d + 64, matrix_descriptor(x + 32 * kk), matrix_descriptor(w + 128 * 128 + 32 * kk), accumulate, A());
             }
             wgmma_commit();
             wgmma_wait<1>();  // the previous stage's products are done: the producer may refill it
