@@ -51,7 +51,7 @@ main() {
   CKPT="$WORK/llava-1.5-$MODEL"
 
   nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used --format=csv
-  echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'), model llava-1.5-$MODEL, sections: ${SECTIONS[*]}"
+  echo "commit $(cat "$G/commit" 2>/dev/null || echo "? (no .gpu/commit: bundle with tools/gpu/bundle.sh)"), model llava-1.5-$MODEL, sections: ${SECTIONS[*]}"
   df -h /tmp | tail -1
 
   # The Java runtime and class path of the bundle (vlm-server's classes and picocli included; no Helidon: `vlm bench`

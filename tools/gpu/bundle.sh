@@ -81,6 +81,9 @@ for jar in $(tr ':' ' ' < /tmp/vlm4j-server-cp.txt); do
   esac
 done
 cp tools/gpu/make_references.py tools/gpu/run_gpu_tests.sh "$DEST/"
+# The commit the classes were built from, for run_gpu.sh to print: the device's copy of the checkout may carry older git
+# metadata (a table built from 5e06728 printed "commit bfc8d2c").
+echo "$(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo ' with uncommitted changes')" > "$DEST/commit"
 rm -rf "$DEST/base"
 if [ -n "$BASE_REV" ]; then
   # REV built in a worktree of its own; the runtime and jars stay this tree's (a base whose dependencies differ needs
