@@ -1,8 +1,9 @@
 // cuBLASLt's product out [n, m] = x [n, k] · w [m, k]ᵀ (+ bias) in bf16 with f32 accumulation, planned as Gemm.java
 // plans it (column-major outᵀ = w [k, m]ᵀ · x [k, n], the bias in the epilogue, 32 MiB of workspace) and run with the
 // fastest of its heuristic's first 8 algorithms; accumulating (out += the product: beta 1, C = D) without split-K, as
-// Gemm.java asks for matmulAdd. For the harnesses that compare our kernels with it (gemm_timing, residual_timing).
-// Include after harness.cuh.
+// Gemm.java asks for matmulAdd. For the harnesses that compare our kernels with it (gemm_timing, residual_timing) or
+// run it beside them (overlap_timing: smCount, when nonzero, plans it for that many SMs — cuBLASLt's
+// SM_COUNT_TARGET, for a product that shares the device). Include after harness.cuh.
 #pragma once
 #include <cublasLt.h>
 
@@ -17,9 +18,10 @@ struct LtProduct {
     cublasLtMatmulHeuristicResult_t candidates[8];
     int found = 0, best = 0;
 
-    LtProduct(int n, int k, int m, const bf16* bias, bool accumulate) : n(n), k(k), m(m), accumulate(accumulate) {
+    LtProduct(int n, int k, int m, const bf16* bias, bool accumulate, int smCount = 0) : n(n), k(k), m(m), accumulate(accumulate) {
         CHECK(cublasLtCreate(&lt));
         CHECK(cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+        if (smCount) CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_SM_COUNT_TARGET, &smCount, sizeof smCount));
         cublasOperation_t opT = CUBLAS_OP_T, opN = CUBLAS_OP_N;
         CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &opT, sizeof opT));
         CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &opN, sizeof opN));
@@ -38,13 +40,13 @@ struct LtProduct {
         CHECK(cublasLtMatmulAlgoGetHeuristic(lt, desc, la, lb, ld, ld, pref, 8, candidates, &found));
     }
 
-    // The product with candidate `algo` into out (added to it when accumulating).
-    void run(int algo, const bf16* x, const bf16* w, bf16* out) {
+    // The product with candidate `algo` into out (added to it when accumulating), on `stream`.
+    void run(int algo, const bf16* x, const bf16* w, bf16* out, cudaStream_t stream = 0) {
         float one = 1.f, zero = 0.f;
         CHECK(cublasLtMatmul(lt, desc, &one, w, la, x, lb, accumulate ? &one : &zero, out, ld, out, ld, &candidates[algo].algo,
-                             workspace, workspaceBytes, 0));
+                             workspace, workspaceBytes, stream));
     }
-    void run(const bf16* x, const bf16* w, bf16* out) { run(best, x, w, out); }
+    void run(const bf16* x, const bf16* w, bf16* out, cudaStream_t stream = 0) { run(best, x, w, out, stream); }
 
     // Times each candidate on these inputs (3 runs after 3) and keeps the fastest as `best`.
     void pickFastest(const bf16* x, const bf16* w, bf16* out) {
