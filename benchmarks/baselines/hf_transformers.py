@@ -4,7 +4,9 @@ the same GPU and checkpoint directory, and the two ceilings of the device.
 
 Sections (--sections, comma-separated; default all):
   ceilings    device copy bandwidth ((bytes read + bytes written) / time of a large tensor copy) and bf16 GEMM
-              TFLOP/s (n x n x n), CUDA events, best and median of several repetitions
+              TFLOP/s (n x n x n), CUDA events, best and median of several repetitions; then the GEMM back to back
+              for --sustain-seconds, the rate of the second half: what the board's power limit leaves (a repetition
+              alone ends before the power draw, averaged by the board, reaches the limit)
   latency     batch 1: one image + --input-len text tokens, --output-len tokens forced (min_new_tokens): time to first
               token and time per output token, timed per generation step (vlm bench latency --image --batch-size 1)
   throughput  --num-prompts such requests in static batches of --batch-size, all submitted at time 0
@@ -47,6 +49,7 @@ def parse_args(argv=None):
     ap.add_argument("--copy-gib", type=float, default=2.0, help="ceilings: bytes of the copied tensor, GiB")
     ap.add_argument("--gemm-n", type=int, default=8192, help="ceilings: GEMM size n (n x n x n, bf16)")
     ap.add_argument("--reps", type=int, default=20, help="ceilings: timed repetitions of each")
+    ap.add_argument("--sustain-seconds", type=float, default=4.0, help="ceilings: how long the GEMM runs back to back (0: not)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--output-json", help="write the results as JSON")
     ap.add_argument("--merge", action="store_true", help="keep the sections of an existing --output-json that this run does not measure")
@@ -88,7 +91,8 @@ def plan(args):
         out["throughput"] = f"{args.num_prompts} requests in static batches of {args.batch_size}, prompt {prompt_len}, output {args.output_len}"
         out["vision"] = f"batches of {args.vision_batch_size} images [{s['channels']}, {s['image_size']}, {s['image_size']}], " \
                         f"{args.num_iters_warmup} warm-up + {args.vision_iters} timed"
-    out["ceilings"] = f"copy of {args.copy_gib} GiB, bf16 GEMM {args.gemm_n}^3, {args.reps} repetitions each"
+    out["ceilings"] = (f"copy of {args.copy_gib} GiB, bf16 GEMM {args.gemm_n}^3, {args.reps} repetitions each; the GEMM "
+                       f"{args.sustain_seconds:g} s back to back")
     return out
 
 
@@ -107,6 +111,22 @@ def cuda_time(torch, fn, reps, warmup=3):
         end.synchronize()
         times.append(start.elapsed_time(end) / 1e3)
     return times
+
+
+def sustained_time(torch, fn, seconds, call_seconds, window=0.25):
+    """Seconds per call of fn over the second half of `seconds` of calls back to back, timed in windows of ~`window`."""
+    calls = max(1, round(window / call_seconds))
+    events = []
+    for _ in range(max(2, round(seconds / window))):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(calls):
+            fn()
+        end.record()
+        events.append((start, end))
+    torch.cuda.synchronize()
+    times = [start.elapsed_time(end) / 1e3 / calls for start, end in events]
+    return statistics.fmean(times[len(times) // 2:])
 
 
 def distribution(key, seconds):
@@ -134,13 +154,16 @@ def ceilings(torch, args):
     b = torch.randn(n, n, dtype=torch.bfloat16, device="cuda")
     c = torch.empty(n, n, dtype=torch.bfloat16, device="cuda")
     gemm = cuda_time(torch, lambda: torch.matmul(a, b, out=c), args.reps)
+    sustained = (sustained_time(torch, lambda: torch.matmul(a, b, out=c), args.sustain_seconds, statistics.median(gemm))
+                 if args.sustain_seconds > 0 else None)
     del a, b, c
     torch.cuda.empty_cache()
     moved = 2 * n_bytes  # every byte read once and written once
     return {"copy_bytes": n_bytes, "copy_bandwidth_bytes_per_s_best": moved / min(copy),
             "copy_bandwidth_bytes_per_s_median": moved / statistics.median(copy),
             "gemm_n": n, "gemm_flops_per_s_best": 2 * n ** 3 / min(gemm), "gemm_flops_per_s_median": 2 * n ** 3 / statistics.median(gemm),
-            "reps": args.reps}
+            "reps": args.reps, "sustain_seconds": args.sustain_seconds,
+            "gemm_flops_per_s_sustained": 2 * n ** 3 / sustained if sustained else None}
 
 
 def load_model(torch, args):
@@ -273,6 +296,9 @@ def print_table(results):
     if c:
         rows += [("copy bandwidth best / median", f"{c['copy_bandwidth_bytes_per_s_best'] / 1e12:.3f} / {c['copy_bandwidth_bytes_per_s_median'] / 1e12:.3f} TB/s"),
                  (f"bf16 GEMM {c['gemm_n']}^3 best / median", f"{c['gemm_flops_per_s_best'] / 1e12:.1f} / {c['gemm_flops_per_s_median'] / 1e12:.1f} TFLOP/s")]
+        if c.get("gemm_flops_per_s_sustained"):
+            rows += [(f"bf16 GEMM sustained ({c['sustain_seconds']:g} s back to back, second half)",
+                      f"{c['gemm_flops_per_s_sustained'] / 1e12:.1f} TFLOP/s")]
     lat = results.get("latency")
     if lat:
         rows += [("HF TTFT p50 (1 image + text, batch 1)", f"{lat['ttft_p50'] * 1e3:.2f} ms"),
