@@ -6,12 +6,13 @@
 #include "sm90.cuh"
 #include "harness.cuh"
 #include "green.cuh"
+#include "paged_batch.cuh"
 #include "tma_attention.cuh"
 #include <cmath>
 
 int main(int argc, char** argv) {
     int seqs = argc > 1 ? atoi(argv[1]) : 150, context = argc > 2 ? atoi(argv[2]) : 660;
-    const int heads = 32;
+    const int heads = PagedBatch::HEADS;
     const float scale = 0.088f;
     CHECK(cudaFree(0));
     greenInit();
@@ -25,32 +26,19 @@ int main(int argc, char** argv) {
     fill<<<1024, 256>>>(v, cacheElems, 2, 2.f);
     fill<<<64, 256>>>(q, (long long) seqs * heads * HD, 5, 2.f);
     // Each sequence's blocks in a fixed random order over the cache, as an engine's are after requests come and go.
-    std::vector<int> hp(seqs), hs(seqs), ht((size_t) blocks), order(blocks);
+    std::vector<int> hp(seqs), ht((size_t) blocks), order(blocks);
     for (int i = 0; i < blocks; i++) order[i] = i;
     srand(42);
     for (int i = blocks - 1; i > 0; i--) std::swap(order[i], order[rand() % (i + 1)]);
     for (int s = 0; s < seqs; s++) {
         hp[s] = context - 1 - (s % 7) * 3;  // contexts a little apart, some ending inside a cache block
-        hs[s] = s;
         for (int j = 0; j < width; j++) ht[(size_t) s * width + j] = order[s * width + j];
     }
-    int *pos, *seq, *tables, *done;
-    float *acc, *maxSum;
-    ErrorRecord* err;
-    CHECK(cudaMalloc(&pos, seqs * 4)); CHECK(cudaMalloc(&seq, seqs * 4)); CHECK(cudaMalloc(&tables, ht.size() * 4));
-    CHECK(cudaMemcpy(pos, hp.data(), seqs * 4, cudaMemcpyHostToDevice));
-    CHECK(cudaMemcpy(seq, hs.data(), seqs * 4, cudaMemcpyHostToDevice));
-    CHECK(cudaMemcpy(tables, ht.data(), ht.size() * 4, cudaMemcpyHostToDevice));
-    CHECK(cudaMalloc(&acc, 4)); CHECK(cudaMalloc(&maxSum, 4)); CHECK(cudaMalloc(&done, 4));
-    CHECK(cudaMalloc(&err, sizeof(ErrorRecord))); CHECK(cudaMemset(err, 0, sizeof(ErrorRecord)));
-
-    TmaAttention tma(k, v, blocks, heads, hp, pos, tables, width, scale);
+    PagedBatch batch(hp, ht, width, blocks);
+    TmaAttention tma(k, v, batch, scale);
     printf("TMA kernel: %d heads a block, %d stages of %d KB, %d cache blocks an item, %d blocks an SM; %d items\n", HEADS_A_BLOCK,
            STAGES, STAGE_BYTES / 1024, CHUNK_BLOCKS, tma.perSm, tma.items);
-    auto existing = [&](cudaStream_t stream) {
-        paged_attention_bf16_128<<<dim3(seqs, heads), 32 * WARPS, 0, stream>>>(q, k, v, pos, seq, tables, reference, acc, maxSum,
-                done, heads, heads, HD, BS, blocks, seqs, width, 64, scale, 0, err);
-    };
+    auto existing = [&](cudaStream_t stream) { batch.attend(q, k, v, reference, scale, stream); };
 
     // The two kernels' outputs, position by position.
     existing(0);
@@ -71,8 +59,7 @@ int main(int argc, char** argv) {
     printf("%d sequences x %d positions: outputs differ by at most %.3g (largest |value| %.3g); %lld of %zu more than 2 ulps apart\n",
            seqs, context, worst, largest, apart, a.size());
 
-    double bytes = 0;
-    for (int s = 0; s < seqs; s++) bytes += 2.0 * 2 * (hp[s] + 1) * heads * HD;
+    double bytes = batch.bytes();
     std::vector<Place> places{Place{primary, 0, 0}};
     for (int want : {32, 48, 64, 80}) {
         Place group, rest;

@@ -11,7 +11,7 @@
 // cache block's keys and values of the group's heads (TMA, 4 KB a head, 128-byte swizzle) into the next stage; each of
 // HEADS_A_BLOCK warps takes a head on the tensor cores (mma.sync, q as row 0 of the A tile). An item leaves its softmax
 // state (max, sum, unnormalized output) and a second kernel merges a sequence's chunks. Include after attention.cu,
-// flash_attention.cu (mma, ldmatrix), sm90.cuh and harness.cuh.
+// flash_attention.cu (mma, ldmatrix), sm90.cuh, harness.cuh and paged_batch.cuh.
 #pragma once
 #include <cstring>
 #include <vector>
@@ -233,12 +233,11 @@ struct TmaAttention {
     float *partialMaxSum, *partialOut, scaleLog2;
     TensorMap kMap, vMap;
 
-    // k, v: caches of `blocks` blocks; hostPositions: each sequence's position (its context less one); tables [seqs,
-    // width] (device).
-    TmaAttention(const bf16* k, const bf16* v, int blocks, int heads, const std::vector<int>& hostPositions, const int* positions,
-                 const int* tables, int width, float scale)
-            : seqs((int) hostPositions.size()), heads(heads), width(width), positions(positions), tables(tables),
+    // k, v: the caches `batch` reads.
+    TmaAttention(const bf16* k, const bf16* v, const PagedBatch& batch, float scale)
+            : seqs(batch.seqs), heads(PagedBatch::HEADS), width(batch.width), positions(batch.positions), tables(batch.tables),
               scaleLog2(scale * 1.4426950408889634f) {
+        const std::vector<int>& hostPositions = batch.hostPositions;
         std::vector<int> hostSeqOf, hostChunkOf, hostFirst{0};
         for (int s = 0; s < seqs; s++) {
             int chunks = ((hostPositions[s] + 1 + BS - 1) / BS + CHUNK_BLOCKS - 1) / CHUNK_BLOCKS;
@@ -254,7 +253,8 @@ struct TmaAttention {
         CHECK(cudaMemcpy(firstChunk, hostFirst.data(), hostFirst.size() * 4, cudaMemcpyHostToDevice));
         CHECK(cudaMalloc(&partialMaxSum, (long long) items * HEADS_A_BLOCK * 2 * 4));
         CHECK(cudaMalloc(&partialOut, (long long) items * HEADS_A_BLOCK * HD * 4));
-        CUtensorMap kEncoded = cacheMap(k, (long long) blocks * BS, heads), vEncoded = cacheMap(v, (long long) blocks * BS, heads);
+        long long rows = (long long) batch.blocks * BS;
+        CUtensorMap kEncoded = cacheMap(k, rows, heads), vEncoded = cacheMap(v, rows, heads);
         memcpy(&kMap, &kEncoded, sizeof kMap);
         memcpy(&vMap, &vEncoded, sizeof vMap);
         CHECK(cudaFuncSetAttribute(decode_attention_tma, cudaFuncAttributeMaxDynamicSharedMemorySize, SMEM_BYTES));

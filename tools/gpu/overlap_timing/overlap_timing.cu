@@ -29,6 +29,7 @@
 #include "harness.cuh"
 #include "lt_product.cuh"
 #include "green.cuh"
+#include "paged_batch.cuh"
 #include "decode_attention_tma/tma_attention.cuh"
 #include <algorithm>
 #include <chrono>
@@ -91,38 +92,30 @@ struct Layer {
 };
 
 // A decode layer's attention: S sequences of P positions in a bf16 cache of its own.
-// With `tma`, by the prototype fed by TMA (decode_attention_tma/tma_attention.cuh) instead.
+// A decode layer's attention: S sequences of P positions in a bf16 cache of its own, by attention.cu's kernel or by the
+// prototype fed by TMA (decode_attention_tma/tma_attention.cuh).
 struct DecodeAttention {
-    int seqs, context, width, blocks;
-    const int heads = 32, hd = 128, bs = 16;
+    int width, blocks;
     bf16 *k, *v, *out;
-    int *pos, *seq, *tables, *done;
-    float *acc, *maxSum;
-    ErrorRecord* err;
+    PagedBatch* batch;
     TmaAttention* tma;
 
-    DecodeAttention(int seqs, int context) : seqs(seqs), context(context) {
-        width = (context + bs - 1) / bs;
+    DecodeAttention(int seqs, int context) {
+        width = (context + PagedBatch::BLOCK - 1) / PagedBatch::BLOCK;
         blocks = seqs * width;
-        long long elems = (long long) blocks * bs * heads * hd;
+        long long elems = (long long) blocks * PagedBatch::BLOCK * PagedBatch::HEADS * PagedBatch::HEAD_DIM;
         k = filled(elems, 11, 2.f);
         v = filled(elems, 12, 2.f);
-        out = filled((long long) seqs * heads * hd, 13, 1.f);
-        std::vector<int> hp(seqs, context - 1), hs(seqs), ht((size_t) blocks);
-        for (int s = 0; s < seqs; s++) { hs[s] = s; for (int j = 0; j < width; j++) ht[(size_t) s * width + j] = s * width + j; }
-        CHECK(cudaMalloc(&pos, seqs * 4)); CHECK(cudaMalloc(&seq, seqs * 4)); CHECK(cudaMalloc(&tables, ht.size() * 4));
-        CHECK(cudaMemcpy(pos, hp.data(), seqs * 4, cudaMemcpyHostToDevice));
-        CHECK(cudaMemcpy(seq, hs.data(), seqs * 4, cudaMemcpyHostToDevice));
-        CHECK(cudaMemcpy(tables, ht.data(), ht.size() * 4, cudaMemcpyHostToDevice));
-        CHECK(cudaMalloc(&acc, 4)); CHECK(cudaMalloc(&maxSum, 4)); CHECK(cudaMalloc(&done, 4));
-        CHECK(cudaMalloc(&err, sizeof(ErrorRecord))); CHECK(cudaMemset(err, 0, sizeof(ErrorRecord)));
-        tma = new TmaAttention(k, v, blocks, heads, hp, pos, tables, width, 0.088f);
+        out = filled((long long) seqs * PagedBatch::HEADS * PagedBatch::HEAD_DIM, 13, 1.f);
+        std::vector<int> tables((size_t) blocks);
+        for (int i = 0; i < blocks; i++) tables[i] = i;  // each sequence's blocks one after another
+        batch = new PagedBatch(std::vector<int>(seqs, context - 1), tables, width, blocks);
+        tma = new TmaAttention(k, v, *batch, 0.088f);
     }
     // On `sms` SMs (0: the whole device); by the prototype when `fed`.
     void run(const bf16* q, cudaStream_t stream, int sms, bool fed) {
         if (fed) tma->run(q, out, stream, sms ? sms : deviceSms);
-        else paged_attention_bf16_128<<<dim3(seqs, heads), 32 * WARPS, 0, stream>>>(q, k, v, pos, seq, tables, out, acc, maxSum,
-                done, heads, heads, hd, bs, blocks, seqs, width, 64, 0.088f, 0, err);
+        else batch->attend(q, k, v, out, 0.088f, stream);
     }
 };
 
@@ -232,9 +225,9 @@ int main(int argc, char** argv) {
 
     // Bandwidth by SMs: the attention alone (8 launches) and bulk copies of the same bytes (the K cache, 4 times), 64 and
     // 128 KB in flight an SM.
-    double attentionBytes = 2.0 * 2 * seqs * (double) context * attention.heads * attention.hd, weightBytes = 0;
+    double attentionBytes = attention.batch->bytes(), weightBytes = 0;
     for (auto& shape : SHAPES) weightBytes += 2.0 * shape[0] * shape[1];
-    long long chunks = (long long) attention.blocks * attention.bs * attention.heads * attention.hd * 2 / CHUNK;
+    long long chunks = (long long) attention.blocks * PagedBatch::BLOCK * PagedBatch::HEADS * PagedBatch::HEAD_DIM * 2 / CHUNK;
     std::vector<Place> places{one};
     for (Split& s : splits) { places.push_back(s.decode); places.push_back(s.prefill); }
     for (int round = 1; round <= 2; round++) {
