@@ -27,9 +27,9 @@
 #define CHUNK_BLOCKS 8
 #endif
 constexpr int HD = 128, BS = 16;
-constexpr int HEAD_BYTES = BS * HD * 2;              // one head's keys (or values) of a cache block: 4 KB
-constexpr int STAGE_BYTES = 2 * HEADS_A_BLOCK * HEAD_BYTES;  // the group's keys, then its values: 32 KB
-constexpr int SMEM_BYTES = STAGES * STAGE_BYTES + 1024;  // and room to align the ring to 1,024 bytes (the swizzle's)
+constexpr int HEAD_BYTES = BS * HD * 2;                     // one head's keys (or values) of a cache block: 4 KB
+constexpr int STAGE_BYTES = 2 * HEADS_A_BLOCK * HEAD_BYTES;  // the group's keys, then its values (32 KB at 4 heads)
+constexpr int SMEM_BYTES = STAGES * STAGE_BYTES + 1024;      // and room to align the ring to 1,024 bytes (the swizzle's)
 constexpr int THREADS = 32 * (HEADS_A_BLOCK + 1);            // a warp a head, and the producer's
 
 struct StageInfo {
@@ -46,10 +46,10 @@ __device__ __forceinline__ void tma_load_4d(unsigned dst, const TensorMap& map, 
         ::"r"(dst), "l"(&map), "r"(0), "r"(row), "r"(0), "r"(head), "r"(bar) : "memory");
 }
 
-// q [seqs, heads * HD]; kMap, vMap: the caches as [rows = blocks * BS][heads][2][64] in boxes of one head's 16
-// positions; chunk j of the work is sequence seqOfChunk[j]'s chunkOfChunk[j]; item = j * groups + head group. Leaves
-// each item's (max, sum) in partialMaxSum [items * HEADS_A_BLOCK, 2] and its output in partialOut [items * HEADS_A_BLOCK, HD] (in base
-// 2: q is scaled by scaleLog2 = scale · log2 e).
+// q [seqs, heads * HD]; kMap, vMap: the caches through cacheMap (a box is one head's 16 positions, in shared memory
+// [half][position] rows of 128 bytes); chunk j of the work is sequence seqOfChunk[j]'s chunkOfChunk[j]; item = j *
+// groups + head group. Leaves each item's (max, sum) in partialMaxSum [items * HEADS_A_BLOCK, 2] and its output in
+// partialOut [items * HEADS_A_BLOCK, HD] (in base 2: the scores are scaled by scaleLog2 = scale · log2 e).
 __global__ void __launch_bounds__(THREADS) decode_attention_tma(
         const bf16* q, const __grid_constant__ TensorMap kMap, const __grid_constant__ TensorMap vMap, const int* positions,
         const int* blockTables, int maxBlocks, const int* seqOfChunk, const int* chunkOfChunk, int items, int groups, int heads,
@@ -102,8 +102,8 @@ __global__ void __launch_bounds__(THREADS) decode_attention_tma(
 
     // A consumer: head `warp` of the item's group, on the tensor cores with q as row 0 of an m16n8k16's A (rows 1-15
     // zero): S = q·Kᵀ (K's rows through ldmatrix are B's columns), then O += P·V with P, rounded to bf16 as the other
-    // kernels round it, as row 0 of A and V through ldmatrix.trans. Only lanes 0-3 (row 0) hold results: S's positions
-    // 2i, 2i + 1 (s[0..1]) and 8 + 2i, 9 + 2i (s[2..3]) for lane i, O's dimensions 8j + 2i, + 1 in o[j][0..1].
+    // kernels round it, as row 0 of A and V through ldmatrix.trans. Only lanes 0-3 (row 0) hold results: lane i S's
+    // positions 2i, 2i + 1 (s0[0..1]) and 8 + 2i, 9 + 2i (s1[0..1]), O's dimensions 8j + 2i, + 1 (o[j][0..1]).
     unsigned qa[8][2];  // q's A fragment registers of row 0 for each 16 dimensions (lanes 0-3; zero elsewhere)
     float o[16][4];
     float m = 0, l = 0;
