@@ -17,6 +17,14 @@ __global__ void fill(bf16* p, long long n, unsigned seed, float scale) {
     }
 }
 
+// A new bf16 [n] of fill's values.
+static bf16* filled(long long n, unsigned seed, float scale) {
+    bf16* p;
+    CHECK(cudaMalloc(&p, n * 2));
+    fill<<<1024, 256>>>(p, n, seed, scale);
+    return p;
+}
+
 // The tensor map of a bf16 [rows, cols] matrix read in boxes of boxRows × 64 with the 128-byte swizzle, as
 // TensorMaps.java encodes it.
 static CUtensorMap tensorMap(const void* p, long long rows, int cols, int boxRows) {

@@ -18,13 +18,9 @@ int main(int argc, char** argv) {
     greenInit();
     int width = (context + BS - 1) / BS, blocks = seqs * width;
     long long cacheElems = (long long) blocks * BS * heads * HD;
-    bf16 *k, *v, *q, *reference, *out;
-    CHECK(cudaMalloc(&k, cacheElems * 2)); CHECK(cudaMalloc(&v, cacheElems * 2));
-    CHECK(cudaMalloc(&q, (long long) seqs * heads * HD * 2));
+    bf16 *k = filled(cacheElems, 1, 2.f), *v = filled(cacheElems, 2, 2.f), *q = filled((long long) seqs * heads * HD, 5, 2.f);
+    bf16 *reference, *out;
     CHECK(cudaMalloc(&reference, (long long) seqs * heads * HD * 2)); CHECK(cudaMalloc(&out, (long long) seqs * heads * HD * 2));
-    fill<<<1024, 256>>>(k, cacheElems, 1, 2.f);
-    fill<<<1024, 256>>>(v, cacheElems, 2, 2.f);
-    fill<<<64, 256>>>(q, (long long) seqs * heads * HD, 5, 2.f);
     // Each sequence's blocks in a fixed random order over the cache, as an engine's are after requests come and go.
     std::vector<int> hp(seqs), ht((size_t) blocks), order(blocks);
     for (int i = 0; i < blocks; i++) order[i] = i;

@@ -257,7 +257,7 @@ struct TmaAttention {
         CUtensorMap kEncoded = cacheMap(k, rows, heads), vEncoded = cacheMap(v, rows, heads);
         memcpy(&kMap, &kEncoded, sizeof kMap);
         memcpy(&vMap, &vEncoded, sizeof vMap);
-        CHECK(cudaFuncSetAttribute(decode_attention_tma, cudaFuncAttributeMaxDynamicSharedMemorySize, SMEM_BYTES));
+        allow();
         CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&perSm, decode_attention_tma, THREADS, SMEM_BYTES));
     }
 

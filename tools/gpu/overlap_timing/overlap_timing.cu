@@ -37,13 +37,6 @@
 #include <string>
 #include <vector>
 
-static bf16* filled(long long n, unsigned seed, float scale) {
-    bf16* p;
-    CHECK(cudaMalloc(&p, n * 2));
-    fill<<<1024, 256>>>(p, n, seed, scale);
-    return p;
-}
-
 // Reads `chunks` chunks of CHUNK bytes from src into shared memory with TMA bulk copies, IN_FLIGHT of them in flight a
 // block (one block an SM): what an SM pulls from memory when its loads are not bounded by threads and registers.
 constexpr int CHUNK = 16384;
@@ -91,7 +84,6 @@ struct Layer {
     }
 };
 
-// A decode layer's attention: S sequences of P positions in a bf16 cache of its own.
 // A decode layer's attention: S sequences of P positions in a bf16 cache of its own, by attention.cu's kernel or by the
 // prototype fed by TMA (decode_attention_tma/tma_attention.cuh).
 struct DecodeAttention {
@@ -152,12 +144,9 @@ static Timing run(Layer& decode, DecodeAttention& attention, int decodeLayers, P
     CHECK(cudaGetLastError());
     unsigned long long t[4];
     CHECK(cudaMemcpy(t, stamps, sizeof t, cudaMemcpyDeviceToHost));
-    Timing r{(t[1] - t[0]) / 1e6, (t[3] - t[2]) / 1e6, 0};
+    // A side not run left its stamps at zero.
     unsigned long long start = decodeLayers == 0 ? t[2] : prefillLayers == 0 ? t[0] : std::min(t[0], t[2]);
-    r.total = (std::max(t[1], t[3]) - start) / 1e6;
-    if (decodeLayers == 0) r.decode = 0;
-    if (prefillLayers == 0) r.prefill = 0;
-    return r;
+    return Timing{(t[1] - t[0]) / 1e6, (t[3] - t[2]) / 1e6, (std::max(t[1], t[3]) - start) / 1e6};
 }
 
 // A line of results, with the wall-clock time (UTC) to match with CLOCKS' samples (run.sh).
