@@ -60,6 +60,7 @@ public final class CudaBackend implements Backend {
     private static final int NORM_PLAIN_HELD = 4, NORM_RESIDUAL_HELD = 1; // norms.cu PLAIN_HELD, RESIDUAL_HELD: vectors a thread
     private static final int ATTENTION_THREADS = 128; // attention.cu WARPS * 32
     private static final int MAX_HEAD_DIM = 256;      // attention.cu: the larger kernel size
+    static final String FLASH_MODULE = "flash_attention";
     private static final int FLASH_THREADS = 128;     // flash_attention.cu FLASH_THREADS
     // Split paged attention: a partition is at least this many positions (one pass of a block, 16 groups of 4 keys:
     // shorter ones cost more in merging than they gain), and a split launch has at most PARTITION_WAVE (token, head,
@@ -760,9 +761,10 @@ public final class CudaBackend implements Backend {
         int blockSize = kc.dim(1), kvHeads = kc.dim(2), headDim = kc.dim(3);
         int width = query.cols(), heads = width / headDim, tokens = query.rows();
         Checks.require(query.dtype == activationType && o.dtype == activationType && kc.dtype == cacheType && o.numel() == query.numel()
-                && width % headDim == 0 && heads % kvHeads == 0 && pos.numel() == tokens && seq.numel() == tokens, "pagedAttention",
+                && width % headDim == 0 && heads % kvHeads == 0 && pos.numel() == tokens && seq.numel() == tokens
+                && Integer.bitCount(blockSize) == 1, "pagedAttention",
                 "q and out of the activation type, caches from allocateKvCache, q and out [T, heads*headDim], heads a multiple of kvHeads, positions "
-                        + "and tokenSeq [T]", query, kc, pos, seq, o);
+                        + "and tokenSeq [T], a block size that is a power of two (common.cuh PagedRows)", query, kc, pos, seq, o);
         requireHeadDim("pagedAttention", headDim, query, kc, vc, o);
         if (tokens == 0) return;
         // A batch with prefill rows, in the 16-bit modes: the sequences with several rows go to the tensor cores, and
@@ -816,7 +818,7 @@ public final class CudaBackend implements Backend {
         }
         if (flashAttention(width / heads)) {
             int tiles = (seqLen + flashBlockRows(width / heads) - 1) / flashBlockRows(width / heads); // per group
-            launch("flash_attention", "flash_dense_" + suffix(activationType) + "_hd" + width / heads, rows / seqLen * tiles, heads,
+            launch(FLASH_MODULE, "flash_dense_" + suffix(activationType) + "_hd" + width / heads, rows / seqLen * tiles, heads,
                     FLASH_THREADS, query, key, value, o, heads, seqLen, scale);
             return;
         }
@@ -836,6 +838,17 @@ public final class CudaBackend implements Backend {
      */
     private boolean flashAttention(int headDim) {
         return activationType != DType.F32 && (headDim == 64 || headDim == 128);
+    }
+
+    /**
+     * The dynamic shared memory of flash_attention.cu's kernel {@code kernel}: for those of head size 64 or 128, its
+     * FLASH_SHARED_BYTES with a cache of the activation type (an e4m3 cache's staging is smaller), STAGES tiles of 64
+     * keys' K and V rows, each row headDim + 8 16-bit values; none for flash_tiles.
+     */
+    static int flashSharedBytes(String kernel) {
+        if (kernel.endsWith("_hd64")) return 2 * 2 * 64 * (64 + 8) * 2;
+        if (kernel.endsWith("_hd128")) return 3 * 2 * 64 * (128 + 8) * 2;
+        return 0;
     }
 
     /** Query rows per block of the tensor-core kernels: flash_attention.cu BLOCK_ROWS. */
@@ -860,9 +873,9 @@ public final class CudaBackend implements Backend {
             flashTiles = new DevicePointer(device.allocate(flashTilesBytes));
         }
         int rows = flashBlockRows(headDim);
-        launch("flash_attention", "flash_tiles", 1, 1, 1024, tokenSeq, tokens, rows, mixed ? 1 : 0, flashTiles);
+        launch(FLASH_MODULE, "flash_tiles", 1, 1, 1024, tokenSeq, tokens, rows, mixed ? 1 : 0, flashTiles);
         int blocks = Math.min(Math.min(tokens, 65535), (tokens + rows - 1) / rows + seqs); // per head; 65535: the grid's y limit
-        launch("flash_attention", "flash_paged_" + suffix(activationType) + cacheSuffix(kCache) + "_hd" + headDim, heads, blocks, FLASH_THREADS, q, kCache,
+        launch(FLASH_MODULE, "flash_paged_" + suffix(activationType) + cacheSuffix(kCache) + "_hd" + headDim, heads, blocks, FLASH_THREADS, q, kCache,
                 vCache, positions, tokenSeq, tables, flashTiles, out, heads, kCache.dim(2), kCache.dim(1), kCache.dim(0), seqs,
                 tables.dim(1), scale, errors.record);
     }

@@ -26,7 +26,7 @@ final class Kernels implements AutoCloseable {
 
     static final String RESOURCES = "/dev/vlm4j/cuda/kernels/";
     /** Every module, and the headers they include. */
-    static final List<String> MODULES = List.of("elementwise", "rows", "norms", "attention", "gemv", "flash_attention", "sampling",
+    static final List<String> MODULES = List.of("elementwise", "rows", "norms", "attention", "gemv", CudaBackend.FLASH_MODULE, "sampling",
             ActivationGemm.MODULE, FlashAttentionSm90.MODULE);
     static final List<String> HEADERS = List.of("common.cuh", "rotary.cuh", "sm90.cuh");
 
@@ -35,9 +35,14 @@ final class Kernels implements AutoCloseable {
     /** A kernel ready to launch, with the dynamic shared memory it is launched with. */
     record Kernel(String name, MemorySegment function, int sharedBytes) {}
 
-    /** Dynamic shared memory of the modules whose kernels take some (a module's kernels share its size). */
+    /** Dynamic shared memory of the modules whose kernels all take one size. */
     private static final Map<String, Integer> SHARED_BYTES = Map.of(ActivationGemm.MODULE, ActivationGemm.SHARED_BYTES,
             FlashAttentionSm90.MODULE, FlashAttentionSm90.SHARED_BYTES);
+
+    /** The dynamic shared memory kernel {@code name} of {@code module} is launched with. */
+    static int sharedBytes(String module, String name) {
+        return module.equals(CudaBackend.FLASH_MODULE) ? CudaBackend.flashSharedBytes(name) : SHARED_BYTES.getOrDefault(module, 0);
+    }
 
     private final CudaDevice device;
     private final Nvrtc nvrtc;
@@ -104,7 +109,7 @@ final class Kernels implements AutoCloseable {
         Kernel kernel = kernels.get(name);
         if (kernel == null) {
             MemorySegment function = device.driver.function(module(module), name);
-            int sharedBytes = SHARED_BYTES.getOrDefault(module, 0);
+            int sharedBytes = sharedBytes(module, name);
             if (sharedBytes > 0) device.driver.setMaxDynamicSharedMemory(function, sharedBytes);
             kernel = new Kernel(name, function, sharedBytes);
             kernels.put(name, kernel);

@@ -3,15 +3,14 @@
 // exact f32 kernels for float32 mode and the decode kernel, which also takes the decode rows of mixed steps.)
 //
 // A block of 4 warps takes a tile of query rows of one head (BLOCK_ROWS: 128 at head size 64, 64 at 128), each
-// warp 32 or 16 of them. It walks the keys in tiles of BLOCK_N (64 at head size 64, 32 at 128), staged in shared
-// memory as the 16-bit type T, K and V both as [key][dim], in two stages: while the warps compute on one tile,
-// cp.async copies the next into the other stage, so that the global loads overlap the math (two stages of 64
-// keys at head size 128 would not fit the 48 KB of static shared memory). The mma B fragments are read with
-// ldmatrix, V's transposed (.trans). Per key tile each warp computes S = Q.K^T with mma.m16n8k16 (f32
-// accumulation), scales and masks it, updates its rows' running max m and sum l in f32, rounds P = exp(S - m) to
-// T and accumulates O += P.V with mma. At the end O / l is rounded to T and written. q, k, v and out are of the
-// activation type T, and so is the KV cache, or it is e4m3 (kv_cache_dtype fp8), whose tiles are copied as bytes (as
-// asynchronously) and widened to T (exactly) in shared memory (Staging).
+// warp 32 or 16 of them. It walks the keys in tiles of BLOCK_N = 64, staged in dynamic shared memory as the 16-bit type
+// T, K and V both as [key][dim], in a ring of STAGES: while the warps compute on one tile, cp.async copies the next
+// ones into the others, so that the global loads (a block-table read, then the rows it names) overlap the math. The
+// mma B fragments are read with ldmatrix, V's transposed (.trans). Per key tile each warp computes S = Q.K^T with
+// mma.m16n8k16 (f32 accumulation), scales and masks it, updates its rows' running max m and sum l in f32, rounds P =
+// exp(S - m) to T and accumulates O += P.V with mma. At the end O / l is rounded to T and written. q, k, v and out are
+// of the activation type T, and so is the KV cache, or it is e4m3 (kv_cache_dtype fp8), whose tiles are copied as
+// bytes (as asynchronously) and widened to T (exactly) in shared memory (Staging).
 //
 // Each row carries the last key it may see (dense: seqLen - 1; causal: its position; a row past the tile's end:
 // -1), which is all the masking there is. The S accumulator's layout is that of P's A fragment, so P never leaves
@@ -23,9 +22,12 @@ constexpr int FLASH_THREADS = 128;     // 4 warps
 // K and V reads), one at 128, where a second would not fit in the registers.
 template <int D> constexpr int M_BLOCKS = D == 64 ? 2 : 1;
 template <int D> constexpr int BLOCK_ROWS = FLASH_THREADS / 32 * 16 * M_BLOCKS<D>;  // query rows per block
-// Keys per shared-memory tile: two stages of K and V take 36 KB at either head size.
-template <int D> constexpr int BLOCK_N = D == 64 ? 64 : 32;
+// Keys per staged tile, and tiles in the ring (at head size 128 three stages take 102 KB, two blocks an SM as the
+// registers allow; 32-key tiles in two stages were what 48 KB of static shared memory held).
+constexpr int BLOCK_N = 64;
+template <int D> constexpr int STAGES = D == 64 ? 2 : 3;
 constexpr int PAD = 8;                 // 16-bit elements appended to each shared row: conflict-free ldmatrix
+template <int D> constexpr int FETCH_UNROLL = D == 64 ? 1 : 8;  // Staging::fetch's loop (see there)
 
 // ---------------------------------------------------------------- 16-bit packing and the tensor-core op
 
@@ -45,12 +47,15 @@ template <> __device__ __forceinline__ void mma<f16>(float c[4], const unsigned 
 // ---------------------------------------------------------------- shared memory: asynchronous copies, ldmatrix
 
 // Starts copying 16 bytes from global src to shared address dst without passing through registers (sm_80+); if
-// !valid, writes 16 zeros and reads nothing. Done for this thread after wait_copies.
+// !valid, writes 16 zeros and reads nothing. Part of the thread's next commit_copies group.
 __device__ __forceinline__ void copy_async(unsigned dst, const void* src, bool valid) {
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dst), "l"(src), "r"(valid ? 16 : 0) : "memory");
 }
-// Waits for this thread's copies; those of the others are visible after a __syncthreads that follows.
-__device__ __forceinline__ void wait_copies() { asm volatile("cp.async.wait_all;" ::: "memory"); }
+// Closes the thread's group of copies started since the last (an empty group where there were none).
+__device__ __forceinline__ void commit_copies() { asm volatile("cp.async.commit_group;" ::: "memory"); }
+// Waits until at most `pending` of this thread's latest groups are still copying; the others' copies are visible after a
+// __syncthreads that follows.
+template <int pending> __device__ __forceinline__ void wait_copies() { asm volatile("cp.async.wait_group %0;" ::"n"(pending) : "memory"); }
 
 // Four 8x8 matrices of 16-bit elements from shared memory: lane 8i + r gives the address of row r of matrix i (16
 // bytes), and r[i] receives matrix i as an mma fragment register: row lane / 4, columns 2 (lane % 4) and + 1. The
@@ -69,27 +74,27 @@ __device__ __forceinline__ void ldmatrix_trans(unsigned r[4], unsigned address) 
 
 // One key tile in shared memory, as T's bits.
 template <int D> struct KeyTile {
-    unsigned short k[BLOCK_N<D>][D + PAD];  // [key][dim]
-    unsigned short v[BLOCK_N<D>][D + PAD];  // [key][dim]
+    unsigned short k[BLOCK_N][D + PAD];  // [key][dim]
+    unsigned short v[BLOCK_N][D + PAD];  // [key][dim]
 };
 
-// Where a block stages its key tiles. From a cache of the activation type: two KeyTiles that cp.async fills in turn,
-// the next while the warps compute on the current one.
+// Where a block stages its key tiles, in dynamic shared memory. From a cache of the activation type: a ring of STAGES
+// KeyTiles that cp.async fills in turn, the next ones while the warps compute on the current one.
 template <typename T, int D, typename C> struct Staging {
     static constexpr bool WIDENS = false;
-    KeyTile<D> tiles[2];
+    KeyTile<D> tiles[STAGES<D>];
 
-    // Starts copying keys kt .. kt + BLOCK_N - 1 of K and V into stage `to` (zeros past nKeys, whose rows may not exist,
-    // so that garbage never meets a zero weight). Consecutive threads take consecutive 16-byte pieces of a key row
-    // (coalesced). Not unrolled: the key loop has no registers to spare for the addresses of every piece, which
-    // unrolled code keeps from one tile to the next.
+    // Starts copying keys kt .. kt + BLOCK_N - 1 of K and V into stage `to` (zeros past nKeys, so that garbage never
+    // meets a zero weight: such a piece names the last key's row, which exists, and reads none of it, with no branch).
+    // Consecutive threads take consecutive 16-byte pieces of a key row (coalesced). Unrolled at head size 128, so that
+    // a thread's reads of the block table are in flight together (at 64, two row blocks a warp leave no registers).
     template <typename Rows>
     __device__ __forceinline__ void fetch(int to, const C* __restrict__ k, const C* __restrict__ v, Rows rows, int kt, int nKeys) {
-#pragma unroll 1
-        for (int c = threadIdx.x; c < BLOCK_N<D> * D / 8; c += FLASH_THREADS) {
+#pragma unroll(FETCH_UNROLL<D>)
+        for (int c = threadIdx.x; c < BLOCK_N * D / 8; c += FLASH_THREADS) {
             int n = c / (D / 8), d = c % (D / 8) * 8;
             bool valid = kt + n < nKeys;
-            long long at = valid ? rows.at(kt + n) + d : 0;
+            long long at = rows.at(min(kt + n, nKeys - 1)) + d;
             copy_async(shared_address(&tiles[to].k[n][d]), k + at, valid);
             copy_async(shared_address(&tiles[to].v[n][d]), v + at, valid);
         }
@@ -98,30 +103,30 @@ template <typename T, int D, typename C> struct Staging {
     __device__ __forceinline__ KeyTile<D>& tile(int current) { return tiles[current]; }
 };
 
-// From an e4m3 cache: the bytes of two tiles, copied in turn as above, and one KeyTile into which each thread widens
+// From an e4m3 cache: the bytes of STAGES tiles, copied in turn as above, and one KeyTile into which each thread widens
 // (exactly) the pieces it copied itself, once the warps are done with the previous tile. Staging the widened values
 // from registers instead, without copies in flight during the math, took 0.8 ms more of a 596-token prompt's TTFT.
 template <typename T, int D> struct Staging<T, D, e4m3> {
     static constexpr bool WIDENS = true;
-    unsigned char bytes[2][2][BLOCK_N<D>][D];  // [stage][K, V][key][dim]
+    unsigned char bytes[STAGES<D>][2][BLOCK_N][D];  // [stage][K, V][key][dim]
     KeyTile<D> widened;
 
     template <typename Rows>
     __device__ __forceinline__ void fetch(int to, const e4m3* __restrict__ k, const e4m3* __restrict__ v, Rows rows, int kt,
                                           int nKeys) {
-#pragma unroll 1
-        for (int c = threadIdx.x; c < BLOCK_N<D> * D / 16; c += FLASH_THREADS) {
+#pragma unroll(FETCH_UNROLL<D>)
+        for (int c = threadIdx.x; c < BLOCK_N * D / 16; c += FLASH_THREADS) {
             int n = c / (D / 16), d = c % (D / 16) * 16;
             bool valid = kt + n < nKeys;
-            long long at = valid ? rows.at(kt + n) + d : 0;
+            long long at = rows.at(min(kt + n, nKeys - 1)) + d;
             copy_async(shared_address(&bytes[to][0][n][d]), k + at, valid);
             copy_async(shared_address(&bytes[to][1][n][d]), v + at, valid);
         }
     }
-    // Stage `current`'s pieces that this thread copied, after its wait_copies, into `widened`.
+    // Stage `current`'s pieces that this thread copied, once they landed, into `widened`.
     __device__ __forceinline__ void widen(int current) {
 #pragma unroll 1
-        for (int c = threadIdx.x; c < BLOCK_N<D> * D / 16; c += FLASH_THREADS) {
+        for (int c = threadIdx.x; c < BLOCK_N * D / 16; c += FLASH_THREADS) {
             int n = c / (D / 16), d = c % (D / 16) * 16;
             widen_piece(bytes[current][0][n] + d, &widened.k[n][d]);
             widen_piece(bytes[current][1][n] + d, &widened.v[n][d]);
@@ -144,6 +149,21 @@ template <typename T, int D> struct Staging<T, D, e4m3> {
     }
 };
 
+// The dynamic shared memory a block of flash_dense or flash_paged needs (CudaBackend.flashSharedBytes launches with
+// the larger of a head size's two; the kernels trap if launched with less).
+template <typename T, int D, typename C> constexpr int FLASH_SHARED_BYTES = sizeof(Staging<T, D, C>);
+
+// The block's Staging, in dynamic shared memory.
+template <typename T, int D, typename C> __device__ __forceinline__ Staging<T, D, C>& dynamic_staging() {
+    extern __shared__ __align__(128) unsigned char flashShared[];
+    if (threadIdx.x == 0) {
+        unsigned launched;
+        asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(launched));
+        if (launched < FLASH_SHARED_BYTES<T, D, C>) __trap();
+    }
+    return *reinterpret_cast<Staging<T, D, C>*>(flashShared);
+}
+
 // Attention for query rows first .. first + rows - 1 of one head; row i may see keys 0 .. last(i) (last(i) < nKeys).
 // q and out rows are [.., width], this head's columns starting at column. Each warp takes MB blocks of 16 rows
 // (rows <= BLOCK_ROWS<D>); thread (g, t) of a warp holds, of each, rows g and g + 8: its rows i = 0 .. 2MB - 1 are
@@ -153,8 +173,13 @@ template <typename T, int D, typename C, typename Rows, typename Last>
 __device__ void flash_tile(const T* __restrict__ q, const C* __restrict__ k, const C* __restrict__ v, Rows keys,
                            long long first, int rows, int width, int column, Last last, int nKeys, float scale,
                            T* __restrict__ out, Staging<T, D, C>& staging) {
-    constexpr int MB = M_BLOCKS<D>, R = 2 * MB, N = BLOCK_N<D>;
-    staging.fetch(0, k, v, keys, 0, nKeys);  // the first key tile, while the rows and Q are read
+    constexpr int MB = M_BLOCKS<D>, R = 2 * MB, N = BLOCK_N, S = STAGES<D>;
+    // The first S - 1 key tiles, a group each, while the rows and Q are read.
+#pragma unroll
+    for (int stage = 0; stage < S - 1; stage++) {
+        if (stage * N < nKeys) staging.fetch(stage, k, v, keys, stage * N, nKeys);
+        commit_copies();
+    }
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     int g = lane >> 2, t = lane & 3;  // the fragment's row group and column pair
     int row[R], lastKey[R];           // this thread's rows of the tile, and the last key each may see (-1: no row)
@@ -201,7 +226,7 @@ __device__ void flash_tile(const T* __restrict__ q, const C* __restrict__ k, con
     }
     float scaleLog2 = scale * LOG2E;
 
-    // The rows this lane gives ldmatrix in stage 0 (stage 1: + sizeof(KeyTile<D>)); the matrices come out as mma B
+    // The rows this lane gives ldmatrix in stage 0 (stage s: + s sizeof(KeyTile<D>)); the matrices come out as mma B
     // fragments. S: K rows 8j + lane % 8 from dim 32kk + 8 (lane / 8) give those of keys 8j .. 8j + 7 for dims
     // 32kk .. + 15 (b[0], b[1]) and the next 16 (b[2], b[3]). O: V rows 16kk + lane % 16 from dim 16j + 8 (lane / 16),
     // transposed, give those of keys 16kk .. + 15 for dims 16j .. + 7 (b[0], b[1]) and the next 8 (b[2], b[3]).
@@ -209,11 +234,14 @@ __device__ void flash_tile(const T* __restrict__ q, const C* __restrict__ k, con
     unsigned kRows = shared_address(&staging.tile(0).k[lane & 7][8 * (lane >> 3)]);
     unsigned vRows = shared_address(&staging.tile(0).v[lane & 15][8 * (lane >> 4)]);
 
-    for (int kt = 0, current = 0; kt < nKeys; kt += N, current ^= 1) {
-        wait_copies();
-        __syncthreads();  // tile kt is in stage `current` for all, and no warp still reads the other, the next one's
+    for (int kt = 0, current = 0; kt < nKeys; kt += N, current = current + 1 == S ? 0 : current + 1) {
+        // Each step commits one group, so that all but the latest S - 2 groups hold tile kt and those before it.
+        wait_copies<S - 2>();
+        __syncthreads();  // tile kt is in stage `current` for all, and no warp still reads the one before it
         staging.widen(current);
-        if (kt + N < nKeys) staging.fetch(current ^ 1, k, v, keys, kt + N, nKeys);  // copied while this one is computed
+        int ahead = kt + (S - 1) * N, to = current == 0 ? S - 1 : current - 1;  // into the stage the last step read
+        if (ahead < nKeys) staging.fetch(to, k, v, keys, ahead, nKeys);  // copied while this one and the next are computed
+        commit_copies();
         if (Staging<T, D, C>::WIDENS) __syncthreads();  // the widened tile is whole
         if (kt > warpMax) continue;  // every row of this warp is done (causal): nothing to add
         unsigned offset = Staging<T, D, C>::WIDENS ? 0 : current * sizeof(KeyTile<D>);
@@ -337,7 +365,7 @@ struct SeesAll {
 // grid (B * ceil(seqLen / BLOCK_ROWS<D>), heads), FLASH_THREADS threads.
 template <typename T, int D>
 __device__ void dense(const T* q, const T* k, const T* v, T* out, int heads, int seqLen, float scale) {
-    __shared__ __align__(16) Staging<T, D, T> s;
+    Staging<T, D, T>& s = dynamic_staging<T, D, T>();
     constexpr int BLOCK_M = BLOCK_ROWS<D>;
     int tiles = (seqLen + BLOCK_M - 1) / BLOCK_M;
     int group = blockIdx.x / tiles, tile = blockIdx.x % tiles, h = blockIdx.y, width = heads * D;
@@ -401,7 +429,7 @@ template <typename T, int D, typename C>
 __device__ void paged(const T* q, const C* kCache, const C* vCache, const int* positions, const int* tokenSeq,
                       const int* blockTables, const int* tiles, T* out, int heads, int kvHeads, int blockSize,
                       int numBlocks, int seqs, int maxBlocks, float scale, ErrorRecord* err) {
-    __shared__ __align__(16) Staging<T, D, C> s;
+    Staging<T, D, C>& s = dynamic_staging<T, D, C>();
     __shared__ int warpMax[FLASH_THREADS / 32];
     static_assert(BLOCK_ROWS<D> <= FLASH_THREADS, "one thread checks each row of a tile");
     int h = blockIdx.x, width = heads * D, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
