@@ -762,9 +762,10 @@ public final class CudaBackend implements Backend {
         int width = query.cols(), heads = width / headDim, tokens = query.rows();
         Checks.require(query.dtype == activationType && o.dtype == activationType && kc.dtype == cacheType && o.numel() == query.numel()
                 && width % headDim == 0 && heads % kvHeads == 0 && pos.numel() == tokens && seq.numel() == tokens
-                && Integer.bitCount(blockSize) == 1, "pagedAttention",
+                && Integer.bitCount(blockSize) == 1 && scale > 0, "pagedAttention",
                 "q and out of the activation type, caches from allocateKvCache, q and out [T, heads*headDim], heads a multiple of kvHeads, positions "
-                        + "and tokenSeq [T], a block size that is a power of two (common.cuh PagedRows)", query, kc, pos, seq, o);
+                        + "and tokenSeq [T], a block size that is a power of two (common.cuh PagedRows), a positive scale (the kernels "
+                        + "take the max of the scaled scores as the scaled max)", query, kc, pos, seq, o);
         requireHeadDim("pagedAttention", headDim, query, kc, vc, o);
         if (tokens == 0) return;
         // A batch with prefill rows, in the 16-bit modes: the sequences with several rows go to the tensor cores, and
@@ -808,8 +809,8 @@ public final class CudaBackend implements Backend {
         int width = query.cols(), rows = query.rows();
         Checks.require(query.dtype == activationType && key.dtype == activationType && value.dtype == activationType
                 && o.dtype == activationType && heads > 0 && seqLen > 0 && width % heads == 0 && rows % seqLen == 0 && key.numel() == query.numel()
-                && value.numel() == query.numel() && o.numel() == query.numel(), "attention",
-                "q, k, v, out activations [B*" + seqLen + ", heads*headDim]", query, key, value, o);
+                && value.numel() == query.numel() && o.numel() == query.numel() && scale > 0, "attention",
+                "q, k, v, out activations [B*" + seqLen + ", heads*headDim], a positive scale", query, key, value, o);
         requireHeadDim("attention", width / heads, query, key, value, o);
         if (rows == 0) return;
         if (flashAttentionSm90.takes(query, key, value, heads, seqLen)) {

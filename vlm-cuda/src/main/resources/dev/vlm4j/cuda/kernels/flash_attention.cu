@@ -7,10 +7,10 @@
 // T, K and V both as [key][dim], in a ring of STAGES: while the warps compute on one tile, cp.async copies the next
 // ones into the others, so that the global loads (a block-table read, then the rows it names) overlap the math. The
 // mma B fragments are read with ldmatrix, V's transposed (.trans). Per key tile each warp computes S = Q.K^T with
-// mma.m16n8k16 (f32 accumulation), scales and masks it, updates its rows' running max m and sum l in f32, rounds P =
-// exp(S - m) to T and accumulates O += P.V with mma. At the end O / l is rounded to T and written. q, k, v and out are
-// of the activation type T, and so is the KV cache, or it is e4m3 (kv_cache_dtype fp8), whose tiles are copied as
-// bytes (as asynchronously) and widened to T (exactly) in shared memory (Staging).
+// mma.m16n8k16 (f32 accumulation), masks it, updates its rows' running max m and sum l in f32, rounds P =
+// exp(scale S - m) to T and accumulates O += P.V with mma. At the end O / l is rounded to T and written. q, k, v and
+// out are of the activation type T, and so is the KV cache, or it is e4m3 (kv_cache_dtype fp8), whose tiles are copied
+// as bytes (as asynchronously) and widened to T (exactly) in shared memory (Staging). The scale must be positive.
 //
 // Each row carries the last key it may see (dense: seqLen - 1; causal: its position; a row past the tile's end:
 // -1), which is all the masking there is. The S accumulator's layout is that of P's A fragment, so P never leaves
@@ -268,11 +268,12 @@ __device__ void flash_tile(const T* __restrict__ q, const C* __restrict__ k, con
             }
         }
 
-        // Scale, mask, and the rows' new maxima (over the 4 threads that share a row).
+        // Mask, and the rows' new maxima (over the 4 threads that share a row), in units of scale·log2e: with scale > 0
+        // the max of the scaled scores is the scaled max, so that each weight below is one fma and a 2^x.
         bool masked = kt + N - 1 > warpMin;
         float top[R];
 #pragma unroll
-        for (int i = 0; i < R; i++) top[i] = m[i];
+        for (int i = 0; i < R; i++) top[i] = NEG_INF;
 #pragma unroll
         for (int mb = 0; mb < MB; mb++) {
 #pragma unroll
@@ -280,10 +281,8 @@ __device__ void flash_tile(const T* __restrict__ q, const C* __restrict__ k, con
 #pragma unroll
                 for (int e = 0; e < 4; e++) {
                     int i = 2 * mb + e / 2, key = kt + 8 * j + 2 * t + e % 2;
-                    float x = p[mb][j][e] * scaleLog2;
-                    if (masked && key > lastKey[i]) x = NEG_INF;
-                    p[mb][j][e] = x;
-                    top[i] = fmaxf(top[i], x);
+                    if (masked && key > lastKey[i]) p[mb][j][e] = NEG_INF;
+                    top[i] = fmaxf(top[i], p[mb][j][e]);
                 }
             }
         }
@@ -292,10 +291,11 @@ __device__ void flash_tile(const T* __restrict__ q, const C* __restrict__ k, con
         for (int i = 0; i < R; i++) {
             top[i] = fmaxf(top[i], __shfl_xor_sync(0xffffffffu, top[i], 1));
             top[i] = fmaxf(top[i], __shfl_xor_sync(0xffffffffu, top[i], 2));
+            float now = fmaxf(m[i], top[i] * scaleLog2);
             // A row that has seen no key yet keeps m = -inf: shift by 0 there, so that exp2 gives 0 and never NaN.
-            shift[i] = top[i] == NEG_INF ? 0.f : top[i];
+            shift[i] = now == NEG_INF ? 0.f : now;
             correction[i] = exp2_ftz(m[i] - shift[i]);
-            m[i] = top[i];
+            m[i] = now;
             l[i] *= correction[i];
         }
 #pragma unroll
@@ -309,7 +309,7 @@ __device__ void flash_tile(const T* __restrict__ q, const C* __restrict__ k, con
             for (int j = 0; j < N / 8; j++) {
 #pragma unroll
                 for (int e = 0; e < 4; e++) {
-                    p[mb][j][e] = exp2_ftz(p[mb][j][e] - shift[2 * mb + e / 2]);
+                    p[mb][j][e] = exp2_ftz(fmaf(p[mb][j][e], scaleLog2, -shift[2 * mb + e / 2]));
                     l[2 * mb + e / 2] += p[mb][j][e];
                 }
             }
@@ -339,10 +339,14 @@ __device__ void flash_tile(const T* __restrict__ q, const C* __restrict__ k, con
         }
     }
 
+    // O times the reciprocal of each row's sum, rather than 2 D / 8 IEEE divisions a row (an output moves by an ulp at
+    // most before its rounding to T).
+    float inverse[R];
 #pragma unroll
     for (int i = 0; i < R; i++) {
         l[i] += __shfl_xor_sync(0xffffffffu, l[i], 1);
         l[i] += __shfl_xor_sync(0xffffffffu, l[i], 2);
+        inverse[i] = 1.f / l[i];
     }
 #pragma unroll
     for (int i = 0; i < R; i++) {
@@ -350,7 +354,7 @@ __device__ void flash_tile(const T* __restrict__ q, const C* __restrict__ k, con
         T* o2 = out + (first + row[i]) * width + column + 2 * t;
         int mb = i / 2, e = 2 * (i % 2);
 #pragma unroll
-        for (int j = 0; j < D / 8; j++) *(unsigned*) (o2 + 8 * j) = pack<T>(o[mb][j][e] / l[i], o[mb][j][e + 1] / l[i]);
+        for (int j = 0; j < D / 8; j++) *(unsigned*) (o2 + 8 * j) = pack<T>(o[mb][j][e] * inverse[i], o[mb][j][e + 1] * inverse[i]);
     }
 }
 
