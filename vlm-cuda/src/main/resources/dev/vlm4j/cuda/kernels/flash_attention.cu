@@ -23,7 +23,9 @@ constexpr int FLASH_THREADS = 128;     // 4 warps
 template <int D> constexpr int M_BLOCKS = D == 64 ? 2 : 1;
 template <int D> constexpr int BLOCK_ROWS = FLASH_THREADS / 32 * 16 * M_BLOCKS<D>;  // query rows per block
 // Keys per staged tile, and tiles in the ring (at head size 128 three stages take 102 KB, two blocks an SM as the
-// registers allow; 32-key tiles in two stages were what 48 KB of static shared memory held).
+// registers allow; 32-key tiles in two stages were what 48 KB of static shared memory held). With PagedRows' shifts
+// and the unrolled copies below, on an H100 a throughput run's prefill step (6 × 620 tokens, LLaVA-7B) went from 201.6
+// to 146.0 µs a layer, a 600-token prompt from 40.4 to 29.9 (tools/gpu/prefill_attention_timing).
 constexpr int BLOCK_N = 64;
 template <int D> constexpr int STAGES = D == 64 ? 2 : 3;
 constexpr int PAD = 8;                 // 16-bit elements appended to each shared row: conflict-free ldmatrix
