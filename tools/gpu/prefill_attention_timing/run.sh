@@ -8,18 +8,6 @@
 # Extra nvcc flags in NVCC_FLAGS. Results: docs/benchmarks.md.
 set -euo pipefail
 SHAPES=("$@"); [ ${#SHAPES[@]} -gt 0 ] || SHAPES=("1 600" "6 620" "1 2048" "1 600 fp8" "6 620 fp8")
-NVCC="${NVCC:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}"
 SRC="$(cd "$(dirname "$0")" && pwd)"
-TREE="$SRC/../../../vlm-cuda/src/main/resources/dev/vlm4j/cuda/kernels"
-WORK="$(mktemp -d)"
-NAMES=(tree); DIRS=("$TREE")
-for d in ${KERNELS:-}; do NAMES+=("$(basename "$d")"); DIRS+=("$d"); done
-for i in "${!DIRS[@]}"; do
-  "$NVCC" -arch=sm_90 -O3 -std=c++17 -I"${DIRS[$i]}" -I"$TREE" -I"$SRC/.." ${NVCC_FLAGS:-} -o "$WORK/harness_$i" "$SRC/prefill_attention_timing.cu"
-done
-for shape in "${SHAPES[@]}"; do
-  for round in 1 2; do
-    for i in "${!DIRS[@]}"; do timeout 120 "$WORK/harness_$i" $shape | sed "s/^/${NAMES[$i]}: /"; done
-  done
-done
-rm -rf "$WORK"
+source "$SRC/../alternate.sh"
+alternate "$SRC/prefill_attention_timing.cu" "${SHAPES[@]}"
