@@ -233,6 +233,14 @@ __device__ __forceinline__ unsigned shared_address(const void* p) {
     return a;
 }
 
+// The dynamic shared memory the block was launched with: a kernel that needs some traps on less, which only a host-side
+// size out of step with the kernel's can cause.
+__device__ __forceinline__ unsigned dynamic_shared_bytes() {
+    unsigned bytes;
+    asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(bytes));
+    return bytes;
+}
+
 #define NEG_INF __int_as_float(0xff800000)
 
 // Two values rounded to T and packed as one 32-bit register of an mma (or wgmma) A fragment, the first in the low half

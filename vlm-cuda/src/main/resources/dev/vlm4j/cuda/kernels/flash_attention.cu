@@ -158,11 +158,7 @@ template <typename T, int D, typename C> constexpr int FLASH_SHARED_BYTES = size
 // The block's Staging, in dynamic shared memory.
 template <typename T, int D, typename C> __device__ __forceinline__ Staging<T, D, C>& dynamic_staging() {
     extern __shared__ __align__(128) unsigned char flashShared[];
-    if (threadIdx.x == 0) {
-        unsigned launched;
-        asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(launched));
-        if (launched < FLASH_SHARED_BYTES<T, D, C>) __trap();
-    }
+    if (threadIdx.x == 0 && dynamic_shared_bytes() < FLASH_SHARED_BYTES<T, D, C>) __trap();
     return *reinterpret_cast<Staging<T, D, C>*>(flashShared);
 }
 

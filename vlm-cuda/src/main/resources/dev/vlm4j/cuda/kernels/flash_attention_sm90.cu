@@ -133,10 +133,8 @@ __device__ void flash_dense_sm90(const T* __restrict__ q, const TensorMap& kMap,
     long long groupStart = (long long) group * seqLen;
 
     if (threadIdx.x == 0) {
-        unsigned launched;
-        asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(launched));
         // FlashAttentionSm90.takes, SHARED_BYTES, and .run's choice of entry point
-        if (keyTiles < 2 || launched < flash90_shared_bytes(keyTiles) || (NARROW_TAIL && (seqLen - 1) % FLASH90_TILE >= 8)) __trap();
+        if (keyTiles < 2 || dynamic_shared_bytes() < flash90_shared_bytes(keyTiles) || (NARROW_TAIL && (seqLen - 1) % FLASH90_TILE >= 8)) __trap();
         for (int t = 0; t < keyTiles; t++) barrier_init(landed + 8 * t, 1);
         asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
         for (int t = 0; t < keyTiles; t++) {

@@ -122,9 +122,7 @@ __device__ void matmul_activated(const TensorMap& xMap, const TensorMap& wMap, c
     int tiles = (n + GEMM_BM - 1) / GEMM_BM * columnTiles;
 
     if (threadIdx.x == 0) {
-        unsigned launched;
-        asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(launched));
-        if (launched < GEMM_SHARED_BYTES) __trap();  // the host must launch with GEMM_SHARED_BYTES (ActivationGemm.java)
+        if (dynamic_shared_bytes() < GEMM_SHARED_BYTES) __trap();  // the host must launch with GEMM_SHARED_BYTES (ActivationGemm.java)
         for (int s = 0; s < GEMM_STAGES; s++) {
             barrier_init(full + 8 * s, 1);
             barrier_init(empty + 8 * s, 2 * 128);
