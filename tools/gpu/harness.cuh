@@ -8,12 +8,13 @@
 
 #define CHECK(x) do { auto s_ = (x); if (s_ != 0) { printf("%s failed: %d (line %d)\n", #x, (int) s_, __LINE__); exit(1); } } while (0)
 
-// p[i] for i < n: bf16 of a value in (-scale, scale), hashed from i and seed.
-__global__ void fill(bf16* p, long long n, unsigned seed, float scale) {
+// p[i] for i < n: a value in (-scale, scale), hashed from i and seed, rounded to E (bf16, or e4m3 for an fp8 cache).
+template <typename E>
+__global__ void fill(E* p, long long n, unsigned seed, float scale) {
     GRID_STRIDE(i, n) {
         unsigned h = (unsigned) i * 2654435761u ^ seed;
         h ^= h >> 13; h *= 0x5bd1e995u; h ^= h >> 15;
-        p[i] = from_float<bf16>(((h & 0xffff) / 65536.f - 0.5f) * 2.f * scale);
+        p[i] = from_float<E>(((h & 0xffff) / 65536.f - 0.5f) * 2.f * scale);
     }
 }
 

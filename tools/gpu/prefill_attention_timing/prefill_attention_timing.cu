@@ -15,14 +15,6 @@
 
 constexpr int HEADS = 32, D = 128, BLOCK = 16;
 
-__global__ void fill_e4m3(e4m3* p, long long n, unsigned seed, float scale) {
-    GRID_STRIDE(i, n) {
-        unsigned h = (unsigned) i * 2654435761u ^ seed;
-        h ^= h >> 13; h *= 0x5bd1e995u; h ^= h >> 15;
-        p[i] = from_float<e4m3>(((h & 0xffff) / 65536.f - 0.5f) * 2.f * scale);
-    }
-}
-
 // out[row, h * D + d] for the rows of the prompt starting at row `first` (row r at position r), in f64: a thread per
 // (row, head). The cache's slot of position p is table[p / BLOCK] * BLOCK + p % BLOCK.
 template <typename C>
@@ -62,11 +54,7 @@ static void run(int seqs, int len, const char* cacheName, PagedKernel<C> kernel)
     long long cacheValues = (long long) numBlocks * BLOCK * width;
     CHECK(cudaMalloc(&out, tokens * width * 2));
     CHECK(cudaMalloc(&k, cacheValues * sizeof(C))); CHECK(cudaMalloc(&v, cacheValues * sizeof(C)));
-    if constexpr (sizeof(C) == 1) {
-        fill_e4m3<<<1024, 256>>>(k, cacheValues, 2, 1.f); fill_e4m3<<<1024, 256>>>(v, cacheValues, 3, 1.f);
-    } else {
-        fill<<<1024, 256>>>(k, cacheValues, 2, 1.f); fill<<<1024, 256>>>(v, cacheValues, 3, 1.f);
-    }
+    fill<<<1024, 256>>>(k, cacheValues, 2, 1.f); fill<<<1024, 256>>>(v, cacheValues, 3, 1.f);
     std::vector<int> ids(numBlocks), positions(tokens), tokenSeq(tokens);
     for (int i = 0; i < numBlocks; i++) ids[i] = i;
     std::shuffle(ids.begin(), ids.end(), std::mt19937(7));
