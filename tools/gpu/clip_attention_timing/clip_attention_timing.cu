@@ -2,7 +2,8 @@
 // holds 8 keys or fewer, as FlashAttentionSm90 picks) against flash_attention.cu's flash_dense_bf16_hd64 (the kernel it
 // replaces on Hopper) on CLIP-shaped attention: B groups of seqLen rows, heads of 64. Both are compared with attention
 // computed in f64 for the first and the last group (every row and head): the largest absolute error of each, and the
-// largest difference between the two. Where _tail8 runs, the whole-tile entry point is timed too. Times: CUDA events
+// largest difference between the two. q, k and v are drawn apart and laid side by side in one [rows, 3 * heads * 64]
+// tensor, as CudaBackend.attention takes them. Where _tail8 runs, the whole-tile entry point is timed too. Times: CUDA events
 // over 20 runs after 3. Built and run by run.sh. Arguments: B [seqLen heads].
 #include "flash_attention.cu"
 #include "flash_attention_sm90.cu"
@@ -11,9 +12,9 @@
 #include <cstring>
 #include <vector>
 
-// out[row, h * 64 + d] of group `group` in f64: one thread per (row, head).
+// out[row, h * 64 + d] of group `group` in f64: one thread per (row, head). q, k, v rows are 3 * heads * 64 apart.
 __global__ void reference(const bf16* q, const bf16* k, const bf16* v, double* out, int group, int heads, int seqLen, float scale) {
-    int row = blockIdx.x * blockDim.x + threadIdx.x, h = blockIdx.y, width = heads * 64;
+    int row = blockIdx.x * blockDim.x + threadIdx.x, h = blockIdx.y, width = 3 * heads * 64;
     if (row >= seqLen) return;
     long long base = (long long) group * seqLen;
     double top = -1e300, sum = 0, acc[64] = {0};
@@ -29,7 +30,7 @@ __global__ void reference(const bf16* q, const bf16* k, const bf16* v, double* o
         sum += p;
         for (int d = 0; d < 64; d++) acc[d] += p * to_float(v[(base + key) * width + h * 64 + d]);
     }
-    for (int d = 0; d < 64; d++) out[(long long) row * width + h * 64 + d] = acc[d] / sum;
+    for (int d = 0; d < 64; d++) out[(long long) row * heads * 64 + h * 64 + d] = acc[d] / sum;
 }
 
 int main(int argc, char** argv) {
@@ -37,22 +38,28 @@ int main(int argc, char** argv) {
     int keyTiles = (seqLen + 63) / 64;
     long long rows = (long long) B * seqLen, width = heads * 64, n = rows * width;
     float scale = 0.125f;
-    bf16 *q, *k, *v, *outOld, *outNew; double* ref;
-    CHECK(cudaMalloc(&q, n * 2)); CHECK(cudaMalloc(&k, n * 2)); CHECK(cudaMalloc(&v, n * 2));
+    bf16 *part, *qkv, *outOld, *outNew; double* ref;
+    CHECK(cudaMalloc(&part, n * 2)); CHECK(cudaMalloc(&qkv, 3 * n * 2));
     CHECK(cudaMalloc(&outOld, n * 2)); CHECK(cudaMalloc(&outNew, n * 2)); CHECK(cudaMalloc(&ref, (long long) seqLen * width * 8));
-    fill<<<1024, 256>>>(q, n, 1, 3.f); fill<<<1024, 256>>>(k, n, 2, 3.f); fill<<<1024, 256>>>(v, n, 3, 1.f);
+    const float amplitude[3] = {3.f, 3.f, 1.f};  // q, k, v
+    for (int i = 0; i < 3; i++) {
+        fill<<<1024, 256>>>(part, n, 1 + i, amplitude[i]);
+        CHECK(cudaMemcpy2D(qkv + i * width, 3 * width * 2, part, width * 2, width * 2, rows, cudaMemcpyDeviceToDevice));
+    }
+    const bf16 *q = qkv, *k = qkv + width, *v = qkv + 2 * width;
     cudaMemset(outOld, 0xff, n * 2); cudaMemset(outNew, 0xff, n * 2);
 
     int oldTiles = (seqLen + BLOCK_ROWS<64> - 1) / BLOCK_ROWS<64>;
-    auto old = [&] { flash_dense_bf16_hd64<<<dim3(B * oldTiles, heads), FLASH_THREADS>>>(q, k, v, outOld, heads, seqLen, scale); };
-    CUtensorMap kMap = tensorMap(k, rows, width, 64), vMap = tensorMap(v, rows, width, 64);
+    constexpr int oldShared = FLASH_SHARED_BYTES<bf16, 64, bf16>;  // flash_attention.cu's staging, as CudaBackend.flashSharedBytes
+    auto old = [&] { flash_dense_bf16_hd64<<<dim3(B * oldTiles, heads), FLASH_THREADS, oldShared>>>(qkv, outOld, heads, seqLen, scale); };
+    CUtensorMap qkvMap = tensorMap(qkv, rows, 3 * width, 64);
     int shared = keyTiles * (2 * FLASH90_TILE_BYTES + 8) + 1024;
     bool narrow = (seqLen - 1) % 64 < 8;
     auto wholeTail = flash_dense_sm90_bf16, hopperKernel = narrow ? flash_dense_sm90_bf16_tail8 : wholeTail;
     CHECK(cudaFuncSetAttribute(wholeTail, cudaFuncAttributeMaxDynamicSharedMemorySize, shared));
     CHECK(cudaFuncSetAttribute(flash_dense_sm90_bf16_tail8, cudaFuncAttributeMaxDynamicSharedMemorySize, shared));
     auto launch = [&](decltype(wholeTail) kernel) {
-        kernel<<<dim3(B, heads), FLASH90_THREADS, shared>>>(q, *(TensorMap*) &kMap, *(TensorMap*) &vMap, outNew, heads, seqLen, scale);
+        kernel<<<dim3(B, heads), FLASH90_THREADS, shared>>>(qkv, *(TensorMap*) &qkvMap, outNew, heads, seqLen, scale);
     };
     auto hopper = [&] { launch(hopperKernel); };
     old(); hopper();

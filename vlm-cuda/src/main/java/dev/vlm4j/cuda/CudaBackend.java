@@ -804,27 +804,26 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
-    public void attention(Tensor q, Tensor k, Tensor v, int heads, int seqLen, float scale, Tensor out) {
-        CudaTensor query = cuda(q), key = cuda(k), value = cuda(v), o = cuda(out);
-        int width = query.cols(), rows = query.rows();
-        Checks.require(query.dtype == activationType && key.dtype == activationType && value.dtype == activationType
-                && o.dtype == activationType && heads > 0 && seqLen > 0 && width % heads == 0 && rows % seqLen == 0 && key.numel() == query.numel()
-                && value.numel() == query.numel() && o.numel() == query.numel() && scale > 0, "attention",
-                "q, k, v, out activations [B*" + seqLen + ", heads*headDim], a positive scale", query, key, value, o);
-        requireHeadDim("attention", width / heads, query, key, value, o);
+    public void attention(Tensor qkv, int heads, int seqLen, float scale, Tensor out) {
+        CudaTensor x = cuda(qkv), o = cuda(out);
+        int width = o.cols(), rows = x.rows();
+        Checks.require(x.dtype == activationType && o.dtype == activationType && heads > 0 && seqLen > 0 && width % heads == 0
+                && rows % seqLen == 0 && x.cols() == 3 * width && o.rows() == rows && scale > 0, "attention",
+                "qkv [B*" + seqLen + ", 3*heads*headDim] and out [B*" + seqLen + ", heads*headDim] activations, a positive scale", x, o);
+        requireHeadDim("attention", width / heads, x, o);
         if (rows == 0) return;
-        if (flashAttentionSm90.takes(query, key, value, heads, seqLen)) {
-            flashAttentionSm90.run(this::launch, query, key, value, heads, seqLen, scale, o);
+        if (flashAttentionSm90.takes(x, heads, seqLen)) {
+            flashAttentionSm90.run(this::launch, x, heads, seqLen, scale, o);
             return;
         }
         if (flashAttention(width / heads)) {
             int tiles = (seqLen + flashBlockRows(width / heads) - 1) / flashBlockRows(width / heads); // per group
             launch(FLASH_MODULE, "flash_dense_" + suffix(activationType) + "_hd" + width / heads, rows / seqLen * tiles, heads,
-                    FLASH_THREADS, query, key, value, o, heads, seqLen, scale);
+                    FLASH_THREADS, x, o, heads, seqLen, scale);
             return;
         }
         launch("attention", "dense_attention_" + suffix(activationType) + "_" + attentionSize(width / heads), rows, heads,
-                ATTENTION_THREADS, query, key, value, o, heads, width / heads, seqLen, scale);
+                ATTENTION_THREADS, x, o, heads, width / heads, seqLen, scale);
     }
 
     /** attention.cu's kernel size for this head size: 128 up to 128, else 256. */

@@ -4,7 +4,7 @@ import dev.vlm4j.model.DType;
 
 /**
  * flash_attention_sm90.cu's dense attention on compute capability 9.0 (Hopper's TMA and wgmma) for CLIP's head size 64:
- * which calls it takes, and their launch (a block per group and head, TMA tensor maps of k and v).
+ * which calls it takes, and their launch (a block per group and head, a TMA tensor map of qkv for its keys and values).
  */
 final class FlashAttentionSm90 {
 
@@ -26,22 +26,22 @@ final class FlashAttentionSm90 {
 
     /**
      * Whether the kernel computes this attention: on a compute capability 9.0 device, in a 16-bit mode, head size 64,
-     * groups of 65 to 14 × 64 rows (two key tiles or more, whose keys and values fit in shared memory), k and v 16-byte
+     * groups of 65 to 14 × 64 rows (two key tiles or more, whose keys and values fit in shared memory), qkv 16-byte
      * aligned (for TMA), and at least a block for every other SM. On an H100, CLIP-L/336 (16 heads) took 0.042 ms at 5
      * images (80 blocks) against flash_attention.cu's 0.052, and 0.041 against 0.044 at 4 (64 blocks).
      */
-    boolean takes(CudaTensor q, CudaTensor k, CudaTensor v, int heads, int seqLen) {
-        return device.hopper() && (q.dtype == DType.BF16 || q.dtype == DType.F16) && q.cols() == heads * HEAD_DIM
-                && seqLen > TILE && Math.ceilDiv(seqLen, TILE) <= MAX_KEY_TILES && k.address % 16 == 0 && v.address % 16 == 0
-                && (long) q.rows() / seqLen * heads >= device.multiprocessors / 2;
+    boolean takes(CudaTensor qkv, int heads, int seqLen) {
+        return device.hopper() && (qkv.dtype == DType.BF16 || qkv.dtype == DType.F16) && qkv.cols() == 3 * heads * HEAD_DIM
+                && seqLen > TILE && Math.ceilDiv(seqLen, TILE) <= MAX_KEY_TILES && qkv.address % 16 == 0
+                && (long) qkv.rows() / seqLen * heads >= device.multiprocessors / 2;
     }
 
     /**
-     * Queues attention it {@link #takes}: q, k, v, out [B * seqLen, heads * 64]. Where the last key tile holds 8 keys or
-     * fewer (CLIP's 577 tokens: 1), the entry point that computes that tile 8 keys wide.
+     * Queues attention it {@link #takes}: qkv [B * seqLen, 3 * heads * 64], out [B * seqLen, heads * 64]. Where the last
+     * key tile holds 8 keys or fewer (CLIP's 577 tokens: 1), the entry point that computes that tile 8 keys wide.
      */
-    void run(KernelLauncher launcher, CudaTensor q, CudaTensor k, CudaTensor v, int heads, int seqLen, float scale, CudaTensor out) {
-        String kernel = "flash_dense_sm90_" + CudaBackend.suffix(q.dtype) + ((seqLen - 1) % TILE < NARROW_TAIL ? "_tail8" : "");
-        launcher.launch(MODULE, kernel, q.rows() / seqLen, heads, THREADS, q, maps.of(k, TILE), maps.of(v, TILE), out, heads, seqLen, scale);
+    void run(KernelLauncher launcher, CudaTensor qkv, int heads, int seqLen, float scale, CudaTensor out) {
+        String kernel = "flash_dense_sm90_" + CudaBackend.suffix(qkv.dtype) + ((seqLen - 1) % TILE < NARROW_TAIL ? "_tail8" : "");
+        launcher.launch(MODULE, kernel, qkv.rows() / seqLen, heads, THREADS, qkv, maps.of(qkv, TILE), out, heads, seqLen, scale);
     }
 }

@@ -88,8 +88,12 @@ class FlashAttentionGpuTest {
         b.copyToDevice(GpuTests.nans(out.numel()), out);
         float scale = (float) p.get("scale").asDouble();
         switch (node.get("op").asText()) {
-            case "attention" -> b.attention(floats(b, dir, node, "q"), floats(b, dir, node, "k"), floats(b, dir, node, "v"),
-                    p.get("heads").asInt(), p.get("seq_len").asInt(), scale, out);
+            case "attention" -> {
+                NpyArray q = array(dir, node, "q");
+                Tensor qkv = b.allocate(q.shape()[0], 3 * q.shape()[1]);
+                b.copyToDevice(GpuTests.qkv(q.floats(), array(dir, node, "k").floats(), array(dir, node, "v").floats(), q.shape()[0]), qkv);
+                b.attention(qkv, p.get("heads").asInt(), p.get("seq_len").asInt(), scale, out);
+            }
             case "paged_attention" -> b.pagedAttention(floats(b, dir, node, "q"), cache(b, dir, node, "k_cache"),
                     cache(b, dir, node, "v_cache"), ints(b, dir, node, "positions"), ints(b, dir, node, "token_seq"),
                     ints(b, dir, node, "block_tables"), scale, out);

@@ -100,6 +100,21 @@ final class GpuTests {
                 what, relative, tolerance, worstAt, actual[worstAt], expected[worstAt]));
     }
 
+    /**
+     * The rows of q, k and v [rows, width] side by side, [rows, 3 width], as Backend.attention takes them (the stacked
+     * projection's layout): the reference cases keep PyTorch's three tensors.
+     */
+    static float[] qkv(float[] q, float[] k, float[] v, int rows) {
+        int width = q.length / rows;
+        float[] qkv = new float[3 * q.length];
+        for (int r = 0; r < rows; r++) {
+            System.arraycopy(q, r * width, qkv, 3 * r * width, width);
+            System.arraycopy(k, r * width, qkv, (3 * r + 1) * width, width);
+            System.arraycopy(v, r * width, qkv, (3 * r + 2) * width, width);
+        }
+        return qkv;
+    }
+
     static float[] nans(long n) {
         float[] poison = new float[Math.toIntExact(n)];
         Arrays.fill(poison, Float.NaN);

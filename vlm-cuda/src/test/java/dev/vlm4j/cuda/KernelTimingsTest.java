@@ -50,8 +50,8 @@ class KernelTimingsTest {
             try (CudaBackend fp8 = new CudaBackend(0, Dtype.BFLOAT16, KvCacheDtype.FP8_E4M3)) {
                 pagedAttentionTimings(fp8, random);
             }
-            Tensor q = activation(b, random, 577, 1024), out = b.allocate(577, 1024);
-            double ms = time(b, () -> b.attention(q, q, q, 16, 577, 0.125f, out));
+            Tensor qkv = activation(b, random, 577, 3 * 1024), out = b.allocate(577, 1024);
+            double ms = time(b, () -> b.attention(qkv, 16, 577, 0.125f, out));
             report("attention CLIP 577 tokens, 16 heads hd 64", ms, 4.0 * 577 * 577 * 1024, 4L * 4 * 577 * 1024);
         }
     }

@@ -219,10 +219,11 @@ public interface Backend extends AutoCloseable {
                         IntTensor blockTables, float scale, Tensor out);
 
     /**
-     * Non-causal attention within groups of {@code seqLen} consecutive rows (one image each).
-     * q, k, v, out [B * seqLen, heads * headDim].
+     * Non-causal attention within groups of {@code seqLen} consecutive rows (one image each), of the queries, keys and
+     * values as the stacked q, k, v projection writes them: qkv [B * seqLen, 3 * heads * headDim], each row q's heads,
+     * then k's, then v's (vLLM's QKVParallelLinear); out [B * seqLen, heads * headDim].
      */
-    void attention(Tensor q, Tensor k, Tensor v, int heads, int seqLen, float scale, Tensor out);
+    void attention(Tensor qkv, int heads, int seqLen, float scale, Tensor out);
 
     // ---------------------------------------------------------------- graphs
 

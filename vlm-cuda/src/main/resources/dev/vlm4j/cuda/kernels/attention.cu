@@ -422,26 +422,26 @@ PAGED_ATTENTION_C(f16, e4m3, f16_e4m3, 16)
 PAGED_ATTENTION_C(bf16, e4m3, bf16_e4m3_p8, 8)
 PAGED_ATTENTION_C(f16, e4m3, f16_e4m3_p8, 8)
 
-// Non-causal attention within groups of seqLen consecutive rows. q, k, v, out [B * seqLen, heads * headDim];
-// grid (B * seqLen, heads), block 32 * WARPS.
+// Non-causal attention within groups of seqLen consecutive rows. qkv [B * seqLen, 3 * heads * headDim] (each row q's
+// heads, then k's, then v's), out [B * seqLen, heads * headDim]; grid (B * seqLen, heads), block 32 * WARPS.
 template <int D, typename A>
-__device__ void dense_attention(const A* q, const A* k, const A* v, A* out, int heads, int headDim, int seqLen, float scale) {
+__device__ void dense_attention(const A* qkv, A* out, int heads, int headDim, int seqLen, float scale) {
     int r = blockIdx.x, h = blockIdx.y, width = heads * headDim;
-    long long row = (long long) r * width + h * headDim;
-    DenseRows keys{(long long) (r / seqLen) * seqLen, width, h * headDim};
-    attend<D, 8>(q + row, k, v, keys, 0, 0, seqLen, headDim, scale, [] {}, Result<A>{out + row, nullptr, nullptr});
+    DenseRows keys{(long long) (r / seqLen) * seqLen, 3 * width, h * headDim};
+    attend<D, 8>(qkv + (long long) r * 3 * width + h * headDim, qkv + width, qkv + 2 * width, keys, 0, 0, seqLen, headDim,
+                 scale, [] {}, Result<A>{out + (long long) r * width + h * headDim, nullptr, nullptr});
 }
 
 #define ATTENTION_ENTRY_POINTS(A, N)                                                                               \
     extern "C" __global__ void __launch_bounds__(32 * WARPS) dense_attention_##N##_128(                          \
-            const A* q, const A* k, const A* v, A* out, int heads, int headDim, int seqLen, float scale) {       \
+            const A* qkv, A* out, int heads, int headDim, int seqLen, float scale) {                              \
         wait_previous_kernel();                                                                                    \
-        dense_attention<128>(q, k, v, out, heads, headDim, seqLen, scale);                                         \
+        dense_attention<128>(qkv, out, heads, headDim, seqLen, scale);                                             \
     }                                                                                                              \
     /* one block an SM at least: without it ptxas kept the f32 kernel under 96 registers and spilled */            \
     extern "C" __global__ void __launch_bounds__(32 * WARPS, 1) dense_attention_##N##_256(                       \
-            const A* q, const A* k, const A* v, A* out, int heads, int headDim, int seqLen, float scale) {       \
+            const A* qkv, A* out, int heads, int headDim, int seqLen, float scale) {                              \
         wait_previous_kernel();                                                                                    \
-        dense_attention<256>(q, k, v, out, heads, headDim, seqLen, scale);                                         \
+        dense_attention<256>(qkv, out, heads, headDim, seqLen, scale);                                             \
     }
 FOR_EACH_DTYPE(ATTENTION_ENTRY_POINTS)

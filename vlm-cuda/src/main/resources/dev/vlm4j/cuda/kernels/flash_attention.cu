@@ -163,13 +163,13 @@ template <typename T, int D, typename C> __device__ __forceinline__ Staging<T, D
 }
 
 // Attention for query rows first .. first + rows - 1 of one head; row i may see keys 0 .. last(i) (last(i) < nKeys).
-// q and out rows are [.., width], this head's columns starting at column. Each warp takes MB blocks of 16 rows
+// q rows are qWidth apart and out rows width apart, this head's columns starting at column in both. Each warp takes MB blocks of 16 rows
 // (rows <= BLOCK_ROWS<D>); thread (g, t) of a warp holds, of each, rows g and g + 8: its rows i = 0 .. 2MB - 1 are
 // 16 (MB warp + i / 2) + g + 8 (i % 2). Every thread of the block must call it, and pass a __syncthreads between two
 // calls (warps read s until they return).
 template <typename T, int D, typename C, typename Rows, typename Last>
 __device__ void flash_tile(const T* __restrict__ q, const C* __restrict__ k, const C* __restrict__ v, Rows keys,
-                           long long first, int rows, int width, int column, Last last, int nKeys, float scale,
+                           long long first, int rows, int qWidth, int width, int column, Last last, int nKeys, float scale,
                            T* __restrict__ out, Staging<T, D, C>& staging) {
     constexpr int MB = M_BLOCKS<D>, R = 2 * MB, N = BLOCK_N, S = STAGES<D>;
     // The first S - 1 key tiles, a group each, while the rows and Q are read.
@@ -205,7 +205,7 @@ __device__ void flash_tile(const T* __restrict__ q, const C* __restrict__ k, con
 #pragma unroll
             for (int j = 0; j < 4; j++) {
                 int i = 2 * mb + (j & 1), d = 16 * kk + 2 * t + 8 * (j >> 1);
-                qf[mb][kk][j] = lastKey[i] >= 0 ? *(const unsigned*) (q + (first + row[i]) * width + column + d) : 0u;
+                qf[mb][kk][j] = lastKey[i] >= 0 ? *(const unsigned*) (q + (first + row[i]) * qWidth + column + d) : 0u;
             }
         }
     }
@@ -363,19 +363,19 @@ struct SeesAll {
     __device__ __forceinline__ int operator()(int) const { return last; }
 };
 
-// Non-causal attention within groups of seqLen consecutive rows. q, k, v, out [B * seqLen, heads * D];
-// grid (B * ceil(seqLen / BLOCK_ROWS<D>), heads), FLASH_THREADS threads.
+// Non-causal attention within groups of seqLen consecutive rows. qkv [B * seqLen, 3 * heads * D] (each row q's heads,
+// then k's, then v's), out [B * seqLen, heads * D]; grid (B * ceil(seqLen / BLOCK_ROWS<D>), heads), FLASH_THREADS threads.
 template <typename T, int D>
-__device__ void dense(const T* q, const T* k, const T* v, T* out, int heads, int seqLen, float scale) {
+__device__ void dense(const T* qkv, T* out, int heads, int seqLen, float scale) {
     Staging<T, D, T>& s = dynamic_staging<T, D, T>();
     constexpr int BLOCK_M = BLOCK_ROWS<D>;
     int tiles = (seqLen + BLOCK_M - 1) / BLOCK_M;
     int group = blockIdx.x / tiles, tile = blockIdx.x % tiles, h = blockIdx.y, width = heads * D;
     long long groupStart = (long long) group * seqLen;
     int rows = min(BLOCK_M, seqLen - tile * BLOCK_M);
-    DenseRows keys{groupStart, width, h * D};
-    flash_tile<T, D>(q, k, v, keys, groupStart + tile * BLOCK_M, rows, width, h * D, SeesAll{seqLen - 1}, seqLen, scale,
-                     out, s);
+    DenseRows keys{groupStart, 3 * width, h * D};
+    flash_tile<T, D>(qkv, qkv + width, qkv + 2 * width, keys, groupStart + tile * BLOCK_M, rows, 3 * width, width, h * D,
+                     SeesAll{seqLen - 1}, seqLen, scale, out, s);
 }
 
 // ---------------------------------------------------------------- the paged causal form (decoder prefill)
@@ -460,7 +460,7 @@ __device__ void paged(const T* q, const C* kCache, const C* vCache, const int* p
         if (__syncthreads_or(badBlock)) continue;
 
         PagedRows keys{table, blockSize, kvHeads, D, h / (heads / kvHeads)};
-        flash_tile<T, D>(q, kCache, vCache, keys, first, rows, width, h * D, SeesOwnPosition{positions + first}, nKeys,
+        flash_tile<T, D>(q, kCache, vCache, keys, first, rows, width, width, h * D, SeesOwnPosition{positions + first}, nKeys,
                          scale, out, s);
     }
 }
@@ -470,9 +470,9 @@ __device__ void paged(const T* q, const C* kCache, const C* vCache, const int* p
 // flash_dense_<T>_hd<D>, flash_paged_<T>_hd<D> (a cache of type T) and flash_paged_<T>_e4m3_hd<D> (an fp8 one).
 #define FLASH_ENTRY_POINTS(T, name, D)                                                                                  \
     extern "C" __global__ void __launch_bounds__(FLASH_THREADS, 1)                                                      \
-    flash_dense_##name##_hd##D(const T* q, const T* k, const T* v, T* out, int heads, int seqLen, float scale) {       \
+    flash_dense_##name##_hd##D(const T* qkv, T* out, int heads, int seqLen, float scale) {                             \
         wait_previous_kernel();                                                                                         \
-        dense<T, D>(q, k, v, out, heads, seqLen, scale);                                                                \
+        dense<T, D>(qkv, out, heads, seqLen, scale);                                                                    \
     }                                                                                                                   \
     FLASH_PAGED_ENTRY_POINT(T, T, name, D)
 #define FLASH_PAGED_ENTRY_POINT(T, C, name, D)                                                                          \

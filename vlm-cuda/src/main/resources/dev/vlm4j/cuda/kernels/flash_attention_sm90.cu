@@ -118,8 +118,8 @@ template <typename Op, int VALUES> __device__ __forceinline__ float row_reduce(c
 }
 
 template <typename T, bool NARROW_TAIL>
-__device__ void flash_dense_sm90(const T* __restrict__ q, const TensorMap& kMap, const TensorMap& vMap, T* __restrict__ out,
-                                 int heads, int seqLen, float scale) {
+__device__ void flash_dense_sm90(const T* __restrict__ qkv, const TensorMap& qkvMap, T* __restrict__ out, int heads, int seqLen,
+                                 float scale) {
 #if !defined(__CUDA_ARCH_FEAT_SM90_ALL)
     __trap();  // FlashAttentionSm90 launches it on compute capability 9.0 only, for which Kernels compiles sm_90a
 #else
@@ -129,7 +129,7 @@ __device__ void flash_dense_sm90(const T* __restrict__ q, const TensorMap& kMap,
     unsigned kTiles = shared_address(aligned);                     // [keyTiles][64 keys of 128 bytes]
     unsigned vTiles = kTiles + keyTiles * FLASH90_TILE_BYTES;      // [keyTiles][64 keys of 128 bytes]
     unsigned landed = vTiles + keyTiles * FLASH90_TILE_BYTES;      // [keyTiles] barriers: K and V of the tile landed
-    int group = blockIdx.x, h = blockIdx.y, width = heads * 64;
+    int group = blockIdx.x, h = blockIdx.y, width = heads * 64, qkvWidth = 3 * width;
     long long groupStart = (long long) group * seqLen;
 
     if (threadIdx.x == 0) {
@@ -139,8 +139,8 @@ __device__ void flash_dense_sm90(const T* __restrict__ q, const TensorMap& kMap,
         asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
         for (int t = 0; t < keyTiles; t++) {
             barrier_expect_bytes(landed + 8 * t, 2 * FLASH90_TILE_BYTES);
-            tma_load(kTiles + t * FLASH90_TILE_BYTES, kMap, h * 64, (int) (groupStart + t * FLASH90_TILE), landed + 8 * t);
-            tma_load(vTiles + t * FLASH90_TILE_BYTES, vMap, h * 64, (int) (groupStart + t * FLASH90_TILE), landed + 8 * t);
+            tma_load(kTiles + t * FLASH90_TILE_BYTES, qkvMap, width + h * 64, (int) (groupStart + t * FLASH90_TILE), landed + 8 * t);
+            tma_load(vTiles + t * FLASH90_TILE_BYTES, qkvMap, 2 * width + h * 64, (int) (groupStart + t * FLASH90_TILE), landed + 8 * t);
         }
     }
     __syncthreads();
@@ -159,7 +159,7 @@ __device__ void flash_dense_sm90(const T* __restrict__ q, const TensorMap& kMap,
 #pragma unroll
             for (int j = 0; j < 4; j++) {
                 int row = rows[j % 2];
-                qf[kk][j] = row < seqLen ? *(const unsigned*) (q + (groupStart + row) * width + h * 64 + 16 * kk + 8 * (j / 2) + 2 * t) : 0u;
+                qf[kk][j] = row < seqLen ? *(const unsigned*) (qkv + (groupStart + row) * qkvWidth + h * 64 + 16 * kk + 8 * (j / 2) + 2 * t) : 0u;
             }
         }
 
@@ -280,15 +280,16 @@ __device__ void flash_dense_sm90(const T* __restrict__ q, const TensorMap& kMap,
 #endif
 }
 
-// flash_dense_sm90_<T>[_tail8]: q, out [B * seqLen, heads * 64]; kMap, vMap the tensor maps of k and v (the same
-// shape, boxes of 64 × 64); grid (B, heads), FLASH90_THREADS threads, flash90_shared_bytes(ceil(seqLen / 64)) of dynamic
-// shared memory or more. _tail8: for seqLen whose last key tile holds at most 8 keys (seqLen % 64 from 1 to 8).
+// flash_dense_sm90_<T>[_tail8]: qkv [B * seqLen, 3 * heads * 64] (each row q's heads, then k's, then v's), qkvMap its
+// tensor map (boxes of 64 × 64), out [B * seqLen, heads * 64]; grid (B, heads), FLASH90_THREADS threads,
+// flash90_shared_bytes(ceil(seqLen / 64)) of dynamic shared memory or more. _tail8: for seqLen whose last key tile holds
+// at most 8 keys (seqLen % 64 from 1 to 8).
 #define FLASH90_ENTRY_POINT(T, name, NARROW_TAIL)                                                                     \
     extern "C" __global__ void __launch_bounds__(FLASH90_THREADS, 1)                                                  \
-    flash_dense_sm90_##name(const T* q, const __grid_constant__ TensorMap kMap, const __grid_constant__ TensorMap vMap, \
-                            T* out, int heads, int seqLen, float scale) {                                             \
+    flash_dense_sm90_##name(const T* qkv, const __grid_constant__ TensorMap qkvMap, T* out, int heads, int seqLen,    \
+                            float scale) {                                                                            \
         wait_previous_kernel();                                                                                       \
-        flash_dense_sm90<T, NARROW_TAIL>(q, kMap, vMap, out, heads, seqLen, scale);                                  \
+        flash_dense_sm90<T, NARROW_TAIL>(qkv, qkvMap, out, heads, seqLen, scale);                                    \
     }
 FLASH90_ENTRY_POINT(bf16, bf16, false)
 FLASH90_ENTRY_POINT(f16, f16, false)

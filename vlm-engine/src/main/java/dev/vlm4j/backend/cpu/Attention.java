@@ -69,18 +69,20 @@ final class Attention {
         });
     }
 
-    static void dense(CpuTensor q, CpuTensor k, CpuTensor v, int heads, int seqLen, float scale, CpuTensor out) {
-        int width = q.cols(), headDim = width / heads, rows = q.rows();
-        Shapes.check(q.dtype == DType.F32 && k.dtype == DType.F32 && v.dtype == DType.F32 && out.dtype == DType.F32
-                && width % heads == 0 && rows % seqLen == 0 && k.numel() == q.numel() && v.numel() == q.numel()
-                && out.numel() == q.numel(), "attention", "q, k, v, out f32 [B*" + seqLen + ", heads*headDim]", q, k, v, out);
+    static void dense(CpuTensor qkv, int heads, int seqLen, float scale, CpuTensor out) {
+        int width = out.cols(), headDim = width / heads, rows = qkv.rows();
+        Shapes.check(qkv.dtype == DType.F32 && out.dtype == DType.F32 && heads > 0 && seqLen > 0 && width % heads == 0
+                && rows % seqLen == 0 && qkv.cols() == 3 * width && out.rows() == rows, "attention",
+                "qkv f32 [B*" + seqLen + ", 3*heads*headDim], out f32 [B*" + seqLen + ", heads*headDim]", qkv, out);
+        // A row's keys and values are its q columns' width and twice that further on.
+        MemorySegment keys = qkv.data.asSlice((long) width * Float.BYTES), values = qkv.data.asSlice(2L * width * Float.BYTES);
         Parallel.forRange(rows * heads, 1, (from, to) -> {
             for (int item = from; item < to; item++) {
                 int r = item / heads, h = item % heads, first = r / seqLen * seqLen;
                 Scratch s = SCRATCH.get().fit(seqLen, headDim);
-                for (int j = 0; j < seqLen; j++) s.keys[j] = (long) (first + j) * width + (long) h * headDim;
-                long row = (long) r * width + (long) h * headDim;
-                attend(q.data, row, k.data, v.data, s, seqLen, headDim, scale, out.data, row);
+                for (int j = 0; j < seqLen; j++) s.keys[j] = (long) (first + j) * 3 * width + (long) h * headDim;
+                attend(qkv.data, (long) r * 3 * width + (long) h * headDim, keys, values, s, seqLen, headDim, scale, out.data,
+                        (long) r * width + (long) h * headDim);
             }
         });
     }

@@ -151,8 +151,8 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public void attention(Tensor q, Tensor k, Tensor v, int heads, int seqLen, float scale, Tensor out) {
-        Attention.dense(cpu(q), cpu(k), cpu(v), heads, seqLen, scale, cpu(out));
+    public void attention(Tensor qkv, int heads, int seqLen, float scale, Tensor out) {
+        Attention.dense(cpu(qkv), heads, seqLen, scale, cpu(out));
     }
 
     /** Tensors free themselves; the kernel threads are shared by every CPU backend of the JVM. */

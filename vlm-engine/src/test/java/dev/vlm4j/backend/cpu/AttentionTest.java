@@ -58,16 +58,18 @@ class AttentionTest {
         }
     }
 
-    /** Two images of 5 rows: every row of an image sees all 5 of its own rows and none of the other's. */
+    /**
+     * Two images of 5 rows, queries and keys zero: every row of an image sees all 5 of its own rows' values (the last
+     * third of each qkv row) and none of the other's.
+     */
     @Test
     void denseAttentionStaysWithinEachGroup() {
         int rows = 10, seqLen = 5, width = HEADS * HEAD_DIM;
-        float[] v = new float[rows * width];
-        for (int r = 0; r < rows; r++) for (int c = 0; c < width; c++) v[r * width + c] = 100 * r + c;
-        try (Backend backend = new CpuBackend(); Tensor q = backend.allocate(rows, width); Tensor k = backend.allocate(rows, width);
-             Tensor vs = backend.allocate(rows, width); Tensor out = backend.allocate(rows, width)) {
-            backend.copyToDevice(v, vs);
-            backend.attention(q, k, vs, HEADS, seqLen, 0.25f, out);
+        float[] qkv = new float[rows * 3 * width];
+        for (int r = 0; r < rows; r++) for (int c = 0; c < width; c++) qkv[(3 * r + 2) * width + c] = 100 * r + c;
+        try (Backend backend = new CpuBackend(); Tensor x = backend.allocate(rows, 3 * width); Tensor out = backend.allocate(rows, width)) {
+            backend.copyToDevice(qkv, x);
+            backend.attention(x, HEADS, seqLen, 0.25f, out);
             float[] result = new float[rows * width];
             backend.copyToHost(out, result);
             for (int r = 0; r < rows; r++) {
