@@ -163,10 +163,10 @@ template <typename T, int D, typename C> __device__ __forceinline__ Staging<T, D
 }
 
 // Attention for query rows first .. first + rows - 1 of one head; row i may see keys 0 .. last(i) (last(i) < nKeys).
-// q rows are qWidth apart and out rows width apart, this head's columns starting at column in both. Each warp takes MB blocks of 16 rows
-// (rows <= BLOCK_ROWS<D>); thread (g, t) of a warp holds, of each, rows g and g + 8: its rows i = 0 .. 2MB - 1 are
-// 16 (MB warp + i / 2) + g + 8 (i % 2). Every thread of the block must call it, and pass a __syncthreads between two
-// calls (warps read s until they return).
+// q rows are qWidth apart and out rows width apart, this head's columns starting at column in both. Each warp takes MB
+// blocks of 16 rows (rows <= BLOCK_ROWS<D>); thread (g, t) of a warp holds, of each, rows g and g + 8: its rows
+// i = 0 .. 2MB - 1 are 16 (MB warp + i / 2) + g + 8 (i % 2). Every thread of the block must call it, and pass a
+// __syncthreads between two calls (warps read s until they return).
 template <typename T, int D, typename C, typename Rows, typename Last>
 __device__ void flash_tile(const T* __restrict__ q, const C* __restrict__ k, const C* __restrict__ v, Rows keys,
                            long long first, int rows, int qWidth, int width, int column, Last last, int nKeys, float scale,
