@@ -2,7 +2,7 @@
 // elementwise.cu's silu_mul (the MLP's SiLU(gate) · up, LLaVA-7B's 11,008 columns) and rows.cu's rotary_write_kv_cache
 // (32 query and 32 key heads of 128 rotated, keys and values written to a bf16 cache of 16-token blocks, slots in a
 // shuffled order). Prints each kernel's time (CUDA events over 20 runs after 3) and its bandwidth against the bytes
-// it must move. Built and run by run.sh. Arguments: rows [columns heads headDim].
+// it must move. Built and run by run.sh (alternate.sh). Arguments: rows [columns heads headDim].
 #include "elementwise.cu"
 #include "rows.cu"
 #include "harness.cuh"
