@@ -16,20 +16,29 @@ import java.io.PrintWriter;
 
 /**
  * Runs this module's tests, GPU ones included, where there is a JRE but no Maven (the lent GPU machine; see
- * tools/gpu/run_gpu_tests.sh): {@code java -cp … dev.vlm4j.cuda.GpuTestMain [class-name-regex]}. Prints each test's
- * outcome and time, then the summary and failures; exits 1 when a test failed.
+ * tools/gpu/run_gpu_tests.sh): {@code java -cp … dev.vlm4j.cuda.GpuTestMain [--check] [class-name-regex]}. Prints each
+ * test's outcome and time, then the summary and failures; exits 1 when a test failed or none matched. With
+ * {@code --check} it only finds the tests, and exits 2 with a message when the regex matches none (the script checks
+ * before it spends minutes on references: the regex must match whole class names, {@code dev.vlm4j.cuda.(A|B)}).
  */
 public final class GpuTestMain {
 
     private GpuTestMain() {}
 
     public static void main(String[] args) {
-        String classes = args.length > 0 ? args[0] : ".*";
+        boolean check = args.length > 0 && args[0].equals("--check");
+        String classes = args.length > (check ? 1 : 0) ? args[check ? 1 : 0] : ".*";
         LauncherDiscoveryRequest request = LauncherDiscoveryRequestBuilder.request()
                 .selectors(DiscoverySelectors.selectPackage("dev.vlm4j.cuda"))
                 .filters(ClassNameFilter.includeClassNamePatterns(classes))
                 .build();
         Launcher launcher = LauncherFactory.create();
+        if (check) {
+            if (launcher.discover(request).countTestIdentifiers(TestIdentifier::isTest) > 0) return;
+            System.err.println("no test matches the class-name regex '" + classes
+                    + "': it must match whole names, e.g. 'dev.vlm4j.cuda.(KernelReferenceTest|FlashAttentionGpuTest)'");
+            System.exit(2);
+        }
         SummaryGeneratingListener summary = new SummaryGeneratingListener();
         launcher.execute(request, summary, new Progress());
         TestExecutionSummary result = summary.getSummary();
