@@ -88,12 +88,8 @@ class FlashAttentionGpuTest {
         b.copyToDevice(GpuTests.nans(out.numel()), out);
         float scale = (float) p.get("scale").asDouble();
         switch (node.get("op").asText()) {
-            case "attention" -> {
-                NpyArray q = array(dir, node, "q");
-                Tensor qkv = b.allocate(q.shape()[0], 3 * q.shape()[1]);
-                b.copyToDevice(GpuTests.qkv(q.floats(), array(dir, node, "k").floats(), array(dir, node, "v").floats(), q.shape()[0]), qkv);
-                b.attention(qkv, p.get("heads").asInt(), p.get("seq_len").asInt(), scale, out);
-            }
+            case "attention" -> b.attention(GpuTests.qkv(b, array(dir, node, "q"), array(dir, node, "k"), array(dir, node, "v")),
+                    p.get("heads").asInt(), p.get("seq_len").asInt(), scale, out);
             case "paged_attention" -> b.pagedAttention(floats(b, dir, node, "q"), cache(b, dir, node, "k_cache"),
                     cache(b, dir, node, "v_cache"), ints(b, dir, node, "positions"), ints(b, dir, node, "token_seq"),
                     ints(b, dir, node, "block_tables"), scale, out);
@@ -112,9 +108,10 @@ class FlashAttentionGpuTest {
     void aBatchReorderedInTheSameTensorsIsSplitAnew() throws IOException {
         Path dir = GpuTests.references().resolve("flash_attention");
         JsonNode node = null;
+        ObjectMapper json = new ObjectMapper();
         try (Stream<Path> files = Files.list(dir)) {
             for (Path f : files.filter(f -> f.toString().endsWith(".json")).sorted().toList()) {
-                JsonNode n = new ObjectMapper().readTree(f.toFile());
+                JsonNode n = json.readTree(f.toFile());
                 if (n.get("name").asText().startsWith("prompts of 1, 63, 64, 65, 600 tokens") && n.get("params").get("dtype").asText().equals("bf16")) node = n;
             }
         }

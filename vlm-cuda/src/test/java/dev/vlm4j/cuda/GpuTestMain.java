@@ -27,7 +27,8 @@ public final class GpuTestMain {
 
     public static void main(String[] args) {
         boolean check = args.length > 0 && args[0].equals("--check");
-        String classes = args.length > (check ? 1 : 0) ? args[check ? 1 : 0] : ".*";
+        int regexAt = check ? 1 : 0;
+        String classes = args.length > regexAt ? args[regexAt] : ".*";
         LauncherDiscoveryRequest request = LauncherDiscoveryRequestBuilder.request()
                 .selectors(DiscoverySelectors.selectPackage("dev.vlm4j.cuda"))
                 .filters(ClassNameFilter.includeClassNamePatterns(classes))

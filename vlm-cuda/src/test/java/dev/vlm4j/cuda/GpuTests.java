@@ -1,5 +1,7 @@
 package dev.vlm4j.cuda;
 
+import dev.vlm4j.backend.Backend;
+import dev.vlm4j.backend.Tensor;
 import dev.vlm4j.io.Npy;
 import dev.vlm4j.io.NpyArray;
 import dev.vlm4j.model.DType;
@@ -101,18 +103,19 @@ final class GpuTests {
     }
 
     /**
-     * The rows of q, k and v [rows, width] side by side, [rows, 3 width], as Backend.attention takes them (the stacked
-     * projection's layout): the reference cases keep PyTorch's three tensors.
+     * The reference case's q, k and v [rows, width] side by side in one device tensor [rows, 3 width], as
+     * Backend.attention takes them (the stacked projection's layout): the cases keep PyTorch's three tensors.
      */
-    static float[] qkv(float[] q, float[] k, float[] v, int rows) {
-        int width = q.length / rows;
-        float[] qkv = new float[3 * q.length];
+    static Tensor qkv(Backend backend, NpyArray q, NpyArray k, NpyArray v) {
+        int rows = q.shape()[0], width = q.shape()[1];
+        float[][] parts = {q.floats(), k.floats(), v.floats()};
+        float[] qkv = new float[3 * rows * width];
         for (int r = 0; r < rows; r++) {
-            System.arraycopy(q, r * width, qkv, 3 * r * width, width);
-            System.arraycopy(k, r * width, qkv, (3 * r + 1) * width, width);
-            System.arraycopy(v, r * width, qkv, (3 * r + 2) * width, width);
+            for (int part = 0; part < 3; part++) System.arraycopy(parts[part], r * width, qkv, (3 * r + part) * width, width);
         }
-        return qkv;
+        Tensor t = backend.allocate(rows, 3 * width);
+        backend.copyToDevice(qkv, t);
+        return t;
     }
 
     static float[] nans(long n) {

@@ -223,10 +223,8 @@ class KernelReferenceTest {
             case "attention" -> {
                 Tensor out = c.poisoned("out");
                 JsonNode p = c.node.get("params");
-                NpyArray q = c.array("q");
-                Tensor qkv = backend.allocate(q.shape()[0], 3 * q.shape()[1]);
-                backend.copyToDevice(GpuTests.qkv(q.floats(), c.array("k").floats(), c.array("v").floats(), q.shape()[0]), qkv);
-                backend.attention(qkv, p.get("heads").asInt(), p.get("seq_len").asInt(), c.param("scale"), out);
+                backend.attention(GpuTests.qkv(backend, c.array("q"), c.array("k"), c.array("v")), p.get("heads").asInt(),
+                        p.get("seq_len").asInt(), c.param("scale"), out);
                 c.assertClose("out", out, c.tolerance("out", REDUCTION));
             }
             default -> throw new IllegalArgumentException("no test for op " + c.op);
