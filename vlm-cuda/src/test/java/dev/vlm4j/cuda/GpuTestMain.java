@@ -1,12 +1,14 @@
 package dev.vlm4j.cuda;
 
 import org.junit.platform.engine.TestExecutionResult;
+import org.junit.platform.engine.support.descriptor.ClassSource;
 import org.junit.platform.engine.discovery.ClassNameFilter;
 import org.junit.platform.engine.discovery.DiscoverySelectors;
 import org.junit.platform.launcher.Launcher;
 import org.junit.platform.launcher.LauncherDiscoveryRequest;
 import org.junit.platform.launcher.TestExecutionListener;
 import org.junit.platform.launcher.TestIdentifier;
+import org.junit.platform.launcher.TestPlan;
 import org.junit.platform.launcher.core.LauncherDiscoveryRequestBuilder;
 import org.junit.platform.launcher.core.LauncherFactory;
 import org.junit.platform.launcher.listeners.SummaryGeneratingListener;
@@ -16,10 +18,10 @@ import java.io.PrintWriter;
 
 /**
  * Runs this module's tests, GPU ones included, where there is a JRE but no Maven (the lent GPU machine; see
- * tools/gpu/run_gpu_tests.sh): {@code java -cp … dev.vlm4j.cuda.GpuTestMain [--check] [class-name-regex]}. Prints each
- * test's outcome and time, then the summary and failures; exits 1 when a test failed or none matched. With
- * {@code --check} it only finds the tests, and exits 2 with a message when the regex matches none (the script checks
- * before it spends minutes on references: the regex must match whole class names, {@code dev.vlm4j.cuda.(A|B)}).
+ * tools/gpu/run_gpu_tests.sh): {@code java -cp … dev.vlm4j.cuda.GpuTestMain [--check] [class-name-regex]}. Prints
+ * each test's outcome and time, then the summary and failures; exits 1 when a test failed or none matched. With
+ * {@code --check} it only finds the test classes, and exits 2 with a message when the regex matches none (the script
+ * checks before it spends minutes on references: the regex must match whole class names, {@code dev.vlm4j.cuda.(A|B)}).
  */
 public final class GpuTestMain {
 
@@ -35,8 +37,10 @@ public final class GpuTestMain {
                 .build();
         Launcher launcher = LauncherFactory.create();
         if (check) {
-            if (launcher.discover(request).countTestIdentifiers(TestIdentifier::isTest) > 0) return;
-            System.err.println("no test matches the class-name regex '" + classes
+            // Classes, not tests: a @TestFactory class (KernelReferenceTest) has its tests only once it runs.
+            TestPlan plan = launcher.discover(request);
+            if (plan.countTestIdentifiers(id -> id.getSource().orElse(null) instanceof ClassSource) > 0) return;
+            System.err.println("no test class matches the class-name regex '" + classes
                     + "': it must match whole names, e.g. 'dev.vlm4j.cuda.(KernelReferenceTest|FlashAttentionGpuTest)'");
             System.exit(2);
         }
