@@ -41,7 +41,7 @@ public final class GpuTestMain {
             TestPlan plan = launcher.discover(request);
             if (plan.countTestIdentifiers(id -> id.getSource().orElse(null) instanceof ClassSource) > 0) return;
             System.err.println("no test class matches the class-name regex '" + classes
-                    + "': it must match whole names, e.g. 'dev.vlm4j.cuda.(KernelReferenceTest|FlashAttentionGpuTest)'");
+                    + "': it must match whole names, e.g. 'dev.vlm4j.cuda.(KernelReferenceTest|CudaEngineTest)'");
             System.exit(2);
         }
         SummaryGeneratingListener summary = new SummaryGeneratingListener();
