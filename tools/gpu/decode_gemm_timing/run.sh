@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds decode_gemm_timing.cu on the GPU machine and times cuBLASLt's candidates for LLaVA-1.5-7B's decode products
-# (q/k/v 4096 → 12288, o 4096 → 4096, gate/up 4096 → 22016, down 11008 → 4096) at decode batch sizes. Run from the
+# (q/k/v 4096 → 12288, o 4096 → 4096, gate/up 4096 → 22016, down 11008 → 4096) at decode batch sizes, and a
+# stream-K prototype of our own (stream_k_gemm.cuh) beside them. Run from the
 # repository root (the device copies the tree, no bundle needed):
 #   bash tools/gpu/decode_gemm_timing/run.sh ["N K M" ...]
 # By default every product at 16, 64, 128, 160 and 256 rows. Results: docs/benchmarks.md.
