@@ -4,6 +4,7 @@ import dev.vlm4j.Dtype;
 import dev.vlm4j.backend.DeviceMemory;
 import dev.vlm4j.engine.KvCacheProfiler;
 import dev.vlm4j.engine.KvCacheSize;
+import dev.vlm4j.engine.SchedulerConfig;
 import dev.vlm4j.engine.SequenceChunk;
 import dev.vlm4j.model.Checkpoint;
 import dev.vlm4j.model.LlavaConfig;
@@ -41,8 +42,8 @@ class MemoryProfileTest {
         try (CudaBackend backend = new CudaBackend(0, Dtype.BFLOAT16);
              Weights weights = Checkpoint.open(LlavaCudaParityTest.checkpointDir("llava-tiny"))) {
             int size = config.vision().imageSize();
-            int blocks = KvCacheProfiler.blocks(backend, weights, config, new int[] {1, 3, size, size}, BLOCK_SIZE, MAX_NUM_SEQS,
-                    MAX_NUM_BATCHED_TOKENS, GPU_MEMORY_UTILIZATION);
+            int blocks = KvCacheProfiler.blocks(backend, weights, config, new int[] {1, 3, size, size}, BLOCK_SIZE, new SchedulerConfig(MAX_NUM_SEQS,
+                    MAX_NUM_BATCHED_TOKENS, MAX_NUM_BATCHED_TOKENS), GPU_MEMORY_UTILIZATION);
             DeviceMemory memory = backend.deviceMemory().orElseThrow();
             System.out.printf("KV cache %d blocks of %d tokens%n", blocks, BLOCK_SIZE);
             try (LlavaModelRunner runner = LlavaModelRunner.create(backend, weights, config, blocks, BLOCK_SIZE)) {

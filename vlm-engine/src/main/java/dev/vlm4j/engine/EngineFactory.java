@@ -43,8 +43,9 @@ public final class EngineFactory {
             LlavaConfig config = LlavaConfig.read(dir.config());
             VisionLanguageConfig vl = args.visionLanguageConfig(config);
             int maxModelLen = args.resolveMaxModelLen(config);
-            SchedulerConfig scheduling = new SchedulerConfig(args.maxNumSeqs(), args.resolveMaxNumBatchedTokens(maxModelLen), maxModelLen,
-                    args.enableChunkedPrefill());
+            int maxNumBatchedTokens = args.resolveMaxNumBatchedTokens(maxModelLen);
+            SchedulerConfig scheduling = new SchedulerConfig(args.maxNumSeqs(), maxNumBatchedTokens, maxModelLen, args.enableChunkedPrefill(),
+                    SchedulerConfig.imagesPerStep(args.maxNumSeqs(), maxNumBatchedTokens, config.imageFeatureSize()));
 
             Tokenizer tokenizer = Tokenizer.load(resolve(args.tokenizer(), args.tokenizerRevision(), args, ModelRole.TOKENIZER));
             opened.add(tokenizer);
@@ -59,8 +60,8 @@ public final class EngineFactory {
             boolean cpu = backend.name().equals("cpu");
             int numBlocks = cpu
                     ? KvCacheSize.cpuBlocks(config.text(), args.blockSize(), args.cpuKvCacheSpaceGiB())
-                    : KvCacheProfiler.blocks(backend, weights, config, vl.imageInputShape(), args.blockSize(), args.maxNumSeqs(),
-                            scheduling.maxNumBatchedTokens(), args.gpuMemoryUtilization());
+                    : KvCacheProfiler.blocks(backend, weights, config, vl.imageInputShape(), args.blockSize(), scheduling,
+                            args.gpuMemoryUtilization());
             if ((long) numBlocks * args.blockSize() < maxModelLen) {
                 throw new IllegalArgumentException("The model's max seq len (" + maxModelLen + ") is larger than the maximum number of tokens"
                         + " that can be stored in KV cache (" + (long) numBlocks * args.blockSize() + "). Try increasing "

@@ -12,9 +12,10 @@ import java.util.List;
 import java.util.stream.IntStream;
 
 /**
- * Sizes a device's KV cache as vLLM's profile run does: one worst-case step — {@code max_num_seqs} images through
- * the vision tower (the seed's {@code image_input_shape} gives their size) and {@code max_num_batched_tokens}
- * tokens through the decoder — measures the peak device memory; the cache then gets
+ * Sizes a device's KV cache as vLLM's profile run does: one worst-case step — the most images a step may encode
+ * ({@link SchedulerConfig#maxImagesPerStep}, vLLM's {@code min(max_num_seqs, max_num_batched_tokens // image tokens)};
+ * the seed's {@code image_input_shape} gives their size) through the vision tower, and {@code max_num_batched_tokens}
+ * tokens of {@code max_num_seqs} sequences through the decoder — measures the peak device memory; the cache then gets
  * {@code gpu_memory_utilization × total − peak}.
  */
 public final class KvCacheProfiler {
@@ -24,23 +25,26 @@ public final class KvCacheProfiler {
     private KvCacheProfiler() {}
 
     /**
-     * The number of KV blocks that fit. Each of the {@code maxNumSeqs} dummy sequences holds an equal share of
-     * {@code maxNumBatchedTokens} tokens, starting with (up to all) the image tokens of its own image, so every image
-     * runs through the tower while the decoder sees exactly the token budget.
+     * The number of KV blocks that fit. Each of the {@code max_num_seqs} dummy sequences holds an equal share of
+     * {@code max_num_batched_tokens} tokens, so that the decoder sees exactly the token budget and its most sequences;
+     * the first {@code maxImagesPerStep} start with (up to all) the image tokens of an image of their own, so that as
+     * many images as a step may encode run through the tower.
      */
     public static int blocks(Backend backend, Weights weights, LlavaConfig config, int[] imageInputShape, int blockSize,
-                      int maxNumSeqs, int maxNumBatchedTokens, double gpuMemoryUtilization) {
+                      SchedulerConfig scheduling, double gpuMemoryUtilization) {
         DeviceMemory memory = backend.deviceMemory().orElseThrow(() ->
                 new UnsupportedOperationException("backend " + backend.name() + " reports no device memory to size the KV cache by"));
-        int seqs = Math.min(maxNumSeqs, maxNumBatchedTokens);
+        int maxNumBatchedTokens = scheduling.maxNumBatchedTokens();
+        int seqs = Math.min(scheduling.maxNumSeqs(), maxNumBatchedTokens), images = Math.min(seqs, scheduling.maxImagesPerStep());
         List<SequenceChunk> worstCase = new ArrayList<>();
         int nextBlock = 0;
         for (int s = 0; s < seqs; s++) {
             int tokens = maxNumBatchedTokens / seqs + (s < maxNumBatchedTokens % seqs ? 1 : 0);
             int[] ids = new int[tokens]; // vLLM's dummy prompt: image tokens first, then token 0
-            Arrays.fill(ids, 0, Math.min(config.imageFeatureSize(), tokens), config.imageTokenIndex());
+            if (s < images) Arrays.fill(ids, 0, Math.min(config.imageFeatureSize(), tokens), config.imageTokenIndex());
             int blocks = (tokens + blockSize - 1) / blockSize;
-            worstCase.add(new SequenceChunk(ids, 0, IntStream.range(nextBlock, nextBlock + blocks).toArray(), dummyImage(imageInputShape), 0));
+            worstCase.add(new SequenceChunk(ids, 0, IntStream.range(nextBlock, nextBlock + blocks).toArray(),
+                    s < images ? dummyImage(imageInputShape) : null, 0));
             nextBlock += blocks;
         }
         long peak, bytesPerBlock; // bytesPerBlock in the backend's KV cache type: a 16-bit cache gets twice the blocks of an f32 one
@@ -54,12 +58,13 @@ public final class KvCacheProfiler {
         if (budget < bytesPerBlock) {
             throw new IllegalArgumentException(String.format("No room for the KV cache: the profile step (%d images, %d tokens) peaked at"
                     + " %.2f GiB of %.2f GiB and gpu_memory_utilization=%.2f leaves %.2f GiB. Raise gpu_memory_utilization, or lower"
-                    + " max_num_seqs or max_num_batched_tokens.", seqs, maxNumBatchedTokens, gib(peak), gib(memory.totalBytes()),
+                    + " max_num_seqs or max_num_batched_tokens.", images, maxNumBatchedTokens, gib(peak), gib(memory.totalBytes()),
                     gpuMemoryUtilization, gib(Math.max(budget, 0))));
         }
         int blocks = (int) Math.min(Integer.MAX_VALUE, budget / bytesPerBlock);
-        LOG.log(System.Logger.Level.INFO, String.format("profile step peaked at %.2f GiB of %.2f GiB; KV cache: %d blocks of %d tokens"
-                        + " (%.2f GiB), max concurrency %.1f requests of %d tokens", gib(peak), gib(memory.totalBytes()), blocks, blockSize,
+        LOG.log(System.Logger.Level.INFO, String.format("profile step (%d images, %d tokens) peaked at %.2f GiB of %.2f GiB; KV cache: %d"
+                        + " blocks of %d tokens (%.2f GiB), max concurrency %.1f requests of %d tokens", images, maxNumBatchedTokens, gib(peak),
+                gib(memory.totalBytes()), blocks, blockSize,
                 gib((double) blocks * bytesPerBlock), (double) blocks * blockSize / config.text().maxPositionEmbeddings(),
                 config.text().maxPositionEmbeddings()));
         return blocks;

@@ -17,7 +17,9 @@ import java.util.List;
  *       what the prefix cache holds).</li>
  * </ol>
  * A prompt is computed whole, unless chunked prefill is on: then a prompt longer than what the step has left gets a
- * chunk of it, and the rest in later steps while the others decode. A request whose sequences sample together (n,
+ * chunk of it, and the rest in later steps while the others decode. Prompts whose image the step would encode stop
+ * coming in at {@code maxImagesPerStep} images, the count the KV cache was sized beside (vLLM V1's encoder budget;
+ * a step's first such request always comes in, whatever its images). A request whose sequences sample together (n,
  * best_of, beam search) computes the last token of each sequence in the same step.
  *
  * <p>When the blocks run out for a running request, the newest running request is preempted: swapped out to host
@@ -95,7 +97,7 @@ public final class Scheduler {
 
     /** Picks this step's sequences; see the class comment. */
     public SchedulerOutput schedule(double now) {
-        Step step = new Step(config.maxNumBatchedTokens());
+        Step step = new Step(config.maxNumBatchedTokens(), config.maxImagesPerStep());
 
         // 1. Decodes, oldest first, preempting the newest running request while blocks are short.
         List<SequenceGroup> pending = new ArrayList<>(running);
@@ -120,7 +122,7 @@ public final class Scheduler {
         }
         // 2. Prompt chunks of running requests.
         for (SequenceGroup group : prefilling) {
-            step.schedule(group, plan(group, step.budget));
+            if (step.roomForImages(group)) step.schedule(group, plan(group, step.budget));
             running.add(group);
         }
         running.sort(Comparator.comparingLong(g -> g.arrivalIndex));
@@ -133,7 +135,7 @@ public final class Scheduler {
             SequenceGroup group = swapped.getFirst();
             List<ScheduledSequence> chunks = plan(group, step.budget);
             int seqs = group.maxRunningSequences();
-            if (chunks.isEmpty() || numSeqs + seqs > config.maxNumSeqs() || !blocks.canSwapIn(group)) break;
+            if (chunks.isEmpty() || numSeqs + seqs > config.maxNumSeqs() || !step.roomForImages(group) || !blocks.canSwapIn(group)) break;
             swapped.removeFirst();
             step.swapIn.addAll(blocks.swapIn(group));
             blocks.appendSlots(group);
@@ -146,7 +148,7 @@ public final class Scheduler {
             SequenceGroup group = waiting.getFirst();
             int seqs = group.maxRunningSequences();
             if (numSeqs + seqs > config.maxNumSeqs() || !blocks.canAllocate(group)) break;
-            if (!fitsOnAdmission(group, step.budget)) break;
+            if (!fitsOnAdmission(group, step.budget) || !step.roomForImages(group)) break;
             waiting.removeFirst();
             blocks.allocate(group);
             for (Sequence seq : group.unfinishedSequences()) seq.setStatus(SequenceStatus.RUNNING);
@@ -161,17 +163,27 @@ public final class Scheduler {
     /** This step's decisions so far. */
     private static final class Step {
         int budget;
+        int images; // sequences whose image this step may encode
+        final int maxImages;
         final List<ScheduledSequence> scheduled = new ArrayList<>();
         final List<SequenceGroup> preempted = new ArrayList<>();
         final List<BlockManager.Move> swapOut = new ArrayList<>();
         final List<BlockManager.Move> swapIn = new ArrayList<>();
         final List<SequenceGroup> ignored = new ArrayList<>();
 
-        Step(int budget) {
+        Step(int budget, int maxImages) {
             this.budget = budget;
+            this.maxImages = maxImages;
+        }
+
+        /** Whether the request's images, if its chunks bring them, keep the step within maxImages (or are its first). */
+        boolean roomForImages(SequenceGroup group) {
+            int more = imagesToEncode(group);
+            return more == 0 || images == 0 || images + more <= maxImages;
         }
 
         void schedule(SequenceGroup group, List<ScheduledSequence> chunks) {
+            if (!chunks.isEmpty()) images += imagesToEncode(group);
             for (ScheduledSequence chunk : chunks) {
                 scheduled.add(chunk);
                 budget -= chunk.numTokens();
@@ -194,6 +206,13 @@ public final class Scheduler {
             seq.finish(SequenceStatus.FINISHED_IGNORED, null);
         }
         step.ignored.add(head);
+    }
+
+    /** The request's sequences whose next chunk may bring their image to the vision tower. */
+    private static int imagesToEncode(SequenceGroup group) {
+        int n = 0;
+        for (Sequence seq : group.unfinishedSequences()) if (seq.imageUncomputed()) n++;
+        return n;
     }
 
     /** Whether every unfinished sequence of a running request has just its next token to compute. */

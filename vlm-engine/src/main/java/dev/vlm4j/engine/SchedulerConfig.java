@@ -8,8 +8,10 @@ package dev.vlm4j.engine;
  * @param maxModelLen         most tokens (prompt plus generated) in one sequence
  * @param chunkedPrefill      split prompts longer than what a step has left into chunks over several steps, decodes
  *                            running in between (then max_num_batched_tokens may be below max_model_len)
+ * @param maxImagesPerStep    most images through the vision tower in one step: the profile step's count, which the KV
+ *                            cache's size allows for ({@link #imagesPerStep})
  */
-public record SchedulerConfig(int maxNumSeqs, int maxNumBatchedTokens, int maxModelLen, boolean chunkedPrefill) {
+public record SchedulerConfig(int maxNumSeqs, int maxNumBatchedTokens, int maxModelLen, boolean chunkedPrefill, int maxImagesPerStep) {
 
     public SchedulerConfig {
         if (maxNumSeqs <= 0) throw new IllegalArgumentException("max_num_seqs must be positive, got " + maxNumSeqs);
@@ -23,10 +25,26 @@ public record SchedulerConfig(int maxNumSeqs, int maxNumBatchedTokens, int maxMo
             throw new IllegalArgumentException("max_num_batched_tokens (" + maxNumBatchedTokens + ") must be at least max_num_seqs ("
                     + maxNumSeqs + "): every running sequence takes one token per step");
         }
+        if (maxImagesPerStep <= 0) throw new IllegalArgumentException("max images per step must be positive, got " + maxImagesPerStep);
     }
 
-    /** Whole prompts in one step. */
+    /** No limit on images but max_num_seqs (a sequence brings at most one image to a step). */
+    public SchedulerConfig(int maxNumSeqs, int maxNumBatchedTokens, int maxModelLen, boolean chunkedPrefill) {
+        this(maxNumSeqs, maxNumBatchedTokens, maxModelLen, chunkedPrefill, maxNumSeqs);
+    }
+
+    /** Whole prompts in one step, no limit on images but max_num_seqs. */
     public SchedulerConfig(int maxNumSeqs, int maxNumBatchedTokens, int maxModelLen) {
         this(maxNumSeqs, maxNumBatchedTokens, maxModelLen, false);
+    }
+
+    /**
+     * vLLM's profile run's number of images, {@code min(max_num_seqs, max_num_batched_tokens // image_tokens)} and at
+     * least 1: a step computing whole prompts within its token budget holds no more, each image bringing its
+     * {@code imageTokens} tokens. The scheduler holds every step to it (a step's first request excepted, so that each can
+     * run), chunked prefill included, where a chunk that holds part of an image's tokens brings the whole image.
+     */
+    public static int imagesPerStep(int maxNumSeqs, int maxNumBatchedTokens, int imageTokens) {
+        return Math.max(1, Math.min(maxNumSeqs, maxNumBatchedTokens / imageTokens));
     }
 }

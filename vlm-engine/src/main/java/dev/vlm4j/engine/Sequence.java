@@ -25,6 +25,7 @@ public final class Sequence {
     private final ProcessedImage image;    // null for a text-only prompt
     private final BlockHash.ImageDigest imageDigest; // the image's content for the prefix cache, null without one
     private final int imageTokenId;        // the tokens that take the image's embeddings
+    private final int imageEnd;            // the prompt's position after its last image token; 0 without an image
     final IntList blockTable = new IntList(8); // KV (or, while swapped out, host) block ids; owned by BlockManager
     final List<BlockHash> blockHashes;     // hashes of the full blocks of tokens so far, filled on demand by BlockManager
     private final IncrementalDetokenizer detokenizer;
@@ -53,6 +54,7 @@ public final class Sequence {
         this.image = image;
         this.imageDigest = image == null ? null : new BlockHash.ImageDigest(image);
         this.imageTokenId = imageTokenId;
+        this.imageEnd = image == null ? 0 : lastIndexOf(promptTokenIds, imageTokenId) + 1;
         this.blockHashes = new ArrayList<>();
         this.detokenizer = detokenizer;
         this.outputTokenIds = new ArrayList<>();
@@ -67,6 +69,7 @@ public final class Sequence {
         this.image = parent.image;
         this.imageDigest = parent.imageDigest;
         this.imageTokenId = parent.imageTokenId;
+        this.imageEnd = parent.imageEnd;
         this.blockHashes = new ArrayList<>(parent.blockHashes);
         this.detokenizer = detokenizer;
         this.numComputedTokens = parent.numComputedTokens;
@@ -287,6 +290,19 @@ public final class Sequence {
             if (tokens.get(i) == imageTokenId) before++;
         }
         return new SequenceChunk(ids, start, blockTable.toArray(), image, before, allLogits);
+    }
+
+    /**
+     * Whether the next chunk may bring the image to the vision tower: the sequence has one and its prompt's image tokens
+     * are not all computed (a chunk that ends before them brings none, so this counts at most once too often).
+     */
+    boolean imageUncomputed() {
+        return numComputedTokens < imageEnd;
+    }
+
+    private static int lastIndexOf(int[] ids, int value) {
+        for (int i = ids.length - 1; i >= 0; i--) if (ids[i] == value) return i;
+        return -1;
     }
 
     private static boolean contains(int[] ids, int value) {

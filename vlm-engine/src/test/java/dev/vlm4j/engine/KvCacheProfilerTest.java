@@ -16,16 +16,20 @@ import org.junit.jupiter.api.Test;
 import java.lang.foreign.Arena;
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Proxy;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Optional;
 import java.util.Set;
+import java.util.function.BiConsumer;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /**
  * The profiler gives the KV cache {@code utilization × total − peak} bytes in blocks of the runner's real size: the
  * CPU backend, posing as a device of {@link #TOTAL} bytes whose profile step peaks at {@link #PEAK}, once with its
- * f32 cache and once with a bf16 one, which must get twice the blocks.
+ * f32 cache and once with a bf16 one, which must get twice the blocks; and its profile step runs as many images
+ * through the vision tower as vLLM's profile run would.
  */
 class KvCacheProfilerTest {
 
@@ -45,6 +49,25 @@ class KvCacheProfilerTest {
         LlavaConfig config = config();
         long expected = (long) (UTILIZATION * TOTAL - PEAK) / KvCacheSize.bytesPerBlock(config.text(), BLOCK_SIZE, 2);
         assertEquals(expected, profile(config, true));
+    }
+
+    @Test
+    void theProfileStepEncodesAsManyImagesAsAStepMay() {
+        LlavaConfig config = config();
+        int imageTokens = config.imageFeatureSize(), maxNumBatchedTokens = 2 * imageTokens + 10;
+        SchedulerConfig scheduling = new SchedulerConfig(4, maxNumBatchedTokens, maxNumBatchedTokens, false,
+                SchedulerConfig.imagesPerStep(4, maxNumBatchedTokens, imageTokens));
+        List<Integer> imagesPerCall = new ArrayList<>();
+        int size = config.vision().imageSize();
+        try (CpuBackend cpu = new CpuBackend(); Weights weights = Checkpoint.open(Testdata.checkpoint("llava-tiny"))) {
+            Backend device = posingAsDevice(cpu, false, (name, args) -> {
+                if (name.equals("attention")) imagesPerCall.add(((Tensor) args[0]).dim(0) / (int) args[2]); // qkv rows / tokens an image
+            });
+            KvCacheProfiler.blocks(device, weights, config, new int[] {1, 3, size, size}, BLOCK_SIZE, scheduling, UTILIZATION);
+        }
+        assertEquals(2, scheduling.maxImagesPerStep(), "two images' tokens fit the budget, of four sequences");
+        assertEquals(2, imagesPerCall.getFirst(), "the tower's first layer saw both images");
+        assertEquals(Set.of(2), Set.copyOf(imagesPerCall), "and so did every layer, in one batch");
     }
 
     @Test
@@ -68,15 +91,18 @@ class KvCacheProfilerTest {
     private static int profile(LlavaConfig config, boolean bf16Cache) {
         int size = config.vision().imageSize();
         try (CpuBackend cpu = new CpuBackend(); Weights weights = Checkpoint.open(Testdata.checkpoint("llava-tiny"))) {
-            Backend device = posingAsDevice(cpu, bf16Cache);
-            return KvCacheProfiler.blocks(device, weights, config, new int[] {1, 3, size, size}, BLOCK_SIZE, 2, 64, UTILIZATION);
+            Backend device = posingAsDevice(cpu, bf16Cache, (name, args) -> {});
+            return KvCacheProfiler.blocks(device, weights, config, new int[] {1, 3, size, size}, BLOCK_SIZE, new SchedulerConfig(2, 64, 64),
+                    UTILIZATION);
         }
     }
 
-    private static Backend posingAsDevice(CpuBackend cpu, boolean bf16Cache) {
+    /** The CPU backend reporting {@link #TOTAL} and {@link #PEAK}, telling {@code calls} of each op it is asked for. */
+    private static Backend posingAsDevice(CpuBackend cpu, boolean bf16Cache, BiConsumer<String, Object[]> calls) {
         Set<String> skipped = bf16Cache ? Set.of("rotaryWriteKvCache", "matmulRotaryWriteKvCache", "pagedAttention") : Set.of();
         return (Backend) Proxy.newProxyInstance(Backend.class.getClassLoader(), new Class<?>[] {Backend.class}, (proxy, method, args) -> {
             String name = method.getName();
+            calls.accept(name, args);
             if (name.equals("deviceMemory")) return Optional.of(new DeviceMemory(TOTAL, PEAK, PEAK));
             if (name.equals("allocateKvCache") && bf16Cache) return bf16Zeros(cpu, (int[]) args[0]);
             if (skipped.contains(name)) return null;

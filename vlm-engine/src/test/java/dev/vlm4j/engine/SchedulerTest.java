@@ -1,11 +1,15 @@
 package dev.vlm4j.engine;
 
+import dev.vlm4j.SamplingParams;
+import dev.vlm4j.input.ProcessedImage;
+import dev.vlm4j.input.ProcessedPrompt;
 import org.junit.jupiter.api.Test;
 
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.stream.IntStream;
 
 import static dev.vlm4j.engine.BlockManagerTest.request;
 import static dev.vlm4j.engine.BlockManagerTest.seq;
@@ -72,6 +76,55 @@ class SchedulerTest {
         assertEquals(List.of("a:1", "b:1", "c:1"), ids(step(scheduler, blocks)));
         runToEnd(scheduler, blocks);
         for (SequenceGroup g : List.of(a, b, c)) assertGeneratedInOrder(g, seq(g).promptLength(), 3);
+    }
+
+    /** A request whose prompt has image tokens at [imageFrom, imageTo) (an image of features: only its presence matters here). */
+    private static SequenceGroup imageRequest(String id, int promptLength, int imageFrom, int imageTo, int maxTokens) {
+        int[] prompt = IntStream.range(0, promptLength).map(i -> i >= imageFrom && i < imageTo ? FakeModelRunner.IMAGE_TOKEN : 100 + i).toArray();
+        ProcessedImage image = new ProcessedImage(ProcessedImage.Kind.IMAGE_FEATURES, new float[24], new int[] {1, 6, 4});
+        SamplingParams params = SamplingParams.builder().temperature(0).maxTokens(maxTokens).build();
+        return new SequenceGroup(id, new ProcessedPrompt("prompt " + id, prompt, image), params, maxTokens, Set.of(), null,
+                new Sequence(id.hashCode(), prompt, image, FakeModelRunner.IMAGE_TOKEN, null, false), null, 0.0);
+    }
+
+    @Test
+    void imagePromptsStopComingInAtTheImagesAStepMayEncode() {
+        BlockManager blocks = new BlockManager(4, 100, 0);
+        SequenceGroup a = imageRequest("a", 10, 1, 5, 3), b = imageRequest("b", 10, 1, 5, 3), c = imageRequest("c", 10, 1, 5, 3);
+        SequenceGroup text = request("t", 5, 3);
+        Scheduler scheduler = new Scheduler(new SchedulerConfig(8, 64, 64, false, 2), blocks);
+        for (SequenceGroup g : List.of(a, b, c, text)) scheduler.add(g);
+
+        assertEquals(List.of("a:10", "b:10"), ids(step(scheduler, blocks)), "two images: c waits, and t may not jump the queue");
+        assertEquals(List.of("a:1", "b:1", "c:10", "t:5"), ids(step(scheduler, blocks)), "decodes bring no image");
+        runToEnd(scheduler, blocks);
+        for (SequenceGroup g : List.of(a, b, c, text)) assertGeneratedInOrder(g, seq(g).promptLength(), 3);
+    }
+
+    @Test
+    void aChunkHoldingPartOfAnImagesTokensBringsTheWholeImage() {
+        BlockManager blocks = new BlockManager(4, 100, 0);
+        SequenceGroup a = imageRequest("a", 30, 10, 26, 2), b = imageRequest("b", 30, 10, 26, 2);
+        Scheduler scheduler = new Scheduler(new SchedulerConfig(8, 16, 64, true, 1), blocks);
+        scheduler.add(a);
+        scheduler.add(b);
+
+        assertEquals(List.of("a:16"), ids(step(scheduler, blocks)), "a's first chunk ends inside its image tokens");
+        assertEquals(List.of("a:14"), ids(step(scheduler, blocks)), "its second chunk brings the image again: no room for b's");
+        assertEquals(List.of("a:1", "b:15"), ids(step(scheduler, blocks)));
+        runToEnd(scheduler, blocks);
+        assertGeneratedInOrder(a, 30, 2);
+        assertGeneratedInOrder(b, 30, 2);
+    }
+
+    @Test
+    void aStepMayEncodeAsManyImagesAsVllmsProfileRunTakes() {
+        // vLLM: min(max_num_seqs, max_num_batched_tokens // max_mm_tokens), and 1 where that is less than 1.
+        assertEquals(7, SchedulerConfig.imagesPerStep(256, 4096, 576), "LLaVA-1.5's 576 image tokens in vLLM V0's default budget");
+        assertEquals(14, SchedulerConfig.imagesPerStep(256, 8192, 576));
+        assertEquals(4, SchedulerConfig.imagesPerStep(4, 4096, 576));
+        assertEquals(1, SchedulerConfig.imagesPerStep(256, 512, 576), "a chunked-prefill budget below one image's tokens");
+        assertEquals(256, new SchedulerConfig(256, 4096, 4096).maxImagesPerStep(), "without a limit: one image a sequence");
     }
 
     @Test
