@@ -31,23 +31,9 @@ template <int NT> struct DecodeTile {
     static constexpr int SHARED_BYTES = STAGES * (DECODE_W_BYTES + X_BYTES) + STAGES * 16 + 8 + 1024;
 };
 
-#define DECODE_ACC8(i) "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]), "+f"(d[i + 4]), "+f"(d[i + 5]), "+f"(d[i + 6]), "+f"(d[i + 7])
-#define DECODE_REGS32                                                                                            \
-    "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, " \
-    "%24, %25, %26, %27, %28, %29, %30, %31"
-
-// d [64, 64] (= or +=) a [64, 16] · b [64, 16]ᵀ, both k-major in shared memory; d in wgmma's accumulator layout
-// (thread t of the warpgroup holds rows 16 (t / 32) + (t % 32) / 4 and 8 below it, columns 8 j + 2 (t % 4) and the next).
-#define DECODE_WGMMA(T, PTX_TYPE)                                                                                  \
-    __device__ __forceinline__ void wgmma_m64n64k16(float* d, unsigned long long a, unsigned long long b, bool accumulate, T) { \
-        asm volatile("{\n .reg .pred accumulate;\n setp.ne.b32 accumulate, %34, 0;\n"                            \
-                     " wgmma.mma_async.sync.aligned.m64n64k16.f32." PTX_TYPE "." PTX_TYPE " {" DECODE_REGS32 "}," \
-                     " %32, %33, accumulate, 1, 1, 0, 0;\n}"                                                     \
-                     : DECODE_ACC8(0), DECODE_ACC8(8), DECODE_ACC8(16), DECODE_ACC8(24)                           \
-                     : "l"(a), "l"(b), "r"((int) accumulate));                                                    \
-    }
-DECODE_WGMMA(bf16, "bf16")
-DECODE_WGMMA(f16, "f16")
+// d [64, 64] (= or +=) a [64, 16] · b [64, 16]ᵀ, both k-major in shared memory (sm90.cuh's WGMMA_SS_M64K16).
+WGMMA_SS_M64K16(wgmma_m64n64k16, 64, bf16, "bf16", WGMMA_REGS32, "%32, %33", "%34", WGMMA_ACC32(0))
+WGMMA_SS_M64K16(wgmma_m64n64k16, 64, f16, "f16", WGMMA_REGS32, "%32, %33", "%34", WGMMA_ACC32(0))
 
 // Waits until `threads` threads (whole warps) have reached named barrier `id` (1 to 15; 0 is __syncthreads').
 __device__ __forceinline__ void named_barrier(int id, int threads) {

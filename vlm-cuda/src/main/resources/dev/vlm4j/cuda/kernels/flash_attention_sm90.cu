@@ -42,18 +42,16 @@ __device__ __forceinline__ unsigned flash90_shared_bytes(int keyTiles) { return 
 
 // d [64, 64] (= or +=) a [64, 16] · b, a in registers (A fragments), b from shared memory: k-major [64, 16] (S = Q·Kᵀ,
 // TRANSPOSE_B 0) or MN-major [16, 64] (O += P·V, TRANSPOSE_B 1); d in wgmma's accumulator layout.
-#define FLASH90_ACC8(i) "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]), "+f"(d[i + 4]), "+f"(d[i + 5]), "+f"(d[i + 6]), "+f"(d[i + 7])
 #define FLASH90_WGMMA(T, PTX_TYPE)                                                                                    \
     template <int TRANSPOSE_B>                                                                                        \
     __device__ __forceinline__ void wgmma_m64n64k16(float (&d)[32], const unsigned (&a)[4], unsigned long long b,     \
-                                                    bool accumulate, T) {                                            \
-        asm volatile("{\n .reg .pred accumulate;\n setp.ne.b32 accumulate, %37, 0;\n"                                \
+                                                    bool accumulate, T) {                                             \
+        asm volatile("{\n .reg .pred accumulate;\n setp.ne.b32 accumulate, %37, 0;\n"                                 \
                      " wgmma.mma_async.sync.aligned.m64n64k16.f32." PTX_TYPE "." PTX_TYPE                             \
-                     " {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19,"   \
-                     " %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31},"                                  \
-                     " {%32, %33, %34, %35}, %36, accumulate, 1, 1, %38;\n}"                                         \
-                     : FLASH90_ACC8(0), FLASH90_ACC8(8), FLASH90_ACC8(16), FLASH90_ACC8(24)                          \
-                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"((int) accumulate), "n"(TRANSPOSE_B)); \
+                     " {" WGMMA_REGS32 "},"                                                                           \
+                     " {%32, %33, %34, %35}, %36, accumulate, 1, 1, %38;\n}"                                          \
+                     : WGMMA_ACC32(0)                                                                                 \
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"((int) accumulate), "n"(TRANSPOSE_B));  \
     }
 FLASH90_WGMMA(bf16, "bf16")
 FLASH90_WGMMA(f16, "f16")

@@ -50,25 +50,9 @@ constexpr int GEMM_BARRIERS = 2 * GEMM_STAGES + 2;
 [[maybe_unused]] constexpr int GEMM_SHARED_BYTES = GEMM_STAGES * (GEMM_X_BYTES + GEMM_W_BYTES) + GEMM_STAGED_BYTES + 2 * GEMM_BN * 4
                                 + GEMM_BARRIERS * 8 + 1024;
 
-#define GEMM_ACC8(i) "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]), "+f"(d[i + 4]), "+f"(d[i + 5]), "+f"(d[i + 6]), "+f"(d[i + 7])
-#define GEMM_ACC32(i) GEMM_ACC8(i), GEMM_ACC8(i + 8), GEMM_ACC8(i + 16), GEMM_ACC8(i + 24)
-#define GEMM_ACC64 GEMM_ACC32(0), GEMM_ACC32(32)
-#define GEMM_REGS64                                                                                              \
-    "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, " \
-    "%24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, " \
-    "%46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
-
-// d [64, 128] (= or +=) a [64, 16] · b [128, 16]ᵀ, both k-major in shared memory; d in wgmma's accumulator layout
-// (thread t of the warpgroup holds rows 16 (t / 32) + (t % 32) / 4 and 8 below it, columns 8 j + 2 (t % 4) and the next).
-#define GEMM_WGMMA(T, PTX_TYPE)                                                                                      \
-    __device__ __forceinline__ void wgmma_m64n128k16(float* d, unsigned long long a, unsigned long long b, bool accumulate, T) { \
-        asm volatile("{\n .reg .pred accumulate;\n setp.ne.b32 accumulate, %66, 0;\n"                                \
-                     " wgmma.mma_async.sync.aligned.m64n128k16.f32." PTX_TYPE "." PTX_TYPE " {" GEMM_REGS64 "},"     \
-                     " %64, %65, accumulate, 1, 1, 0, 0;\n}"                                                       \
-                     : GEMM_ACC64 : "l"(a), "l"(b), "r"((int) accumulate));                                         \
-    }
-GEMM_WGMMA(bf16, "bf16")
-GEMM_WGMMA(f16, "f16")
+// d [64, 128] (= or +=) a [64, 16] · b [128, 16]ᵀ, both k-major in shared memory (sm90.cuh's WGMMA_SS_M64K16).
+WGMMA_SS_M64K16(wgmma_m64n128k16, 128, bf16, "bf16", WGMMA_REGS64, "%64, %65", "%66", WGMMA_ACC32(0), WGMMA_ACC32(32))
+WGMMA_SS_M64K16(wgmma_m64n128k16, 128, f16, "f16", WGMMA_REGS64, "%64, %65", "%66", WGMMA_ACC32(0), WGMMA_ACC32(32))
 
 // ---------------------------------------------------------------- the kernel
 

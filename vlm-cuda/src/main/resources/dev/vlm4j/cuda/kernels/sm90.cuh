@@ -46,6 +46,28 @@ __device__ __forceinline__ unsigned long long matrix_descriptor(unsigned address
          | 1ull << 62;                                      // 128-byte swizzle
 }
 
+// wgmma's accumulator operands, "+f" of d[i] on (the asm's operands 0 on), and their names in the instruction.
+#define WGMMA_ACC8(i) "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]), "+f"(d[i + 4]), "+f"(d[i + 5]), "+f"(d[i + 6]), "+f"(d[i + 7])
+#define WGMMA_ACC32(i) WGMMA_ACC8(i), WGMMA_ACC8(i + 8), WGMMA_ACC8(i + 16), WGMMA_ACC8(i + 24)
+#define WGMMA_REGS32                                                                                              \
+    "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, " \
+    "%24, %25, %26, %27, %28, %29, %30, %31"
+#define WGMMA_REGS64                                                                                              \
+    WGMMA_REGS32 ", %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, "   \
+    "%51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
+
+// Defines NAME(d, a, b, accumulate, T()): d [64, N] (= or +=) a [64, 16] · b [N, 16]ᵀ, both k-major in shared memory
+// (descriptors a and b), d in wgmma's accumulator layout (thread t of the warpgroup holds rows 16 (t / 32) + (t % 32) / 4
+// and 8 below it, columns 8 j + 2 (t % 4) and the next). REGISTERS names the N / 2 accumulators, OPERANDS the two
+// descriptors' and SCALE_D the flag's operand numbers after them; the accumulators' operands come last.
+#define WGMMA_SS_M64K16(NAME, N, T, PTX_TYPE, REGISTERS, OPERANDS, SCALE_D, ...)                                     \
+    __device__ __forceinline__ void NAME(float* d, unsigned long long a, unsigned long long b, bool accumulate, T) { \
+        asm volatile("{\n .reg .pred accumulate;\n setp.ne.b32 accumulate, " SCALE_D ", 0;\n"                       \
+                     " wgmma.mma_async.sync.aligned.m64n" #N "k16.f32." PTX_TYPE "." PTX_TYPE " {" REGISTERS "},"     \
+                     " " OPERANDS ", accumulate, 1, 1, 0, 0;\n}"                                                      \
+                     : __VA_ARGS__ : "l"(a), "l"(b), "r"((int) accumulate));                                        \
+    }
+
 __device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
 __device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory"); }
 // Waits until at most N committed groups of products are still running.
