@@ -17,22 +17,27 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Tag;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The whole engine on {@code device=cuda}, wired as {@code LLM} wires it (backend by dtype, KV cache sized by the
- * profile step): in float32 three image requests batched together give HF transformers' float32 greedy tokens.
+ * profile step): in float32 three image requests batched together give HF transformers' float32 greedy tokens; so do
+ * they with chunked prefill in steps of 100 tokens, which cut through every image (the runner keeps an image's
+ * embeddings from the chunk that encoded it to the one that takes its last row; one image a step).
  */
 @Tag("gpu")
 class CudaEngineTest {
 
-    @Test
-    void engineOnCudaInFloat32GivesTransformersGreedyTokens() throws IOException {
+    @ParameterizedTest(name = "chunked prefill {0}")
+    @ValueSource(booleans = {false, true})
+    void engineOnCudaInFloat32GivesTransformersGreedyTokens(boolean chunkedPrefill) throws IOException {
         GpuTests.assumeCuda();
         Path refs = GpuTests.references().resolve("llava").resolve("llava-tiny");
         Path checkpoint = LlavaCudaParityTest.checkpointDir("llava-tiny");
         EngineArgs args = EngineArgs.builder().model(checkpoint.toString()).device("cuda").dtype("float32")
-                .maxNumSeqs(8).gpuMemoryUtilization(0.3).build();
+                .maxNumSeqs(8).gpuMemoryUtilization(0.3).enableChunkedPrefill(chunkedPrefill).maxNumBatchedTokens(chunkedPrefill ? 100 : null)
+                .build();
         JsonNode cases = new ObjectMapper().readTree(Path.of(System.getProperty("vlm4j.testdata"))
                 .resolve("references/llava-tiny/cases.json").toFile());
         SamplingParams greedy = SamplingParams.builder().temperature(0.0).maxTokens(12).build();

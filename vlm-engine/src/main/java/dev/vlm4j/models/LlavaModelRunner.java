@@ -9,6 +9,7 @@ import dev.vlm4j.input.ProcessedImage;
 import dev.vlm4j.model.LlavaConfig;
 import dev.vlm4j.model.Weights;
 
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.stream.IntStream;
@@ -29,6 +30,7 @@ public final class LlavaModelRunner implements ModelRunner {
     private final LlamaDecoder languageModel;
     private final StepInputs inputs;
     private final Tensor imageFeatures; // [F, Dv] features given as input (image_input_type image_features)
+    private final ImageEmbeddingCache encodedImages; // images part-way through a chunked prompt
     private final DecodeGraphs decodeGraphs; // null: every step eager
 
     private LlavaModelRunner(Backend backend, Weights weights, LlavaConfig config, int numBlocks, int blockSize, boolean enforceEager) {
@@ -42,6 +44,7 @@ public final class LlavaModelRunner implements ModelRunner {
         this.languageModel = new LlamaDecoder(backend, weights, config.text(), numBlocks, blockSize);
         this.inputs = new StepInputs(backend);
         this.imageFeatures = backend.allocate(config.imageFeatureSize(), config.vision().hiddenSize());
+        this.encodedImages = new ImageEmbeddingCache(backend, config.imageFeatureSize(), config.text().hiddenSize());
         this.decodeGraphs = enforceEager || !backend.supportsGraphs() ? null
                 : new DecodeGraphs(backend, languageModel, config.text().maxPositionEmbeddings(), blockSize);
     }
@@ -92,16 +95,29 @@ public final class LlavaModelRunner implements ModelRunner {
         inputs.upload(plan);
 
         // Text embeddings, with each image's embeddings written over its <image> tokens: the step's pixel values go
-        // through the vision tower and the projector together (in batches of up to LlavaImageEncoder.MAX_IMAGES), features
-        // given as input through the projector one image at a time.
+        // through the vision tower and the projector together (in batches of up to LlavaImageEncoder.MAX_IMAGES), but
+        // those a chunk before this one encoded, kept until a chunk takes their last row; features given as input
+        // through the projector one image at a time.
         Tensor x = languageModel.embed(inputs, plan.numTokens()); // [T, D]
+        int f = config.imageFeatureSize();
         List<StepPlan.ImageRows> pixelValues = plan.images().stream()
                 .filter(image -> image.image().kind() == ProcessedImage.Kind.PIXEL_VALUES).toList();
-        for (int from = 0; from < pixelValues.size(); from += LlavaImageEncoder.MAX_IMAGES) {
-            int to = Math.min(from + LlavaImageEncoder.MAX_IMAGES, pixelValues.size());
-            List<StepPlan.ImageRows> batch = pixelValues.subList(from, to);
-            mergeImageEmbeddings(imageEncoder.encode(batch.stream().map(StepPlan.ImageRows::image).toList()), batch, x); // [B*F, D]
+        List<StepPlan.ImageRows> toEncode = new ArrayList<>();
+        for (StepPlan.ImageRows image : pixelValues) {
+            Tensor kept = encodedImages.get(image.image()); // [F, D]
+            if (kept != null) mergeImageEmbeddings(kept, List.of(image), x);
+            else toEncode.add(image);
         }
+        for (int from = 0; from < toEncode.size(); from += LlavaImageEncoder.MAX_IMAGES) {
+            int to = Math.min(from + LlavaImageEncoder.MAX_IMAGES, toEncode.size());
+            List<StepPlan.ImageRows> batch = toEncode.subList(from, to);
+            Tensor embeddings = imageEncoder.encode(batch.stream().map(StepPlan.ImageRows::image).toList()); // [B*F, D]
+            mergeImageEmbeddings(embeddings, batch, x);
+            for (int b = 0; b < batch.size(); b++) {
+                if (!takesLastRow(plan, batch.get(b))) encodedImages.keep(batch.get(b).image(), embeddings.rows(b * f, (b + 1) * f));
+            }
+        }
+        for (StepPlan.ImageRows image : pixelValues) if (takesLastRow(plan, image)) encodedImages.forget(image.image());
         for (StepPlan.ImageRows image : plan.images()) {
             if (image.image().kind() == ProcessedImage.Kind.IMAGE_FEATURES) {
                 mergeImageEmbeddings(imageEncoder.project(inputFeatures(image.image())), List.of(image), x); // [F, D]
@@ -165,6 +181,11 @@ public final class LlavaModelRunner implements ModelRunner {
         }
     }
 
+    /** Whether this step's rows of the image include its last embedding row: no later chunk needs it. */
+    private boolean takesLastRow(StepPlan plan, StepPlan.ImageRows image) {
+        return plan.imageSrcRows()[image.to() - 1] == config.imageFeatureSize() - 1;
+    }
+
     /** [F, Dv]: image features given as input (image_input_type image_features), on the device. */
     private Tensor inputFeatures(ProcessedImage image) {
         int[] expected = {1, config.imageFeatureSize(), config.vision().hiddenSize()};
@@ -182,5 +203,6 @@ public final class LlavaModelRunner implements ModelRunner {
         languageModel.close();
         inputs.close();
         imageFeatures.close();
+        encodedImages.close();
     }
 }
