@@ -294,7 +294,8 @@ public final class Sequence {
 
     /**
      * Whether the next chunk may bring the image to the vision tower: the sequence has one and its prompt's image tokens
-     * are not all computed (a chunk that ends before them brings none, so this counts at most once too often).
+     * are not all computed. Safe for counting a step's images: a chunk that ends before the image tokens brings none,
+     * and is counted all the same.
      */
     boolean imageUncomputed() {
         return numComputedTokens < imageEnd;
