@@ -122,7 +122,8 @@ public final class Scheduler {
         }
         // 2. Prompt chunks of running requests.
         for (SequenceGroup group : prefilling) {
-            if (step.roomForImages(group)) step.schedule(group, plan(group, step.budget));
+            List<ScheduledSequence> chunks = plan(group, step.budget);
+            if (!chunks.isEmpty() && step.takeImages(group)) step.schedule(group, chunks);
             running.add(group);
         }
         running.sort(Comparator.comparingLong(g -> g.arrivalIndex));
@@ -135,7 +136,7 @@ public final class Scheduler {
             SequenceGroup group = swapped.getFirst();
             List<ScheduledSequence> chunks = plan(group, step.budget);
             int seqs = group.maxRunningSequences();
-            if (chunks.isEmpty() || numSeqs + seqs > config.maxNumSeqs() || !step.roomForImages(group) || !blocks.canSwapIn(group)) break;
+            if (chunks.isEmpty() || numSeqs + seqs > config.maxNumSeqs() || !blocks.canSwapIn(group) || !step.takeImages(group)) break;
             swapped.removeFirst();
             step.swapIn.addAll(blocks.swapIn(group));
             blocks.appendSlots(group);
@@ -148,7 +149,7 @@ public final class Scheduler {
             SequenceGroup group = waiting.getFirst();
             int seqs = group.maxRunningSequences();
             if (numSeqs + seqs > config.maxNumSeqs() || !blocks.canAllocate(group)) break;
-            if (!fitsOnAdmission(group, step.budget) || !step.roomForImages(group)) break;
+            if (!fitsOnAdmission(group, step.budget) || !step.takeImages(group)) break;
             waiting.removeFirst();
             blocks.allocate(group);
             for (Sequence seq : group.unfinishedSequences()) seq.setStatus(SequenceStatus.RUNNING);
@@ -176,14 +177,18 @@ public final class Scheduler {
             this.maxImages = maxImages;
         }
 
-        /** Whether the request's images, if its chunks bring them, keep the step within maxImages (or are its first). */
-        boolean roomForImages(SequenceGroup group) {
+        /**
+         * Whether the prefill's images, if its chunks bring them, keep the step within maxImages (or are its first); if
+         * so they are counted. Asked last, when nothing else keeps the request out of the step.
+         */
+        boolean takeImages(SequenceGroup group) {
             int more = imagesToEncode(group);
-            return more == 0 || images == 0 || images + more <= maxImages;
+            if (more > 0 && images > 0 && images + more > maxImages) return false;
+            images += more;
+            return true;
         }
 
         void schedule(SequenceGroup group, List<ScheduledSequence> chunks) {
-            if (!chunks.isEmpty()) images += imagesToEncode(group);
             for (ScheduledSequence chunk : chunks) {
                 scheduled.add(chunk);
                 budget -= chunk.numTokens();
