@@ -29,7 +29,13 @@
 // themselves while the tensor cores waited: 0.518 ms. What did not pay: each consumer a tile of 128 × 128 of its own
 // (ping-pong, so that one's epilogue overlaps the other's products), 0.71 ms: twice the w reads from shared memory and
 // L2 for the same products; the second consumer skipping its products where a last row tile has 64 rows or fewer
-// (CLIP-L/336 at batch 64 has 288.5 row tiles), 0.526: the mainloop in a branch compiled worse.
+// (CLIP-L/336 at batch 64 has 288.5 row tiles), 0.526: the mainloop in a branch compiled worse; x's k slice read once
+// into registers (ldmatrix) for both n128 products (wgmma's A from registers), 0.497 against 0.478: with more than one
+// group of products in flight ptxas serializes them for want of registers, so each load waits on the tensor pipe. Where
+// the time over cuBLASLt's product goes (0.483 against 0.418, variants with parts of the work left out): the two n128
+// products instead of one n256, ~0.021 (at 384 threads one m64n256k16 compiles, and the products alone then take
+// 0.421); reading and storing the staged tile, ~0.019; quick GELU, ~0.022. At 384 threads three epilogue warps do
+// not keep up (0.54–0.55), and four, with a consumer thread issuing the copies in the producer's stead, take 0.57.
 // The host encodes the tensor maps (ActivationGemm.java); rows past n read as zeros and are not written. k must be a
 // positive multiple of BK, m a multiple of BN.
 #include "common.cuh"
