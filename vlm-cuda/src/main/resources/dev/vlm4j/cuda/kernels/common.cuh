@@ -47,12 +47,17 @@ template <> __device__ __forceinline__ float rounded_not_nan<bf16>(float x) {
 }
 
 // sigmoid(t) = 1 / (1 + exp(-t)) rounded to A, where PyTorch computes it in f32 with expf and an IEEE division. For a
-// 16-bit A, the hardware's approximate 2^x and reciprocal and one Newton step give the same A for every t of type A
-// (KernelReferenceTest checks all 2 × 65,536 against PyTorch): the f32 expression's division, with its range check
-// and a branch to a slow path, made quick GELU ~10 times slower where it is the bulk of a kernel's work (gemm_sm90.cu's
-// epilogue). The reciprocal is taken of (1 + exp(-t)) 2^-64, and scaled back after the Newton step: the approximate
-// reciprocal of a number past 2^126 would be below f32's normal range, which the plain instruction handles with four
-// more instructions a call (a quarter of the epilogue's).
+// 16-bit A, the hardware's approximate 2^x and reciprocal give the same A for every t of type A (KernelReferenceTest
+// checks all 2 × 65,536 against PyTorch), with one Newton step after the reciprocal for f16, whose 11 bits need it (2
+// of its values differ without); bf16's 8 bits do not, and the step's three instructions and overflow check were ~2.5 %
+// of CLIP's fc1 (gemm_sm90.cu's epilogue; 0.479 → 0.467 ms at batch 64 on an H100). The f32 expression's division,
+// with its range check and a branch to a slow path, made quick GELU ~10 times slower where it is the bulk of a
+// kernel's work. The reciprocal is taken of (1 + exp(-t)) 2^-64, and scaled back after: the approximate reciprocal of
+// a number past 2^126 would be below f32's normal range, which the plain instruction handles with four more
+// instructions a call (a quarter of the epilogue's). Where expf overflows, the reciprocal of infinity is 0, as
+// PyTorch's quotient is; the Newton step would make it a NaN, hence f16's check.
+template <typename T> constexpr bool IS_F16 = false;
+template <> constexpr bool IS_F16<f16> = true;
 template <typename A> __device__ __forceinline__ float rounded_sigmoid(float t) {
     if constexpr (sizeof(A) == 4) {
         return 1.f / (1.f + expf(-t));
@@ -61,8 +66,11 @@ template <typename A> __device__ __forceinline__ float rounded_sigmoid(float t) 
         asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(e) : "f"(t * -LOG2E));
         float y = fmaf(e, 0x1p-64f, 0x1p-64f);  // (1 + e) 2^-64, rounded as 1 + e is: the scale is exact
         asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(y));
-        r = fmaf(r, fmaf(-y, r, 1.f), r);
-        return rounded_not_nan<A>(e == __int_as_float(0x7f800000) ? 0.f : r * 0x1p-64f);  // expf overflowed: 0
+        if constexpr (IS_F16<A>) {
+            r = fmaf(r, fmaf(-y, r, 1.f), r);
+            if (e == __int_as_float(0x7f800000)) r = 0.f;
+        }
+        return rounded_not_nan<A>(r * 0x1p-64f);
     }
 }
 
