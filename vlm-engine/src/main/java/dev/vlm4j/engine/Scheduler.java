@@ -19,7 +19,9 @@ import java.util.List;
  * A prompt is computed whole, unless chunked prefill is on: then a prompt longer than what the step has left gets a
  * chunk of it, and the rest in later steps while the others decode. Prompts whose image the step would encode stop
  * coming in at {@code maxImagesPerStep} images, the count the KV cache was sized beside (vLLM V1's encoder budget;
- * a step's first such request always comes in, whatever its images). A request whose sequences sample together (n,
+ * a step's first such request always comes in, whatever its images). A chunk brings its image when it holds image
+ * tokens and no earlier chunk of the prompt did: the model runner keeps the embeddings between the two (vLLM V1's
+ * encoder cache), so a prompt's later chunks leave the step's images to others. A request whose sequences sample together (n,
  * best_of, beam search) computes the last token of each sequence in the same step.
  *
  * <p>When the blocks run out for a running request, the newest running request is preempted: swapped out to host
@@ -123,7 +125,7 @@ public final class Scheduler {
         // 2. Prompt chunks of running requests.
         for (SequenceGroup group : prefilling) {
             List<ScheduledSequence> chunks = plan(group, step.budget);
-            if (!chunks.isEmpty() && step.takeImages(group)) step.schedule(group, chunks);
+            if (!chunks.isEmpty() && step.takeImages(group, chunks)) step.schedule(group, chunks);
             running.add(group);
         }
         running.sort(Comparator.comparingLong(g -> g.arrivalIndex));
@@ -136,7 +138,7 @@ public final class Scheduler {
             SequenceGroup group = swapped.getFirst();
             List<ScheduledSequence> chunks = plan(group, step.budget);
             int seqs = group.maxRunningSequences();
-            if (chunks.isEmpty() || numSeqs + seqs > config.maxNumSeqs() || !blocks.canSwapIn(group) || !step.takeImages(group)) break;
+            if (chunks.isEmpty() || numSeqs + seqs > config.maxNumSeqs() || !blocks.canSwapIn(group) || !step.takeImages(group, chunks)) break;
             swapped.removeFirst();
             step.swapIn.addAll(blocks.swapIn(group));
             blocks.appendSlots(group);
@@ -149,7 +151,7 @@ public final class Scheduler {
             SequenceGroup group = waiting.getFirst();
             int seqs = group.maxRunningSequences();
             if (numSeqs + seqs > config.maxNumSeqs() || !blocks.canAllocate(group)) break;
-            if (!fitsOnAdmission(group, step.budget) || !step.takeImages(group)) break;
+            if (!fitsOnAdmission(group, step.budget) || !step.takeImages(group, null)) break;
             waiting.removeFirst();
             blocks.allocate(group);
             for (Sequence seq : group.unfinishedSequences()) seq.setStatus(SequenceStatus.RUNNING);
@@ -178,11 +180,12 @@ public final class Scheduler {
         }
 
         /**
-         * Whether the prefill's images, if its chunks bring them, keep the step within maxImages (or are its first); if
-         * so they are counted. Asked last, when nothing else keeps the request out of the step.
+         * Whether the images the prefill's chunks bring keep the step within maxImages (or are its first); if so they are
+         * counted. Asked last, when nothing else keeps the request out of the step; chunks null for a request not yet
+         * admitted.
          */
-        boolean takeImages(SequenceGroup group) {
-            int more = imagesToEncode(group);
+        boolean takeImages(SequenceGroup group, List<ScheduledSequence> chunks) {
+            int more = imagesToEncode(group, chunks);
             if (more > 0 && images > 0 && images + more > maxImages) return false;
             images += more;
             return true;
@@ -213,10 +216,18 @@ public final class Scheduler {
         step.ignored.add(head);
     }
 
-    /** The request's sequences whose next chunk may bring their image to the vision tower. */
-    private static int imagesToEncode(SequenceGroup group) {
+    /**
+     * The images the request's chunks bring to the vision tower (Sequence.chunkEncodesImage); for a request not yet
+     * admitted, whose chunks depend on what the prefix cache holds, each sequence's image not yet computed.
+     */
+    private static int imagesToEncode(SequenceGroup group, List<ScheduledSequence> chunks) {
         int n = 0;
-        for (Sequence seq : group.unfinishedSequences()) if (seq.imageUncomputed()) n++;
+        if (chunks == null) {
+            for (Sequence seq : group.unfinishedSequences()) if (seq.imageUncomputed()) n++;
+            return n;
+        }
+        boolean alone = group.unfinishedSequences().size() == 1;
+        for (ScheduledSequence chunk : chunks) if (chunk.sequence().chunkEncodesImage(chunk.numTokens(), alone)) n++;
         return n;
     }
 

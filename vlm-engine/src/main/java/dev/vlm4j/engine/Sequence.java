@@ -25,6 +25,7 @@ public final class Sequence {
     private final ProcessedImage image;    // null for a text-only prompt
     private final BlockHash.ImageDigest imageDigest; // the image's content for the prefix cache, null without one
     private final int imageTokenId;        // the tokens that take the image's embeddings
+    private final int imageStart;          // the prompt's position of its first image token; 0 without an image
     private final int imageEnd;            // the prompt's position after its last image token; 0 without an image
     final IntList blockTable = new IntList(8); // KV (or, while swapped out, host) block ids; owned by BlockManager
     final List<BlockHash> blockHashes;     // hashes of the full blocks of tokens so far, filled on demand by BlockManager
@@ -54,6 +55,7 @@ public final class Sequence {
         this.image = image;
         this.imageDigest = image == null ? null : new BlockHash.ImageDigest(image);
         this.imageTokenId = imageTokenId;
+        this.imageStart = image == null ? 0 : Math.max(indexOf(promptTokenIds, imageTokenId), 0);
         this.imageEnd = image == null ? 0 : lastIndexOf(promptTokenIds, imageTokenId) + 1;
         this.blockHashes = new ArrayList<>();
         this.detokenizer = detokenizer;
@@ -69,6 +71,7 @@ public final class Sequence {
         this.image = parent.image;
         this.imageDigest = parent.imageDigest;
         this.imageTokenId = parent.imageTokenId;
+        this.imageStart = parent.imageStart;
         this.imageEnd = parent.imageEnd;
         this.blockHashes = new ArrayList<>(parent.blockHashes);
         this.detokenizer = detokenizer;
@@ -293,12 +296,29 @@ public final class Sequence {
     }
 
     /**
-     * Whether the next chunk may bring the image to the vision tower: the sequence has one and its prompt's image tokens
-     * are not all computed. Safe for counting a step's images: a chunk that ends before the image tokens brings none,
-     * and is counted all the same.
+     * Whether the next chunk may bring the image to the vision tower, for a request not yet admitted (its chunk not yet
+     * planned): the sequence has one and its prompt's image tokens are not all computed. It may over-count (a chunk that
+     * ends before the image tokens brings none), never under-count.
      */
     boolean imageUncomputed() {
         return numComputedTokens < imageEnd;
+    }
+
+    /**
+     * Whether computing the next {@code n} tokens brings the image to the vision tower, as vLLM V1's scheduler decides
+     * it: the chunk holds image tokens, and no earlier chunk did. The model runner keeps an image's embeddings from the
+     * chunk that encoded it to the one that takes its last row; {@code keptForLaterChunks} says whether that holds for
+     * this sequence (false for a request's forks, which share one kept image that the first of them to finish it frees).
+     */
+    boolean chunkEncodesImage(int n, boolean keptForLaterChunks) {
+        int start = numComputedTokens;
+        if (start >= imageEnd || start + n <= imageStart) return false;
+        return start <= imageStart || !keptForLaterChunks;
+    }
+
+    private static int indexOf(int[] ids, int value) {
+        for (int i = 0; i < ids.length; i++) if (ids[i] == value) return i;
+        return -1;
     }
 
     private static int lastIndexOf(int[] ids, int value) {

@@ -14,7 +14,11 @@ import dev.vlm4j.input.ProcessedImage;
  */
 final class ImageEmbeddingCache implements AutoCloseable {
 
-    /** At most one prompt is part-way through its image at a time, but for a step out of image budget (Scheduler). */
+    /**
+     * At most one prompt is part-way through its image at a time: a running prompt's next chunk comes before any other
+     * prompt's first, and takes the whole step's budget or the rest of the prompt. The Scheduler counts an image only at
+     * the chunk that encodes it, so one given up here and encoded again would be one more than the step's count.
+     */
     static final int SLOTS = 4;
 
     private final Backend backend;

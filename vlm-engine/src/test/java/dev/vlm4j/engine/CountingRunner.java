@@ -2,11 +2,15 @@ package dev.vlm4j.engine;
 
 import java.util.List;
 
-/** A model runner that counts the tokens its forward steps compute and the blocks it swaps, passing everything on to the real one. */
+/**
+ * A model runner that counts the tokens its forward steps compute, the most chunks with image tokens one step held, and
+ * the blocks it swaps, passing everything on to the real one.
+ */
 final class CountingRunner implements ModelRunner {
 
     private final ModelRunner runner;
     long tokens;
+    int mostImageChunks;
     int swappedOut, swappedIn;
 
     CountingRunner(ModelRunner runner) {
@@ -19,14 +23,23 @@ final class CountingRunner implements ModelRunner {
 
     @Override
     public float[] forward(List<SequenceChunk> chunks) {
-        for (SequenceChunk c : chunks) tokens += c.tokenIds().length;
+        count(chunks);
         return runner.forward(chunks);
     }
 
     @Override
     public StepLogits forwardLogits(List<SequenceChunk> chunks) {
-        for (SequenceChunk c : chunks) tokens += c.tokenIds().length;
+        count(chunks);
         return runner.forwardLogits(chunks);
+    }
+
+    private void count(List<SequenceChunk> chunks) {
+        int imageChunks = 0;
+        for (SequenceChunk c : chunks) {
+            tokens += c.tokenIds().length;
+            if (c.image() != null) imageChunks++;
+        }
+        mostImageChunks = Math.max(mostImageChunks, imageChunks);
     }
 
     @Override public void copyBlocks(int[] src, int[] dst) { runner.copyBlocks(src, dst); }

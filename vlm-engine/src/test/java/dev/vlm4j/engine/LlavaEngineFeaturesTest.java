@@ -17,6 +17,8 @@ import dev.vlm4j.tokenizer.Tokenizer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -30,7 +32,7 @@ import static org.junit.jupiter.api.Assertions.*;
  * Prefix caching and chunked prefill on the tiny LLaVA checkpoint: the greedy tokens stay HF transformers'
  * ({@code references/llava-tiny/cases.json}) while the cache spares the shared image blocks of a second question
  * about the same photo, never those of another photo with identical token ids, and while prompts of 594 tokens are
- * computed in chunks of at most 100 beside decodes.
+ * computed in chunks of at most 100 or 512 beside decodes.
  */
 class LlavaEngineFeaturesTest {
 
@@ -113,11 +115,18 @@ class LlavaEngineFeaturesTest {
         }
     }
 
-    @Test
-    void chunkedPrefillOfThreeImagePromptsGivesHfGreedyTokens() {
+    /**
+     * In chunks of 100 tokens, 4 images a step; and of 512, vLLM V0's chunked-prefill budget, with the one image a step
+     * vLLM's profile allows there: each prompt's second chunk (tokens 512 to 593, its image's last) takes the image
+     * the runner kept, while the next prompt's first chunk encodes its own in the same step.
+     */
+    @ParameterizedTest(name = "chunks of {0} tokens")
+    @ValueSource(ints = {100, 512})
+    void chunkedPrefillOfThreeImagePromptsGivesHfGreedyTokens(int budget) {
         SamplingParams greedy = SamplingParams.builder().temperature(0).maxTokens(12).build();
         try (CountingRunner runner = new CountingRunner(LlavaModelRunner.create(backend, weights, config, 256, 16))) {
-            LLMEngine engine = engine(runner, new SchedulerConfig(4, 100, 4096, true), CacheConfig.DEFAULT);
+            int images = budget == 100 ? 4 : SchedulerConfig.imagesPerStep(4, budget, config.imageFeatureSize());
+            LLMEngine engine = engine(runner, new SchedulerConfig(4, budget, 4096, true, images), CacheConfig.DEFAULT);
             String[] photos = {"coffee", "chelsea", "astronaut"};
             Map<String, List<Integer>> finals = new java.util.HashMap<>();
             for (int step = 0; step < 1000 && (step < 3 || engine.hasUnfinishedRequests()); step++) {
@@ -125,6 +134,7 @@ class LlavaEngineFeaturesTest {
                 for (RequestOutput out : engine.step()) if (out.finished()) finals.put(out.requestId(), out.outputs().getFirst().tokenIds());
             }
             for (int i = 0; i < 3; i++) assertEquals(hfGreedy(i), finals.get(photos[i]), photos[i]);
+            if (budget == 512) assertEquals(2, runner.mostImageChunks, "a prompt's second chunk beside the next one's first");
             assertEquals(engine.numBlocks(), engine.numFreeBlocks());
         }
     }

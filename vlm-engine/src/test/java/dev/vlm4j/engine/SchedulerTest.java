@@ -101,20 +101,34 @@ class SchedulerTest {
         for (SequenceGroup g : List.of(a, b, c, text)) assertGeneratedInOrder(g, seq(g).promptLength(), 3);
     }
 
+    // vLLM V1 (Scheduler._try_schedule_encoder_inputs): a step encodes an image when the chunk [computed, computed + n)
+    // overlaps its tokens, they are not all computed, and the encoder cache does not hold it already.
     @Test
-    void aChunkHoldingPartOfAnImagesTokensBringsTheWholeImage() {
+    void aPromptsLaterChunksTakeItsKeptImageAndLeaveTheStepsImageToAnother() {
         BlockManager blocks = new BlockManager(4, 100, 0);
         SequenceGroup a = imageRequest("a", 30, 10, 26, 2), b = imageRequest("b", 30, 10, 26, 2);
         Scheduler scheduler = new Scheduler(new SchedulerConfig(8, 16, 64, true, 1), blocks);
         scheduler.add(a);
         scheduler.add(b);
 
-        assertEquals(List.of("a:16"), ids(step(scheduler, blocks)), "a's first chunk ends inside its image tokens");
-        assertEquals(List.of("a:14"), ids(step(scheduler, blocks)), "its second chunk brings the image again: no room for b's");
-        assertEquals(List.of("a:1", "b:15"), ids(step(scheduler, blocks)));
+        assertEquals(List.of("a:16"), ids(step(scheduler, blocks)), "a's first chunk ends inside its image tokens: it encodes the image");
+        assertEquals(List.of("a:14", "b:2"), ids(step(scheduler, blocks)), "a's second chunk takes the kept image: b's first may come in");
+        assertEquals(List.of("a:1", "b:15"), ids(step(scheduler, blocks)), "b's second chunk reaches its image: this step's one");
         runToEnd(scheduler, blocks);
         assertGeneratedInOrder(a, 30, 2);
         assertGeneratedInOrder(b, 30, 2);
+    }
+
+    @Test
+    void aChunkBringsItsImageWhereVllmV1EncodesIt() {
+        Sequence s = seq(imageRequest("a", 30, 10, 26, 2));
+        assertFalse(s.chunkEncodesImage(10, true), "a chunk that ends before the image tokens");
+        assertTrue(s.chunkEncodesImage(11, true), "one that reaches the first of them");
+        s.markComputed(16);
+        assertFalse(s.chunkEncodesImage(14, true), "the chunk after the one that encoded it: the runner keeps it");
+        assertTrue(s.chunkEncodesImage(14, false), "unless the request's forks share what is kept");
+        s.markComputed(10);
+        assertFalse(s.chunkEncodesImage(4, false), "past the image tokens");
     }
 
     @Test
