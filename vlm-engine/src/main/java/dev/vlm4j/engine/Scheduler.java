@@ -21,8 +21,8 @@ import java.util.List;
  * coming in at {@code maxImagesPerStep} images, the count the KV cache was sized beside (vLLM V1's encoder budget;
  * a step's first such request always comes in, whatever its images). A chunk brings its image when it holds image
  * tokens and no earlier chunk of the prompt did: the model runner keeps the embeddings between the two (vLLM V1's
- * encoder cache), so a prompt's later chunks leave the step's images to others. A request whose sequences sample together (n,
- * best_of, beam search) computes the last token of each sequence in the same step.
+ * encoder cache), so a prompt's later chunks leave the step's images to others. A request whose sequences sample
+ * together (n, best_of, beam search) computes the last token of each sequence in the same step.
  *
  * <p>When the blocks run out for a running request, the newest running request is preempted: swapped out to host
  * memory when it has several sequences and the swap space has room (vLLM's rule), else by recompute: its blocks are

@@ -23,18 +23,18 @@
 // the consumers take them (setmaxnreg), as their 128 accumulators need. ptxas still compiles each instruction within
 // the launch's 128, which one m64n256k16 (128 accumulators and its operands) exceeds: the consumers issue two
 // m64n128k16 a k slice instead, at a cost (0.518 → 0.545 ms with three epilogue warps, which the four more outweigh).
-// On an H100, CLIP's fc1 at batch 64 (36,928 × 1,024 → 4,096) takes 0.467 ms, against 0.64 for cuBLASLt's
-// product and quick_gelu and 0.41–0.42 for the product alone (tools/gpu/gemm_timing; docs/benchmarks.md has how it
-// got there: 0.490 before common.cuh's bf16 sigmoid lost its Newton step; 0.492–0.493 while the consumers zeroed
-// their accumulators at each tile's start). With three epilogue warps (384 threads) the consumers applied quick GELU to a quarter of their rows
-// themselves while the tensor cores waited: 0.518 ms. What did not pay: each consumer a tile of 128 × 128 of its own
-// (ping-pong, so that one's epilogue overlaps the other's products), 0.71 ms: twice the w reads from shared memory and
-// L2 for the same products; the second consumer skipping its products where a last row tile has 64 rows or fewer
+// On an H100, CLIP's fc1 at batch 64 (36,928 × 1,024 → 4,096) takes 0.467 ms, against 0.64 for cuBLASLt's product and
+// quick_gelu and 0.41–0.42 for the product alone (tools/gpu/gemm_timing; docs/benchmarks.md has how it got there: 0.490
+// before common.cuh's bf16 sigmoid lost its Newton step; 0.492–0.493 while the consumers zeroed their accumulators at
+// each tile's start). With three epilogue warps (384 threads) the consumers applied quick GELU to a quarter of their
+// rows themselves while the tensor cores waited: 0.518 ms. What did not pay: each consumer a tile of 128 × 128 of its
+// own (ping-pong, so that one's epilogue overlaps the other's products), 0.71 ms: twice the w reads from shared memory
+// and L2 for the same products; the second consumer skipping its products where a last row tile has 64 rows or fewer
 // (CLIP-L/336 at batch 64 has 288.5 row tiles), 0.526: the mainloop in a branch compiled worse; x's k slice read once
 // into registers (ldmatrix) for both n128 products (wgmma's A from registers), 0.497 against 0.478: with more than one
-// group of products in flight ptxas serializes them for want of registers, so each load waits on the tensor pipe.
-// Where the time over cuBLASLt's product went (0.483 against 0.418 while bf16's sigmoid had its Newton step; variants
-// with parts of the work left out): the two n128 products instead of one n256, ~0.021 (at 384 threads one m64n256k16
+// group of products in flight ptxas serializes them for want of registers, so each load waits on the tensor pipe. Where
+// the time over cuBLASLt's product went (0.483 against 0.418 while bf16's sigmoid had its Newton step; variants with
+// parts of the work left out): the two n128 products instead of one n256, ~0.021 (at 384 threads one m64n256k16
 // compiles, and the products alone then take 0.421); reading and storing the staged tile, ~0.019; quick GELU, ~0.022
 // (~0.010 since). At 384 threads three epilogue warps do not keep up (0.54–0.55; 0.51–0.52 without the Newton step),
 // and four, with a consumer thread issuing the copies in the producer's stead, take 0.57.
