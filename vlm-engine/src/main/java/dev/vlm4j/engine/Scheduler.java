@@ -125,7 +125,7 @@ public final class Scheduler {
         // 2. Prompt chunks of running requests.
         for (SequenceGroup group : prefilling) {
             List<ScheduledSequence> chunks = plan(group, step.budget);
-            if (!chunks.isEmpty() && step.takeImages(group, chunks)) step.schedule(group, chunks);
+            if (!chunks.isEmpty() && step.takeImages(imagesToEncode(group, chunks))) step.schedule(group, chunks);
             running.add(group);
         }
         running.sort(Comparator.comparingLong(g -> g.arrivalIndex));
@@ -138,7 +138,7 @@ public final class Scheduler {
             SequenceGroup group = swapped.getFirst();
             List<ScheduledSequence> chunks = plan(group, step.budget);
             int seqs = group.maxRunningSequences();
-            if (chunks.isEmpty() || numSeqs + seqs > config.maxNumSeqs() || !blocks.canSwapIn(group) || !step.takeImages(group, chunks)) break;
+            if (chunks.isEmpty() || numSeqs + seqs > config.maxNumSeqs() || !blocks.canSwapIn(group) || !step.takeImages(imagesToEncode(group, chunks))) break;
             swapped.removeFirst();
             step.swapIn.addAll(blocks.swapIn(group));
             blocks.appendSlots(group);
@@ -151,7 +151,7 @@ public final class Scheduler {
             SequenceGroup group = waiting.getFirst();
             int seqs = group.maxRunningSequences();
             if (numSeqs + seqs > config.maxNumSeqs() || !blocks.canAllocate(group)) break;
-            if (!fitsOnAdmission(group, step.budget) || !step.takeImages(group, null)) break;
+            if (!fitsOnAdmission(group, step.budget) || !step.takeImages(imagesToEncode(group, null))) break;
             waiting.removeFirst();
             blocks.allocate(group);
             for (Sequence seq : group.unfinishedSequences()) seq.setStatus(SequenceStatus.RUNNING);
@@ -180,12 +180,10 @@ public final class Scheduler {
         }
 
         /**
-         * Whether the images the prefill's chunks bring keep the step within maxImages (or are its first); if so they are
-         * counted. Asked last, when nothing else keeps the request out of the step; chunks null for a request not yet
-         * admitted.
+         * Whether a prefill's {@code more} images keep the step within maxImages (or are its first); if so they are
+         * counted. Asked last, when nothing else keeps the request out of the step.
          */
-        boolean takeImages(SequenceGroup group, List<ScheduledSequence> chunks) {
-            int more = imagesToEncode(group, chunks);
+        boolean takeImages(int more) {
             if (more > 0 && images > 0 && images + more > maxImages) return false;
             images += more;
             return true;
@@ -218,12 +216,12 @@ public final class Scheduler {
 
     /**
      * The images the request's chunks bring to the vision tower (Sequence.chunkEncodesImage); for a request not yet
-     * admitted, whose chunks depend on what the prefix cache holds, each sequence's image not yet computed.
+     * admitted (chunks null), each sequence's image whose tokens the prefix cache does not hold.
      */
-    private static int imagesToEncode(SequenceGroup group, List<ScheduledSequence> chunks) {
+    private int imagesToEncode(SequenceGroup group, List<ScheduledSequence> chunks) {
         int n = 0;
         if (chunks == null) {
-            for (Sequence seq : group.unfinishedSequences()) if (seq.imageUncomputed()) n++;
+            for (Sequence seq : group.unfinishedSequences()) if (seq.imageUncomputed(blocks.numCachedTokens(seq, group))) n++;
             return n;
         }
         boolean alone = group.unfinishedSequences().size() == 1;

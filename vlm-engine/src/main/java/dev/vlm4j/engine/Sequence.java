@@ -296,12 +296,12 @@ public final class Sequence {
     }
 
     /**
-     * Whether the next chunk may bring the image to the vision tower, for a request not yet admitted (its chunk not yet
-     * planned): the sequence has one and its prompt's image tokens are not all computed. It may over-count (a chunk that
-     * ends before the image tokens brings none), never under-count.
+     * Whether the first chunk may bring the image to the vision tower, for a request not yet admitted (its chunk not yet
+     * planned) whose first {@code cachedTokens} the prefix cache holds: the sequence has one and those do not cover its
+     * image tokens. It may over-count (a chunk that ends before the image tokens brings none), never under-count.
      */
-    boolean imageUncomputed() {
-        return numComputedTokens < imageEnd;
+    boolean imageUncomputed(int cachedTokens) {
+        return cachedTokens < imageEnd;
     }
 
     /**

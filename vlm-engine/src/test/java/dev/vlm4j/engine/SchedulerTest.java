@@ -120,6 +120,20 @@ class SchedulerTest {
     }
 
     @Test
+    void anImageThePrefixCacheHoldsIsNotCountedAgain() {
+        // vLLM V1: an encoder input whose tokens are all computed (here: in the prefix cache) is not scheduled.
+        BlockManager blocks = new BlockManager(4, 100, 0, true, 0);
+        Scheduler scheduler = new Scheduler(new SchedulerConfig(8, 64, 64, false, 1), blocks);
+        SequenceGroup a = imageRequest("a", 12, 1, 5, 3);
+        scheduler.add(a);
+        assertEquals(List.of("a:12"), ids(step(scheduler, blocks)));
+        blocks.registerComputedBlocks(seq(a)); // as the engine does after each step
+        scheduler.add(imageRequest("b", 12, 1, 5, 3)); // a's prompt and image again: its first two blocks are cached
+        scheduler.add(imageRequest("c", 10, 2, 6, 3)); // another prompt: nothing cached
+        assertEquals(List.of("a:1", "b:4", "c:10"), ids(scheduler.schedule(0)), "b's image is in the cache: c's is the step's one");
+    }
+
+    @Test
     void aChunkBringsItsImageWhereVllmV1EncodesIt() {
         Sequence s = seq(imageRequest("a", 30, 10, 26, 2));
         assertFalse(s.chunkEncodesImage(10, true), "a chunk that ends before the image tokens");
