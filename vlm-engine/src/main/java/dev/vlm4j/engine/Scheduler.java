@@ -166,7 +166,7 @@ public final class Scheduler {
     /** This step's decisions so far. */
     private static final class Step {
         int budget;
-        int images; // sequences whose image this step may encode
+        int images; // images this step encodes
         final int maxImages;
         final List<ScheduledSequence> scheduled = new ArrayList<>();
         final List<SequenceGroup> preempted = new ArrayList<>();

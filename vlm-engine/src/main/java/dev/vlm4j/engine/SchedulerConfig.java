@@ -42,8 +42,7 @@ public record SchedulerConfig(int maxNumSeqs, int maxNumBatchedTokens, int maxMo
      * vLLM's profile run's number of images, {@code min(max_num_seqs, max_num_batched_tokens // image_tokens)} and at
      * least 1: a step computing whole prompts within its token budget holds no more, each image bringing its
      * {@code imageTokens} tokens. The scheduler holds every step to it (a step's first request excepted, so that each can
-     * run), chunked prefill included, where a chunk that holds part of an image's tokens counts as the whole image: it is
-     * encoded again unless the runner kept its embeddings from an earlier chunk (it keeps a few).
+     * run), chunked prefill included, where an image counts at the chunk that encodes it (Sequence.chunkEncodesImage).
      */
     public static int imagesPerStep(int maxNumSeqs, int maxNumBatchedTokens, int imageTokens) {
         return Math.max(1, Math.min(maxNumSeqs, maxNumBatchedTokens / imageTokens));

@@ -30,8 +30,8 @@ import picocli.CommandLine.Option;
  * prefill does). One batch stays in flight while the next is prepared (its pixel values rounded and staged for the
  * copy, its ops queued), as a server with images waiting would run them: a batch's time is from the end of the batch
  * before it to its own end ({@link Backend#fence}). Unless {@code --enforce-eager}, the encoder records each call's
- * size as a graph at its second batch and replays it from the third, so the timed batches are replays after the
- * default three warm-up batches.
+ * size as a graph at its second batch and replays it from the third, so the timed batches are replays whenever there
+ * are two warm-up batches or more (ten by default).
  * Reports images/s, time per batch and the FLOP/s reached (the matmul and attention FLOPs of one image, counted from
  * config.json), to set against the device's bf16 GEMM ceiling.
  */
