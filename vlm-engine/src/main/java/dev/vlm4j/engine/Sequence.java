@@ -285,7 +285,7 @@ public final class Sequence {
     SequenceChunk nextChunk(int n, boolean allLogits) {
         int start = numComputedTokens;
         int[] ids = tokens.slice(start, start + n);
-        if (image == null || !contains(ids, imageTokenId)) {
+        if (image == null || indexOf(ids, imageTokenId) < 0) {
             return new SequenceChunk(ids, start, blockTable.toArray(), null, 0, allLogits);
         }
         int before = 0;
@@ -324,11 +324,6 @@ public final class Sequence {
     private static int lastIndexOf(int[] ids, int value) {
         for (int i = ids.length - 1; i >= 0; i--) if (ids[i] == value) return i;
         return -1;
-    }
-
-    private static boolean contains(int[] ids, int value) {
-        for (int id : ids) if (id == value) return true;
-        return false;
     }
 
     @Override
